@@ -1,0 +1,97 @@
+"""Every Prometheus metric of the project, declared once, on one registry per process.
+
+:class:`Metrics` is built (not imported as a global) and handed to the components that
+record into it; ``/metrics`` on the worker exposes ``metrics.registry``. Label values are
+bounded: event types, reason codes, table names, partitions and station ids (a registry of a
+few hundred posts) — never event ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        # ingest
+        self.records_consumed = Counter(
+            "blo_records_consumed_total", "Kafka records consumed", ["topic"], registry=r
+        )
+        self.events_consumed = Counter(
+            "blo_events_consumed_total",
+            "Events read from records (a batched record holds several)",
+            ["topic"],
+            registry=r,
+        )
+        self.events_valid = Counter(
+            "blo_events_valid_total", "Events accepted", ["event_type"], registry=r
+        )
+        self.events_dead_lettered = Counter(
+            "blo_events_dead_lettered_total",
+            "Events or records sent to the DLQ, by primary reason",
+            ["reason", "event_type"],
+            registry=r,
+        )
+        self.events_held = Gauge(
+            "blo_events_held", "Events held waiting for their station to be registered",
+            registry=r,
+        )
+        self.station_freshness = Gauge(
+            "blo_station_last_event_timestamp_seconds",
+            "Event time (occurred_at) of the newest event seen per station",
+            ["station_id"],
+            registry=r,
+        )
+        self.registry_stations = Gauge(
+            "blo_registry_stations", "Stations known to the registry", registry=r
+        )
+        # sinks
+        self.rows_written = Counter(
+            "blo_sink_rows_written_total", "Rows written to ClickHouse", ["table"], registry=r
+        )
+        self.flush_seconds = Histogram(
+            "blo_sink_flush_seconds",
+            "Duration of one flush (insert) to ClickHouse",
+            ["table"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.flushes = Counter(
+            "blo_sink_flushes_total", "Flushes by reason (rows, bytes, age, close)",
+            ["table", "reason"], registry=r,
+        )
+        self.batches_in_flight = Gauge(
+            "blo_sink_batches_in_flight", "Insert batches being written", registry=r
+        )
+        self.sink_retries = Counter(
+            "blo_sink_retries_total", "Insert retries after a failure", ["table", "error"],
+            registry=r,
+        )
+        self.sink_buffered_rows = Gauge(
+            "blo_sink_buffered_rows", "Rows buffered, not yet written", registry=r
+        )
+        self.sink_backpressured = Gauge(
+            "blo_sink_backpressured", "1 while the sink refuses more rows", registry=r
+        )
+        # consumer
+        self.paused_partitions = Gauge(
+            "blo_consumer_paused_partitions", "Partitions paused for backpressure", registry=r
+        )
+        self.pauses = Counter(
+            "blo_consumer_pauses_total", "Times consumption was paused for backpressure",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "blo_consumer_lag_records",
+            "Fetch high watermark minus next offset to process",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.offsets_acked = Counter(
+            "blo_offsets_acked_total", "Kafka records acknowledged after their rows were written",
+            ["topic"], registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

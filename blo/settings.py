@@ -1,0 +1,266 @@
+"""The one settings object.
+
+Every knob is an environment variable with the ``BLO_`` prefix, grouped by concern
+(``BLO_KAFKA_*``, ``BLO_CLICKHOUSE_*``, ``BLO_BATCH_*``, ``BLO_INGEST_*``, ``BLO_WEB_*``).
+The CLI builds a :class:`Settings` once (:func:`load_settings`) and passes it down; nothing
+reads the environment anywhere else.
+
+Invalid values fail fast with :class:`SettingsError`, whose message names the variable.
+Secrets (SASL password, ClickHouse password inside the URL) are :class:`SecretStr` and are
+never rendered by ``repr``/``str``/:meth:`Settings.describe`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CLICKHOUSE_URL = "chdb://.blo/chdb"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+def _group(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", frozen=True)
+
+
+class KafkaSettings(BaseSettings):
+    model_config = _group("BLO_KAFKA_")
+
+    bootstrap: str | None = Field(None, description="host:port[,host:port...]")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+    topic_raw: str = "blo.events.raw"
+    topic_stations: str = "blo.stations"
+    topic_dlq: str = "blo.dlq"
+    topic_enriched: str = "blo.events.enriched"
+    partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=16)
+    group_id: str = "blo-ingest"
+    session_timeout_s: float = Field(10.0, gt=0)
+    commit_interval_s: float = Field(2.0, gt=0)
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _check_bootstrap(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        hosts = [h.strip() for h in v.split(",") if h.strip()]
+        if not hosts:
+            raise ValueError("empty list of brokers")
+        for h in hosts:
+            host, sep, port = h.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{h!r} is not host:port")
+        return ",".join(hosts)
+
+    def bootstrap_servers(self) -> list[str]:
+        if not self.bootstrap:
+            raise SettingsError(
+                "BLO_KAFKA_BOOTSTRAP is not set: give the broker list as host:port[,host:port]"
+            )
+        return self.bootstrap.split(",")
+
+
+@dataclass(frozen=True)
+class ClickHouseTarget:
+    """A parsed ``BLO_CLICKHOUSE_URL``: either a server (native protocol) or embedded chDB."""
+
+    kind: Literal["server", "chdb"]
+    database: str
+    host: str = ""
+    port: int = 9000
+    user: str = "default"
+    password: SecretStr = SecretStr("")
+    path: Path | None = None
+    secure: bool = False
+
+    def __repr__(self) -> str:  # never print the password
+        if self.kind == "chdb":
+            return f"ClickHouseTarget(chdb, path={self.path}, database={self.database})"
+        return (
+            f"ClickHouseTarget(server, {self.user}@{self.host}:{self.port}/{self.database}, "
+            f"secure={self.secure})"
+        )
+
+    __str__ = __repr__
+
+
+def parse_clickhouse_url(url: str, default_database: str = "blo") -> ClickHouseTarget:
+    """Parse ``clickhouse[s]://user:password@host:port/db`` or ``chdb://path``."""
+    if url.startswith("chdb://"):
+        raw = url[len("chdb://"):]
+        path_part, _, query = raw.partition("?")
+        if not path_part:
+            raise ValueError("chdb:// needs a directory, e.g. chdb:///var/lib/blo/chdb")
+        db = default_database
+        for kv in filter(None, query.split("&")):
+            k, _, v = kv.partition("=")
+            if k == "database" and v:
+                db = v
+        return ClickHouseTarget(kind="chdb", database=db, path=Path(path_part))
+    parts = urlsplit(url)
+    if parts.scheme not in ("clickhouse", "clickhouses"):
+        raise ValueError(
+            "scheme must be clickhouse:// (server, native protocol), clickhouses:// (TLS) "
+            "or chdb:// (embedded)"
+        )
+    if not parts.hostname:
+        raise ValueError("no host in the URL")
+    try:
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"bad port: {e}") from None
+    secure = parts.scheme == "clickhouses"
+    db = parts.path.lstrip("/") or default_database
+    if not db.replace("_", "").isalnum():
+        raise ValueError(f"database name {db!r} must be alphanumeric/underscore")
+    return ClickHouseTarget(
+        kind="server",
+        database=db,
+        host=parts.hostname,
+        port=port or (9440 if secure else 9000),
+        user=unquote(parts.username) if parts.username else "default",
+        password=SecretStr(unquote(parts.password) if parts.password else ""),
+        secure=secure,
+    )
+
+
+class ClickHouseSettings(BaseSettings):
+    model_config = _group("BLO_CLICKHOUSE_")
+
+    url: SecretStr = SecretStr(DEFAULT_CLICKHOUSE_URL)
+    secure: bool | None = Field(None, description="force TLS on/off (default: from scheme)")
+    ca_certs: Path | None = None
+    verify: bool = True
+    connect_timeout_s: float = Field(5.0, gt=0)
+    send_receive_timeout_s: float = Field(60.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: SecretStr) -> SecretStr:
+        parse_clickhouse_url(v.get_secret_value())
+        return v
+
+    def target(self) -> ClickHouseTarget:
+        t = parse_clickhouse_url(self.url.get_secret_value())
+        if self.secure is not None and t.kind == "server":
+            t = ClickHouseTarget(**{**t.__dict__, "secure": self.secure})
+        return t
+
+
+class BatchSettings(BaseSettings):
+    """How the stream and the sinks batch work."""
+
+    model_config = _group("BLO_BATCH_")
+
+    take_max: int = Field(5000, ge=1, description="Kafka records per agent batch")
+    take_within_s: float = Field(0.25, gt=0)
+    sink_max_rows: int = Field(20000, ge=1)
+    sink_max_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    sink_max_age_s: float = Field(1.0, gt=0)
+    sink_max_in_flight: int = Field(2, ge=1, le=16)
+    sink_retry_initial_s: float = Field(0.5, gt=0)
+    sink_retry_max_s: float = Field(10.0, gt=0)
+
+
+class IngestSettings(BaseSettings):
+    """Validation and enrichment policy."""
+
+    model_config = _group("BLO_INGEST_")
+
+    max_record_bytes: int = Field(512 * 1024, ge=256, description="larger records are DLQ'd")
+    dlq_payload_limit_bytes: int = Field(64 * 1024, ge=64)
+    max_future_skew_s: float = Field(300.0, ge=0)
+    hold_unknown_station_s: float = Field(30.0, ge=0)
+    hold_max_events: int = Field(50_000, ge=0)
+    dlq_guard_ratio: float = Field(0.95, gt=0, le=1.0)
+    dlq_guard_min_events: int = Field(2000, ge=1)
+    tablet_mass_mg: float = Field(200.0, gt=0, description="mass of one tablet, for kg")
+    produce_enriched: bool = False
+    conflict_cache_size: int = Field(1_000_000, ge=0)
+
+
+class WebSettings(BaseSettings):
+    model_config = _group("BLO_WEB_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(6066, ge=0, lt=65536)
+
+
+class Settings(BaseModel):
+    """Everything, grouped. Build with :func:`load_settings`."""
+
+    model_config = {"frozen": True}
+
+    kafka: KafkaSettings
+    clickhouse: ClickHouseSettings
+    batch: BatchSettings
+    ingest: IngestSettings
+    web: WebSettings
+    data_dir: Path = Path(".blo")
+
+    def describe(self) -> dict[str, object]:
+        """A loggable view: secrets masked."""
+        out: dict[str, object] = {}
+        for name in ("kafka", "clickhouse", "batch", "ingest", "web"):
+            group: BaseModel = getattr(self, name)
+            for k, v in group.model_dump().items():
+                if isinstance(v, SecretStr):
+                    v = "**********" if v.get_secret_value() else ""
+                out[f"{name}.{k}"] = v
+        out["clickhouse.url"] = str(self.clickhouse.target())
+        return out
+
+
+_PREFIX = {
+    KafkaSettings: "BLO_KAFKA_",
+    ClickHouseSettings: "BLO_CLICKHOUSE_",
+    BatchSettings: "BLO_BATCH_",
+    IngestSettings: "BLO_INGEST_",
+    WebSettings: "BLO_WEB_",
+}
+
+
+def _load_group(cls: type[BaseSettings], overrides: dict[str, object]) -> BaseSettings:
+    try:
+        return cls(**overrides)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            var = _PREFIX[cls] + field.upper()
+            msg = err["msg"]
+            if "url" in field or "password" in field:  # never echo a secret back
+                problems.append(f"{var}: {msg}")
+            else:
+                problems.append(f"{var}={err.get('input')!r}: {msg}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def load_settings(**overrides: dict[str, object]) -> Settings:
+    """Read the environment once. ``overrides`` maps group name → field values (tests, CLI)."""
+    data_dir = Path(os.environ.get("BLO_DATA_DIR", ".blo"))
+    return Settings(
+        kafka=_load_group(KafkaSettings, overrides.get("kafka", {})),  # type: ignore[arg-type]
+        clickhouse=_load_group(ClickHouseSettings, overrides.get("clickhouse", {})),  # type: ignore[arg-type]
+        batch=_load_group(BatchSettings, overrides.get("batch", {})),  # type: ignore[arg-type]
+        ingest=_load_group(IngestSettings, overrides.get("ingest", {})),  # type: ignore[arg-type]
+        web=_load_group(WebSettings, overrides.get("web", {})),  # type: ignore[arg-type]
+        data_dir=data_dir,
+    )

@@ -1,0 +1,86 @@
+"""The one sink interface: where rows leave for ClickHouse.
+
+Two layers:
+
+* :class:`Database` — a *synchronous* client of one ClickHouse (server over the native
+  protocol, or embedded chDB, or an in-memory fake for unit tests). It inserts columnar
+  batches and runs queries. It is only ever called from worker threads, never on the event
+  loop.
+* :class:`Sink` — the *asynchronous* batching front the stream talks to. It buffers rows per
+  table, flushes by rows / bytes / age, keeps at most N writes in flight, retries
+  connection failures forever with capped backoff (signalling backpressure meanwhile), and
+  calls each submission's ``on_durable`` callback — in submission order — once every row of
+  that submission is in ClickHouse. The stream acknowledges Kafka offsets from that
+  callback: **commit after write** lives in exactly that hand-off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+Row = tuple[Any, ...]
+OnDurable = Callable[[], Awaitable[None]]
+
+
+class SinkError(Exception):
+    """Base class of sink failures."""
+
+
+class SinkUnavailable(SinkError):
+    """ClickHouse cannot be reached (connection refused/reset, timeout). Retryable."""
+
+
+class SinkWriteError(SinkError):
+    """A write failed for a reason retrying will not fix (missing table, type mismatch).
+
+    Raised by :meth:`Sink.submit`/:meth:`Sink.flush` after bounded retries; the worker stops
+    with this error instead of acknowledging anything.
+    """
+
+
+class Database(Protocol):
+    """Synchronous ClickHouse access. Implementations: ``sinks.clickhouse.ServerDatabase``,
+    ``sinks.chdb.ChdbDatabase``, ``sinks.memory.MemoryDatabase``."""
+
+    kind: str  # "server" | "chdb" | "memory"
+    database: str  # the ClickHouse database name (e.g. "blo")
+
+    def insert(self, table: str, column_names: Sequence[str], rows: Sequence[Row]) -> None:
+        """Insert rows (tuples in ``column_names`` order) as one columnar batch.
+
+        Raises :class:`SinkUnavailable` on connection problems, :class:`SinkWriteError`
+        otherwise.
+        """
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Run a SELECT (or DDL) and return rows. ``params`` use ``%(name)s`` placeholders,
+        substituted with proper escaping on both engines."""
+
+    def command(self, sql: str) -> None:
+        """Run DDL / a statement without result."""
+
+    def server_version(self) -> tuple[int, ...]: ...
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """Asynchronous, batching, backpressuring writer. See module docstring."""
+
+    async def submit(
+        self, rows_by_table: Mapping[str, Sequence[Row]], on_durable: OnDurable | None = None
+    ) -> None:
+        """Buffer rows; may await (backpressure) while writes in flight are at their bound or
+        ClickHouse is down. ``on_durable`` runs after all these rows are written and after
+        every earlier submission's callback."""
+
+    async def flush(self) -> None:
+        """Write everything buffered and wait for it (and its callbacks)."""
+
+    async def close(self) -> None:
+        """Flush, then release connections."""
+
+    @property
+    def backpressured(self) -> bool:
+        """True while writes are failing and being retried, or the buffer is full."""

@@ -1,0 +1,128 @@
+"""Column contracts of the tables the pipeline writes.
+
+Rows cross from ``streams/`` to ``sinks/`` as plain tuples in exactly this column order;
+the DDL in :mod:`sinks.migrations` declares the same columns with their ClickHouse types.
+A test checks the two agree. This module is the one place a column is added: add it here,
+in a new migration, and in the row builder of ``streams/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, ClickHouse type), insert order
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c for c, _ in self.columns)
+
+    def index(self, column: str) -> int:
+        return self.column_names.index(column)
+
+
+# Raw events, one row per accepted event, enriched. ReplacingMergeTree(ingested_at) ordered by
+# (station_id, event_id): a redelivered event is a second physical row that FINAL collapses.
+EVENTS = TableSpec(
+    "events",
+    (
+        ("event_id", "UUID"),
+        ("event_type", "String"),
+        ("schema_version", "UInt8"),
+        ("station_id", "String"),
+        ("source_seq", "UInt64"),
+        ("occurred_at", "DateTime('UTC')"),
+        ("reported_at", "DateTime('UTC')"),
+        ("ingested_at", "DateTime('UTC')"),
+        # enrichment from the station registry entry valid at occurred_at
+        ("country", "String"),
+        ("agency", "String"),
+        ("crossing_point", "String"),
+        ("border", "String"),  # sorted ISO pair, e.g. 'AF-TJ'
+        ("neighbour_country", "String"),
+        ("paired_blo", "String"),
+        ("lat", "Nullable(Float64)"),
+        ("lon", "Nullable(Float64)"),
+        ("station_tz", "String"),
+        # crossings / detentions / seizures
+        ("direction", "String"),
+        ("subject", "String"),
+        ("mode", "String"),
+        ("vehicle_class", "String"),
+        ("persons", "Nullable(UInt32)"),
+        ("vehicles", "Nullable(UInt32)"),
+        ("arrests", "Nullable(UInt32)"),
+        ("drug", "String"),
+        ("quantity", "Nullable(Float64)"),
+        ("quantity_unit", "String"),
+        ("quantity_kg", "Nullable(Float64)"),
+        # count reports
+        ("period_start", "Nullable(DateTime('UTC'))"),
+        ("period_end", "Nullable(DateTime('UTC'))"),
+        ("measure", "String"),
+        ("dimension", "String"),
+        ("value", "Nullable(Float64)"),
+        ("unit", "String"),
+        # provenance and identity
+        ("body_hash", "String"),  # hex digest of the canonical body; conflicts are DLQ'd
+        ("payload", "String"),  # canonical JSON of the validated event
+        ("kafka_topic", "String"),
+        ("kafka_partition", "UInt32"),
+        ("kafka_offset", "UInt64"),
+    ),
+)
+
+# Dead letters. ReplacingMergeTree ordered by dlq_id (hash of topic/partition/offset/element),
+# so a redelivered bad record is one row in the readers' view too.
+DLQ = TableSpec(
+    "dlq",
+    (
+        ("dlq_id", "String"),
+        ("failed_at", "DateTime('UTC')"),
+        ("reason", "String"),  # primary reason code (first of reasons)
+        ("reasons", "Array(String)"),  # every reason code
+        ("details", "String"),  # human-readable, one line per problem
+        ("station_id", "String"),  # '' when unreadable
+        ("event_type", "String"),
+        ("event_id", "String"),
+        ("kafka_topic", "String"),
+        ("kafka_partition", "UInt32"),
+        ("kafka_offset", "UInt64"),
+        ("element_index", "Int32"),  # index inside a batched record, -1 for the whole record
+        ("payload", "String"),  # possibly truncated
+        ("payload_size", "UInt64"),
+        ("payload_sha256", "String"),
+        ("payload_truncated", "UInt8"),
+        ("replayed", "UInt8"),
+    ),
+)
+
+# Station registry history, for readers (dashboards join on it). Source of truth is the
+# stations topic; ReplacingMergeTree(updated_at) ordered by (station_id, valid_from).
+STATIONS = TableSpec(
+    "stations",
+    (
+        ("station_id", "String"),
+        ("valid_from", "DateTime('UTC')"),
+        ("name", "String"),
+        ("country", "String"),
+        ("agency", "String"),
+        ("crossing_point", "String"),
+        ("neighbour_country", "String"),
+        ("border", "String"),
+        ("paired_blo", "String"),
+        ("lat", "Nullable(Float64)"),
+        ("lon", "Nullable(Float64)"),
+        ("tz", "String"),
+        ("coord_source", "String"),
+        ("coord_approximate", "UInt8"),
+        ("active", "UInt8"),
+        ("updated_at", "DateTime('UTC')"),
+    ),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (EVENTS, DLQ, STATIONS)
+BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
