@@ -52,6 +52,7 @@ EVENTS = TableSpec(
         ("subject", "String"),
         ("mode", "String"),
         ("vehicle_class", "String"),
+        ("outcome", "String"),  # crossing document check / inspection outcome
         ("persons", "Nullable(UInt32)"),
         ("vehicles", "Nullable(UInt32)"),
         ("arrests", "Nullable(UInt32)"),
@@ -93,10 +94,10 @@ DLQ = TableSpec(
         ("kafka_offset", "UInt64"),
         ("element_index", "Int32"),  # index inside a batched record, -1 for the whole record
         ("payload", "String"),  # possibly truncated
+        ("payload_encoding", "String"),  # 'utf-8' or 'base64' (payload was not UTF-8)
         ("payload_size", "UInt64"),
         ("payload_sha256", "String"),
         ("payload_truncated", "UInt8"),
-        ("replayed", "UInt8"),
     ),
 )
 

@@ -1,0 +1,52 @@
+# The two commands of the README:
+#   make demo   — virtualenv + install + the whole pipeline on its embedded default
+#   make test   — virtualenv + test dependencies + real services + the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(VENV)/bin/pip
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv install install-test services-deps lint typecheck bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(PY)
+
+install: venv
+	$(PIP) install --quiet -e '.[broker]'
+
+install-test: venv
+	$(PIP) install --quiet -e '.[test]'
+
+# Debian's ClickHouse server 18.16 for the integration tests (CI runs as root).
+services-deps:
+	@if ! command -v clickhouse-server >/dev/null 2>&1 && [ ! -x /usr/sbin/clickhouse-server ]; then \
+	  echo "installing clickhouse-server (apt)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends clickhouse-server clickhouse-client >/dev/null; \
+	fi
+
+demo: install
+	$(VENV)/bin/blo demo
+
+# The session fixtures start the Tansu broker and clickhouse-server on free loopback
+# ports and stop them at the end. pytest's exit code 5 ("no tests ran") is a failure.
+test: install-test services-deps
+	@mkdir -p test-artifacts
+	@$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint: install-test
+	$(VENV)/bin/ruff check blo schemas streams sinks tests bench
+
+typecheck: install-test
+	$(VENV)/bin/mypy blo schemas streams sinks
+
+bench: install-test services-deps
+	$(PY) bench/pipeline_bench.py
+
+clean:
+	rm -rf .blo test-artifacts build *.egg-info

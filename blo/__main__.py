@@ -1,0 +1,3 @@
+from blo.cli import main
+
+main()

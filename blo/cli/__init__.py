@@ -1,0 +1,58 @@
+"""``blo`` — the one console script. Every command has ``--help``.
+
+Settings come from ``BLO_*`` environment variables (see ``blo/settings.py`` and the README);
+they are read once here and passed down.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from blo.settings import Settings, SettingsError, load_settings
+
+
+class BloGroup(click.Group):
+    """Turns expected failures into one clear line and exit code 2 (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from sinks.base import SinkError
+
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, SinkError, FileNotFoundError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = load_settings()
+    s: Settings = obj["settings"]
+    return s
+
+
+@click.group(cls=BloGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
+    """BLO stream pipeline: stations publish events to Kafka, a Faust worker validates,
+    enriches and writes them to ClickHouse for monitoring centres.
+
+    Configure with environment variables: BLO_KAFKA_BOOTSTRAP (host:port list) and
+    BLO_CLICKHOUSE_URL (clickhouse://user:pass@host:9000/blo or chdb:///path/to/dir).
+    """
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)
+
+
+def _register() -> None:
+    from blo.cli import data, ops  # noqa: F401 - commands attach themselves to `main`
+
+
+_register()

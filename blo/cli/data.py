@@ -1,0 +1,293 @@
+"""Data commands: stations, publish, import-csv, simulate, dlq, schema."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+import orjson
+
+from blo.cli import main, settings_of
+from blo.settings import Settings
+
+
+def _publisher(s: Settings, buffer: str | None, name: str) -> Any:
+    from blo.sdk import StationPublisher
+
+    path = Path(buffer) if buffer else s.data_dir / "sdk" / f"{name}.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return StationPublisher(s.kafka, s.kafka.topic_raw, path)
+
+
+def _drain(pub: Any, timeout: float) -> None:
+    """Wait for the buffer to reach the broker, showing progress; never lose on timeout."""
+    total = pub.pending()
+    if total == 0:
+        return
+    deadline = time.monotonic() + timeout
+    with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:
+        last = total
+        while True:
+            left = pub.pending()
+            bar.update(last - left)
+            last = left
+            if left == 0:
+                return
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    click.echo(f"warning: {pub.pending()} events still buffered on disk (broker unreachable?); "
+               "they are sent by the next publish with the same --buffer", err=True)
+
+
+@main.group()
+def stations() -> None:
+    """Station registry."""
+
+
+@stations.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def stations_load(ctx: click.Context, file: str) -> None:
+    """Load station records (YAML, JSON or CSV) into the registry topic.
+
+    Running workers pick the records up without a restart; a later `valid_from` adds
+    history (events are enriched with the entry valid at their occurred_at).
+    """
+    from blo.kafka_io import ensure_topics, produce
+    from schemas.station import load_station_file
+
+    s = settings_of(ctx)
+    records = load_station_file(Path(file))
+    ensure_topics(s.kafka, {s.kafka.topic_stations: 1})
+    n = produce(s.kafka, s.kafka.topic_stations,
+                ((r.station_id.encode(), r.model_dump_json().encode()) for r in records))
+    click.echo(f"loaded {n} station record(s) from {file} into {s.kafka.topic_stations}")
+
+
+@main.command()
+@click.argument("file", default="-", type=click.File("r"))
+@click.option("--buffer", default=None, help="On-disk buffer (default: $BLO_DATA_DIR/sdk/publish.sqlite).")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for delivery.")
+@click.pass_context
+def publish(ctx: click.Context, file: TextIO, buffer: str | None, timeout: float) -> None:
+    """Publish JSON Lines events (FILE or - for stdin) as a station would.
+
+    Events are buffered on disk first, so nothing is lost if the broker is unreachable;
+    event_id is derived from (station_id, source_seq) when absent.
+    """
+    from blo.sdk import iter_jsonl
+
+    s = settings_of(ctx)
+    bad = 0
+    with _publisher(s, buffer, "publish") as pub:
+        n = 0
+        for item in iter_jsonl(file):
+            if isinstance(item, dict):
+                pub.publish(item)
+                n += 1
+            else:
+                bad += 1
+                click.echo(f"skipped: {item}", err=True)
+        _drain(pub, timeout)
+    click.echo(f"published {n} event(s); {bad} unreadable line(s) skipped")
+    if bad:
+        sys.exit(1)
+
+
+@main.command("import-csv")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--mapping", required=True, help="Mapping YAML file, or the name of a shipped "
+              "mapping (bts_border_crossing, bts_san_ysidro, bts_ports_with_coords, "
+              "cbp_drug_seizures).")
+@click.option("--register-stations/--no-register-stations", default=True, show_default=True,
+              help="Publish station records derived by the mapping for unknown stations.")
+@click.option("--buffer", default=None, help="On-disk buffer path.")
+@click.option("--timeout", default=300.0, show_default=True)
+@click.pass_context
+def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: bool,
+               buffer: str | None, timeout: float) -> None:
+    """Publish a periodic-statistics CSV as count reports, through the same path as stations.
+
+    Prints a progress bar and a summary of rows published and rejected (with reasons).
+    """
+    from datetime import UTC, datetime
+
+    from blo.importer import Mapped, iter_import, load_mapping, resolve_mapping
+    from blo.kafka_io import ensure_topics, produce
+
+    s = settings_of(ctx)
+    m = load_mapping(resolve_mapping(mapping))
+    reported_at = datetime.now(UTC)
+    reasons: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    stations_seen: dict[str, dict[str, Any]] = {}
+    rows_ok = events = 0
+    path = Path(file)
+    with _publisher(s, buffer, "import") as pub, click.progressbar(
+        length=path.stat().st_size, label=f"importing {path.name}", file=sys.stderr
+    ) as bar:
+        pos = 0
+        for item in iter_import(path, m, reported_at=reported_at):
+            if isinstance(item, Mapped):
+                rows_ok += 1
+                if item.station and item.station["station_id"] not in stations_seen:
+                    stations_seen[item.station["station_id"]] = item.station
+                    if register_stations:  # before its events: no hold needed
+                        ensure_topics(s.kafka, {s.kafka.topic_stations: 1})
+                        produce(s.kafka, s.kafka.topic_stations,
+                                [(item.station["station_id"].encode(), orjson.dumps(item.station))])
+                for ev in item.events:
+                    pub.publish(ev)
+                    events += 1
+            else:
+                reasons[item.reason_code] += 1
+                examples.setdefault(item.reason_code, f"line {item.line_no}: {item.message}")
+            newpos = min(path.stat().st_size, int(getattr(item, "line_no", 0) * 80))
+            if newpos > pos:
+                bar.update(newpos - pos)
+                pos = newpos
+        bar.update(path.stat().st_size - pos)
+        _drain(pub, timeout)
+    click.echo(f"rows published: {rows_ok} ({events} events); stations derived: "
+               f"{len(stations_seen)}; rows rejected: {sum(reasons.values())}")
+    for code, n in reasons.most_common():
+        click.echo(f"  rejected {n:>6}  {code}  e.g. {examples[code]}")
+
+
+@main.command()
+@click.option("--stations", "n_stations", default=10, show_default=True)
+@click.option("--rate", default=20.0, show_default=True, help="Events per second, all posts.")
+@click.option("--duration", default=None, type=float, help="Seconds (default: until Ctrl-C).")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--register/--no-register", default=True, show_default=True,
+              help="Publish the simulated posts' station records first.")
+@click.option("--buffer", default=None)
+@click.pass_context
+def simulate(ctx: click.Context, n_stations: int, rate: float, duration: float | None,
+             seed: int, register: bool, buffer: str | None) -> None:
+    """Realistic synthetic traffic from N posts (the real BLO sites first)."""
+    from blo.simulate import TrafficGenerator, simulation_stations
+    from blo.kafka_io import ensure_topics, produce
+
+    s = settings_of(ctx)
+    posts = simulation_stations(n_stations)
+    if register:
+        ensure_topics(s.kafka, {s.kafka.topic_stations: 1})
+        produce(s.kafka, s.kafka.topic_stations,
+                ((p.station_id.encode(), p.model_dump_json().encode()) for p in posts))
+    gen = TrafficGenerator(posts, rate, seed=seed)
+    start = time.monotonic()
+    sent = 0
+    click.echo(f"simulating {len(posts)} posts at {rate:g} events/s (Ctrl-C to stop)", err=True)
+    try:
+        with _publisher(s, buffer, "simulate") as pub:
+            for ev in gen.events():
+                target = start + sent / rate
+                delay = target - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                if duration is not None and time.monotonic() - start >= duration:
+                    break
+                ev["occurred_at"] = ev["reported_at"] = _now_iso()
+                pub.publish(ev)
+                sent += 1
+            _drain(pub, 60)
+    except KeyboardInterrupt:
+        pass
+    click.echo(f"simulated {sent} events", err=True)
+
+
+def _now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: inspect and replay."""
+
+
+@dlq.command("list")
+@click.option("--reason", default=None, help="Only this reason code.")
+@click.option("--station", default=None)
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def dlq_list(ctx: click.Context, reason: str | None, station: str | None, limit: int) -> None:
+    """Dead letters, newest first (readers' view of the dlq table)."""
+    from blo.cli.ops import _print_rows
+    from blo.readers import run_query
+    from sinks.sql import quote
+
+    s = settings_of(ctx)
+    where = ["1"]
+    if reason:
+        where.append(f"reason = {quote(reason)}")
+    if station:
+        where.append(f"station_id = {quote(station)}")
+    sql = (f"SELECT failed_at, reason, station_id, event_type, kafka_partition, kafka_offset, "
+           f"element_index, payload_size, substring(details, 1, 100) "
+           f"FROM {s.clickhouse.target().database}.dlq FINAL WHERE {' AND '.join(where)} "
+           f"ORDER BY failed_at DESC LIMIT {int(limit)}")
+    _print_rows(run_query(s, sql), ("failed_at", "reason", "station", "type", "part", "offset",
+                                    "elem", "bytes", "details"), "table")
+
+
+@dlq.command("replay")
+@click.option("--reason", default=None, help="Only dead letters with this primary reason.")
+@click.option("--station", default=None)
+@click.option("--dry-run", is_flag=True, help="Show what would be re-published.")
+@click.pass_context
+def dlq_replay(ctx: click.Context, reason: str | None, station: str | None, dry_run: bool) -> None:
+    """Re-publish dead letters (from the DLQ topic) to the raw topic once the cause is fixed.
+
+    Safe to repeat: event ids are stable, so an event accepted twice is one event for
+    readers. Truncated or non-UTF-8 payloads cannot be replayed and are reported.
+    """
+    from blo.kafka_io import produce, read_topic
+
+    s = settings_of(ctx)
+    todo: list[tuple[bytes | None, bytes]] = []
+    skipped: Counter[str] = Counter()
+    seen: set[str] = set()
+    for _, _, key, value in read_topic(s.kafka, s.kafka.topic_dlq):
+        if value is None:
+            continue
+        d = orjson.loads(value)
+        if d["dlq_id"] in seen:
+            continue
+        seen.add(d["dlq_id"])
+        if (reason and d["reason"] != reason) or (station and d["station_id"] != station):
+            continue
+        if d["payload_truncated"] or d["payload_encoding"] != "utf-8":
+            skipped["truncated or not UTF-8"] += 1
+            continue
+        todo.append((d["station_id"].encode() or None, d["payload"].encode()))
+    if dry_run:
+        click.echo(f"would re-publish {len(todo)} dead letter(s) to {s.kafka.topic_raw}")
+    else:
+        n = produce(s.kafka, s.kafka.topic_raw, todo)
+        click.echo(f"re-published {n} dead letter(s) to {s.kafka.topic_raw}")
+    for why, n in skipped.items():
+        click.echo(f"  not replayable: {n} ({why})")
+
+
+@main.group()
+def schema() -> None:
+    """Event schemas for station developers."""
+
+
+@schema.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+def schema_export(directory: str) -> None:
+    """Write the JSON Schema of every event type (and the station record) to DIRECTORY."""
+    from schemas.export import export_json_schemas
+
+    paths = export_json_schemas(Path(directory))
+    for p in paths:
+        click.echo(str(p))

@@ -1,0 +1,141 @@
+"""Operating commands: worker, demo, db, query, stats."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from blo.cli import main, settings_of
+from blo.readers import run_query
+
+
+@main.command()
+@click.option("--migrate/--no-migrate", default=None,
+              help="Apply ClickHouse migrations at start (default: yes for embedded chDB, "
+                   "no for a server, where `blo db migrate` is the deliberate step).")
+@click.pass_context
+def worker(ctx: click.Context, migrate: bool | None) -> None:
+    """Run the stream worker (Faust) against BLO_KAFKA_BOOTSTRAP and BLO_CLICKHOUSE_URL.
+
+    Serves /healthz, /readyz, /metrics and /api/query on BLO_WEB_HOST:BLO_WEB_PORT
+    (127.0.0.1:6066). On SIGTERM it flushes, commits and exits 0.
+    """
+    from blo.worker import SchemaNotReady, run_worker
+
+    s = settings_of(ctx)
+    auto = migrate if migrate is not None else s.clickhouse.target().kind == "chdb"
+    try:
+        code = run_worker(s, auto_migrate=auto, loglevel=ctx.find_root().params["log_level"])
+    except SchemaNotReady as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--stations", default=10, show_default=True, help="Simulated posts.")
+@click.option("--rate", default=50.0, show_default=True, help="Events per second, all posts.")
+@click.option("--data-dir", default=".blo/demo", show_default=True,
+              type=click.Path(file_okay=False), help="Where chDB and logs live.")
+@click.option("--port", default=6066, show_default=True, help="Worker HTTP port.")
+def demo(stations: int, rate: float, data_dir: str, port: int) -> None:
+    """Everything on one machine: local broker, embedded ClickHouse, worker, simulator.
+
+    Stops cleanly on Ctrl-C.
+    """
+    from pathlib import Path
+
+    from blo.demo import run_demo
+
+    sys.exit(run_demo(Path(data_dir), stations=stations, rate=rate, web_port=port))
+
+
+@main.group()
+def db() -> None:
+    """ClickHouse schema management."""
+
+
+@db.command("migrate")
+@click.option("--cluster", default=None, help="Emit ON CLUSTER DDL for this cluster.")
+@click.pass_context
+def db_migrate(ctx: click.Context, cluster: str | None) -> None:
+    """Create or upgrade the ClickHouse schema (idempotent, versioned)."""
+    from blo.db import open_database
+    from sinks.migrations import current_version, migrate
+
+    s = settings_of(ctx)
+    database = open_database(s.clickhouse)
+    try:
+        applied = migrate(database, cluster=cluster)
+        version = current_version(database)
+    finally:
+        database.close()
+    if applied:
+        click.echo(f"applied {len(applied)} migration(s); schema version is now {version}")
+    else:
+        click.echo(f"schema is up to date (version {version})")
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "tsv", "json"]), default="table",
+              show_default=True)
+@click.pass_context
+def query(ctx: click.Context, sql: str, fmt: str) -> None:
+    """Run a read-only SQL query (through the running worker when ClickHouse is embedded)."""
+    rows = run_query(settings_of(ctx), sql)
+    _print_rows(rows, None, fmt)
+
+
+@main.command()
+@click.pass_context
+def stats(ctx: click.Context) -> None:
+    """Headline numbers: events by type, busiest stations, dead letters by reason."""
+    s = settings_of(ctx)
+    db_name = s.clickhouse.target().database
+    for title, sql, header in (
+        ("Events by type (exact, FINAL)",
+         f"SELECT event_type, count(), min(occurred_at), max(occurred_at) "
+         f"FROM {db_name}.events FINAL GROUP BY event_type ORDER BY event_type",
+         ("event_type", "events", "first", "last")),
+        ("Busiest stations",
+         f"SELECT station_id, country, border, count() AS n FROM {db_name}.events FINAL "
+         f"GROUP BY station_id, country, border ORDER BY n DESC LIMIT 10",
+         ("station", "country", "border", "events")),
+        ("Seizures by drug (kg)",
+         f"SELECT drug, count(), round(sum(quantity_kg), 3) FROM {db_name}.events FINAL "
+         f"WHERE event_type = 'seizure' GROUP BY drug ORDER BY drug",
+         ("drug", "seizures", "kg")),
+        ("Dead letters by reason",
+         f"SELECT reason, count() FROM {db_name}.dlq FINAL GROUP BY reason ORDER BY reason",
+         ("reason", "records")),
+    ):
+        click.secho(title, bold=True)
+        _print_rows(run_query(s, sql), header, "table")
+        click.echo()
+
+
+def _print_rows(rows: list[list[Any]], header: tuple[str, ...] | None, fmt: str) -> None:
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(rows, default=str))
+        return
+    if fmt == "tsv":
+        for r in rows:
+            click.echo("\t".join(str(v) for v in r))
+        return
+    table = [list(header)] if header else []
+    table += [[str(v) for v in r] for r in rows]
+    if not table:
+        click.echo("(no rows)")
+        return
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for n, r in enumerate(table):
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip())
+        if n == 0 and header:
+            click.echo("  ".join("-" * w for w in widths))
+    if not rows:
+        click.echo("(no rows)")

@@ -1,0 +1,159 @@
+"""``blo demo``: the whole pipeline on one machine, zero services to install.
+
+Starts a local Kafka-protocol broker (Tansu, in-memory storage), loads the seed station
+registry, runs ``blo worker`` on embedded chDB (data under ``DATA_DIR/chdb``) and ``blo
+simulate``; prints where to look and a status line; Ctrl-C stops everything in order
+(simulator, then worker — which flushes and commits — then broker).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _get(url: str, timeout: float = 2.0) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback
+            return bytes(r.read())
+    except OSError:
+        return None
+
+
+def _spawn(args: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "blo", *args], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> int:
+    from blo.kafka_io import ensure_topics, produce
+    from blo.localservices.tansu import TansuBroker
+    from blo.settings import load_settings
+    from blo.simulate import seed_stations
+
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not _port_free(web_port):
+        print(f"error: port {web_port} is in use (another demo or worker?); "
+              "choose another with --port", file=sys.stderr)
+        return 2
+    interrupted = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    broker = TansuBroker(workdir=data_dir / "broker")
+    worker = sim = None
+    logs: list[IO[bytes]] = []
+    try:
+        print("starting the local Kafka-protocol broker (Tansu) …", flush=True)
+        broker.start()
+        env = {**os.environ, "BLO_KAFKA_BOOTSTRAP": broker.bootstrap,
+               "BLO_CLICKHOUSE_URL": f"chdb://{data_dir / 'chdb'}",
+               "BLO_WEB_PORT": str(web_port), "BLO_WEB_HOST": "127.0.0.1",
+               "BLO_DATA_DIR": str(data_dir)}
+        os.environ.update({k: env[k] for k in ("BLO_KAFKA_BOOTSTRAP", "BLO_CLICKHOUSE_URL")})
+        s = load_settings()
+        ensure_topics(s.kafka, {s.kafka.topic_raw: s.kafka.partitions,
+                                s.kafka.topic_dlq: s.kafka.partitions,
+                                s.kafka.topic_stations: 1})
+        seeds = seed_stations()
+        produce(s.kafka, s.kafka.topic_stations,
+                ((r.station_id.encode(), r.model_dump_json().encode()) for r in seeds))
+        print(f"loaded {len(seeds)} seed stations (real BLO sites, approximate coordinates)")
+
+        wlog = open(data_dir / "worker.log", "ab")  # noqa: SIM115 - closed in finally
+        slog = open(data_dir / "simulate.log", "ab")  # noqa: SIM115
+        logs += [wlog, slog]
+        print("starting the worker on embedded ClickHouse (chDB) …", flush=True)
+        worker = _spawn(["worker", "--migrate"], env, wlog)
+        base = f"http://127.0.0.1:{web_port}"
+        deadline = time.monotonic() + 120
+        while not interrupted:
+            body = _get(base + "/readyz")
+            if body and json.loads(body).get("ready"):
+                break
+            if worker.poll() is not None or time.monotonic() > deadline:
+                print(f"error: the worker did not become ready; see {data_dir / 'worker.log'}",
+                      file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        sim = _spawn(["simulate", "--stations", str(stations), "--rate", str(rate),
+                      "--no-register" if stations <= len(seeds) else "--register"], env, slog)
+        _print_banner(base, env, data_dir)
+        last = 0.0
+        while not interrupted:
+            if worker.poll() is not None:
+                print(f"error: the worker exited; see {data_dir / 'worker.log'}", file=sys.stderr)
+                return 1
+            if time.monotonic() - last >= 10:
+                last = time.monotonic()
+                _print_status(base)
+            time.sleep(0.3)
+        print("\nstopping: simulator, worker (flush + commit), broker …", flush=True)
+        return 0
+    finally:
+        _stop(sim, signal.SIGINT, 15)
+        _stop(worker, signal.SIGTERM, 60)
+        broker.stop()
+        for f in logs:
+            f.close()
+        print("demo stopped", flush=True)
+
+
+def _print_banner(base: str, env: dict[str, str], data_dir: Path) -> None:
+    print(f"""
+BLO demo is running. Stop it with Ctrl-C.
+
+  metrics      {base}/metrics
+  readiness    {base}/readyz
+  logs         {data_dir / 'worker.log'}, {data_dir / 'simulate.log'}
+
+In another terminal (same virtualenv), these go through the running worker:
+
+  export BLO_KAFKA_BOOTSTRAP={env['BLO_KAFKA_BOOTSTRAP']}
+  export BLO_CLICKHOUSE_URL={env['BLO_CLICKHOUSE_URL']} BLO_WEB_PORT={env['BLO_WEB_PORT']}
+  blo stats                                   # headline numbers
+  blo query "SELECT station_id, count() FROM blo.events FINAL GROUP BY station_id"
+  blo stations load my-stations.yaml          # registry changes, no restart
+  blo dlq list                                # dead letters with reasons
+""", flush=True)
+
+
+def _print_status(base: str) -> None:
+    sql = ("SELECT count(), uniqExact(station_id), max(occurred_at) FROM blo.events FINAL")
+    body = _get(base + "/api/query?" + urllib.parse.urlencode({"sql": sql}), timeout=5)
+    if body:
+        n, st, last = json.loads(body)["rows"][0]
+        print(f"[{time.strftime('%H:%M:%S')}] events stored: {n} from {st} stations "
+              f"(latest {last})", flush=True)
+

@@ -1,0 +1,75 @@
+"""Small synchronous Kafka helpers for CLI commands (kafka-python)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from blo.kafka_config import kafka_python_kwargs
+from blo.settings import KafkaSettings
+
+log = logging.getLogger("blo.kafka")
+
+
+def ensure_topics(kafka: KafkaSettings, topics: dict[str, int]) -> None:
+    """Create missing topics (name → partitions); existing ones are left as they are."""
+    admin = KafkaAdminClient(**_admin_kwargs(kafka))
+    try:
+        existing = set(admin.list_topics())
+        new = [NewTopic(t, num_partitions=p, replication_factor=kafka.replication_factor)
+               for t, p in topics.items() if t not in existing]
+        if new:
+            try:
+                admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def _admin_kwargs(kafka: KafkaSettings) -> dict[str, object]:
+    kw = kafka_python_kwargs(kafka)
+    kw.pop("max_request_size", None)
+    kw.pop("acks", None)
+    return kw
+
+
+def produce(kafka: KafkaSettings, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
+    """Send (key, value) records and wait for every acknowledgement. Returns the count."""
+    producer = KafkaProducer(acks="all", **kafka_python_kwargs(kafka))
+    n = 0
+    try:
+        futures = [producer.send(topic, key=k, value=v) for k, v in records]
+        producer.flush()
+        for f in futures:
+            f.get(timeout=60)
+            n += 1
+    finally:
+        producer.close()
+    return n
+
+
+def read_topic(kafka: KafkaSettings, topic: str, idle_timeout_s: float = 3.0
+               ) -> Iterator[tuple[int, int, bytes | None, bytes | None]]:
+    """Every record of a topic from the beginning: (partition, offset, key, value).
+
+    Stops once no record arrived for ``idle_timeout_s`` (end offsets are not trusted:
+    they are wrong on some brokers)."""
+    kw = _admin_kwargs(kafka)
+    consumer = KafkaConsumer(group_id=None, enable_auto_commit=False,
+                             consumer_timeout_ms=int(idle_timeout_s * 1000), **kw)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        for m in consumer:
+            yield m.partition, m.offset, m.key, m.value
+    finally:
+        consumer.close()

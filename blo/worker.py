@@ -1,0 +1,67 @@
+"""Run the stream worker: open ClickHouse, check the schema, build the Faust app, run it.
+
+SIGTERM/SIGINT: Faust stops fetching, the sink flushes (acknowledging what it wrote), the
+consumer commits, the process exits 0. A fatal error (DLQ flood) exits 3 with its message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import faust
+
+from blo.db import open_database
+from blo.metrics import Metrics
+from blo.settings import Settings
+from sinks.migrations import current_version, migrate
+from streams.app import build_app
+
+log = logging.getLogger("blo.worker")
+
+EXIT_FATAL = 3
+
+
+class SchemaNotReady(RuntimeError):
+    pass
+
+
+def prepare_database(settings: Settings, *, auto_migrate: bool):  # type: ignore[no-untyped-def]
+    db = open_database(settings.clickhouse)
+    if auto_migrate:
+        applied = migrate(db)
+        if applied:
+            log.info("applied migrations: %s", applied)
+    elif current_version(db) == 0:
+        raise SchemaNotReady(
+            f"ClickHouse database {db.database!r} has no BLO schema: run `blo db migrate` "
+            "first (or start the worker with --migrate)"
+        )
+    return db
+
+
+def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO") -> int:
+    settings.kafka.bootstrap_servers()  # fail fast, naming BLO_KAFKA_BOOTSTRAP
+    for k, v in settings.describe().items():
+        log.debug("setting %s = %s", k, v)
+    db = prepare_database(settings, auto_migrate=auto_migrate)
+    metrics = Metrics()
+    app = build_app(settings, db, metrics)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                          override_logging=False)
+
+    def on_fatal(exc: BaseException) -> None:
+        asyncio.ensure_future(worker.stop())
+
+    app.blo.on_fatal = on_fatal
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        pass
+    finally:
+        db.close()
+    if app.blo.fatal is not None:
+        print(f"blo worker stopped: {app.blo.fatal}", file=sys.stderr)
+        return EXIT_FATAL
+    return 0

@@ -1,0 +1,162 @@
+"""``build_app(settings)``: the Faust application of the stream worker.
+
+No module-level app: the CLI (or a test) builds settings once and calls :func:`build_app`.
+The agent is thin — take a batch of raw records without acknowledging them, hand them to
+:class:`streams.runtime.IngestRuntime` — and the runtime acknowledges records only from the
+sink's ``on_durable`` callback (see its docstring: the one place offsets advance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import faust
+
+from blo.kafka_config import faust_broker_kwargs
+from blo.metrics import Metrics
+from blo.settings import Settings
+from schemas.station import Registry, StationRecord
+from sinks.base import Database
+from sinks.batching import BatchingSink
+from streams.guard import DlqGuard
+from streams.ingest import IngestPolicy, IngestProcessor
+from streams.registry_reader import RegistryReader, station_row
+from streams.runtime import IngestRuntime
+from streams.web import register_pages
+
+log = logging.getLogger("blo.app")
+
+
+class BloApp(faust.App):
+    """A Faust app that flushes its sink before Faust's final commit on shutdown."""
+
+    blo: IngestRuntime
+    blo_sink: BatchingSink
+    blo_reader: RegistryReader
+
+    async def on_stop(self) -> None:
+        await super().on_stop()  # stops fetching; the consumer commits after this returns
+        runtime = getattr(self, "blo", None)
+        if runtime is not None:
+            runtime.processor.release_all_holds()  # unacknowledged → redelivered later
+            async with runtime._lock:  # noqa: SLF001 - let the batch in progress finish
+                try:
+                    await self.blo_sink.close()  # flush → acks → committed by the consumer
+                except Exception as e:  # never hang the shutdown on a dead ClickHouse
+                    log.error("final flush failed, unwritten records will be redelivered: %s", e)
+
+
+def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) -> BloApp:
+    """Build the worker app. ``db`` is an open :class:`sinks.base.Database`."""
+    metrics = metrics or Metrics()
+    k, b, ing, web = settings.kafka, settings.batch, settings.ingest, settings.web
+    app = BloApp(
+        k.group_id,
+        **faust_broker_kwargs(k),
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=k.commit_interval_s,
+        broker_session_timeout=k.session_timeout_s,
+        broker_heartbeat_interval=max(0.5, k.session_timeout_s / 4),
+        broker_rebalance_timeout=max(k.session_timeout_s * 2, 20.0),
+        stream_wait_empty=False,
+        stream_buffer_maxsize=max(4096, b.take_max * 2),
+        producer_max_request_size=k.max_request_bytes,
+        web_enabled=True,
+        web_bind=web.host,
+        web_port=web.port,
+        web_host=web.host,
+        datadir=str(settings.data_dir / "faust"),
+        store="memory://",
+    )
+    raw_topic = app.topic(k.topic_raw, partitions=k.partitions)
+    dlq_topic = app.topic(k.topic_dlq, partitions=k.partitions)
+    stations_topic = app.topic(k.topic_stations, partitions=1, compacting=True)
+
+    registry = Registry()
+    sink = BatchingSink(db, b, metrics)
+    processor = IngestProcessor(
+        registry,
+        IngestPolicy(
+            max_record_bytes=ing.max_record_bytes,
+            max_future_skew=timedelta(seconds=ing.max_future_skew_s),
+            hold_for=timedelta(seconds=ing.hold_unknown_station_s),
+            hold_max_events=ing.hold_max_events,
+            tablet_mass_mg=ing.tablet_mass_mg,
+            conflict_cache_size=ing.conflict_cache_size,
+        ),
+    )
+
+    async def produce(topic: str, key: bytes, value: bytes) -> Any:
+        fut = await app.producer.send(topic, key or None, value, None, None, None)
+        return await fut
+
+    def on_fatal(exc: BaseException) -> None:
+        # stop the worker; nothing of the failing batch was acknowledged
+        asyncio.ensure_future(app.crash(exc))
+
+    runtime = IngestRuntime(
+        processor=processor, sink=sink, db=db, metrics=metrics,
+        guard=DlqGuard(ing.dlq_guard_ratio, ing.dlq_guard_min_events),
+        produce=produce, dlq_topic=k.topic_dlq, raw_topic=k.topic_raw,
+        dlq_payload_limit=ing.dlq_payload_limit_bytes, on_fatal=on_fatal,
+    )
+
+    def on_station_records(records: list[StationRecord]) -> None:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        rows = [station_row(r, now) for r in records]
+        asyncio.ensure_future(sink.submit({"stations": rows}))
+
+    reader = RegistryReader(k, registry, metrics, on_station_records)
+    app.blo, app.blo_sink, app.blo_reader = runtime, sink, reader
+
+    def on_backpressure(active: bool) -> None:
+        consumer = app.consumer
+        tps = consumer.assignment()
+        if active:
+            consumer.pause_partitions(tps)
+            metrics.pauses.inc()
+            metrics.paused_partitions.set(len(tps))
+            log.warning("ClickHouse sink is backpressured: paused %d partitions", len(tps))
+        else:
+            consumer.resume_partitions(tps)
+            metrics.paused_partitions.set(0)
+            log.info("sink recovered: resumed consumption")
+
+    sink.add_backpressure_listener(on_backpressure)
+
+    @app.agent(raw_topic, name="blo.ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        async for batch in stream.noack_take(b.take_max, within=b.take_within_s):
+            await runtime.handle(batch, stream.ack)
+
+    @app.task
+    async def follow_registry() -> None:
+        for t in (dlq_topic, stations_topic):
+            await t.maybe_declare()
+        sink.start()
+        task = asyncio.ensure_future(reader.run())
+        await reader.ready.wait()
+        runtime.registry_ready.set()
+        await task
+
+    @app.timer(0.5)
+    async def release_holds() -> None:
+        await runtime.release_holds()
+
+    @app.timer(2.0)
+    async def update_lag() -> None:
+        runtime.highwater = lambda t, p: app.consumer.highwater(faust.types.TP(t, p))
+        runtime.update_lag()
+
+    register_pages(app, runtime, db, metrics)
+    return app

@@ -1,0 +1,111 @@
+"""Follows the station-registry topic and keeps the in-memory registry current.
+
+Every worker reads the whole topic (assign all partitions, no consumer group, from the
+beginning): the registry is small, each worker needs all of it, and Tansu does not compact.
+"Caught up" is judged from the high watermark that arrives with each fetch response, never
+from the broker's end-offset lookup (wrong on Tansu). Bad records are logged and counted,
+never fatal. New entries are also written to the ``stations`` table for readers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from blo.kafka_config import aiokafka_kwargs
+from blo.metrics import Metrics
+from blo.settings import KafkaSettings
+from schemas.station import Registry, StationRecord
+from sinks.base import Row
+
+log = logging.getLogger("blo.registry")
+
+
+def station_row(rec: StationRecord, updated_at: datetime) -> Row:
+    """One row of :data:`sinks.tables.STATIONS`."""
+    return (
+        rec.station_id, rec.valid_from.astimezone(UTC), rec.name, rec.country,
+        str(getattr(rec.agency, "value", rec.agency)), rec.crossing_point,
+        rec.neighbour_country, rec.border, rec.paired_blo or "", rec.lat, rec.lon, rec.tz,
+        rec.coord_source, 1 if rec.coord_approximate else 0, 1 if rec.active else 0, updated_at,
+    )
+
+
+class RegistryReader:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        registry: Registry,
+        metrics: Metrics,
+        on_records: Callable[[list[StationRecord]], None],
+    ) -> None:
+        self.kafka = kafka
+        self.registry = registry
+        self.metrics = metrics
+        self.on_records = on_records
+        self.ready = asyncio.Event()
+        self.bad_records = 0
+
+    async def run(self) -> None:
+        """Read forever (cancel to stop). Sets :attr:`ready` once caught up."""
+        topic = self.kafka.topic_stations
+        consumer = AIOKafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            **aiokafka_kwargs(self.kafka),
+        )
+        await consumer.start()
+        try:
+            parts: set[int] | None = None
+            while not parts:
+                parts = consumer.partitions_for_topic(topic)
+                if not parts:
+                    await consumer._client.force_metadata_update()  # noqa: SLF001
+                    parts = consumer.partitions_for_topic(topic)
+                    if not parts:
+                        log.warning("station topic %s not found yet; retrying", topic)
+                        await asyncio.sleep(1.0)
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                records: list[StationRecord] = []
+                for msgs in batch.values():
+                    for m in msgs:
+                        rec = self._parse(m.value, m.partition, m.offset)
+                        if rec is not None:
+                            self.registry.upsert(rec)
+                            records.append(rec)
+                if records:
+                    self.metrics.registry_stations.set(len(self.registry))
+                    self.on_records(records)
+                if not self.ready.is_set() and await self._caught_up(consumer, tps):
+                    log.info("station registry loaded: %d stations", len(self.registry))
+                    self.metrics.registry_stations.set(len(self.registry))
+                    self.ready.set()
+        finally:
+            await consumer.stop()
+
+    @staticmethod
+    async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+        for tp in tps:
+            hw = consumer.highwater(tp)
+            if hw is None or await consumer.position(tp) < hw:
+                return False
+        return True
+
+    def _parse(self, value: bytes | None, partition: int, offset: int) -> StationRecord | None:
+        if value is None:
+            return None
+        try:
+            return StationRecord.model_validate_json(value)
+        except ValidationError as e:
+            self.bad_records += 1
+            log.error("ignoring bad station record at partition %d offset %d: %s",
+                      partition, offset, e.errors()[:3])
+            return None

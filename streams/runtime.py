@@ -1,0 +1,163 @@
+"""The glue between the Faust agent, the pure ingest step and the sink.
+
+**Where offsets are committed.** Records are acknowledged in :meth:`IngestRuntime._ack`,
+which runs only as the sink's ``on_durable`` callback — after every row the records
+produced (events and dead letters) is in ClickHouse and every dead letter is on the DLQ
+topic. Faust then commits the highest contiguous acknowledged offset of each partition on
+its commit interval, and once more on shutdown. Held records are never acknowledged while
+held, so a crash at any point means redelivery, never loss; redelivered rows collapse in
+the readers' view (``FINAL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from blo.metrics import Metrics
+from sinks.base import Database, Sink
+from streams.dead_letters import dlq_message, dlq_row
+from streams.decode import SourcePos
+from streams.guard import DlqFloodError, DlqGuard
+from streams.ingest import BatchOutcome, IngestProcessor, RawRecord
+
+log = logging.getLogger("blo.ingest")
+
+Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) → delivery
+Acker = Callable[[Any], Awaitable[Any]]
+
+
+class IngestRuntime:
+    def __init__(
+        self,
+        *,
+        processor: IngestProcessor,
+        sink: Sink,
+        db: Database,
+        metrics: Metrics,
+        guard: DlqGuard,
+        produce: Producer,
+        dlq_topic: str,
+        raw_topic: str,
+        dlq_payload_limit: int,
+        on_fatal: Callable[[BaseException], None],
+    ) -> None:
+        self.processor = processor
+        self.sink = sink
+        self.db = db
+        self.metrics = metrics
+        self.guard = guard
+        self.produce = produce
+        self.dlq_topic = dlq_topic
+        self.raw_topic = raw_topic
+        self.dlq_payload_limit = dlq_payload_limit
+        self.on_fatal = on_fatal
+        self.fatal: BaseException | None = None
+        self.registry_ready = asyncio.Event()
+        self.acker: Acker | None = None
+        self.highwater: Callable[[str, int], int | None] = lambda t, p: None
+        self._lock = asyncio.Lock()
+        self._acked_next: dict[tuple[str, int], int] = {}
+
+    # -- called by the agent -----------------------------------------------------------
+    async def handle(self, events: Sequence[Any], acker: Acker) -> None:
+        """Process one batch of Faust events (values are raw bytes)."""
+        self.acker = acker
+        if self.fatal is not None:
+            return  # stopping: leave everything unacknowledged
+        records = []
+        for ev in events:
+            m = ev.message
+            records.append(RawRecord(ev.value, SourcePos(m.topic, m.partition, m.offset), ev))
+        self.metrics.records_consumed.labels(self.raw_topic).inc(len(records))
+        if not self.registry_ready.is_set():
+            log.info("waiting for the station registry before the first batch")
+            await self.registry_ready.wait()
+        await self._process(records)
+
+    async def release_holds(self) -> None:
+        """Timer: process held records whose station arrived or whose hold expired."""
+        due = self.processor.due_holds(datetime.now(UTC))
+        if due:
+            await self._process(due)
+        self.metrics.events_held.set(self.processor.held_events)
+
+    # -- internals ---------------------------------------------------------------------
+    async def _process(self, records: list[RawRecord]) -> None:
+        async with self._lock:
+            now = datetime.now(UTC)
+            outcome = await self.processor.process(records, now, self._lookup_hashes)
+            try:
+                self.guard.observe(outcome.events_seen, len(outcome.dead_letters))
+            except DlqFloodError as e:
+                self._fail(e)
+                return
+            self._count(outcome)
+            await self._write(outcome)
+
+    async def _write(self, outcome: BatchOutcome) -> None:
+        limit = self.dlq_payload_limit
+        if outcome.dead_letters:
+            deliveries = [self.produce(self.dlq_topic, *dlq_message(d, limit))
+                          for d in outcome.dead_letters]
+            await asyncio.gather(*deliveries)
+        rows = {"events": outcome.event_rows,
+                "dlq": [dlq_row(d, limit) for d in outcome.dead_letters]}
+        done = outcome.done
+
+        async def on_durable() -> None:
+            await self._ack(done)
+
+        await self.sink.submit(rows, on_durable=on_durable)
+
+    async def _ack(self, done: list[RawRecord]) -> None:
+        acker = self.acker
+        if acker is None:
+            return
+        for rec in done:
+            await acker(rec.handle)
+            key = (rec.source.topic, rec.source.partition)
+            nxt = rec.source.offset + 1
+            if nxt > self._acked_next.get(key, -1):
+                self._acked_next[key] = nxt
+        self.metrics.offsets_acked.labels(self.raw_topic).inc(len(done))
+
+    def update_lag(self) -> None:
+        for (topic, partition), nxt in self._acked_next.items():
+            hw = self.highwater(topic, partition)
+            if hw is not None:
+                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, hw - nxt))
+
+    def _count(self, o: BatchOutcome) -> None:
+        m = self.metrics
+        m.events_consumed.labels(self.raw_topic).inc(o.events_seen)
+        for et, n in o.accepted_by_type.items():
+            m.events_valid.labels(et).inc(n)
+        for d in o.dead_letters:
+            m.events_dead_lettered.labels(d.reason, d.event_type or "unknown").inc()
+        for sid, ts in o.newest_by_station.items():
+            g = m.station_freshness.labels(sid)
+            if ts.timestamp() > g._value.get():  # noqa: SLF001 - monotonic max
+                g.set(ts.timestamp())
+        m.events_held.set(self.processor.held_events)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+            log.critical("%s", exc)
+            self.on_fatal(exc)
+
+    async def _lookup_hashes(self, stations: Sequence[str], ids: Sequence[UUID]
+                             ) -> dict[UUID, str]:
+        """Stored body hashes of these ids (conflict detection across restarts)."""
+        db = self.db
+        in_ids = ", ".join(f"toUUID('{u}')" for u in ids)  # UUID objects: safe to format
+        sql = (f"SELECT event_id, any(body_hash) FROM {db.database}.events "
+               f"WHERE station_id IN %(stations)s AND event_id IN ({in_ids}) GROUP BY event_id")
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(None, db.query, sql, {"stations": tuple(stations)})
+        return {r[0] if isinstance(r[0], UUID) else UUID(str(r[0])): str(r[1]) for r in rows}

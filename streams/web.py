@@ -1,0 +1,77 @@
+"""HTTP endpoints of the worker (loopback by default, ``BLO_WEB_HOST``/``BLO_WEB_PORT``).
+
+* ``/healthz`` — liveness: the process is serving.
+* ``/readyz`` — readiness: registry loaded, no fatal error, sink not backpressured.
+* ``/metrics`` — Prometheus exposition of the one registry.
+* ``/api/query?sql=SELECT…`` — read-only SQL against the worker's ClickHouse. In embedded
+  mode (chDB allows one process per data directory) this is how ``blo query``/``blo stats``
+  reach the data while the worker runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import faust
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from blo.metrics import Metrics
+from sinks.base import Database
+from streams.runtime import IngestRuntime
+
+_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS)\b", re.IGNORECASE)
+
+
+def is_read_only(sql: str) -> bool:
+    """A single read statement (no ';' chaining)."""
+    body = sql.strip().rstrip(";")
+    return bool(_READ_ONLY.match(body)) and ";" not in body
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, int | float | str | bool) or v is None:
+        return v
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    return str(v)
+
+
+def register_pages(app: faust.App, runtime: IngestRuntime, db: Database, metrics: Metrics) -> None:
+    @app.page("/healthz")
+    async def healthz(self: Any, request: Any) -> Any:
+        return self.json({"status": "alive"})
+
+    @app.page("/readyz")
+    async def readyz(self: Any, request: Any) -> Any:
+        checks = {
+            "registry_loaded": runtime.registry_ready.is_set(),
+            "no_fatal_error": runtime.fatal is None,
+            "sink_flowing": not runtime.sink.backpressured,
+        }
+        ok = all(checks.values())
+        return self.json({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+    @app.page("/metrics")
+    async def metrics_page(self: Any, request: Any) -> Any:
+        return self.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/api/query")
+    async def query(self: Any, request: Any) -> Any:
+        sql = request.query.get("sql", "")
+        if not sql and request.method == "POST":
+            sql = (await request.text()).strip()
+        if not is_read_only(sql):
+            return self.json(
+                {"error": "only one read-only statement (SELECT/WITH/SHOW/DESCRIBE) is allowed"},
+                status=400,
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            rows = await loop.run_in_executor(None, db.query, sql, None)
+        except Exception as e:  # the reader's SQL error, reported back
+            return self.json({"error": str(e).splitlines()[0][:500]}, status=400)
+        body = orjson.dumps({"rows": [[_jsonable(v) for v in r] for r in rows]})
+        return self.bytes(body, content_type="application/json")
