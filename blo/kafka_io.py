@@ -17,7 +17,7 @@ log = logging.getLogger("blo.kafka")
 
 def ensure_topics(kafka: KafkaSettings, topics: dict[str, int]) -> None:
     """Create missing topics (name → partitions); existing ones are left as they are."""
-    admin = KafkaAdminClient(**_admin_kwargs(kafka))
+    admin = KafkaAdminClient(**kafka_python_kwargs(kafka, role="admin"))
     try:
         existing = set(admin.list_topics())
         new = [NewTopic(t, num_partitions=p, replication_factor=kafka.replication_factor)
@@ -29,13 +29,6 @@ def ensure_topics(kafka: KafkaSettings, topics: dict[str, int]) -> None:
                 pass
     finally:
         admin.close()
-
-
-def _admin_kwargs(kafka: KafkaSettings) -> dict[str, object]:
-    kw = kafka_python_kwargs(kafka)
-    kw.pop("max_request_size", None)
-    kw.pop("acks", None)
-    return kw
 
 
 def produce(kafka: KafkaSettings, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
@@ -59,9 +52,9 @@ def read_topic(kafka: KafkaSettings, topic: str, idle_timeout_s: float = 3.0
 
     Stops once no record arrived for ``idle_timeout_s`` (end offsets are not trusted:
     they are wrong on some brokers)."""
-    kw = _admin_kwargs(kafka)
     consumer = KafkaConsumer(group_id=None, enable_auto_commit=False,
-                             consumer_timeout_ms=int(idle_timeout_s * 1000), **kw)
+                             consumer_timeout_ms=int(idle_timeout_s * 1000),
+                             **kafka_python_kwargs(kafka, role="consumer"))
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]

@@ -112,7 +112,6 @@ class TrafficGenerator:
     def _one(self, st: _StationState, at: datetime) -> dict[str, Any]:
         r = self.rng.random()
         if r < 0.90:
-            self._hour_counts[st.station.station_id] += 1
             return self._crossing(st, at)
         if r < 0.965:
             return self._inspection(st, at)
@@ -127,6 +126,7 @@ class TrafficGenerator:
         return self._crossing(st, at)
 
     def _crossing(self, st: _StationState, at: datetime) -> dict[str, Any]:
+        self._hour_counts[st.station.station_id] += 1
         rail = "rail" in st.station.crossing_point.lower()
         rng = self.rng
         subject = rng.choices(("person", "vehicle", "cargo"), (0.55, 0.35, 0.10))[0]
@@ -164,7 +164,7 @@ class TrafficGenerator:
                  concealment=rng.choice(("body", "luggage", "natural_void", "built_compartment",
                                          "mixed_in_cargo", "container")),
                  detection_method=rng.choice(("risk_profile", "canine", "xray", "intelligence",
-                                              "random_check")),
+                                              "physical_search")),
                  producing_country="AF" if afghan else None,
                  departure_country=st.station.neighbour_country,
                  transit_countries=[], destination_country=None,
@@ -177,7 +177,7 @@ class TrafficGenerator:
         nat = rng.choice((st.station.country, st.station.neighbour_country))
         e = self._envelope(st, "detention", at)
         e.update(persons=n, nationalities=[{"country": nat, "count": n}],
-                 sex={"male": n, "female": 0, "unknown": 0}, age_bands={"18-29": n},
+                 sex={"male": n, "female": 0, "unknown": 0}, age_bands={"25_34": n},
                  offence=rng.choice(("drug_trafficking", "smuggling", "illegal_crossing")))
         return e
 

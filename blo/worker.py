@@ -13,6 +13,7 @@ import sys
 import faust
 
 from blo.db import open_database
+from blo.kafka_io import ensure_topics
 from blo.metrics import Metrics
 from blo.settings import Settings
 from sinks.migrations import current_version, migrate
@@ -43,8 +44,11 @@ def prepare_database(settings: Settings, *, auto_migrate: bool):  # type: ignore
 
 def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO") -> int:
     settings.kafka.bootstrap_servers()  # fail fast, naming BLO_KAFKA_BOOTSTRAP
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     for k, v in settings.describe().items():
         log.debug("setting %s = %s", k, v)
+    k = settings.kafka
+    ensure_topics(k, {k.topic_raw: k.partitions, k.topic_dlq: k.partitions, k.topic_stations: 1})
     db = prepare_database(settings, auto_migrate=auto_migrate)
     metrics = Metrics()
     app = build_app(settings, db, metrics)

@@ -68,7 +68,6 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         broker_rebalance_timeout=max(k.session_timeout_s * 2, 20.0),
         stream_wait_empty=False,
         stream_buffer_maxsize=max(4096, b.take_max * 2),
-        producer_max_request_size=k.max_request_bytes,
         web_enabled=True,
         web_bind=web.host,
         web_port=web.port,
@@ -76,9 +75,8 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         datadir=str(settings.data_dir / "faust"),
         store="memory://",
     )
+    # topics are created before the app starts (blo.worker), not declared by Faust
     raw_topic = app.topic(k.topic_raw, partitions=k.partitions)
-    dlq_topic = app.topic(k.topic_dlq, partitions=k.partitions)
-    stations_topic = app.topic(k.topic_stations, partitions=1, compacting=True)
 
     registry = Registry()
     sink = BatchingSink(db, b, metrics)
@@ -141,13 +139,11 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
     @app.task
     async def follow_registry() -> None:
-        for t in (dlq_topic, stations_topic):
-            await t.maybe_declare()
         sink.start()
         task = asyncio.ensure_future(reader.run())
         await reader.ready.wait()
         runtime.registry_ready.set()
-        await task
+        await task  # runs until the app stops (it reconnects by itself)
 
     @app.timer(0.5)
     async def release_holds() -> None:

@@ -52,11 +52,27 @@ class RegistryReader:
         self.bad_records = 0
 
     async def run(self) -> None:
-        """Read forever (cancel to stop). Sets :attr:`ready` once caught up."""
+        """Read forever (cancel to stop), reconnecting after failures with backoff.
+
+        Sets :attr:`ready` once caught up. Re-reading after a reconnect is harmless:
+        upserting the same record twice changes nothing."""
+        delay = 1.0
+        while True:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.error("station registry reader failed (%s: %s); retrying in %.0f s",
+                          type(e).__name__, e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _run_once(self) -> None:
         topic = self.kafka.topic_stations
         consumer = AIOKafkaConsumer(
             group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-            **aiokafka_kwargs(self.kafka),
+            **aiokafka_kwargs(self.kafka, role="consumer"),
         )
         await consumer.start()
         try:

@@ -48,6 +48,9 @@ def main(ctx: click.Context, log_level: str) -> None:
     """
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level.upper() != "DEBUG":  # client libraries narrate every connection at INFO
+        for noisy in ("kafka", "aiokafka"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.ensure_object(dict)
 
 
