@@ -1,0 +1,158 @@
+"""The hot-path entry: one decoded JSON value in, one validated event or a rejection out.
+
+:func:`parse_event` checks ``event_type`` and ``schema_version`` first (so each gets its own
+dead-letter reason), then validates with the model of that type, then the clock. It never
+raises anything but :class:`EventRejected` for bad input. It holds no state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from schemas.events import EVENT_MODELS, SCHEMA_VERSION, Event
+
+SUPPORTED_SCHEMA_VERSIONS: frozenset[int] = frozenset({SCHEMA_VERSION})
+EVENT_TYPES: frozenset[str] = frozenset(EVENT_MODELS)
+
+# Each model's compiled validator, called directly: model_validate adds ~0.5 us per call.
+_VALIDATE: Mapping[str, Callable[[object], Event]] = MappingProxyType(
+    {name: model.__pydantic_validator__.validate_python for name, model in EVENT_MODELS.items()}
+)
+
+NOT_AN_EVENT = "not_an_event"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+INVALID = "invalid"
+FUTURE_EVENT = "future_event"
+
+_TYPE_LIST = ", ".join(sorted(EVENT_TYPES))
+_VERSION_LIST = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
+_SHOWN_INPUT_CHARS = 60
+_JSON_TYPE_NAMES: Mapping[type, str] = MappingProxyType(
+    {
+        list: "an array",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason an event was rejected: a dead-letter reason ``code``, the dotted ``field``
+    it concerns ('' for the whole event) and a ``message`` for the station developer."""
+
+    code: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"{self.code}: {where}{self.message}"
+
+
+class EventRejected(Exception):
+    """The input is not a valid event; ``reasons`` lists every problem found (at least one)."""
+
+    def __init__(self, reasons: tuple[Problem, ...]) -> None:
+        super().__init__(reasons)  # args = (reasons,): picklable as is
+        self.reasons = reasons
+
+    def __str__(self) -> str:
+        return "; ".join(str(p) for p in self.reasons)
+
+    @property
+    def code(self) -> str:
+        """The primary dead-letter reason (that of the first problem)."""
+        return self.reasons[0].code
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Every distinct reason code, in order of first appearance."""
+        return tuple(dict.fromkeys(p.code for p in self.reasons))
+
+    def details(self) -> str:
+        """Human-readable, one line per problem."""
+        return "\n".join(str(p) for p in self.reasons)
+
+
+def _reject(code: str, field: str, message: str) -> EventRejected:
+    return EventRejected((Problem(code, field, message),))
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    if len(text) > _SHOWN_INPUT_CHARS:
+        text = text[: _SHOWN_INPUT_CHARS - 3] + "..."
+    return text
+
+
+def _problem(err: ErrorDetails, event_type: str) -> Problem:
+    field = ".".join(str(part) for part in err["loc"])
+    kind = err["type"]
+    ctx: dict[str, Any] = err.get("ctx") or {}
+    if kind == "rule":
+        return Problem(INVALID, str(ctx.get("field", field)), err["msg"])
+    if kind == "missing":
+        return Problem(INVALID, field, "required field is missing")
+    if kind == "extra_forbidden":
+        # Never echo the value: it may be exactly the personal data we refuse to store.
+        message = f"unknown field; {event_type} events (schema_version 1) do not have it"
+        if event_type == "detention":
+            message += " (detentions are counts only: never names or other personal data)"
+        return Problem(INVALID, field, message)
+    return Problem(INVALID, field, f"{err['msg']} (got {_shown(err['input'])})")
+
+
+def parse_event(obj: object, *, now: datetime, max_future_skew: timedelta) -> Event:
+    """Validate one decoded JSON value as an event.
+
+    ``now`` (timezone-aware) and ``max_future_skew`` bound ``occurred_at``: an event more than
+    the skew in the future is rejected as ``future_event``. Raises :class:`EventRejected`
+    with the codes ``not_an_event``, ``unknown_event_type``, ``unknown_schema_version``,
+    ``invalid`` (one problem per field error) or ``future_event``.
+    """
+    if now.tzinfo is None:
+        raise ValueError("parse_event: now must be timezone-aware")
+    if not isinstance(obj, dict):
+        got = _JSON_TYPE_NAMES.get(type(obj), type(obj).__name__)
+        raise _reject(NOT_AN_EVENT, "", f"an event is a JSON object; got {got}")
+    event_type = obj.get("event_type")
+    if not isinstance(event_type, str) or (validate := _VALIDATE.get(event_type)) is None:
+        if event_type is None:
+            message = f"event_type is missing; expected one of: {_TYPE_LIST}"
+        else:
+            message = f"unknown event_type {_shown(event_type)}; expected one of: {_TYPE_LIST}"
+        raise _reject(UNKNOWN_EVENT_TYPE, "event_type", message)
+    version = obj.get("schema_version")
+    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
+        if version is None:
+            message = f"schema_version is missing; supported: {_VERSION_LIST}"
+        else:
+            message = f"unsupported schema_version {_shown(version)}; supported: {_VERSION_LIST}"
+        raise _reject(UNKNOWN_SCHEMA_VERSION, "schema_version", message)
+    try:
+        event = validate(obj)
+    except ValidationError as e:
+        raise EventRejected(
+            tuple(_problem(err, event_type) for err in e.errors(include_url=False))
+        ) from None
+    if event.occurred_at > now + max_future_skew:
+        raise _reject(
+            FUTURE_EVENT,
+            "occurred_at",
+            f"occurred_at {event.occurred_at.isoformat()} is more than "
+            f"{max_future_skew.total_seconds():g} s ahead of the receiver's clock "
+            f"({now.isoformat()}); check the station clock",
+        )
+    return event
