@@ -1,0 +1,239 @@
+"""Embedded ClickHouse (chDB) in this process: :class:`ChdbDatabase`.
+
+chDB runs one engine per process on one data directory, and a directory can be open in one
+process only (the engine flocks ``<dir>/status``). So:
+
+* every :class:`ChdbDatabase` of a directory in this process shares one
+  ``chdb.session.Session`` and one lock that serialises all access to it;
+* opening a directory that another process holds raises :class:`SinkError` saying which
+  process, and that commands should go through that process's HTTP endpoint instead.
+
+Inserts travel as one ArrowStream per batch (measured the fastest way that keeps
+Nullable/UUID/DateTime/Array(String) intact); query results are converted to the same
+Python types clickhouse-driver returns (:mod:`sinks.chdb_types`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from chdb import session as chdb_session
+
+from blo.settings import ClickHouseTarget
+from sinks.base import Row, SinkError, SinkWriteError
+from sinks.chdb_types import arrow_stream_bytes, result_rows, rows_to_arrow
+from sinks.sql import check_identifier, render
+
+log = logging.getLogger(__name__)
+
+_VERSION = re.compile(r"\d+")
+
+
+class _Session(Protocol):
+    """The part of ``chdb.session.Session`` used here (chDB ships no annotations)."""
+
+    def query(self, sql: str, fmt: str = "CSV") -> Any: ...
+
+    def send_insert(self, query: str, fmt: str = "CSV") -> Any: ...
+
+    def close(self) -> None: ...
+
+
+_new_session: Callable[[str], _Session] = chdb_session.Session
+
+
+@dataclass
+class _Shared:
+    path: Path
+    session: _Session
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    users: int = 0
+
+
+# chDB's engine is process-global (one directory per process), so the session that wraps it
+# is too: this registry is the Python mirror of that fact, not a cache of convenience.
+_OPEN: dict[Path, _Shared] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _holder_pid(status: Path) -> str:
+    try:
+        first = status.read_text(errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+    return first.removeprefix("PID:").strip() or "unknown"
+
+
+def locked_error(path: Path) -> SinkError:
+    pid = _holder_pid(path / "status")
+    who = (
+        "this process (it opened chDB outside ChdbDatabase)"
+        if pid == str(os.getpid())
+        else f"another process (PID {pid})"
+    )
+    return SinkError(
+        f"the chDB directory {path} is in use by {who}. chDB lets only one process open a "
+        "data directory: a running `blo worker` or `blo demo` owns it, so queries and "
+        "commands must go through that process's HTTP endpoint; or stop it first."
+    )
+
+
+def _check_not_locked(path: Path) -> None:
+    """Raise the clear error if another process holds ``path`` (chDB only prints it)."""
+    status = path / "status"
+    if not status.exists():
+        return
+    fd = os.open(status, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise locked_error(path) from None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _open_session(path: Path) -> _Session:
+    _check_not_locked(path)
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        sess = _new_session(str(path))
+    except Exception as e:
+        text = str(e)
+        if "Cannot lock file" in text or "Error initializing EmbeddedServer" in text:
+            raise locked_error(path) from e
+        if "already initialized with path" in text:
+            others = ", ".join(str(p) for p in _OPEN) or "another directory"
+            raise SinkError(
+                f"cannot open chDB at {path}: this process already has chDB open at "
+                f"{others}, and chDB allows one data directory per process"
+            ) from e
+        raise SinkError(f"cannot open chDB at {path}: {text}") from e
+    # Every DateTime the project writes is UTC; make plain DateTime render as UTC too,
+    # whatever the machine's timezone (the server is configured with timezone UTC).
+    sess.query("SET session_timezone = 'UTC'")
+    return sess
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class ChdbDatabase:
+    """A :class:`sinks.base.Database` on embedded chDB at ``target.path``. Thread-safe (all
+    calls serialised on one lock per directory). Raises :class:`SinkError` at construction
+    when another process holds the directory."""
+
+    kind = "chdb"
+
+    def __init__(self, target: ClickHouseTarget) -> None:
+        if target.kind != "chdb" or target.path is None:
+            raise ValueError(f"ChdbDatabase needs a chdb:// target, got {target!r}")
+        self.target = target
+        self.database = check_identifier(target.database)
+        self.path = Path(target.path).resolve()
+        self._types: dict[str, list[tuple[str, str]]] = {}
+        self._closed = False
+        with _OPEN_LOCK:
+            shared = _OPEN.get(self.path)
+            if shared is None:
+                shared = _Shared(self.path, _open_session(self.path))
+                _OPEN[self.path] = shared
+            shared.users += 1
+        self._shared = shared
+
+    def __repr__(self) -> str:
+        return f"ChdbDatabase(path={self.path}, database={self.database})"
+
+    def _run(self, sql: str, fmt: str) -> bytes:
+        if self._closed:
+            raise SinkWriteError(f"{self!r} is closed")
+        with self._shared.lock:
+            try:
+                res = self._shared.session.query(sql, fmt)
+            except Exception as e:
+                raise SinkWriteError(f"chDB: {_first_line(e)}") from e
+        return bytes(res.bytes()) if res is not None else b""
+
+    def _column_types(self, table: str) -> list[tuple[str, str]]:
+        cached = self._types.get(table)
+        if cached is None:
+            rows = self.query(
+                "SELECT name, type FROM system.columns WHERE database = %(db)s "
+                "AND table = %(t)s ORDER BY position",
+                {"db": self.database, "t": table},
+            )
+            if not rows:
+                raise SinkWriteError(f"chDB: table {self.database}.{table} does not exist")
+            cached = self._types[table] = [(str(n), str(t)) for n, t in rows]
+        return cached
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- Database protocol ---------------------------------------------------------------
+    def insert(self, table: str, column_names: Sequence[str], rows: Sequence[Row]) -> None:
+        """One ArrowStream insert into ``<database>.<table>``; raises :class:`SinkWriteError`."""
+        if not rows:
+            return
+        check_identifier(table)
+        types = dict(self._column_types(table))
+        missing = [c for c in column_names if c not in types]
+        if missing:
+            self._types.pop(table, None)
+            raise SinkWriteError(f"chDB: {self.database}.{table} has no column(s) {missing}")
+        try:
+            data = arrow_stream_bytes(rows_to_arrow([(c, types[c]) for c in column_names], rows))
+        except ValueError as e:
+            raise SinkWriteError(f"insert into {self.database}.{table}: {e}") from e
+        cols = ", ".join(check_identifier(c) for c in column_names)
+        sql = f"INSERT INTO {self.database}.{table} ({cols})"
+        if self._closed:
+            raise SinkWriteError(f"{self!r} is closed")
+        with self._shared.lock:
+            try:
+                with self._shared.session.send_insert(sql, "ArrowStream") as ins:
+                    ins.append(data)
+                    ins.finish()
+            except Exception as e:
+                self._types.pop(table, None)
+                raise SinkWriteError(
+                    f"insert of {len(rows)} rows into {self.database}.{table}: "
+                    f"chDB: {_first_line(e)}"
+                ) from e
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Run a statement (without a FORMAT clause) and return converted rows."""
+        return result_rows(self._run(render(sql, params), "JSONCompact"))
+
+    def command(self, sql: str) -> None:
+        self._run(sql, "CSV")
+
+    def server_version(self) -> tuple[int, ...]:
+        (version,) = self.query("SELECT version()")[0]
+        return tuple(int(p) for p in _VERSION.findall(str(version)))
+
+    def close(self) -> None:
+        """Release this handle; the session closes when the last handle of the directory
+        in this process is closed (the directory is then free for other processes)."""
+        if self._closed:
+            return
+        self._closed = True
+        with _OPEN_LOCK:
+            self._shared.users -= 1
+            if self._shared.users == 0:
+                _OPEN.pop(self.path, None)
+                with self._shared.lock:
+                    self._shared.session.close()
+

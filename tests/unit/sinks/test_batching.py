@@ -1,0 +1,356 @@
+"""BatchingSink against the in-memory database: thresholds, ordering, retries, backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+import pytest
+
+from blo.metrics import Metrics
+from blo.settings import BatchSettings
+from sinks.base import Row, SinkError, SinkWriteError
+from sinks.batching import WRITE_ERROR_RETRIES, BatchingSink
+from sinks.memory import MemoryDatabase
+
+COLUMNS = {"events": ("id", "text"), "dlq": ("id", "reason")}
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coro)
+
+
+def settings(**kw: Any) -> BatchSettings:
+    base: dict[str, Any] = {
+        "sink_max_rows": 10,
+        "sink_max_bytes": 10_000_000,
+        "sink_max_age_s": 60.0,
+        "sink_max_in_flight": 2,
+        "sink_retry_initial_s": 0.01,
+        "sink_retry_max_s": 0.05,
+    }
+    return BatchSettings.model_validate({**base, **kw})
+
+
+def make_sink(db: MemoryDatabase, metrics: Metrics | None = None, **kw: Any) -> BatchingSink:
+    return BatchingSink(db, settings(**kw), metrics or Metrics(), columns=COLUMNS)
+
+
+def rows(start: int, n: int, table: str = "events") -> list[Row]:
+    return [(i, f"{table}-{i}") for i in range(start, start + n)]
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+async def until(predicate: Callable[[], bool], what: str) -> None:
+    for _ in range(2000):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_flush_by_rows_keeps_the_short_tail_buffered() -> None:
+    db, m = MemoryDatabase(), Metrics()
+
+    async def main() -> None:
+        sink = make_sink(db, m)
+        await sink.submit({"events": rows(0, 25)})
+        await until(lambda: len(db.rows("events")) == 20, "two full batches")
+        assert db.batch_sizes("events") == [10, 10]
+        assert sink.unwritten_rows == 5
+        await sink.flush()
+        assert db.batch_sizes("events") == [10, 10, 5]
+        assert [r[0] for r in db.rows("events")] == list(range(25))
+        await sink.close()
+
+    run(main())
+    assert sample(m, "blo_sink_flushes_total", table="events", reason="rows") == 2
+    assert sample(m, "blo_sink_flushes_total", table="events", reason="flush") == 1
+    assert sample(m, "blo_sink_rows_written_total", table="events") == 25
+    assert db.closed
+
+
+def test_small_submissions_accumulate_into_one_batch() -> None:
+    db = MemoryDatabase()
+
+    async def main() -> None:
+        sink = make_sink(db)
+        for i in range(10):
+            await sink.submit({"events": rows(i, 1)})
+        await until(lambda: len(db.rows("events")) == 10, "the batch")
+        assert db.batch_sizes("events") == [10]
+        await sink.close()
+
+    run(main())
+
+
+def test_flush_by_age() -> None:
+    db, m = MemoryDatabase(), Metrics()
+
+    async def main() -> None:
+        sink = make_sink(db, m, sink_max_age_s=0.05)
+        await sink.submit({"events": rows(0, 3)})
+        await until(lambda: len(db.rows("events")) == 3, "the age flush")
+        assert sink.unwritten_rows == 0
+        await sink.close()
+
+    run(main())
+    assert sample(m, "blo_sink_flushes_total", table="events", reason="age") == 1
+    assert sample(m, "blo_sink_flushes_total", table="events", reason="rows") == 0
+
+
+def test_flush_by_bytes() -> None:
+    db, m = MemoryDatabase(), Metrics()
+
+    async def main() -> None:
+        sink = make_sink(db, m, sink_max_rows=1000, sink_max_bytes=2048)
+        big = [(i, "x" * 300) for i in range(8)]  # ~2.4 kB
+        await sink.submit({"events": big})
+        await until(lambda: len(db.rows("events")) == 8, "the bytes flush")
+        await sink.close()
+
+    run(main())
+    assert sample(m, "blo_sink_flushes_total", table="events", reason="bytes") == 1
+
+
+class GatedDatabase(MemoryDatabase):
+    """Inserts into a gated table wait until its gate opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gates: dict[str, threading.Event] = {}
+
+    def insert(self, table: str, column_names: Sequence[str], rows: Sequence[Row]) -> None:
+        gate = self.gates.get(table)
+        if gate is not None:
+            assert gate.wait(30)
+        super().insert(table, column_names, rows)
+
+
+def test_on_durable_runs_in_submission_order_after_all_tables() -> None:
+    db = GatedDatabase()
+    db.gates["dlq"] = threading.Event()
+    done: list[int] = []
+    seen_at_callback: dict[int, tuple[int, int]] = {}
+
+    def callback(n: int) -> Callable[[], Awaitable[None]]:
+        async def on_durable() -> None:
+            seen_at_callback[n] = (len(db.rows("events")), len(db.rows("dlq")))
+            done.append(n)
+
+        return on_durable
+
+    async def main() -> None:
+        sink = make_sink(db, sink_max_rows=5)
+        # 1: events + dlq (the dlq write is held); 2 and 3: events only, written at once
+        await sink.submit({"events": rows(0, 5), "dlq": rows(0, 5, "dlq")}, callback(1))
+        await sink.submit({"events": rows(5, 5)}, callback(2))
+        await sink.submit({}, callback(3))  # nothing to write: still waits its turn
+        await until(lambda: len(db.rows("events")) == 10, "events written")
+        await asyncio.sleep(0.05)
+        assert done == []  # submission 1 is not durable: its dlq rows are not written
+        db.gates["dlq"].set()
+        await until(lambda: done == [1, 2, 3], "callbacks")
+        await sink.flush()
+        await sink.close()
+
+    run(main())
+    assert done == [1, 2, 3]  # each exactly once
+    assert seen_at_callback[1] == (10, 5)
+
+
+def test_submission_split_across_batches_is_durable_once_all_pieces_are() -> None:
+    db = MemoryDatabase()
+    done: list[str] = []
+
+    async def cb_a() -> None:
+        done.append("a")
+
+    async def cb_b() -> None:
+        done.append("b")
+
+    async def main() -> None:
+        sink = make_sink(db, sink_max_rows=4)
+        await sink.submit({"events": rows(0, 3)}, cb_a)
+        await sink.submit({"events": rows(3, 7)}, cb_b)  # 10 rows: 4 + 4 written, 2 buffered
+        await until(lambda: len(db.rows("events")) == 8, "two batches")
+        await asyncio.sleep(0.02)
+        assert done == ["a"]  # b still has 2 rows buffered
+        await sink.flush()
+        assert done == ["a", "b"]
+        await sink.close()
+
+    run(main())
+    assert [r[0] for r in db.rows("events")] == list(range(10))
+
+
+def test_unavailable_is_retried_until_success() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    db.fail_next(4)
+    done: list[bool] = []
+
+    async def on_durable() -> None:
+        done.append(True)
+
+    async def main() -> None:
+        sink = make_sink(db, m)
+        await sink.submit({"events": rows(0, 3)}, on_durable)
+        await sink.flush()
+        await sink.close()
+
+    run(main())
+    assert [r[0] for r in db.rows("events")] == [0, 1, 2]  # written once
+    assert db.attempts == 5
+    assert done == [True]
+    assert sample(m, "blo_sink_retries_total", table="events", error="unavailable") == 4
+
+
+def test_backpressure_blocks_submit_while_failing_and_releases_after() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    db.fail_next(10_000)
+    events: list[bool] = []
+
+    async def main() -> None:
+        sink = make_sink(db, m)
+        sink.add_backpressure_listener(events.append)
+        await sink.submit({"events": rows(0, 10)})  # a full batch: written, and failing
+        await until(lambda: sink.backpressured, "backpressure")
+        blocked = asyncio.create_task(sink.submit({"events": rows(10, 1)}))
+        await asyncio.sleep(0.1)
+        assert not blocked.done()
+        assert sample(m, "blo_sink_backpressured") == 1
+        assert sample(m, "blo_sink_retries_total", table="events", error="unavailable") > 0
+        db.clear_failures()  # ClickHouse comes back
+        await asyncio.wait_for(blocked, 10)
+        assert not sink.backpressured
+        await sink.flush()
+        await sink.close()
+
+    run(main())
+    assert events == [True, False]
+    assert sorted(r[0] for r in db.rows("events")) == list(range(11))
+    assert sample(m, "blo_sink_backpressured") == 0
+
+
+def test_backpressure_when_too_many_rows_are_unwritten() -> None:
+    db = MemoryDatabase()
+    db.hold()
+
+    async def main() -> None:
+        sink = make_sink(db, sink_max_rows=10, sink_max_in_flight=1)
+        await sink.submit({"events": rows(0, 21)})  # > (1 + 1) * 10
+        assert sink.backpressured
+        blocked = asyncio.create_task(sink.submit({"events": rows(21, 1)}))
+        await asyncio.sleep(0.05)
+        assert not blocked.done()
+        db.release()
+        await asyncio.wait_for(blocked, 10)
+        await sink.close()
+
+    run(main())
+    assert len(db.rows("events")) == 22
+
+
+def test_write_error_surfaces_after_bounded_retries() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    db.fail_next(100, SinkWriteError)
+    called: list[bool] = []
+
+    async def on_durable() -> None:
+        called.append(True)
+
+    async def main() -> None:
+        sink = make_sink(db, m)
+        await sink.submit({"events": rows(0, 3)}, on_durable)
+        with pytest.raises(SinkWriteError, match="injected"):
+            await sink.flush()
+        with pytest.raises(SinkWriteError):
+            await sink.submit({"events": rows(3, 1)})
+        with pytest.raises(SinkWriteError):
+            await sink.close()
+
+    run(main())
+    assert db.attempts == 1 + WRITE_ERROR_RETRIES
+    assert called == []
+    assert db.rows("events") == []
+    assert sample(m, "blo_sink_retries_total", table="events", error="write") == 3
+
+
+def test_write_error_raised_from_a_blocked_submit() -> None:
+    db = MemoryDatabase()
+    db.fail_next(100, SinkWriteError)
+
+    async def main() -> None:
+        sink = make_sink(db)
+        await sink.submit({"events": rows(0, 10)})
+        await until(lambda: sink.backpressured, "backpressure while retrying")
+        with pytest.raises(SinkWriteError):
+            await asyncio.wait_for(sink.submit({"events": rows(10, 1)}), 10)
+
+    run(main())
+
+
+def test_unknown_table_and_wrong_width_are_refused_at_submit() -> None:
+    async def main() -> None:
+        sink = make_sink(MemoryDatabase())
+        with pytest.raises(SinkWriteError, match="unknown table"):
+            await sink.submit({"nope": [(1,)]})
+        with pytest.raises(SinkWriteError, match="values"):
+            await sink.submit({"events": [(1, 2, 3)]})
+        await sink.close()
+        with pytest.raises(SinkError, match="closed"):
+            await sink.submit({"events": rows(0, 1)})
+
+    run(main())
+
+
+def test_callback_failure_stops_the_sink() -> None:
+    async def boom() -> None:
+        raise RuntimeError("ack failed")
+
+    async def main() -> None:
+        sink = make_sink(MemoryDatabase())
+        await sink.submit({"events": rows(0, 1)}, boom)
+        with pytest.raises(RuntimeError, match="ack failed"):
+            await sink.flush()
+
+    run(main())
+
+
+def test_inserts_never_run_on_the_event_loop_thread() -> None:
+    threads: list[str] = []
+
+    class Recording(MemoryDatabase):
+        def insert(self, table: str, column_names: Sequence[str], rows: Sequence[Row]) -> None:
+            threads.append(threading.current_thread().name)
+            super().insert(table, column_names, rows)
+
+    async def main() -> None:
+        sink = make_sink(Recording())
+        await sink.submit({"events": rows(0, 25)})
+        await sink.close()
+
+    run(main())
+    assert threads and all(t.startswith("blo-sink") for t in threads)
+
+
+def test_default_columns_come_from_the_table_contract() -> None:
+    from sinks.tables import EVENTS
+
+    db = MemoryDatabase()
+
+    async def main() -> None:
+        sink = BatchingSink(db, settings(), Metrics())
+        await sink.submit({"events": [tuple(range(len(EVENTS.columns)))]})
+        await sink.close()
+
+    run(main())
+    assert db.inserts[0][1] == EVENTS.column_names
