@@ -239,7 +239,7 @@ _PREFIX = {
 
 def _load_group(cls: type[BaseSettings], overrides: dict[str, object]) -> BaseSettings:
     try:
-        return cls(**overrides)
+        return cls.model_validate(overrides)
     except ValidationError as e:
         problems = []
         for err in e.errors():

@@ -12,23 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.station import StationRecord
+from schemas.units import to_kg_equivalent
 from sinks.base import Row
 from streams.decode import SourcePos
-
-# kg per unit; ``tablet`` is configurable (BLO_INGEST_TABLET_MASS_MG), litres count 1 kg/l
-# as UNODC's kg-equivalents do.
-_KG_PER_UNIT = {"g": 0.001, "kg": 1.0, "l": 1.0, "ml": 0.001}
-
-
-def quantity_kg(quantity: float, unit: str, tablet_mass_mg: float) -> float:
-    """Normalise a seizure quantity to kg (kg-equivalent for liquids and tablets)."""
-    if unit == "tablet":
-        return quantity * tablet_mass_mg / 1_000_000.0
-    try:
-        return quantity * _KG_PER_UNIT[unit]
-    except KeyError:
-        raise ValueError(f"unknown seizure unit {unit!r}") from None
-
 
 def _utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
@@ -60,7 +46,7 @@ def _typed_columns(event: Any, tablet_mass_mg: float) -> tuple[Any, ...]:
             "", "", "", "", "",
             None, None, event.persons_arrested,
             _s(event.drug), float(event.quantity), unit,
-            quantity_kg(float(event.quantity), unit, tablet_mass_mg),
+            to_kg_equivalent(float(event.quantity), unit, tablet_mass_mg=tablet_mass_mg),
             None, None, "", "", None, "",
         )
     if et == "count_report":

@@ -25,7 +25,7 @@ from uuid import UUID
 import orjson
 
 from schemas.countries import same_or_neighbouring
-from schemas.identity import body_hash, canonical_json
+from schemas.identity import canonical_json_and_hash
 from schemas.parse import EventRejected, parse_event
 from schemas.station import Registry, StationRecord
 from sinks.base import Row
@@ -75,6 +75,7 @@ class _Candidate:
     record: RawRecord
     index: int
     hash: str
+    payload: str
 
 
 class IngestProcessor:
@@ -175,7 +176,8 @@ class IngestProcessor:
             if problem:
                 self._dead(out, rec, i, decoded[i], now, ("rule_violation",), (problem,))
                 continue
-            candidates.append(_Candidate(event, station, rec, i, body_hash(event)))
+            payload, digest = canonical_json_and_hash(event)
+            candidates.append(_Candidate(event, station, rec, i, digest, payload))
         out.done.append(rec)
 
     def _try_hold(self, rec: RawRecord, now: datetime, out: BatchOutcome) -> bool:
@@ -248,7 +250,7 @@ class IngestProcessor:
             ev = c.event
             known = cache.get(ev.event_id)
             if known is not None and known != c.hash:
-                self._dead(out, c.record, c.index, orjson.loads(canonical_json(ev)), now,
+                self._dead(out, c.record, c.index, orjson.loads(c.payload), now,
                            ("id_conflict",),
                            (f"event_id: {ev.event_id} was already received with a different "
                             f"body (stored body hash {known}, this one {c.hash}); an event id "
@@ -256,7 +258,7 @@ class IngestProcessor:
                 continue
             self._remember(ev.event_id, c.hash)
             out.event_rows.append(
-                event_row(ev, c.station, body_hash=c.hash, payload=canonical_json(ev),
+                event_row(ev, c.station, body_hash=c.hash, payload=c.payload,
                           ingested_at=now, source=c.record.source, tablet_mass_mg=tablet)
             )
             out.accepted_by_type[ev.event_type] = out.accepted_by_type.get(ev.event_type, 0) + 1

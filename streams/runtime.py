@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from blo.metrics import Metrics
-from sinks.base import Database, Sink
+from sinks.base import Database, Sink, SinkError
 from streams.dead_letters import dlq_message, dlq_row
 from streams.decode import SourcePos
 from streams.guard import DlqFloodError, DlqGuard
@@ -97,7 +97,10 @@ class IngestRuntime:
                 self._fail(e)
                 return
             self._count(outcome)
-            await self._write(outcome)
+            try:
+                await self._write(outcome)
+            except SinkError as e:  # not retryable (schema missing, type mismatch): stop
+                self._fail(e)
 
     async def _write(self, outcome: BatchOutcome) -> None:
         limit = self.dlq_payload_limit

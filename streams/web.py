@@ -16,7 +16,6 @@ from typing import Any
 
 import faust
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from blo.metrics import Metrics
 from sinks.base import Database
@@ -56,7 +55,8 @@ def register_pages(app: faust.App, runtime: IngestRuntime, db: Database, metrics
 
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:
-        return self.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp takes the charset separately; this is Prometheus' text format 0.0.4
+        return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/api/query")
     async def query(self: Any, request: Any) -> Any:

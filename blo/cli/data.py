@@ -102,8 +102,8 @@ def publish(ctx: click.Context, file: TextIO, buffer: str | None, timeout: float
 @main.command("import-csv")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--mapping", required=True, help="Mapping YAML file, or the name of a shipped "
-              "mapping (bts_border_crossing, bts_san_ysidro, bts_ports_with_coords, "
-              "cbp_drug_seizures).")
+              "mapping: bts_border_crossing, bts_san_ysidro, bts_ports_with_coords, "
+              "cbp_drug_seizures (format: docs/import-csv.md).")
 @click.option("--register-stations/--no-register-stations", default=True, show_default=True,
               help="Publish station records derived by the mapping for unknown stations.")
 @click.option("--buffer", default=None, help="On-disk buffer path.")
@@ -117,44 +117,48 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
     """
     from datetime import UTC, datetime
 
-    from blo.importer import Mapped, iter_import, load_mapping, resolve_mapping
-    from blo.kafka_io import ensure_topics, produce
+    from blo.importer import Mapped, iter_import, load_mapping
+    from blo.kafka_io import ensure_topics, produce, read_topic
 
     s = settings_of(ctx)
-    m = load_mapping(resolve_mapping(mapping))
+    m = load_mapping(mapping)
+    ensure_topics(s.kafka, {s.kafka.topic_stations: 1, s.kafka.topic_raw: s.kafka.partitions})
+    known: dict[str, str] = {}  # registered stations → their time zone (naive dates are local)
+    for _, _, _, value in read_topic(s.kafka, s.kafka.topic_stations, idle_timeout_s=1.5):
+        if value:
+            rec = orjson.loads(value)
+            known[rec["station_id"]] = rec["tz"]
     reported_at = datetime.now(UTC)
     reasons: Counter[str] = Counter()
     examples: dict[str, str] = {}
-    stations_seen: dict[str, dict[str, Any]] = {}
+    derived = 0
     rows_ok = events = 0
     path = Path(file)
+    total_lines = sum(1 for _ in path.open("rb"))
     with _publisher(s, buffer, "import") as pub, click.progressbar(
-        length=path.stat().st_size, label=f"importing {path.name}", file=sys.stderr
+        length=total_lines, label=f"importing {path.name}", file=sys.stderr
     ) as bar:
-        pos = 0
-        for item in iter_import(path, m, reported_at=reported_at):
+        done = 0
+        for item in iter_import(path, m, reported_at=reported_at, known_stations=known):
             if isinstance(item, Mapped):
                 rows_ok += 1
-                if item.station and item.station["station_id"] not in stations_seen:
-                    stations_seen[item.station["station_id"]] = item.station
-                    if register_stations:  # before its events: no hold needed
-                        ensure_topics(s.kafka, {s.kafka.topic_stations: 1})
-                        produce(s.kafka, s.kafka.topic_stations,
-                                [(item.station["station_id"].encode(), orjson.dumps(item.station))])
+                if item.station is not None and register_stations:
+                    # published (and acknowledged) before its events: no hold needed
+                    produce(s.kafka, s.kafka.topic_stations,
+                            [(item.station["station_id"].encode(), orjson.dumps(item.station))])
+                    derived += 1
                 for ev in item.events:
                     pub.publish(ev)
                     events += 1
             else:
                 reasons[item.reason_code] += 1
                 examples.setdefault(item.reason_code, f"line {item.line_no}: {item.message}")
-            newpos = min(path.stat().st_size, int(getattr(item, "line_no", 0) * 80))
-            if newpos > pos:
-                bar.update(newpos - pos)
-                pos = newpos
-        bar.update(path.stat().st_size - pos)
+            bar.update(item.line_no - done)
+            done = item.line_no
+        bar.update(total_lines - done)
         _drain(pub, timeout)
-    click.echo(f"rows published: {rows_ok} ({events} events); stations derived: "
-               f"{len(stations_seen)}; rows rejected: {sum(reasons.values())}")
+    click.echo(f"rows published: {rows_ok} ({events} events); stations registered: "
+               f"{derived}; rows rejected: {sum(reasons.values())}")
     for code, n in reasons.most_common():
         click.echo(f"  rejected {n:>6}  {code}  e.g. {examples[code]}")
 
