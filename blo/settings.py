@@ -13,7 +13,7 @@ never rendered by ``repr``/``str``/:meth:`Settings.describe`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -86,7 +86,7 @@ class ClickHouseTarget:
     host: str = ""
     port: int = 9000
     user: str = "default"
-    password: SecretStr = SecretStr("")
+    password: SecretStr = field(default_factory=lambda: SecretStr(""))
     path: Path | None = None
     secure: bool = False
 

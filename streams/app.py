@@ -42,10 +42,10 @@ class BloApp(faust.App):
         runtime = getattr(self, "blo", None)
         if runtime is not None:
             runtime.processor.release_all_holds()  # unacknowledged → redelivered later
-            async with runtime._lock:  # noqa: SLF001 - let the batch in progress finish
+            async with runtime._lock:
                 try:
                     await self.blo_sink.close()  # flush → acks → committed by the consumer
-                except Exception as e:  # never hang the shutdown on a dead ClickHouse
+                except Exception as e:  # noqa: BLE001 - never hang the shutdown on a dead ClickHouse
                     log.error("final flush failed, unwritten records will be redelivered: %s", e)
 
 

@@ -16,6 +16,7 @@ from schemas.units import to_kg_equivalent
 from sinks.base import Row
 from streams.decode import SourcePos
 
+
 def _utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 

@@ -168,9 +168,9 @@ class IngestProcessor:
             station = self._station_for(event)
             if station is None:
                 self._dead(out, rec, i, decoded[i], now, ("unknown_station",),
-                           (f"station_id: {event.station_id!r} is not in the station registry "
+                           ((f"station_id: {event.station_id!r} is not in the station registry "
                             f"(held {p.hold_for.total_seconds():.0f} s; register it with "
-                            "`blo stations load`, then `blo dlq replay`)",))
+                            "`blo stations load`, then `blo dlq replay`)"),))
                 continue
             problem = self._rule_problem(event, station)
             if problem:
@@ -252,9 +252,9 @@ class IngestProcessor:
             if known is not None and known != c.hash:
                 self._dead(out, c.record, c.index, orjson.loads(c.payload), now,
                            ("id_conflict",),
-                           (f"event_id: {ev.event_id} was already received with a different "
+                           ((f"event_id: {ev.event_id} was already received with a different "
                             f"body (stored body hash {known}, this one {c.hash}); an event id "
-                            "is never reused for other content",))
+                            "is never reused for other content"),))
                 continue
             self._remember(ev.event_id, c.hash)
             out.event_rows.append(

@@ -62,7 +62,7 @@ class RegistryReader:
                 await self._run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any failure: log, back off, reconnect
                 log.error("station registry reader failed (%s: %s); retrying in %.0f s",
                           type(e).__name__, e, delay)
                 await asyncio.sleep(delay)
@@ -80,7 +80,7 @@ class RegistryReader:
             while not parts:
                 parts = consumer.partitions_for_topic(topic)
                 if not parts:
-                    await consumer._client.force_metadata_update()  # noqa: SLF001
+                    await consumer._client.force_metadata_update()
                     parts = consumer.partitions_for_topic(topic)
                     if not parts:
                         log.warning("station topic %s not found yet; retrying", topic)

@@ -144,7 +144,7 @@ class IngestRuntime:
             m.events_dead_lettered.labels(d.reason, d.event_type or "unknown").inc()
         for sid, ts in o.newest_by_station.items():
             g = m.station_freshness.labels(sid)
-            if ts.timestamp() > g._value.get():  # noqa: SLF001 - monotonic max
+            if ts.timestamp() > g._value.get():
                 g.set(ts.timestamp())
         m.events_held.set(self.processor.held_events)
 

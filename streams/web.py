@@ -71,7 +71,7 @@ def register_pages(app: faust.App, runtime: IngestRuntime, db: Database, metrics
         loop = asyncio.get_running_loop()
         try:
             rows = await loop.run_in_executor(None, db.query, sql, None)
-        except Exception as e:  # the reader's SQL error, reported back
+        except Exception as e:  # noqa: BLE001 - the reader's SQL error, reported back
             return self.json({"error": str(e).splitlines()[0][:500]}, status=400)
         body = orjson.dumps({"rows": [[_jsonable(v) for v in r] for r in rows]})
         return self.bytes(body, content_type="application/json")

@@ -97,16 +97,16 @@ def stats(ctx: click.Context) -> None:
     db_name = s.clickhouse.target().database
     for title, sql, header in (
         ("Events by type (exact, FINAL)",
-         f"SELECT event_type, count(), min(occurred_at), max(occurred_at) "
-         f"FROM {db_name}.events FINAL GROUP BY event_type ORDER BY event_type",
+         (f"SELECT event_type, count(), min(occurred_at), max(occurred_at) "
+         f"FROM {db_name}.events FINAL GROUP BY event_type ORDER BY event_type"),
          ("event_type", "events", "first", "last")),
         ("Busiest stations",
-         f"SELECT station_id, country, border, count() AS n FROM {db_name}.events FINAL "
-         f"GROUP BY station_id, country, border ORDER BY n DESC LIMIT 10",
+         (f"SELECT station_id, country, border, count() AS n FROM {db_name}.events FINAL "
+         f"GROUP BY station_id, country, border ORDER BY n DESC LIMIT 10"),
          ("station", "country", "border", "events")),
         ("Seizures by drug (kg)",
-         f"SELECT drug, count(), round(sum(quantity_kg), 3) FROM {db_name}.events FINAL "
-         f"WHERE event_type = 'seizure' GROUP BY drug ORDER BY drug",
+         (f"SELECT drug, count(), round(sum(quantity_kg), 3) FROM {db_name}.events FINAL "
+         f"WHERE event_type = 'seizure' GROUP BY drug ORDER BY drug"),
          ("drug", "seizures", "kg")),
         ("Dead letters by reason",
          f"SELECT reason, count() FROM {db_name}.dlq FINAL GROUP BY reason ORDER BY reason",

@@ -96,7 +96,7 @@ class Pipeline:
 
     def blo(self, *args: str, input: str | None = None, timeout: float = 300,
             **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "blo", *args], env=self.env(**env),
+        return subprocess.run([sys.executable, "-m", "blo", *args], env=self.env(**env), check=False,
                               input=input, capture_output=True, text=True, timeout=timeout,
                               cwd=self.workdir)
 
