@@ -28,7 +28,7 @@ def _port_free(port: int) -> bool:
 
 def _get(url: str, timeout: float = 2.0) -> bytes | None:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             return bytes(r.read())
     except OSError:
         return None
@@ -130,6 +130,9 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> in
         print("demo stopped", flush=True)
 
 
+EXAMPLE_STATION = Path(__file__).resolve().parent / "data" / "examples" / "new-station.yaml"
+
+
 def _print_banner(base: str, env: dict[str, str], data_dir: Path) -> None:
     print(f"""
 BLO demo is running. Stop it with Ctrl-C.
@@ -144,7 +147,8 @@ In another terminal (same virtualenv), these go through the running worker:
   export BLO_CLICKHOUSE_URL={env['BLO_CLICKHOUSE_URL']} BLO_WEB_PORT={env['BLO_WEB_PORT']}
   blo stats                                   # headline numbers
   blo query "SELECT station_id, count() FROM blo.events FINAL GROUP BY station_id"
-  blo stations load my-stations.yaml          # registry changes, no restart
+  blo stations load {EXAMPLE_STATION}
+                                              # a new post, picked up without a restart
   blo dlq list                                # dead letters with reasons
 """, flush=True)
 
@@ -154,6 +158,7 @@ def _print_status(base: str) -> None:
     body = _get(base + "/api/query?" + urllib.parse.urlencode({"sql": sql}), timeout=5)
     if body:
         n, st, last = json.loads(body)["rows"][0]
-        print(f"[{time.strftime('%H:%M:%S')}] events stored: {n} from {st} stations "
-              f"(latest {last})", flush=True)
+        latest = f" (latest event time {last})" if n else ""
+        print(f"[{time.strftime('%H:%M:%S')}] events stored: {n} from {st} stations{latest}",
+              flush=True)
 

@@ -1,0 +1,93 @@
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+from blo.cli import main
+from blo.settings import SettingsError, load_settings, parse_clickhouse_url
+
+SECRET = "s3cr3t-Pa55"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for k in list(os.environ):
+        if k.startswith("BLO_"):
+            monkeypatch.delenv(k)
+
+
+def test_missing_bootstrap_names_the_variable() -> None:
+    s = load_settings()
+    with pytest.raises(SettingsError, match="BLO_KAFKA_BOOTSTRAP"):
+        s.kafka.bootstrap_servers()
+
+
+def test_invalid_values_name_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLO_KAFKA_BOOTSTRAP", "broker-without-port")
+    with pytest.raises(SettingsError, match="BLO_KAFKA_BOOTSTRAP"):
+        load_settings()
+    monkeypatch.setenv("BLO_KAFKA_BOOTSTRAP", "b1:9092,b2:9093")
+    monkeypatch.setenv("BLO_BATCH_SINK_MAX_ROWS", "0")
+    with pytest.raises(SettingsError, match="BLO_BATCH_SINK_MAX_ROWS"):
+        load_settings()
+
+
+def test_a_bad_clickhouse_url_is_reported_without_its_password(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLO_CLICKHOUSE_URL", f"mysql://u:{SECRET}@h:1/db")
+    with pytest.raises(SettingsError) as e:
+        load_settings()
+    assert "BLO_CLICKHOUSE_URL" in str(e.value) and SECRET not in str(e.value)
+
+
+def test_urls_parse_to_targets() -> None:
+    t = parse_clickhouse_url(f"clickhouse://blo:{SECRET}@ch.example:9001/stats")
+    assert (t.kind, t.host, t.port, t.user, t.database) == ("server", "ch.example", 9001,
+                                                            "blo", "stats")
+    assert t.password.get_secret_value() == SECRET and not t.secure
+    tls = parse_clickhouse_url("clickhouses://ch.example/blo")
+    assert tls.secure and tls.port == 9440
+    emb = parse_clickhouse_url("chdb:///var/lib/blo/chdb")
+    assert emb.kind == "chdb" and str(emb.path) == "/var/lib/blo/chdb" and emb.database == "blo"
+
+
+def test_secrets_never_reach_repr_describe_or_logs(monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("BLO_KAFKA_BOOTSTRAP", "b1:9092")
+    monkeypatch.setenv("BLO_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("BLO_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("BLO_KAFKA_SASL_USERNAME", "post7")
+    monkeypatch.setenv("BLO_KAFKA_SASL_PASSWORD", SECRET)
+    monkeypatch.setenv("BLO_CLICKHOUSE_URL", f"clickhouse://blo:{SECRET}@ch:9000/blo")
+    s = load_settings()
+    described = s.describe()
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("blo.test").info("settings: %s %r %s", described, s, s.clickhouse.target())
+    for text in (repr(s), str(s), str(described), caplog.text, repr(s.clickhouse.target())):
+        assert SECRET not in text
+    assert described["kafka.sasl_password"] == "**********"
+    assert s.kafka.sasl_password is not None and s.kafka.sasl_password.get_secret_value() == SECRET
+
+
+def test_the_cli_fails_fast_with_the_variable_name() -> None:
+    res = CliRunner().invoke(main, ["worker"], env={"BLO_KAFKA_BOOTSTRAP": ""})
+    assert res.exit_code == 2
+    assert "BLO_KAFKA_BOOTSTRAP" in res.output
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+
+    def walk(cmd, path):  # type: ignore[no-untyped-def]
+        res = runner.invoke(main, [*path, "--help"])
+        assert res.exit_code == 0, (path, res.output)
+        assert "Usage:" in res.output
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(main, [])
+    names = set(main.commands)
+    assert {"worker", "demo", "db", "stations", "publish", "import-csv", "simulate", "dlq",
+            "schema", "query", "stats"} <= names
