@@ -48,7 +48,10 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
     for k, v in settings.describe().items():
         log.debug("setting %s = %s", k, v)
     k = settings.kafka
-    ensure_topics(k, {k.topic_raw: k.partitions, k.topic_dlq: k.partitions, k.topic_stations: 1})
+    topics = {k.topic_raw: k.partitions, k.topic_dlq: k.partitions, k.topic_stations: 1}
+    if settings.ingest.produce_enriched:
+        topics[k.topic_enriched] = k.partitions
+    ensure_topics(k, topics)
     db = prepare_database(settings, auto_migrate=auto_migrate)
     metrics = Metrics()
     app = build_app(settings, db, metrics)

@@ -22,6 +22,7 @@ from blo.metrics import Metrics
 from sinks.base import Database, Sink, SinkError
 from streams.dead_letters import dlq_message, dlq_row
 from streams.decode import SourcePos
+from streams.enriched import enriched_records
 from streams.guard import DlqFloodError, DlqGuard
 from streams.ingest import BatchOutcome, IngestProcessor, RawRecord
 
@@ -45,6 +46,7 @@ class IngestRuntime:
         raw_topic: str,
         dlq_payload_limit: int,
         on_fatal: Callable[[BaseException], None],
+        enriched_topic: str | None = None,
     ) -> None:
         self.processor = processor
         self.sink = sink
@@ -55,6 +57,7 @@ class IngestRuntime:
         self.dlq_topic = dlq_topic
         self.raw_topic = raw_topic
         self.dlq_payload_limit = dlq_payload_limit
+        self.enriched_topic = enriched_topic
         self.on_fatal = on_fatal
         self.fatal: BaseException | None = None
         self.registry_ready = asyncio.Event()
@@ -104,9 +107,12 @@ class IngestRuntime:
 
     async def _write(self, outcome: BatchOutcome) -> None:
         limit = self.dlq_payload_limit
-        if outcome.dead_letters:
-            deliveries = [self.produce(self.dlq_topic, *dlq_message(d, limit))
-                          for d in outcome.dead_letters]
+        deliveries = [self.produce(self.dlq_topic, *dlq_message(d, limit))
+                      for d in outcome.dead_letters]
+        if self.enriched_topic and outcome.event_rows:
+            deliveries += [self.produce(self.enriched_topic, k, v)
+                           for k, v in enriched_records(outcome.event_rows)]
+        if deliveries:  # on the topics before the records are acknowledged
             await asyncio.gather(*deliveries)
         rows = {"events": outcome.event_rows,
                 "dlq": [dlq_row(d, limit) for d in outcome.dead_letters]}

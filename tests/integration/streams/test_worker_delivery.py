@@ -107,3 +107,32 @@ def test_sigkill_with_writes_ahead_of_commits_loses_and_doubles_nothing(pipeline
     assert ids == (len(events), len(events))
     assert raw_count(db) >= len(events)  # redelivered rows exist physically (or merged)
     w2.terminate()
+
+
+def test_enriched_events_are_produced_in_batches_when_enabled(pipeline) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    p, db = pipeline
+    topic = f"enriched-{p.uid}"
+    events = _events(300, seed=5)
+    p.produce((e["station_id"].encode(), json.dumps(e).encode()) for e in events)
+    w = p.worker(BLO_INGEST_PRODUCE_ENRICHED="true", BLO_KAFKA_TOPIC_ENRICHED=topic)
+    w.wait_ready()
+    wait_for(lambda: final_count(db) >= len(events), 120, "events written")
+    c = KafkaConsumer(bootstrap_servers=p.bootstrap, group_id=None, consumer_timeout_ms=3000)
+    tps = [TopicPartition(topic, i) for i in range(p.partitions)]
+    c.assign(tps)
+    c.seek_to_beginning(*tps)
+    seen: dict[str, dict] = {}
+    records = 0
+    for m in c:
+        records += 1
+        for e in json.loads(m.value):
+            assert e["station_id"] == m.key.decode()
+            seen[e["event_id"]] = e
+    c.close()
+    assert set(seen) == {e["event_id"] for e in events}
+    assert records < len(events)  # batched, not one record per event
+    countries = {s["station_id"]: s["country"] for s in TEST_STATIONS}
+    assert all(e["country"] == countries[e["station_id"]] for e in seen.values())
+    w.terminate()
