@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.station import StationRecord
+from schemas.vocab import Agency
 
 AFGHAN_ROUTE_DRUGS = ("heroin", "opium", "hashish", "methamphetamine")
 OTHER_DRUGS = ("hashish", "cannabis_herb", "pharmaceuticals", "acetic_anhydride", "amphetamine")
@@ -48,7 +49,7 @@ def synthetic_stations(n: int, valid_from: datetime) -> list[StationRecord]:
         c, nb, tz, lat, lon = plan[i % len(plan)]
         out.append(StationRecord(
             station_id=f"{c}-SIM-{i + 1:03d}", name=f"Simulated post {i + 1} ({c}-{nb})",
-            country=c, agency="border_guard", crossing_point=f"Simulated crossing {i + 1}",
+            country=c, agency=Agency.BORDER_GUARD, crossing_point=f"Simulated crossing {i + 1}",
             neighbour_country=nb, paired_blo=None, lat=lat + (i % 7) * 0.05,
             lon=lon + (i % 5) * 0.05, tz=tz, coord_source="synthetic (blo simulate)",
             coord_approximate=True, valid_from=valid_from, active=True,

@@ -16,6 +16,7 @@ from blo.db import open_database
 from blo.kafka_io import ensure_topics
 from blo.metrics import Metrics
 from blo.settings import Settings
+from sinks.base import Database
 from sinks.migrations import current_version, migrate
 from streams.app import build_app
 
@@ -28,7 +29,7 @@ class SchemaNotReady(RuntimeError):
     pass
 
 
-def prepare_database(settings: Settings, *, auto_migrate: bool):  # type: ignore[no-untyped-def]
+def prepare_database(settings: Settings, *, auto_migrate: bool) -> Database:
     db = open_database(settings.clickhouse)
     if auto_migrate:
         applied = migrate(db)
@@ -45,8 +46,8 @@ def prepare_database(settings: Settings, *, auto_migrate: bool):  # type: ignore
 def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO") -> int:
     settings.kafka.bootstrap_servers()  # fail fast, naming BLO_KAFKA_BOOTSTRAP
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    for k, v in settings.describe().items():
-        log.debug("setting %s = %s", k, v)
+    for name, value in settings.describe().items():
+        log.debug("setting %s = %s", name, value)
     k = settings.kafka
     topics = {k.topic_raw: k.partitions, k.topic_dlq: k.partitions, k.topic_stations: 1}
     if settings.ingest.produce_enriched:

@@ -134,11 +134,11 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
     sink.add_backpressure_listener(on_backpressure)
 
     @app.agent(raw_topic, name="blo.ingest")
-    async def ingest(stream: faust.StreamT) -> None:
+    async def ingest(stream: Any) -> None:  # faust.Stream; noack_take is not in StreamT
         async for batch in stream.noack_take(b.take_max, within=b.take_within_s):
             await runtime.handle(batch, stream.ack)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def follow_registry() -> None:
         sink.start()
         task = asyncio.ensure_future(reader.run())
@@ -146,11 +146,11 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         runtime.registry_ready.set()
         await task  # runs until the app stops (it reconnects by itself)
 
-    @app.timer(0.5)
+    @app.timer(0.5)  # type: ignore[untyped-decorator]
     async def release_holds() -> None:
         await runtime.release_holds()
 
-    @app.timer(2.0)
+    @app.timer(2.0)  # type: ignore[untyped-decorator]
     async def update_lag() -> None:
         runtime.highwater = lambda t, p: app.consumer.highwater(faust.types.TP(t, p))
         runtime.update_lag()

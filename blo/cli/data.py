@@ -28,7 +28,9 @@ def _publish_chunked(pub: Any, items: Any, chunk: int = 1000) -> tuple[int, list
     refuses (no station_id, too large, …) is reported by its label, never aborts the rest."""
     from blo.sdk import PublishError
 
-    sent, problems, batch = 0, [], []
+    sent = 0
+    problems: list[str] = []
+    batch: list[tuple[str, Any]] = []
 
     def flush_batch() -> None:
         nonlocal sent
