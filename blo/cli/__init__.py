@@ -22,7 +22,7 @@ class BloGroup(click.Group):
 
         try:
             return super().invoke(ctx)
-        except (SettingsError, SinkError, FileNotFoundError) as e:
+        except (SettingsError, SinkError, FileNotFoundError, NotImplementedError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
 

@@ -59,9 +59,8 @@ def db() -> None:
 
 
 @db.command("migrate")
-@click.option("--cluster", default=None, help="Emit ON CLUSTER DDL for this cluster.")
 @click.pass_context
-def db_migrate(ctx: click.Context, cluster: str | None) -> None:
+def db_migrate(ctx: click.Context) -> None:
     """Create or upgrade the ClickHouse schema (idempotent, versioned)."""
     from blo.db import open_database
     from sinks.migrations import current_version, migrate
@@ -69,7 +68,7 @@ def db_migrate(ctx: click.Context, cluster: str | None) -> None:
     s = settings_of(ctx)
     database = open_database(s.clickhouse)
     try:
-        applied = migrate(database, cluster=cluster)
+        applied = migrate(database)
         version = current_version(database)
     finally:
         database.close()
