@@ -21,12 +21,15 @@ install: venv
 install-test: venv
 	$(PIP) install --quiet -e '.[test]'
 
-# Debian's ClickHouse server 18.16 for the integration tests (CI runs as root).
+# Debian's ClickHouse server 18.16 for the integration tests, and promtool (from Debian's
+# prometheus package; no server is started) to check docker/'s alerting rules.
+APT_PKGS = clickhouse-server clickhouse-client prometheus
 services-deps:
-	@if ! command -v clickhouse-server >/dev/null 2>&1 && [ ! -x /usr/sbin/clickhouse-server ]; then \
-	  echo "installing clickhouse-server (apt)"; \
+	@if ! { command -v clickhouse-server || [ -x /usr/sbin/clickhouse-server ]; } >/dev/null 2>&1 \
+	    || ! command -v promtool >/dev/null 2>&1; then \
+	  echo "installing $(APT_PKGS) (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends clickhouse-server clickhouse-client >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
 	fi
 
 demo: install
