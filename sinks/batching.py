@@ -16,10 +16,10 @@ Failures: :class:`SinkUnavailable` is retried forever with exponential backoff c
 ``sink_retry_max_s`` (a warning per attempt); any other error is retried 3 times, then it is
 raised from :meth:`submit`/:meth:`flush` and the sink accepts nothing more.
 
-Backpressure: ``submit`` awaits while a write is failing or while more than
-``(sink_max_in_flight + 1) * sink_max_rows`` rows are not yet written. Listeners added with
-:meth:`add_backpressure_listener` hear ``True``/``False`` when that state starts/ends (the
-stream pauses/resumes its Kafka partitions).
+Backpressure: ``submit`` awaits while a write (or a :meth:`query`) is failing, or while
+more than ``(sink_max_in_flight + 1) * sink_max_rows`` rows are not yet written. Listeners
+added with :meth:`add_backpressure_listener` hear ``True``/``False`` when that state
+starts/ends (the stream pauses/resumes its Kafka partitions).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from blo.metrics import Metrics
 from blo.settings import BatchSettings
@@ -195,6 +196,44 @@ class BatchingSink:
         self._update_backpressure()
         if sub.pending == 0:
             await self._drain_callbacks()
+
+    async def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, table: str = "events"
+    ) -> list[Row]:
+        """Run a read on the sink's database in a worker thread (never on the event loop).
+
+        A read the stream cannot do without (the id-conflict lookup) fails the same way a
+        write does when ClickHouse is down, so it is retried the same way:
+        :class:`SinkUnavailable` forever with the capped backoff, counted in
+        ``blo_sink_retries_total{table, error="unavailable"}``, with backpressure on while it
+        fails. Any other error is raised, as is the sink's own failure."""
+        self.start()
+        loop = asyncio.get_running_loop()
+        token = object()
+        attempt = 0
+        try:
+            while True:
+                self._raise_if_failed()
+                try:
+                    return await loop.run_in_executor(None, self._db.query, sql, params)
+                except SinkUnavailable as e:
+                    attempt += 1
+                    delay = min(
+                        self._cfg.sink_retry_initial_s * 2 ** (attempt - 1),
+                        self._cfg.sink_retry_max_s,
+                    )
+                    log.warning(
+                        "query on %s failed (attempt %d, unavailable): %s; retrying in %.1f s",
+                        table, attempt, e, delay,
+                    )
+                    self._m.sink_retries.labels(table, "unavailable").inc()
+                    self._retrying.add(id(token))
+                    self._update_backpressure()
+                    await asyncio.sleep(delay)
+        finally:
+            if id(token) in self._retrying:
+                self._retrying.discard(id(token))
+                self._update_backpressure()
 
     async def flush(self, reason: str = "flush") -> None:
         """Write everything buffered; return once it and its callbacks are done."""

@@ -119,15 +119,22 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
     app.blo, app.blo_sink, app.blo_reader = runtime, sink, reader
 
     def on_backpressure(active: bool) -> None:
+        # Paused the way Faust pauses a partition whose stream buffer is full, not with
+        # consumer.pause_partitions(): that one makes the fetcher silently skip records it
+        # has already fetched for those partitions, and when later offsets arrive Faust
+        # takes the hole for a compaction gap and commits past it: records lost for good.
+        # This way fetching stops, and what is already in memory is still delivered.
         consumer = app.consumer
         tps = consumer.assignment()
         if active:
-            consumer.pause_partitions(tps)
+            for tp in tps:
+                consumer.on_buffer_full(tp)
             metrics.pauses.inc()
             metrics.paused_partitions.set(len(tps))
             log.warning("ClickHouse sink is backpressured: paused %d partitions", len(tps))
         else:
-            consumer.resume_partitions(tps)
+            for tp in tps:
+                consumer.on_buffer_drop(tp)
             metrics.paused_partitions.set(0)
             log.info("sink recovered: resumed consumption")
 

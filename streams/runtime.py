@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from blo.metrics import Metrics
-from sinks.base import Database, Sink, SinkError
+from sinks.base import Database, Row, Sink, SinkError
 from streams.dead_letters import dlq_message, dlq_row
 from streams.decode import SourcePos
 from streams.enriched import enriched_records
@@ -28,8 +28,17 @@ from streams.ingest import BatchOutcome, IngestProcessor, RawRecord
 
 log = logging.getLogger("blo.ingest")
 
+LOOKUP_CHUNK = 2000  # ids per lookup query: ~96 KB of SQL, under max_query_size
+
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) → delivery
 Acker = Callable[[Any], Awaitable[Any]]
+
+
+class ReadingSink(Sink, Protocol):
+    """A sink that also runs the stream's reads, with its retries (``BatchingSink``)."""
+
+    async def query(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                    table: str = "events") -> list[Row]: ...
 
 
 class IngestRuntime:
@@ -37,7 +46,7 @@ class IngestRuntime:
         self,
         *,
         processor: IngestProcessor,
-        sink: Sink,
+        sink: ReadingSink,
         db: Database,
         metrics: Metrics,
         guard: DlqGuard,
@@ -91,18 +100,21 @@ class IngestRuntime:
 
     # -- internals ---------------------------------------------------------------------
     async def _process(self, records: list[RawRecord]) -> None:
+        """Bad input never raises here (it becomes dead letters). What does raise stops the
+        worker with the error instead of leaving a process that consumes nothing: a DLQ
+        flood, a ClickHouse error retrying cannot fix, a topic that refuses the DLQ records.
+        Nothing of the failing batch is acknowledged, so it is redelivered after a restart."""
         async with self._lock:
-            now = datetime.now(UTC)
-            outcome = await self.processor.process(records, now, self._lookup_hashes)
             try:
+                now = datetime.now(UTC)
+                outcome = await self.processor.process(records, now, self._lookup_hashes)
                 self.guard.observe(outcome.events_seen, len(outcome.dead_letters))
-            except DlqFloodError as e:
-                self._fail(e)
-                return
-            self._count(outcome)
-            try:
+                self._count(outcome)
                 await self._write(outcome)
-            except SinkError as e:  # not retryable (schema missing, type mismatch): stop
+            except (DlqFloodError, SinkError) as e:
+                self._fail(e)
+            except Exception as e:
+                log.exception("unexpected failure while processing a batch")
                 self._fail(e)
 
     async def _write(self, outcome: BatchOutcome) -> None:
@@ -162,11 +174,20 @@ class IngestRuntime:
 
     async def _lookup_hashes(self, stations: Sequence[str], ids: Sequence[UUID]
                              ) -> dict[UUID, str]:
-        """Stored body hashes of these ids (conflict detection across restarts)."""
+        """Stored body hashes of these ids (conflict detection across restarts).
+
+        Asked in chunks of :data:`LOOKUP_CHUNK` ids: a whole batch in one ``IN`` list
+        exceeds ClickHouse's ``max_query_size`` (256 KiB, ~5,600 ids). Through the sink, so
+        an unreachable ClickHouse is retried with backpressure, as for writes."""
         db = self.db
-        in_ids = ", ".join(f"toUUID('{u}')" for u in ids)  # UUID objects: safe to format
-        sql = (f"SELECT event_id, any(body_hash) FROM {db.database}.events "
-               f"WHERE station_id IN %(stations)s AND event_id IN ({in_ids}) GROUP BY event_id")
-        loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(None, db.query, sql, {"stations": tuple(stations)})
-        return {r[0] if isinstance(r[0], UUID) else UUID(str(r[0])): str(r[1]) for r in rows}
+        out: dict[UUID, str] = {}
+        params = {"stations": tuple(stations)}
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start:start + LOOKUP_CHUNK]
+            in_ids = ", ".join(f"toUUID('{u}')" for u in chunk)  # UUID objects: safe to format
+            sql = (f"SELECT event_id, any(body_hash) FROM {db.database}.events "
+                   f"WHERE station_id IN %(stations)s AND event_id IN ({in_ids}) "
+                   "GROUP BY event_id")
+            for r in await self.sink.query(sql, params):
+                out[r[0] if isinstance(r[0], UUID) else UUID(str(r[0]))] = str(r[1])
+        return out

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from blo.localservices.tansu import free_port
 
 REPO = Path(__file__).resolve().parents[3]
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN|\+Inf)$')
 
 
@@ -115,6 +117,18 @@ class Pipeline:
         p.close()
         return n
 
+    def produce_positions(self, records: Iterable[tuple[bytes | None, bytes]],
+                          topic: str | None = None) -> list[tuple[int, int]]:
+        """Send in order; return each record's (partition, offset) as the broker gave it."""
+        p = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                          max_request_size=4 * 1024 * 1024)
+        try:
+            futures = [p.send(topic or self.topic_raw, key=k, value=v) for k, v in records]
+            p.flush()
+            return [(md.partition, md.offset) for md in (f.get(timeout=60) for f in futures)]
+        finally:
+            p.close()
+
     def load_stations(self, stations: list[dict[str, Any]]) -> None:
         self.produce(((s["station_id"].encode(), json.dumps(s).encode()) for s in stations),
                      topic=self.topic_stations)
@@ -197,6 +211,30 @@ class WorkerProc:
             out[name + labels] = value
             out[name] = out.get(name, 0.0) + value if labels else value
         return out
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of ``name`` over the series whose labels include ``labels`` (0 if none)."""
+        values = self.metrics()
+        if not labels:
+            return values.get(name, 0.0)
+        total = 0.0
+        for key, value in values.items():
+            base, brace, rest = key.partition("{")
+            if base == name and brace:
+                got = dict(_LABEL.findall(rest))
+                if all(got.get(k) == v for k, v in labels.items()):
+                    total += value
+        return total
+
+    def query(self, sql: str) -> list[list[Any]]:
+        """Rows of a read-only query through the worker's ``/api/query`` (embedded mode)."""
+        body = self._get("/api/query?" + urllib.parse.urlencode({"sql": sql}))
+        if body is None:
+            raise AssertionError("the worker's /api/query did not answer")
+        doc = json.loads(body)
+        if "error" in doc:
+            raise AssertionError(f"/api/query: {doc['error']}")
+        return list(doc["rows"])
 
     def terminate(self, timeout: float = 60) -> int:
         self.proc.send_signal(signal.SIGTERM)

@@ -24,7 +24,7 @@ def test_late_station_dead_letters_are_replayed_exactly_once(pipeline, tmp_path)
     records.append((b"TM-LATE", json.dumps([crossing("TM-LATE", 100 + i) for i in range(20)])
                     .encode()))
     p.produce(records)
-    dlq_rows = lambda: int(db.query(  # noqa: E731
+    dlq_rows = lambda: int(db.query(
         f"SELECT count() FROM {db.database}.dlq FINAL WHERE reason = 'unknown_station'")[0][0])
     wait_for(lambda: dlq_rows() >= 60, 60, "60 unknown_station dead letters")
     wait_for(lambda: final_count(db) >= 10, 60, "the known station's events")
