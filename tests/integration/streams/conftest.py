@@ -23,6 +23,7 @@ def pipeline(kafka_broker: TansuBroker, clickhouse_server: ClickHouseServer,
     p.create_topics()
     p.load_stations(TEST_STATIONS)
     yield p, db
+    p.kill_workers()
 
 
 def final_count(db: ServerDatabase, where: str = "1") -> int:

@@ -56,6 +56,7 @@ class Pipeline:
     extra_env: dict[str, str] = field(default_factory=dict)
     uid: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     web_port: int = field(default_factory=free_port)
+    workers: list[WorkerProc] = field(default_factory=list)
 
     @property
     def topic_raw(self) -> str:
@@ -103,7 +104,15 @@ class Pipeline:
                               cwd=self.workdir)
 
     def worker(self, **env: str) -> WorkerProc:
-        return WorkerProc(self, env)
+        w = WorkerProc(self, env)
+        self.workers.append(w)
+        return w
+
+    def kill_workers(self) -> None:
+        """Teardown: no worker outlives its test, whatever the test's outcome."""
+        for w in self.workers:
+            if w.alive():
+                w.kill()
 
     def produce(self, records: Iterable[tuple[bytes | None, bytes]], topic: str | None = None
                 ) -> int:

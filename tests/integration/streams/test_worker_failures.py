@@ -255,10 +255,11 @@ class SteadyProducer(threading.Thread):
 
 def test_clickhouse_outage_loses_and_doubles_nothing(
         kafka_broker: TansuBroker, fresh_clickhouse_server: ClickHouseServer,
-        make_clickhouse_db, tmp_path: Path) -> None:
+        make_clickhouse_db, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     srv = fresh_clickhouse_server
     db = make_clickhouse_db(server=srv, migrated=False)
     p = Pipeline(kafka_broker.bootstrap, srv.url(db.database), db.database, tmp_path)
+    request.addfinalizer(p.kill_workers)
     p.create_topics()
     p.load_stations(TEST_STATIONS)
     w = p.worker(BLO_BATCH_SINK_RETRY_MAX_S="2", BLO_CLICKHOUSE_CONNECT_TIMEOUT_S="2")
@@ -403,10 +404,11 @@ def _ids_in_chdb(url: str) -> tuple[list[str], str]:
 
 
 def test_embedded_chdb_worker_stores_every_event_once(
-        kafka_broker: TansuBroker, tmp_path: Path) -> None:
+        kafka_broker: TansuBroker, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     chdb_dir = tmp_path / "chdb"
     url = f"chdb://{chdb_dir}"
     p = Pipeline(kafka_broker.bootstrap, url, "blo", tmp_path)
+    request.addfinalizer(p.kill_workers)
     p.create_topics()
     p.load_stations(TEST_STATIONS)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
