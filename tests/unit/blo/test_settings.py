@@ -91,3 +91,17 @@ def test_every_command_has_help() -> None:
     names = set(main.commands)
     assert {"worker", "demo", "db", "stations", "publish", "import-csv", "simulate", "dlq",
             "schema", "query", "stats"} <= names
+
+
+def test_schema_export_writes_one_json_schema_per_event_type(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    res = CliRunner().invoke(main, ["schema", "export", str(tmp_path / "schemas")])
+    assert res.exit_code == 0, res.output
+    files = {p.name: json.loads(p.read_text()) for p in (tmp_path / "schemas").glob("*.json")}
+    for et in ("crossing", "inspection", "seizure", "detention", "incident",
+               "liaison_message", "count_report"):
+        match = [s for n, s in files.items() if n.startswith(et)]
+        assert match, (et, sorted(files))
+        props = match[0]["properties"]
+        assert {"event_id", "station_id", "occurred_at", "source_seq"} <= set(props)
