@@ -35,12 +35,17 @@ ClientRole = Literal["producer", "consumer", "admin"]
 _SECRET_KEYS = frozenset({"sasl_plain_password"})
 
 
-class KafkaPythonKwargs(TypedDict, total=False):
+class _ConnectionKwargs(TypedDict, total=False):
+    """What kafka-python and aiokafka spell alike: see :func:`_add_connection`."""
+
     bootstrap_servers: list[str]
     security_protocol: str
     sasl_mechanism: str
     sasl_plain_username: str
     sasl_plain_password: str
+
+
+class KafkaPythonKwargs(_ConnectionKwargs, total=False):
     ssl_cafile: str
     ssl_certfile: str
     ssl_keyfile: str
@@ -48,12 +53,7 @@ class KafkaPythonKwargs(TypedDict, total=False):
     max_request_size: int
 
 
-class AiokafkaKwargs(TypedDict, total=False):
-    bootstrap_servers: list[str]
-    security_protocol: str
-    sasl_mechanism: str
-    sasl_plain_username: str
-    sasl_plain_password: str
+class AiokafkaKwargs(_ConnectionKwargs, total=False):
     ssl_context: ssl.SSLContext
     max_request_size: int
 
@@ -124,19 +124,24 @@ def check_security(k: KafkaSettings) -> None:
             )
 
 
-def kafka_python_kwargs(k: KafkaSettings, role: ClientRole = "producer") -> KafkaPythonKwargs:
-    """Connection arguments for kafka-python clients (plus ``max_request_size`` for a
-    producer). Raises :class:`SettingsError` (see :func:`check_security`)."""
+def _add_connection(kw: _ConnectionKwargs, k: KafkaSettings) -> None:
+    """:func:`check_security`, then put bootstrap servers, protocol and (SASL protocols)
+    the SASL credentials into ``kw``: the part kafka-python and aiokafka spell alike."""
     check_security(k)
-    kw: KafkaPythonKwargs = {
-        "bootstrap_servers": k.bootstrap_servers(),
-        "security_protocol": k.security_protocol,
-    }
+    kw["bootstrap_servers"] = k.bootstrap_servers()
+    kw["security_protocol"] = k.security_protocol
     if _uses_sasl(k):
         assert k.sasl_mechanism and k.sasl_username and k.sasl_password  # check_security
         kw["sasl_mechanism"] = k.sasl_mechanism
         kw["sasl_plain_username"] = k.sasl_username
         kw["sasl_plain_password"] = k.sasl_password.get_secret_value()
+
+
+def kafka_python_kwargs(k: KafkaSettings, role: ClientRole = "producer") -> KafkaPythonKwargs:
+    """Connection arguments for kafka-python clients (plus ``max_request_size`` for a
+    producer). Raises :class:`SettingsError` (see :func:`check_security`)."""
+    kw: KafkaPythonKwargs = {}
+    _add_connection(kw, k)
     if _uses_ssl(k):
         if k.ssl_cafile is not None:
             kw["ssl_cafile"] = str(k.ssl_cafile)
@@ -169,16 +174,8 @@ def ssl_context(k: KafkaSettings) -> ssl.SSLContext:
 def aiokafka_kwargs(k: KafkaSettings, role: ClientRole = "producer") -> AiokafkaKwargs:
     """Connection arguments for aiokafka clients (plus ``max_request_size`` for a
     producer). TLS is an :class:`ssl.SSLContext`. Raises :class:`SettingsError`."""
-    check_security(k)
-    kw: AiokafkaKwargs = {
-        "bootstrap_servers": k.bootstrap_servers(),
-        "security_protocol": k.security_protocol,
-    }
-    if _uses_sasl(k):
-        assert k.sasl_mechanism and k.sasl_username and k.sasl_password  # check_security
-        kw["sasl_mechanism"] = k.sasl_mechanism
-        kw["sasl_plain_username"] = k.sasl_username
-        kw["sasl_plain_password"] = k.sasl_password.get_secret_value()
+    kw: AiokafkaKwargs = {}
+    _add_connection(kw, k)
     if _uses_ssl(k):
         kw["ssl_context"] = ssl_context(k)
     if role == "producer":

@@ -13,17 +13,20 @@ certificate is made with ``openssl`` and the native TLS port (``secure_port``) i
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 from xml.sax.saxutils import escape
+
+from blo.localservices.process import ManagedProcess, free_port
+
+__all__ = [  # free_port is re-exported: callers import it from here
+    "PASSWORD_USER", "PASSWORD_USER_PASSWORD", "ClickHouseServer", "ClickHouseServerError",
+    "ensure_installed", "free_port",
+]
 
 PASSWORD_USER = "blo_secret"
 PASSWORD_USER_PASSWORD = "s3cr\u00e9t pass'word"  # deliberately awkward characters
@@ -50,13 +53,6 @@ def ensure_installed() -> list[str]:
     if multi:
         return [multi, "server"]
     raise ClickHouseServerError(_INSTALL_HINT)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the usual bind-to-0 trick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _config_xml(root: Path, tcp_port: int, http_port: int, secure_port: int | None) -> str:
@@ -160,12 +156,15 @@ def _make_self_signed(tls_dir: Path) -> None:
     )
 
 
-class ClickHouseServer:
+class ClickHouseServer(ManagedProcess):
     """One clickhouse-server process under ``directory`` on free loopback ports.
 
     Usable as a context manager (start on enter, stop on exit). ``stop()`` keeps ports and
     data: a later ``start()`` brings the same server back.
     """
+
+    process_name = "clickhouse-server"
+    error = ClickHouseServerError
 
     def __init__(
         self,
@@ -181,11 +180,9 @@ class ClickHouseServer:
         self.tcp_port = tcp_port or free_port()
         self.http_port = http_port or free_port()
         self.secure_port: int | None = free_port() if tls else None
-        self.start_timeout_s = start_timeout_s
+        super().__init__(start_timeout_s)
         self._command = ensure_installed()
-        self._proc: subprocess.Popen[bytes] | None = None
         self._prepared = False
-        self._atexit_registered = False
 
     # -- paths -------------------------------------------------------------------------
     @property
@@ -209,10 +206,6 @@ class ClickHouseServer:
         """``clickhouse://default:@127.0.0.1:PORT/<database>``."""
         return f"clickhouse://default:@{self.host}:{self.tcp_port}/{database}"
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     # -- lifecycle ---------------------------------------------------------------------
     def _prepare(self) -> None:
         if self._prepared:
@@ -227,45 +220,18 @@ class ClickHouseServer:
         (self.directory / "users.xml").write_text(_users_xml())
         self._prepared = True
 
-    def start(self) -> ClickHouseServer:
+    def start(self) -> Self:
         """Start (or restart after :meth:`stop`) and wait for a native ping to succeed."""
         if self.running:
             return self
         self._prepare()
-        stdout = open(self.directory / "log" / "stdout.log", "ab")  # noqa: SIM115
-        try:
-            self._proc = subprocess.Popen(
-                [*self._command, f"--config-file={self.config_path}"],
-                cwd=self.directory,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # our signals only, not the terminal's
-            )
-        finally:
-            stdout.close()
-        if not self._atexit_registered:  # never leave a server behind a crashed caller
-            atexit.register(self.stop)
-            self._atexit_registered = True
-        deadline = time.monotonic() + self.start_timeout_s
-        while True:
-            if self._proc.poll() is not None:
-                code = self._proc.returncode
-                self._proc = None
-                raise ClickHouseServerError(
-                    f"clickhouse-server exited with code {code} while starting.\n"
-                    + self.log_tail()
-                )
-            if self.ping():
-                return self
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ClickHouseServerError(
-                    f"clickhouse-server did not answer a native ping on "
-                    f"{self.host}:{self.tcp_port} within {self.start_timeout_s:.0f} s.\n"
-                    + self.log_tail()
-                )
-            time.sleep(0.05)
+        self._launch(
+            [*self._command, f"--config-file={self.config_path}"],
+            cwd=self.directory,
+            log_path=self.directory / "log" / "stdout.log",
+            readiness=f"a native ping on {self.host}:{self.tcp_port}",
+        )
+        return self
 
     def ping(self, timeout_s: float = 1.0) -> bool:
         """True if the native protocol answers (clickhouse-driver ``SELECT 1``)."""
@@ -292,19 +258,7 @@ class ClickHouseServer:
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM, wait up to ``timeout_s``, then SIGKILL. Ports and data stay."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-    def restart(self) -> ClickHouseServer:
-        self.stop()
-        return self.start()
+        super().stop(timeout_s)
 
     def log_tail(self, lines: int = 30) -> str:
         parts = []
@@ -314,18 +268,6 @@ class ClickHouseServer:
                 if text:
                     parts.append(f"--- tail of {path} ---\n" + "\n".join(text))
         return "\n".join(parts) or f"(no log written under {self.directory / 'log'})"
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

