@@ -177,6 +177,9 @@ class BatchSettings(BaseSettings):
     sink_max_in_flight: int = Field(2, ge=1, le=16)
     sink_retry_initial_s: float = Field(0.5, gt=0)
     sink_retry_max_s: float = Field(10.0, gt=0)
+    shutdown_flush_timeout_s: float = Field(
+        30.0, gt=0, description="SIGTERM: how long the final flush may take before giving up"
+    )
 
 
 class IngestSettings(BaseSettings):

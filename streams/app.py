@@ -36,17 +36,15 @@ class BloApp(faust.App):
     blo: IngestRuntime
     blo_sink: BatchingSink
     blo_reader: RegistryReader
+    blo_shutdown_timeout_s: float
 
     async def on_stop(self) -> None:
-        await super().on_stop()  # stops fetching; the consumer commits after this returns
         runtime = getattr(self, "blo", None)
         if runtime is not None:
-            runtime.processor.release_all_holds()  # unacknowledged → redelivered later
-            async with runtime._lock:
-                try:
-                    await self.blo_sink.close()  # flush → acks → committed by the consumer
-                except Exception as e:  # noqa: BLE001 - never hang the shutdown on a dead ClickHouse
-                    log.error("final flush failed, unwritten records will be redelivered: %s", e)
+            runtime.stopping = True  # no new batch or hold release starts from here
+        await super().on_stop()  # stops fetching; the consumer commits after this returns
+        if runtime is not None:
+            await runtime.drain(self.blo_shutdown_timeout_s)
 
 
 def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) -> BloApp:
@@ -117,6 +115,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
     reader = RegistryReader(k, registry, metrics, on_station_records)
     app.blo, app.blo_sink, app.blo_reader = runtime, sink, reader
+    app.blo_shutdown_timeout_s = b.shutdown_flush_timeout_s
 
     def on_backpressure(active: bool) -> None:
         # Paused the way Faust pauses a partition whose stream buffer is full, not with
@@ -139,6 +138,10 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
             log.info("sink recovered: resumed consumption")
 
     sink.add_backpressure_listener(on_backpressure)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        runtime.forget_partitions([(tp.topic, tp.partition) for tp in revoked])
 
     @app.agent(raw_topic, name="blo.ingest")
     async def ingest(stream: Any) -> None:  # faust.Stream; noack_take is not in StreamT

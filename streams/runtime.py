@@ -3,10 +3,11 @@
 **Where offsets are committed.** Records are acknowledged in :meth:`IngestRuntime._ack`,
 which runs only as the sink's ``on_durable`` callback — after every row the records
 produced (events and dead letters) is in ClickHouse and every dead letter is on the DLQ
-topic. Faust then commits the highest contiguous acknowledged offset of each partition on
-its commit interval, and once more on shutdown. Held records are never acknowledged while
-held, so a crash at any point means redelivery, never loss; redelivered rows collapse in
-the readers' view (``FINAL``).
+topic — and, through :class:`streams.frontier.AckFrontier`, only once every record fetched
+before it on the same partition is done too (Faust would otherwise commit past a gap, e.g.
+a record held for an unknown station). Faust commits the acknowledged offsets on its
+commit interval and once more on shutdown. A crash at any point means redelivery, never
+loss; redelivered rows collapse in the readers' view (``FINAL``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from uuid import UUID
 from blo.metrics import Metrics
 from sinks.base import Database, Row, Sink, SinkError
 from streams.dead_letters import dlq_message, dlq_row
+from schemas.parse import EVENT_TYPES
 from streams.decode import SourcePos
 from streams.enriched import enriched_records
+from streams.frontier import AckFrontier
 from streams.guard import DlqFloodError, DlqGuard
 from streams.ingest import BatchOutcome, IngestProcessor, RawRecord
 
@@ -72,19 +75,22 @@ class IngestRuntime:
         self.registry_ready = asyncio.Event()
         self.acker: Acker | None = None
         self.highwater: Callable[[str, int], int | None] = lambda t, p: None
+        self.stopping = False
         self._lock = asyncio.Lock()
+        self._frontier = AckFrontier()
         self._acked_next: dict[tuple[str, int], int] = {}
 
     # -- called by the agent -----------------------------------------------------------
     async def handle(self, events: Sequence[Any], acker: Acker) -> None:
         """Process one batch of Faust events (values are raw bytes)."""
         self.acker = acker
-        if self.fatal is not None:
-            return  # stopping: leave everything unacknowledged
+        if self.fatal is not None or self.stopping:
+            return  # stopping: leave everything unacknowledged (redelivered later)
         records = []
         for ev in events:
             m = ev.message
             records.append(RawRecord(ev.value, SourcePos(m.topic, m.partition, m.offset), ev))
+            self._frontier.received((m.topic, m.partition), m.offset, ev)
         self.metrics.records_consumed.labels(self.raw_topic).inc(len(records))
         if not self.registry_ready.is_set():
             log.info("waiting for the station registry before the first batch")
@@ -93,6 +99,8 @@ class IngestRuntime:
 
     async def release_holds(self) -> None:
         """Timer: process held records whose station arrived or whose hold expired."""
+        if self.stopping or self.fatal is not None:
+            return
         due = self.processor.due_holds(datetime.now(UTC))
         if due:
             await self._process(due)
@@ -139,13 +147,39 @@ class IngestRuntime:
         acker = self.acker
         if acker is None:
             return
+        acked = 0
         for rec in done:
-            await acker(rec.handle)
             key = (rec.source.topic, rec.source.partition)
-            nxt = rec.source.offset + 1
-            if nxt > self._acked_next.get(key, -1):
-                self._acked_next[key] = nxt
-        self.metrics.offsets_acked.labels(self.raw_topic).inc(len(done))
+            for handle in self._frontier.completed(key, rec.source.offset):
+                await acker(handle)
+                acked += 1
+                self._acked_next[key] = handle.message.offset + 1
+        self.metrics.offsets_acked.labels(self.raw_topic).inc(acked)
+
+    async def drain(self, timeout: float) -> None:
+        """Shutdown: let the batch in progress finish, flush the sink (which acknowledges
+        what it wrote), all within ``timeout``. Held records and anything not written by
+        then stay unacknowledged and are redelivered to the next worker."""
+        self.stopping = True
+        self.processor.release_all_holds()
+
+        async def flush() -> None:
+            async with self._lock:
+                await self.sink.close()
+
+        try:
+            await asyncio.wait_for(flush(), timeout)
+        except TimeoutError:
+            log.error("final flush did not finish within %.0f s (ClickHouse unreachable?); "
+                      "unwritten records will be redelivered", timeout)
+        except Exception as e:  # noqa: BLE001 - a dead ClickHouse must not hang the shutdown
+            log.error("final flush failed, unwritten records will be redelivered: %s", e)
+
+    def forget_partitions(self, tps: Sequence[tuple[str, int]]) -> None:
+        """Revoked partitions: their unacknowledged records go to the new owner."""
+        for tp in tps:
+            self._frontier.forget(tp)
+            self._acked_next.pop(tp, None)
 
     def update_lag(self) -> None:
         for (topic, partition), nxt in self._acked_next.items():
@@ -158,8 +192,9 @@ class IngestRuntime:
         m.events_consumed.labels(self.raw_topic).inc(o.events_seen)
         for et, n in o.accepted_by_type.items():
             m.events_valid.labels(et).inc(n)
-        for d in o.dead_letters:
-            m.events_dead_lettered.labels(d.reason, d.event_type or "unknown").inc()
+        for d in o.dead_letters:  # label values stay bounded whatever the input says
+            etype = d.event_type if d.event_type in EVENT_TYPES else "unknown"
+            m.events_dead_lettered.labels(d.reason, etype).inc()
         for sid, ts in o.newest_by_station.items():
             g = m.station_freshness.labels(sid)
             if ts.timestamp() > g._value.get():
