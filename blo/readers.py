@@ -16,6 +16,7 @@ from typing import Any
 
 from blo.settings import Settings
 from sinks.base import SinkError
+from sinks.sql import is_read_only
 
 
 class QueryError(SinkError):
@@ -40,6 +41,10 @@ def _via_worker(settings: Settings, sql: str) -> list[list[Any]] | None:
 
 
 def run_query(settings: Settings, sql: str) -> list[list[Any]]:
+    """One read-only statement (see :func:`sinks.sql.is_read_only`), else :class:`QueryError`."""
+    if not is_read_only(sql):
+        raise QueryError("only one read-only statement (SELECT/WITH/SHOW/DESCRIBE) on the "
+                         "database's own tables is allowed")
     target = settings.clickhouse.target()
     if target.kind == "chdb":
         rows = _via_worker(settings, sql)

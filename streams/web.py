@@ -3,15 +3,14 @@
 * ``/healthz`` — liveness: the process is serving.
 * ``/readyz`` — readiness: registry loaded, no fatal error, sink not backpressured.
 * ``/metrics`` — Prometheus exposition of the one registry.
-* ``/api/query?sql=SELECT…`` — read-only SQL against the worker's ClickHouse. In embedded
-  mode (chDB allows one process per data directory) this is how ``blo query``/``blo stats``
-  reach the data while the worker runs.
+* ``/api/query?sql=SELECT…`` — embedded mode only: one read-only statement against the
+  worker's chDB (one process per data directory), which is how ``blo query``/``blo stats``/
+  ``blo dlq list`` reach the data while the worker runs. See :func:`sinks.sql.is_read_only`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import faust
@@ -19,15 +18,8 @@ import orjson
 
 from blo.metrics import Metrics
 from sinks.base import Database
+from sinks.sql import is_read_only
 from streams.runtime import IngestRuntime
-
-_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS)\b", re.IGNORECASE)
-
-
-def is_read_only(sql: str) -> bool:
-    """A single read statement (no ';' chaining)."""
-    body = sql.strip().rstrip(";")
-    return bool(_READ_ONLY.match(body)) and ";" not in body
 
 
 def _jsonable(v: Any) -> Any:
@@ -57,6 +49,9 @@ def register_pages(app: faust.App, runtime: IngestRuntime, db: Database, metrics
     async def metrics_page(self: Any, request: Any) -> Any:
         # aiohttp takes the charset separately; this is Prometheus' text format 0.0.4
         return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    if db.kind != "chdb":
+        return  # a server is read directly by `blo query`; only embedded mode needs a door
 
     @app.page("/api/query")
     async def query(self: Any, request: Any) -> Any:

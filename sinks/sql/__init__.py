@@ -110,3 +110,21 @@ def render(sql: str, params: Mapping[str, Any] | None) -> str:
     if params is None:
         return sql
     return sql % {k: quote(v) for k, v in params.items()}
+
+
+_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS)\b", re.IGNORECASE)
+# what could reach outside the database from a SELECT: files, URLs, other servers, settings
+_FORBIDDEN = re.compile(
+    r"\bINTO\s+OUTFILE\b|\bSETTINGS\b|\bSYSTEM\b|"
+    r"\b(file|url|remote|remoteSecure|s3|s3Cluster|gcs|azureBlobStorage|hdfs|mysql|postgresql|"
+    r"mongodb|redis|sqlite|jdbc|odbc|executable|input|cluster|clusterAllReplicas|python|"
+    r"deltaLake|iceberg|hudi|dictionary|view|merge)\s*\(",
+    re.IGNORECASE,
+)
+
+
+def is_read_only(sql: str) -> bool:
+    """One read statement on the database's own tables: no ';' chaining, no table functions
+    that reach files, URLs or other servers, no INTO OUTFILE, no SETTINGS overrides."""
+    body = sql.strip().rstrip(";")
+    return bool(_READ_ONLY.match(body)) and ";" not in body and not _FORBIDDEN.search(body)
