@@ -124,6 +124,7 @@ class BatchingSink:
         self._closed = False
         self._backpressured = False
         self._listeners: list[Callable[[bool], None]] = []
+        self._failure_listeners: list[Callable[[BaseException], None]] = []
         self._room: asyncio.Event | None = None
         self._slots: asyncio.Semaphore | None = None
         self._callback_lock: asyncio.Lock | None = None
@@ -142,6 +143,16 @@ class BatchingSink:
     def add_backpressure_listener(self, callback: Callable[[bool], None]) -> None:
         """``callback(True)`` when backpressure starts, ``callback(False)`` when it ends."""
         self._listeners.append(callback)
+
+    def add_failure_listener(self, callback: Callable[[BaseException], None]) -> None:
+        """``callback(error)`` once, when the sink fails for good (a write error retrying
+        cannot fix, or a failing ``on_durable``) — even if no one submits again."""
+        self._failure_listeners.append(callback)
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The error the sink failed with, if it did."""
+        return self._error
 
     def start(self) -> None:
         """Start the age timer (also done by the first :meth:`submit`). Needs a running loop."""
@@ -400,10 +411,17 @@ class BatchingSink:
             self._fail(task.exception() or SinkError("write task failed"))
 
     def _fail(self, error: BaseException) -> None:
-        if self._error is None:
+        first = self._error is None
+        if first:
             self._error = error
         if self._room is not None:
             self._room.set()  # wake blocked submitters so they raise
+        if first:
+            for listener in list(self._failure_listeners):
+                try:
+                    listener(error)
+                except Exception:
+                    log.exception("failure listener %r failed", listener)
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:

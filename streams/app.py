@@ -138,6 +138,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
             log.info("sink recovered: resumed consumption")
 
     sink.add_backpressure_listener(on_backpressure)
+    sink.add_failure_listener(runtime.fail)  # stop even when no batch is in flight
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

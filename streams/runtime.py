@@ -20,9 +20,9 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from blo.metrics import Metrics
+from schemas.parse import EVENT_TYPES
 from sinks.base import Database, Row, Sink, SinkError
 from streams.dead_letters import dlq_message, dlq_row
-from schemas.parse import EVENT_TYPES
 from streams.decode import SourcePos
 from streams.enriched import enriched_records
 from streams.frontier import AckFrontier
@@ -42,6 +42,9 @@ class ReadingSink(Sink, Protocol):
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None, *,
                     table: str = "events") -> list[Row]: ...
+
+    @property
+    def failed(self) -> BaseException | None: ...
 
 
 class IngestRuntime:
@@ -200,6 +203,10 @@ class IngestRuntime:
             if ts.timestamp() > g._value.get():
                 g.set(ts.timestamp())
         m.events_held.set(self.processor.held_events)
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop the worker with this error (nothing further is acknowledged)."""
+        self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
         if self.fatal is None:

@@ -41,6 +41,7 @@ def register_pages(app: faust.App, runtime: IngestRuntime, db: Database, metrics
             "registry_loaded": runtime.registry_ready.is_set(),
             "no_fatal_error": runtime.fatal is None,
             "sink_flowing": not runtime.sink.backpressured,
+            "sink_healthy": runtime.sink.failed is None,
         }
         ok = all(checks.values())
         return self.json({"ready": ok, "checks": checks}, status=200 if ok else 503)

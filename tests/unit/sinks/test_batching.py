@@ -354,3 +354,23 @@ def test_default_columns_come_from_the_table_contract() -> None:
 
     run(main())
     assert db.inserts[0][1] == EVENTS.column_names
+
+
+def test_a_write_error_reaches_the_failure_listener_without_another_submit() -> None:
+    async def scenario() -> None:
+        db = MemoryDatabase()
+        sink = make_sink(db, sink_max_age_s=0.02)
+        seen: list[BaseException] = []
+        sink.add_failure_listener(seen.append)
+        db.fail_next(WRITE_ERROR_RETRIES + 5, error=SinkWriteError)
+        await sink.submit({"events": rows(0, 3)})  # below max_rows: flushed by age
+        for _ in range(200):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert len(seen) == 1 and isinstance(seen[0], SinkWriteError)
+        assert sink.failed is seen[0]
+        with pytest.raises(SinkWriteError):
+            await sink.submit({"events": rows(3, 1)})
+
+    run(scenario())
