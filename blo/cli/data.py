@@ -281,16 +281,25 @@ def dlq_list(ctx: click.Context, reason: str | None, station: str | None, limit:
 
 
 @dlq.command("replay")
-@click.option("--reason", default=None, help="Only dead letters with this primary reason.")
+@click.option("--reason", default=None,
+              help="Only dead letters with this primary reason (e.g. unknown_station).")
+@click.option("--all", "replay_all", is_flag=True,
+              help="Every reason. Letters whose cause is in the payload itself (not_json, "
+                   "invalid, id_conflict …) will fail again and be dead-lettered again.")
 @click.option("--station", default=None)
 @click.option("--dry-run", is_flag=True, help="Show what would be re-published.")
 @click.pass_context
-def dlq_replay(ctx: click.Context, reason: str | None, station: str | None, dry_run: bool) -> None:
-    """Re-publish dead letters (from the DLQ topic) to the raw topic once the cause is fixed.
+def dlq_replay(ctx: click.Context, reason: str | None, replay_all: bool, station: str | None,
+               dry_run: bool) -> None:
+    """Re-publish dead letters (read from the DLQ topic) to the raw topic once the cause is
+    fixed — typically `--reason unknown_station` after `blo stations load`.
 
-    Safe to repeat: event ids are stable, so an event accepted twice is one event for
-    readers. Truncated or non-UTF-8 payloads cannot be replayed and are reported.
+    Accepted events are idempotent (stable ids), so a replay repeated by mistake stores
+    nothing twice. Truncated or non-UTF-8 payloads cannot be replayed and are reported.
     """
+    if not reason and not replay_all:
+        raise click.UsageError("choose what to replay: --reason REASON (e.g. unknown_station) "
+                               "or --all")
     from blo.kafka_io import produce, read_topic
 
     s = settings_of(ctx)

@@ -58,9 +58,11 @@ def test_sigterm_commits_everything_it_wrote(pipeline) -> None:
     p, db = pipeline
     events = _events(2000, seed=2)
     p.produce((e["station_id"].encode(), json.dumps(e).encode()) for e in events)
-    w = p.worker()
+    # no periodic commit can happen first: only the shutdown commits
+    w = p.worker(BLO_KAFKA_COMMIT_INTERVAL_S="600")
     w.wait_ready()
     wait_for(lambda: final_count(db) >= len(events), 120, "all events written")
+    assert p.committed_total() == 0
     assert w.terminate() == 0
     # one event per record: committed offsets cover every record
     assert p.committed_total() == len(events)

@@ -105,3 +105,22 @@ def test_schema_export_writes_one_json_schema_per_event_type(tmp_path) -> None: 
         assert match, (et, sorted(files))
         props = match[0]["properties"]
         assert {"event_id", "station_id", "occurred_at", "source_seq"} <= set(props)
+
+
+def test_the_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from blo.settings import (
+        BatchSettings,
+        ClickHouseSettings,
+        IngestSettings,
+        KafkaSettings,
+        WebSettings,
+    )
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    groups = {KafkaSettings: "BLO_KAFKA_", ClickHouseSettings: "BLO_CLICKHOUSE_",
+              BatchSettings: "BLO_BATCH_", IngestSettings: "BLO_INGEST_", WebSettings: "BLO_WEB_"}
+    missing = [prefix + name.upper() for cls, prefix in groups.items()
+               for name in cls.model_fields if f"`{prefix}{name.upper()}`" not in readme]
+    assert not missing, missing
