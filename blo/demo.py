@@ -51,7 +51,7 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> Non
 
 
 def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> int:
-    from blo.kafka_io import ensure_topics, produce
+    from blo.kafka_io import ensure_pipeline_topics, produce
     from blo.localservices.tansu import TansuBroker
     from blo.settings import load_settings
     from blo.simulate import seed_stations
@@ -83,9 +83,7 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> in
                "BLO_DATA_DIR": str(data_dir)}
         os.environ.update({k: env[k] for k in ("BLO_KAFKA_BOOTSTRAP", "BLO_CLICKHOUSE_URL")})
         s = load_settings()
-        ensure_topics(s.kafka, {s.kafka.topic_raw: s.kafka.partitions,
-                                s.kafka.topic_dlq: s.kafka.partitions,
-                                s.kafka.topic_stations: 1})
+        ensure_pipeline_topics(s.kafka)
         seeds = seed_stations()
         produce(s.kafka, s.kafka.topic_stations,
                 ((r.station_id.encode(), r.model_dump_json().encode()) for r in seeds))

@@ -15,12 +15,32 @@ from blo.settings import KafkaSettings
 log = logging.getLogger("blo.kafka")
 
 
-def ensure_topics(kafka: KafkaSettings, topics: dict[str, int]) -> None:
-    """Create missing topics (name → partitions); existing ones are left as they are."""
+# The registry and the dead letters must outlive the broker's default retention (7 days on
+# Apache Kafka): a worker started later reads the whole registry, and `blo dlq replay` reads
+# the DLQ topic. The registry is not compacted: its key is the station, and compaction would
+# erase the valid_from history that enrichment of old events needs.
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
+def ensure_pipeline_topics(kafka: KafkaSettings, *, enriched: bool = False) -> None:
+    """Create the pipeline's topics that are missing, with their retention policies."""
+    topics = {kafka.topic_raw: kafka.partitions, kafka.topic_dlq: kafka.partitions,
+              kafka.topic_stations: 1}
+    if enriched:
+        topics[kafka.topic_enriched] = kafka.partitions
+    ensure_topics(kafka, topics, configs={kafka.topic_stations: KEEP_FOREVER,
+                                          kafka.topic_dlq: KEEP_FOREVER})
+
+
+def ensure_topics(kafka: KafkaSettings, topics: dict[str, int],
+                  configs: dict[str, dict[str, str]] | None = None) -> None:
+    """Create missing topics (name → partitions, optional topic configs); existing ones are
+    left as they are."""
     admin = KafkaAdminClient(**kafka_python_kwargs(kafka, role="admin"))
     try:
         existing = set(admin.list_topics())
-        new = [NewTopic(t, num_partitions=p, replication_factor=kafka.replication_factor)
+        new = [NewTopic(t, num_partitions=p, replication_factor=kafka.replication_factor,
+                        topic_configs=(configs or {}).get(t, {}))
                for t, p in topics.items() if t not in existing]
         if new:
             try:

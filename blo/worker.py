@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from typing import Any
 
 import faust
 
 from blo.db import open_database
-from blo.kafka_io import ensure_topics
+from blo.kafka_io import ensure_pipeline_topics
 from blo.metrics import Metrics
 from blo.settings import Settings
 from sinks.base import Database
@@ -48,19 +49,17 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for name, value in settings.describe().items():
         log.debug("setting %s = %s", name, value)
-    k = settings.kafka
-    topics = {k.topic_raw: k.partitions, k.topic_dlq: k.partitions, k.topic_stations: 1}
-    if settings.ingest.produce_enriched:
-        topics[k.topic_enriched] = k.partitions
-    ensure_topics(k, topics)
+    ensure_pipeline_topics(settings.kafka, enriched=settings.ingest.produce_enriched)
     db = prepare_database(settings, auto_migrate=auto_migrate)
     metrics = Metrics()
     app = build_app(settings, db, metrics)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           override_logging=False)
 
+    stopping: list[asyncio.Future[Any]] = []
+
     def on_fatal(exc: BaseException) -> None:
-        asyncio.ensure_future(worker.stop())
+        stopping.append(asyncio.ensure_future(worker.stop()))  # referenced until exit
 
     app.blo.on_fatal = on_fatal
     try:

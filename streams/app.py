@@ -90,13 +90,26 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         ),
     )
 
+    background: set[asyncio.Future[Any]] = set()  # keep references; surface failures
+
+    def in_background(coro: Any, what: str) -> None:
+        fut = asyncio.ensure_future(coro)
+        background.add(fut)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            background.discard(f)
+            if not f.cancelled() and f.exception() is not None:
+                log.error("%s failed: %s", what, f.exception())
+
+        fut.add_done_callback(done)
+
     async def produce(topic: str, key: bytes, value: bytes) -> Any:
         fut = await app.producer.send(topic, key or None, value, None, None, None)
         return await fut
 
     def on_fatal(exc: BaseException) -> None:
         # stop the worker; nothing of the failing batch was acknowledged
-        asyncio.ensure_future(app.crash(exc))
+        in_background(app.crash(exc), "stopping the worker")
 
     runtime = IngestRuntime(
         processor=processor, sink=sink, db=db, metrics=metrics,
@@ -111,7 +124,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
         now = datetime.now(UTC)
         rows = [station_row(r, now) for r in records]
-        asyncio.ensure_future(sink.submit({"stations": rows}))
+        in_background(sink.submit({"stations": rows}), "writing station rows")
 
     reader = RegistryReader(k, registry, metrics, on_station_records)
     app.blo, app.blo_sink, app.blo_reader = runtime, sink, reader
@@ -130,12 +143,14 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
                 consumer.on_buffer_full(tp)
             metrics.pauses.inc()
             metrics.paused_partitions.set(len(tps))
-            log.warning("ClickHouse sink is backpressured: paused %d partitions", len(tps))
+            # at full speed this toggles whenever the buffer fills: normal, so not a warning
+            # (the sink warns itself, on every retry, when ClickHouse is failing)
+            log.debug("sink backpressured: paused %d partitions", len(tps))
         else:
             for tp in tps:
                 consumer.on_buffer_drop(tp)
             metrics.paused_partitions.set(0)
-            log.info("sink recovered: resumed consumption")
+            log.debug("sink has room again: resumed %d partitions", len(tps))
 
     sink.add_backpressure_listener(on_backpressure)
     sink.add_failure_listener(runtime.fail)  # stop even when no batch is in flight

@@ -90,12 +90,12 @@ def stations_load(ctx: click.Context, file: str) -> None:
     Running workers pick the records up without a restart; a later `valid_from` adds
     history (events are enriched with the entry valid at their occurred_at).
     """
-    from blo.kafka_io import ensure_topics, produce
+    from blo.kafka_io import ensure_pipeline_topics, produce
     from schemas.station import load_station_file
 
     s = settings_of(ctx)
     records = load_station_file(Path(file))
-    ensure_topics(s.kafka, {s.kafka.topic_stations: 1})
+    ensure_pipeline_topics(s.kafka)
     n = produce(s.kafka, s.kafka.topic_stations,
                 ((r.station_id.encode(), r.model_dump_json().encode()) for r in records))
     click.echo(f"loaded {n} station record(s) from {file} into {s.kafka.topic_stations}")
@@ -154,11 +154,11 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
     from datetime import UTC, datetime
 
     from blo.importer import Mapped, iter_import, load_mapping
-    from blo.kafka_io import ensure_topics, produce, read_topic
+    from blo.kafka_io import ensure_pipeline_topics, produce, read_topic
 
     s = settings_of(ctx)
     m = load_mapping(mapping)
-    ensure_topics(s.kafka, {s.kafka.topic_stations: 1, s.kafka.topic_raw: s.kafka.partitions})
+    ensure_pipeline_topics(s.kafka)
     known: dict[str, str] = {}  # registered stations → their time zone (naive dates are local)
     for _, _, _, value in read_topic(s.kafka, s.kafka.topic_stations, idle_timeout_s=1.5):
         if value:
@@ -222,13 +222,13 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
 def simulate(ctx: click.Context, n_stations: int, rate: float, duration: float | None,
              seed: int, register: bool, buffer: str | None) -> None:
     """Realistic synthetic traffic from N posts (the real BLO sites first)."""
-    from blo.kafka_io import ensure_topics, produce
+    from blo.kafka_io import ensure_pipeline_topics, produce
     from blo.simulate import TrafficGenerator, simulation_stations
 
     s = settings_of(ctx)
     posts = simulation_stations(n_stations)
     if register:
-        ensure_topics(s.kafka, {s.kafka.topic_stations: 1})
+        ensure_pipeline_topics(s.kafka)
         produce(s.kafka, s.kafka.topic_stations,
                 ((p.station_id.encode(), p.model_dump_json().encode()) for p in posts))
     gen = TrafficGenerator(posts, rate, seed=seed)
