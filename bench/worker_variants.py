@@ -1,0 +1,254 @@
+"""Run ``blo worker`` with experimental patches applied in-process: what-if measurements.
+
+    python bench/worker_variants.py extlookup,orjson -- worker --migrate
+
+(what ``pipeline_bench.py --variant extlookup,orjson`` runs instead of ``python -m blo``).
+Nothing outside bench/ is changed; each patch replaces one function in this process only,
+to measure how much a proposed change to the product would gain before anyone writes it.
+
+Variants:
+
+* ``nolookup`` -- ``IngestRuntime._lookup_hashes`` returns ``{}`` at once: the upper bound
+  of any cheaper conflict lookup (NOT a safe change: conflicts across restarts would go
+  undetected).
+* ``extlookup`` -- the same SELECT, but all ids of the batch travel in one round trip as
+  a clickhouse-driver external table (``event_id IN _ids``) instead of ``toUUID('…')``
+  literals in the SQL text, which the runtime sends in chunks of
+  ``streams.runtime.LOOKUP_CHUNK`` ids to stay under ``max_query_size``: no parsing of
+  thousands of function calls, no size limit. Same result rows. (It calls the database
+  directly, not through ``sink.query``, so it skips the sink's retry on an outage: fine
+  for measuring, not for production.)
+* ``aiokafka`` -- the raw topic consumed with a plain aiokafka ``getmany`` loop (a Faust
+  task, like the station registry reader) instead of the Faust agent's
+  ``stream.noack_take`` + ``stream.ack`` per record; same ``IngestRuntime``, same sink,
+  commit after write. A measuring prototype, not production code (see ``_aiokafka``).
+* ``gc`` -- ``gc.freeze()`` once the app is built and ``gc.set_threshold(50_000, 20,
+  100)``: the collector stops re-scanning the long-lived heap for every few hundred
+  per-record allocations.
+* ``orjson`` -- ``schemas.identity._dumps`` uses ``orjson.dumps(..., OPT_SORT_KEYS)``
+  instead of ``json.JSONEncoder(sort_keys=True, ...)``; byte-identical on the bench
+  backlog (pipeline_bench checks every event), so stored payloads and body hashes do not
+  change.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from uuid import UUID
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def _nolookup() -> None:
+    from streams.runtime import IngestRuntime
+
+    async def _lookup_hashes(self, stations: Sequence[str], ids: Sequence[UUID]
+                             ) -> dict[UUID, str]:
+        return {}
+
+    IngestRuntime._lookup_hashes = _lookup_hashes  # type: ignore[method-assign]
+
+
+def external_lookup_sql(database: str) -> str:
+    return (f"SELECT event_id, any(body_hash) FROM {database}.events "
+            f"WHERE station_id IN %(stations)s AND event_id IN _ids GROUP BY event_id")
+
+
+def _extlookup() -> None:
+    import asyncio
+
+    from sinks.base import SinkError
+    from sinks.clickhouse import map_error
+    from sinks.sql import render
+    from streams.runtime import IngestRuntime
+
+    async def _lookup_hashes(self, stations: Sequence[str], ids: Sequence[UUID]
+                             ) -> dict[UUID, str]:
+        db = self.db
+        text = render(external_lookup_sql(db.database), {"stations": tuple(stations)})
+        ext = [{"name": "_ids", "structure": [("id", "UUID")],
+                "data": [{"id": u} for u in ids]}]
+
+        def run() -> list:
+            with db._client() as client:
+                try:
+                    return client.execute(text, external_tables=ext)
+                except SinkError:
+                    raise
+                except Exception as e:
+                    raise map_error(e, "query") from e
+
+        rows = await asyncio.get_running_loop().run_in_executor(None, run)
+        return {r[0] if isinstance(r[0], UUID) else UUID(str(r[0])): str(r[1]) for r in rows}
+
+    IngestRuntime._lookup_hashes = _lookup_hashes  # type: ignore[method-assign]
+
+
+def orjson_dumps(data: dict) -> str:
+    import orjson
+
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _orjson() -> None:
+    import schemas.identity
+
+    schemas.identity._dumps = orjson_dumps
+
+
+class _Rec:
+    """What ``IngestRuntime.handle`` reads of a Faust event: ``.value`` and ``.message``."""
+
+    __slots__ = ("message", "value")
+
+    def __init__(self, record: object) -> None:
+        self.message = record  # aiokafka ConsumerRecord: topic, partition, offset
+        self.value = record.value  # type: ignore[attr-defined]
+
+
+def _aiokafka() -> None:
+    """The raw topic read by a plain aiokafka consumer (``getmany``) in a Faust task, fed
+    to the same ``IngestRuntime.handle``; acks record the next offset per partition (the
+    sink calls ``on_durable`` in submission order, so it only grows) and a commit follows
+    every ``BLO_KAFKA_COMMIT_INTERVAL_S`` and at the end. The Faust agent is removed (an
+    idle one on the DLQ topic keeps Faust's consumer, which needs a subscription, happy).
+    Simplified for measuring (consumer group ``<group>-aiokafka``; no pause on
+    backpressure -- ``handle`` awaits the sink instead; no rebalance handling)."""
+    import logging
+    import time
+
+    import streams.app as sa
+
+    original = sa.build_app
+
+    def build_app(settings, db, metrics=None):  # type: ignore[no-untyped-def]
+        app = original(settings, db, metrics)
+        del app.agents["blo.ingest"]
+        k, b = settings.kafka, settings.batch
+
+        # Faust's consumer refuses to run without a subscription: keep an idle agent on the
+        # DLQ topic (empty in the bench).
+        @app.agent(app.topic(k.topic_dlq), name="bench.idle")
+        async def idle(stream):  # type: ignore[no-untyped-def]
+            async for _ in stream:
+                pass
+
+        @app.task
+        async def aiokafka_ingest() -> None:
+            from aiokafka import AIOKafkaConsumer, TopicPartition
+
+            from blo.kafka_config import aiokafka_kwargs
+
+            consumer = AIOKafkaConsumer(
+                k.topic_raw, group_id=f"{k.group_id}-aiokafka", enable_auto_commit=False,
+                auto_offset_reset="earliest", session_timeout_ms=int(k.session_timeout_s * 1000),
+                heartbeat_interval_ms=int(k.session_timeout_s * 250),
+                **aiokafka_kwargs(k, role="consumer"))
+            await consumer.start()
+            runtime = app.blo
+            update_lag = type(runtime).update_lag
+
+            def lag_from_this_consumer() -> None:  # the timer would ask Faust's consumer
+                runtime.highwater = lambda t, p: consumer.highwater(TopicPartition(t, p))
+                update_lag(runtime)
+
+            runtime.update_lag = lag_from_this_consumer
+            next_offset: dict[TopicPartition, int] = {}
+            committed: dict[TopicPartition, int] = {}
+
+            async def ack(event: _Rec) -> None:
+                m = event.message
+                tp = TopicPartition(m.topic, m.partition)  # type: ignore[attr-defined]
+                if m.offset + 1 > next_offset.get(tp, -1):  # type: ignore[attr-defined]
+                    next_offset[tp] = m.offset + 1  # type: ignore[attr-defined]
+
+            async def commit() -> None:
+                todo = {tp: o for tp, o in next_offset.items() if committed.get(tp) != o}
+                if todo:
+                    await consumer.commit(todo)
+                    committed.update(todo)
+
+            last_commit = time.monotonic()
+            try:
+                while True:
+                    batches = await consumer.getmany(timeout_ms=int(b.take_within_s * 1000),
+                                                     max_records=b.take_max)
+                    events = [_Rec(r) for recs in batches.values() for r in recs]
+                    if events:
+                        await app.blo.handle(events, ack)
+                    if time.monotonic() - last_commit >= k.commit_interval_s:
+                        await commit()
+                        last_commit = time.monotonic()
+            finally:  # stopping: BloApp.on_stop drains the sink (acks what it wrote)
+                try:
+                    await commit()
+                except Exception as e:  # noqa: BLE001 - uncommitted records are redelivered
+                    logging.getLogger("bench.aiokafka").warning("final commit failed: %s", e)
+                await consumer.stop()
+
+        return app
+
+    sa.build_app = build_app
+    import blo.worker
+
+    blo.worker.build_app = build_app  # imported by name there
+
+
+def _gc() -> None:
+    """Fewer, cheaper garbage collections: after the app is built, move everything alive
+    (modules, Faust, pydantic schemas, the registry) out of the collector's reach with
+    ``gc.freeze()``, and collect the young generation every 50,000 allocations instead of
+    700 (the per-record objects of a batch -- Faust events, RawRecords, frontier entries,
+    rows -- otherwise trigger a collection every few hundred records)."""
+    import gc
+
+    import streams.app as sa
+
+    original = sa.build_app
+
+    def build_app(settings, db, metrics=None):  # type: ignore[no-untyped-def]
+        app = original(settings, db, metrics)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
+        return app
+
+    sa.build_app = build_app
+    import blo.worker
+
+    blo.worker.build_app = build_app
+
+
+VARIANTS = {"nolookup": _nolookup, "extlookup": _extlookup, "orjson": _orjson,
+            "aiokafka": _aiokafka, "gc": _gc}
+
+
+def apply(names: str) -> list[str]:
+    applied = []
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        if name not in VARIANTS:
+            raise SystemExit(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+        VARIANTS[name]()
+        applied.append(name)
+    return applied
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if not argv or "--" not in argv:
+        raise SystemExit(__doc__)
+    split = argv.index("--")
+    names, rest = ",".join(argv[:split]), argv[split + 1 :]
+    applied = apply(names)
+    print(f"worker_variants: applied {applied}", file=sys.stderr, flush=True)
+    from blo.cli import main as blo_main
+
+    blo_main(args=rest, prog_name="blo")
+
+
+if __name__ == "__main__":
+    main()
