@@ -69,6 +69,7 @@ if str(REPO) not in sys.path:
 import orjson
 
 from blo.localservices.clickhouse_server import ClickHouseServer
+from blo.localservices.process import stop_process
 from blo.localservices.tansu import TansuBroker, free_port
 from blo.sdk.batching import record_value
 from blo.settings import BatchSettings, IngestSettings
@@ -345,17 +346,6 @@ def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) 
     finally:
         p.close()
     return time.perf_counter() - t
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 60) -> int | None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    return proc.returncode
 
 
 # ---------------------------------------------------------------- (b) Faust floor
