@@ -9,10 +9,11 @@ seed stations; ``event_id`` = ``schemas.identity.derive_event_id``; event times 
 the last ~20 hours) and measures, on that same backlog:
 
 (a) the in-process chain, no Kafka, no Faust -- the CPU floor: ``IngestProcessor.process``
-    over the encoded records in chunks of ``BLO_BATCH_TAKE_MAX`` records, with a
-    ``lookup_hashes`` that returns ``{}``, then rows → columns exactly as
+    over the encoded records in takes of at most ``BLO_BATCH_TAKE_MAX`` records and 5,000
+    events, with a ``lookup_hashes`` that returns ``{}``, then rows → columns exactly as
     ``ServerDatabase.insert`` does (without the driver). Once with one event per record,
     once with batched records (a JSON array of ``--batch-events`` events of one station).
+    Plus the per-event cost of each step (best of three).
 (b) a count-only Faust agent (``bench/faust_count.py``, ``stream.take(10000, within=0.5)``)
     draining the one-event-per-record backlog from a local Tansu broker -- the framework
     floor, records/s.
@@ -35,7 +36,9 @@ to the worker for the measured window of (c) and (d) and prints where the sample
 rates are slower than unprofiled ones; take the rates from runs without ``--profile``.
 
 ``--worker-env KEY=VALUE`` (repeatable) passes settings to the worker, e.g.
-``--worker-env BLO_BATCH_TAKE_MAX=20000`` to try the batching knobs.
+``--worker-env BLO_BATCH_TAKE_MAX=20000`` to try the batching knobs; ``--variant`` runs it
+through ``bench/worker_variants.py`` (what-if patches). Results, figures and findings:
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -130,14 +133,7 @@ def make_backlog(n: int, batch_events: int, seed: int = 7) -> Backlog:
 def _policy(ing: IngestSettings) -> Any:
     from streams.ingest import IngestPolicy
 
-    return IngestPolicy(
-        max_record_bytes=ing.max_record_bytes,
-        max_future_skew=timedelta(seconds=ing.max_future_skew_s),
-        hold_for=timedelta(seconds=ing.hold_unknown_station_s),
-        hold_max_events=ing.hold_max_events,
-        tablet_mass_mg=ing.tablet_mass_mg,
-        conflict_cache_size=ing.conflict_cache_size,
-    )
+    return IngestPolicy.from_settings(ing)
 
 
 def rows_to_columns(rows: Sequence[tuple[Any, ...]], datetime_idx: Sequence[int]) -> list[list]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any
 
 import faust
@@ -78,17 +77,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
     registry = Registry()
     sink = BatchingSink(db, b, metrics)
-    processor = IngestProcessor(
-        registry,
-        IngestPolicy(
-            max_record_bytes=ing.max_record_bytes,
-            max_future_skew=timedelta(seconds=ing.max_future_skew_s),
-            hold_for=timedelta(seconds=ing.hold_unknown_station_s),
-            hold_max_events=ing.hold_max_events,
-            tablet_mass_mg=ing.tablet_mass_mg,
-            conflict_cache_size=ing.conflict_cache_size,
-        ),
-    )
+    processor = IngestProcessor(registry, IngestPolicy.from_settings(ing))
 
     background: set[asyncio.Future[Any]] = set()  # keep references; surface failures
 

@@ -24,6 +24,7 @@ from uuid import UUID
 
 import orjson
 
+from blo.settings import IngestSettings
 from schemas.countries import same_or_neighbouring
 from schemas.identity import canonical_json_and_hash
 from schemas.parse import EventRejected, parse_event
@@ -55,6 +56,17 @@ class IngestPolicy:
     hold_max_events: int
     tablet_mass_mg: float
     conflict_cache_size: int
+
+    @classmethod
+    def from_settings(cls, ing: IngestSettings) -> IngestPolicy:
+        return cls(
+            max_record_bytes=ing.max_record_bytes,
+            max_future_skew=timedelta(seconds=ing.max_future_skew_s),
+            hold_for=timedelta(seconds=ing.hold_unknown_station_s),
+            hold_max_events=ing.hold_max_events,
+            tablet_mass_mg=ing.tablet_mass_mg,
+            conflict_cache_size=ing.conflict_cache_size,
+        )
 
 
 @dataclass(slots=True)
