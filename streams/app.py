@@ -165,9 +165,11 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
     async def release_holds() -> None:
         await runtime.release_holds()
 
+    # the consumer is created when the app starts; the lambda looks it up at each call
+    runtime.highwater = lambda t, p: app.consumer.highwater(faust.types.TP(t, p))
+
     @app.timer(2.0)  # type: ignore[untyped-decorator]
     async def update_lag() -> None:
-        runtime.highwater = lambda t, p: app.consumer.highwater(faust.types.TP(t, p))
         runtime.update_lag()
 
     register_pages(app, runtime, db, metrics)
