@@ -20,6 +20,8 @@ from types import MappingProxyType
 from typing import Any, get_args
 from uuid import UUID, uuid5
 
+import orjson
+
 from schemas.events import EVENT_MODELS, EventEnvelope
 
 EVENT_NAMESPACE = UUID("b23895f8-abd5-5db4-8539-8bc90c749aa3")
@@ -39,6 +41,10 @@ def _is_time(annotation: Any) -> bool:
     return annotation is datetime or any(_is_time(a) for a in get_args(annotation))
 
 
+def _is_float(annotation: Any) -> bool:
+    return annotation is float or any(_is_float(a) for a in get_args(annotation))
+
+
 def time_fields(model: type[EventEnvelope]) -> tuple[str, ...]:
     """Names of the datetime fields of ``model``."""
     return tuple(n for n, f in model.model_fields.items() if _is_time(f.annotation))
@@ -47,6 +53,14 @@ def time_fields(model: type[EventEnvelope]) -> tuple[str, ...]:
 # Looked up per event: iterating a model or probing absent attributes costs microseconds.
 _TIME_FIELDS: Mapping[type[EventEnvelope], tuple[str, ...]] = MappingProxyType(
     {model: time_fields(model) for model in EVENT_MODELS.values()}
+)
+
+
+# Fields whose values may be floats (top level only: no nested model has a float field; a
+# unit test walks the models to keep it so).
+_FLOAT_FIELDS: Mapping[type[EventEnvelope], tuple[str, ...]] = MappingProxyType(
+    {model: tuple(n for n, f in model.model_fields.items() if _is_float(f.annotation))
+     for model in EVENT_MODELS.values()}
 )
 
 
@@ -72,8 +86,37 @@ def _canonical_fields(event: EventEnvelope) -> dict[str, Any]:
     return data
 
 
-def _dumps(data: dict[str, Any]) -> str:
-    return _ENCODER.encode(data)
+def _orjson_safe(data: dict[str, Any], float_fields: tuple[str, ...]) -> bool:
+    """Whether orjson writes ``data`` byte-identically to :data:`_ENCODER`.
+
+    The two agree on every string, integer (up to 2**64 - 1) and float, except floats
+    with 0 < |x| < 1e-4, which ``repr`` writes with an exponent (``1e-05``) and orjson in
+    another form (``0.00001``). Those go through the standard encoder."""
+    for name in float_fields:
+        v = data.get(name)
+        if v is not None and 0 < abs(v) < 1e-4:
+            return False
+    return True
+
+
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def _fast_canonical(event: EventEnvelope, model: type[EventEnvelope]) -> str | None:
+    """The canonical text through orjson (about 2x faster than the definition below), or
+    None where orjson would not write exactly what :data:`_ENCODER` writes (a unit test
+    compares the two for every event type, float range and string class)."""
+    data = event.model_dump(exclude_none=True)  # UUIDs, datetimes, enums as objects
+    if not _orjson_safe(data, _FLOAT_FIELDS[model]):
+        return None
+    for name in _TIME_FIELDS[model]:
+        value = data.get(name)
+        if value is not None and value.utcoffset():
+            data[name] = value.astimezone(UTC)  # written '...Z' by OPT_UTC_Z
+    try:
+        return orjson.dumps(data, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # e.g. a lone surrogate in a string
+        return None
 
 
 def _digest(text: str) -> str:
@@ -81,8 +124,16 @@ def _digest(text: str) -> str:
 
 
 def canonical_json(event: EventEnvelope) -> str:
-    """The canonical JSON text of a validated event (the stored ``payload``)."""
-    return _dumps(_canonical_fields(event))
+    """The canonical JSON text of a validated event (the stored ``payload``).
+
+    Defined as the standard library's sorted-key compact encoding of
+    :func:`_canonical_fields`; computed through orjson wherever that is the same text."""
+    model = type(event)
+    if model in _FLOAT_FIELDS:
+        text = _fast_canonical(event, model)
+        if text is not None:
+            return text
+    return _ENCODER.encode(_canonical_fields(event))
 
 
 def _without_reported_at(payload: str) -> str:

@@ -156,3 +156,76 @@ def test_hash_equals_hash_of_body_without_reported_at(event_type: str) -> None:
 def test_hash_not_fooled_by_lookalike_text_in_labels() -> None:
     sneaky = make_event("count_report", measure='x,"reported_at":"y', unit='"reported_at"')
     assert body_hash(parse(sneaky)) == _reference_hash(sneaky)
+
+
+# -- the fast encoder must write exactly what the standard encoder writes ---------------
+
+_STD = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                        allow_nan=False)
+
+
+def _std_canonical(event: Any) -> str:
+    """The canonical text as defined: the standard library encoder over the same dict."""
+    from schemas.identity import _canonical_fields
+
+    return _STD.encode(_canonical_fields(event))
+
+
+@pytest.mark.parametrize("quantity", [
+    0.1, 2.5, 100.0, 12345.678, 1e15, 1e16, 1.2345678901234568e17, 1e22,
+    1.7976931348623157e308, 0.0001, 0.00012,
+    # below 1e-4 repr() writes an exponent (1e-05) and orjson does not (0.00001)
+    9.99e-05, 1e-05, 1e-06, 1.5e-07, 1e-08, 1e-10, 5e-324,
+])
+def test_canonical_json_equals_standard_encoder_for_floats(quantity: float) -> None:
+    ev = parse(make_event("seizure", quantity=quantity, unit="kg"))
+    assert canonical_json(ev) == _std_canonical(ev)
+    assert json.loads(canonical_json(ev))["quantity"] == quantity
+
+
+@pytest.mark.parametrize("text", [
+    "plain", "é€😀 Ош", "quote\" back\\slash /", "\u2028\u2029", "ĳ ﬁ \u00a0nbsp",
+])
+def test_canonical_json_equals_standard_encoder_for_strings(text: str) -> None:
+    ev = parse(make_event("count_report", measure=text.replace("\t", " "), unit="u"))
+    assert canonical_json(ev) == _std_canonical(ev)
+
+
+def test_canonical_json_equals_standard_encoder_for_every_type_and_big_ints() -> None:
+    for event_type in EVENT_TYPE_NAMES:
+        ev = parse(make_event(event_type))
+        assert canonical_json(ev) == _std_canonical(ev), event_type
+    ev = parse(make_event("crossing", source_seq=2**64 - 1, event_id=str(UUID(int=7))))
+    assert canonical_json(ev) == _std_canonical(ev)
+
+
+def test_no_nested_model_has_float_fields() -> None:
+    """The fast path checks floats at the top level only: keep nested models float-free."""
+    from pydantic import BaseModel
+
+    from schemas.identity import _is_float
+
+    def nested_models(annotation: Any) -> list[type[BaseModel]]:
+        from typing import get_args
+
+        found = []
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.append(annotation)
+        for a in get_args(annotation):
+            found += nested_models(a)
+        return found
+
+    for model in EVENT_MODELS.values():
+        for f in model.model_fields.values():
+            for sub in nested_models(f.annotation):
+                floats = [n for n, sf in sub.model_fields.items() if _is_float(sf.annotation)]
+                assert not floats, f"{model.__name__} nests {sub.__name__} with floats {floats}"
+
+
+def test_the_fast_encoder_is_used_for_ordinary_events() -> None:
+    """The orjson path must not silently fall back to the slow one for normal input."""
+    from schemas.identity import _fast_canonical
+
+    for event_type in EVENT_TYPE_NAMES:
+        ev = parse(make_event(event_type))
+        assert _fast_canonical(ev, type(ev)) == canonical_json(ev), event_type
