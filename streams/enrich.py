@@ -18,14 +18,14 @@ from streams.decode import SourcePos
 
 
 def _utc(dt: datetime) -> datetime:
-    return dt.astimezone(UTC)
+    """The same instant in UTC; a time already at offset zero is kept as it is."""
+    return dt if not dt.utcoffset() else dt.astimezone(UTC)
 
 
 def _s(v: Any) -> str:
-    """Enum/None → plain string column value."""
-    if v is None:
-        return ""
-    return str(getattr(v, "value", v))
+    """Vocabulary member (a ``StrEnum``: ``str()`` is its wire value) or None → column
+    value."""
+    return "" if v is None else str(v)
 
 
 def _typed_columns(event: Any, tablet_mass_mg: float) -> tuple[Any, ...]:

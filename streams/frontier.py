@@ -17,36 +17,47 @@ from typing import Any
 TP = tuple[str, int]
 
 
+class _Partition:
+    __slots__ = ("entries", "queue")
+
+    def __init__(self) -> None:
+        self.queue: deque[list[Any]] = deque()  # [offset, handle, done], in fetch order
+        self.entries: dict[int, list[Any]] = {}  # offset → its queue entry
+
+
 class AckFrontier:
     def __init__(self) -> None:
-        self._queues: dict[TP, deque[list[Any]]] = {}  # [offset, handle, done]
-        self._entries: dict[tuple[str, int, int], list[Any]] = {}
+        self._partitions: dict[TP, _Partition] = {}
 
     def received(self, tp: TP, offset: int, handle: Any) -> None:
         """Register a fetched record (in fetch order per partition)."""
+        part = self._partitions.get(tp)
+        if part is None:
+            part = self._partitions[tp] = _Partition()
         entry = [offset, handle, False]
-        self._queues.setdefault(tp, deque()).append(entry)
-        self._entries[(tp[0], tp[1], offset)] = entry
+        part.queue.append(entry)
+        part.entries[offset] = entry
 
     def completed(self, tp: TP, offset: int) -> list[Any]:
         """Mark a record done; return the handles now safe to acknowledge, in order."""
-        entry = self._entries.get((tp[0], tp[1], offset))
+        part = self._partitions.get(tp)
+        entry = part.entries.get(offset) if part is not None else None
         if entry is None:  # forgotten (partition revoked) or never registered
             return []
         entry[2] = True
-        queue = self._queues[tp]
+        queue, entries = part.queue, part.entries  # type: ignore[union-attr]
         ready = []
         while queue and queue[0][2]:
             off, handle, _ = queue.popleft()
-            del self._entries[(tp[0], tp[1], off)]
+            del entries[off]
             ready.append(handle)
         return ready
 
     def forget(self, tp: TP) -> None:
         """The partition was revoked: its unacknowledged records will be redelivered."""
-        for off, _, _ in self._queues.pop(tp, ()):
-            self._entries.pop((tp[0], tp[1], off), None)
+        self._partitions.pop(tp, None)
 
     def waiting(self, tp: TP) -> int:
         """Records fetched on ``tp`` and not yet acknowledged."""
-        return len(self._queues.get(tp, ()))
+        part = self._partitions.get(tp)
+        return len(part.queue) if part is not None else 0
