@@ -171,6 +171,11 @@ class BatchSettings(BaseSettings):
 
     take_max: int = Field(5000, ge=1, description="Kafka records per agent batch")
     take_within_s: float = Field(0.25, gt=0)
+    slice_max_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024,
+        description="a take is processed and written in slices of at most this many value "
+                    "bytes (batched records carry many events each)",
+    )
     sink_max_rows: int = Field(20000, ge=1)
     sink_max_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     sink_max_age_s: float = Field(1.0, gt=0)

@@ -106,6 +106,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         produce=produce, dlq_topic=k.topic_dlq, raw_topic=k.topic_raw,
         dlq_payload_limit=ing.dlq_payload_limit_bytes, on_fatal=on_fatal,
         enriched_topic=k.topic_enriched if ing.produce_enriched else None,
+        slice_max_bytes=b.slice_max_bytes,
     )
 
     def on_station_records(records: list[StationRecord]) -> None:

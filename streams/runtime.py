@@ -37,6 +37,27 @@ Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) 
 Acker = Callable[[Any], Awaitable[Any]]
 
 
+def slices_by_bytes(records: list[RawRecord], max_bytes: int) -> list[list[RawRecord]]:
+    """Cut a take into consecutive slices of at most ``max_bytes`` of record values (at
+    least one record each). A take counts records, and a batched record may carry hundreds
+    of events: processing a whole take of those in one step would hold the event loop for
+    seconds (no HTTP answers, no writes meanwhile) and leave the sink idle. Value bytes are
+    the proxy for the work, known before decoding."""
+    out: list[list[RawRecord]] = []
+    current: list[RawRecord] = []
+    size = 0
+    for rec in records:
+        n = len(rec.value) if rec.value is not None else 0
+        if current and size + n > max_bytes:
+            out.append(current)
+            current, size = [], 0
+        current.append(rec)
+        size += n
+    if current:
+        out.append(current)
+    return out
+
+
 class ReadingSink(Sink, Protocol):
     """A sink that also runs the stream's reads, with its retries (``BatchingSink``)."""
 
@@ -62,6 +83,7 @@ class IngestRuntime:
         dlq_payload_limit: int,
         on_fatal: Callable[[BaseException], None],
         enriched_topic: str | None = None,
+        slice_max_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.processor = processor
         self.sink = sink
@@ -74,6 +96,7 @@ class IngestRuntime:
         self.dlq_payload_limit = dlq_payload_limit
         self.enriched_topic = enriched_topic
         self.on_fatal = on_fatal
+        self.slice_max_bytes = slice_max_bytes
         self.fatal: BaseException | None = None
         self.registry_ready = asyncio.Event()
         self.acker: Acker | None = None
@@ -98,7 +121,8 @@ class IngestRuntime:
         if not self.registry_ready.is_set():
             log.info("waiting for the station registry before the first batch")
             await self.registry_ready.wait()
-        await self._process(records)
+        for chunk in slices_by_bytes(records, self.slice_max_bytes):
+            await self._process(chunk)
 
     async def release_holds(self) -> None:
         """Timer: process held records whose station arrived or whose hold expired."""
