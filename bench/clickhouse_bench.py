@@ -1,8 +1,9 @@
 """What the worker's two ClickHouse round trips cost, on a ClickHouse 18.16 server started
-here: the sink's columnar INSERT, and the per-batch conflict lookup
-(``streams/runtime.py::_lookup_hashes``) with two alternatives.
+here (and the lookup on embedded chDB too): the sink's columnar INSERT, and the per-batch
+conflict lookup (``Database.stored_body_hashes``) against the literal form it replaced.
 
     .venv/bin/python bench/clickhouse_bench.py [--rows 200000] [--ids 5000] [--repeat 5]
+                                               [--big-ids 100000] [--no-chdb]
 
 INSERT: ``ServerDatabase.insert`` of ``--insert-batch`` real event rows (the sink's batch
 size, ``BLO_BATCH_SINK_MAX_ROWS``): µs per row of wall time, of client CPU (rows →
@@ -12,18 +13,20 @@ the GIL the event loop needs) and of server CPU.
 LOOKUP:
 fills ``<db>.events`` (schema from ``sinks.migrations``) with real rows of simulated events
 (the in-process chain of pipeline_bench), then times one lookup of ``--ids`` event ids,
-all absent (a fresh backlog: the usual case) and all present, at several table sizes:
+all absent (a fresh backlog: the usual case) and all present, at several table sizes, and
+one of ``--big-ids`` ids (a large take) at the full size:
 
-* ``runtime``: what the worker sends today -- ``event_id IN (toUUID('…'), …)`` inline in
-  the text (≈46 bytes per id), one query per ``LOOKUP_CHUNK`` (2,000) ids, since over
-  ~5,600 ids the text exceeds ``max_query_size`` (262144) and ClickHouse refuses it;
-* ``strings``: ``event_id IN ('…', …)`` -- plain literals, converted by the server;
-* ``external``: the ids sent as an external table (``external_tables=`` of
-  clickhouse-driver, native protocol) and ``event_id IN _ids`` -- no parsing, no size
+* ``literals``: what the worker sent until the lookup became a ``Database`` method --
+  ``event_id IN (toUUID('…'), …)`` inline in the text (≈46 bytes per id) through
+  ``Database.query``, one query per 2,000 ids, since over ~5,600 ids the text exceeds
+  ``max_query_size`` (262144) and ClickHouse refuses it;
+* ``product``: ``Database.stored_body_hashes`` -- one query, the ids sent as data (an
+  external table on the server, a temporary Memory table in chDB): no parsing, no size
   limit.
 
-Prints the median milliseconds per lookup (client wall time) and the server's user CPU per
-lookup (``UserTimeMicroseconds`` from ``system.events``).
+Prints the median milliseconds per lookup (client wall time) and, in parentheses, the
+ClickHouse CPU per lookup: the server's user CPU (``UserTimeMicroseconds`` from
+``system.events``) for the server, this process's CPU for chDB (it runs in-process).
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ from pipeline_bench import _policy, make_backlog, rows_to_columns
 from blo.localservices.clickhouse_server import ClickHouseServer
 from blo.settings import ClickHouseSettings, IngestSettings, parse_clickhouse_url
 from schemas.station import Registry
-from streams.runtime import LOOKUP_CHUNK
+from sinks.base import Database
+
+OLD_LOOKUP_CHUNK = 2000  # ids per query of the literal form (under max_query_size)
 
 
 def build_rows(n: int) -> list[tuple[Any, ...]]:
@@ -73,6 +78,8 @@ def main() -> int:
     ap.add_argument("--ids", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--insert-batch", type=int, default=20_000)
+    ap.add_argument("--big-ids", type=int, default=100_000)
+    ap.add_argument("--no-chdb", action="store_true", help="the server only")
     args = ap.parse_args()
 
     from clickhouse_driver import Client
@@ -96,34 +103,6 @@ def main() -> int:
         def user_us() -> int:
             return int(client.execute(
                 "SELECT value FROM system.events WHERE event = 'UserTimeMicroseconds'")[0][0])
-
-        def q_runtime(ids: list[uuid.UUID]) -> Any:
-            out: list[Any] = []
-            for i in range(0, len(ids), LOOKUP_CHUNK):
-                in_ids = ", ".join(f"toUUID('{u}')" for u in ids[i : i + LOOKUP_CHUNK])
-                out += client.execute(
-                    f"SELECT event_id, any(body_hash) FROM lookup.events WHERE station_id IN "
-                    f"{stations!r} AND event_id IN ({in_ids}) GROUP BY event_id")
-            return out
-
-        def q_one_text(ids: list[uuid.UUID]) -> Any:
-            in_ids = ", ".join(f"toUUID('{u}')" for u in ids)
-            return client.execute(
-                f"SELECT event_id, any(body_hash) FROM lookup.events WHERE station_id IN "
-                f"{stations!r} AND event_id IN ({in_ids}) GROUP BY event_id")
-
-        def q_strings(ids: list[uuid.UUID]) -> Any:
-            in_ids = ", ".join(f"'{u}'" for u in ids)
-            return client.execute(
-                f"SELECT event_id, any(body_hash) FROM lookup.events WHERE station_id IN "
-                f"{stations!r} AND event_id IN ({in_ids}) GROUP BY event_id")
-
-        def q_external(ids: list[uuid.UUID]) -> Any:
-            return client.execute(
-                f"SELECT event_id, any(body_hash) FROM lookup.events WHERE station_id IN "
-                f"{stations!r} AND event_id IN _ids GROUP BY event_id",
-                external_tables=[{"name": "_ids", "structure": [("id", "UUID")],
-                                  "data": [{"id": u} for u in ids]}])
 
         # -- INSERT ------------------------------------------------------------------
         cols = EVENTS.column_names
@@ -153,48 +132,94 @@ def main() -> int:
         client.execute("DROP TABLE lookup.events_ins")
 
         # -- LOOKUP ------------------------------------------------------------------
-        variants = {"runtime": q_runtime, "strings": q_strings, "external": q_external}
-        sizes = sorted({0, args.rows // 2, args.rows})
-        print(f"LOOKUP of {args.ids} ids, median of {args.repeat}; ms wall (server user CPU ms)")
-        print(f"{'table rows':>10}  {'ids':8}" + "".join(f"{v:>22}" for v in variants))
-        inserted = 0
-        for size in sizes:
-            while inserted < size:
-                chunk = rows[inserted : min(size, inserted + 20000)]
-                db.insert("events", cols, chunk)
-                inserted += len(chunk)
-            client.execute("OPTIMIZE TABLE lookup.events FINAL")
-            present = [r[0] for r in rows[max(0, size - args.ids) : size]]
-            absent = [uuid.uuid4() for _ in range(args.ids)]
-            for kind, ids in (("absent", absent), ("present", present)):
-                if not ids:
-                    continue
-                line = f"{size:>10,}  {kind:8}"
-                for name, fn in variants.items():
-                    times, cpus, found = [], [], 0
-                    for _ in range(args.repeat):
-                        c0 = user_us()
-                        t = time.perf_counter()
-                        found = len(fn(ids))
-                        times.append((time.perf_counter() - t) * 1000)
-                        cpus.append((user_us() - c0) / 1000)
-                    assert found == (len(ids) if kind == "present" else 0), (name, found)
-                    line += f"{statistics.median(times):>12.1f} ({statistics.median(cpus):5.1f})"
-                    line += "   "
-                print(line)
-        too_many = [uuid.uuid4() for _ in range(6000)]
-        for name, fn in {"runtime SQL as one text": q_one_text, **variants}.items():
-            try:
-                fn(too_many)
-                print(f"6000 ids, {name}: OK")
-            except Exception as e:  # noqa: BLE001
-                print(f"6000 ids, {name}: {type(e).__name__}: {str(e).splitlines()[0][:100]}")
+        def server_cpu_ms() -> float:
+            return user_us() / 1000
+
+        lookup_bench(db, rows, stations, args, server_cpu_ms, "ClickHouse server 18.16")
         db.close()
         client.disconnect()
+        if not args.no_chdb:
+            from sinks.chdb import ChdbDatabase
+
+            chdb = ChdbDatabase(parse_clickhouse_url(f"chdb://{work / 'chdb'}?database=lookup"))
+            migrate(chdb)
+
+            def own_cpu_ms() -> float:
+                return time.process_time() * 1000
+
+            lookup_bench(chdb, rows, stations, args, own_cpu_ms, "chDB (embedded)")
+            chdb.close()
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def literal_lookup(db: Database, stations: tuple[str, ...], ids: list[uuid.UUID],
+                   chunk: int = OLD_LOOKUP_CHUNK) -> dict[uuid.UUID, str]:
+    """The lookup as the runtime sent it before ``Database.stored_body_hashes``."""
+    out: dict[uuid.UUID, str] = {}
+    for i in range(0, len(ids), chunk):
+        in_ids = ", ".join(f"toUUID('{u}')" for u in ids[i : i + chunk])
+        sql = (f"SELECT event_id, any(body_hash) FROM {db.database}.events "
+               f"WHERE station_id IN %(stations)s AND event_id IN ({in_ids}) GROUP BY event_id")
+        for r in db.query(sql, {"stations": stations}):
+            out[r[0] if isinstance(r[0], uuid.UUID) else uuid.UUID(str(r[0]))] = str(r[1])
+    return out
+
+
+def lookup_bench(db: Database, rows: list[tuple[Any, ...]], stations: tuple[str, ...],
+                 args: argparse.Namespace, cpu_ms: Any, engine: str) -> None:
+    from sinks.tables import EVENTS
+
+    variants = {
+        "literals": lambda ids: literal_lookup(db, stations, ids),
+        "product": lambda ids: db.stored_body_hashes(stations, ids),
+    }
+
+    def measure(fn: Any, ids: list[uuid.UUID], expect: int, repeat: int) -> str:
+        times, cpus = [], []
+        for _ in range(repeat):
+            c0 = cpu_ms()
+            t = time.perf_counter()
+            found = len(fn(ids))
+            times.append((time.perf_counter() - t) * 1000)
+            cpus.append(cpu_ms() - c0)
+            assert found == expect, (found, expect)
+        return f"{statistics.median(times):>11.1f} ({statistics.median(cpus):7.1f})"
+
+    sizes = sorted({0, args.rows // 2, args.rows})
+    print(f"LOOKUP on {engine}, median of {args.repeat}; ms wall (ClickHouse CPU ms)")
+    print(f"{'table rows':>10}  {'ids':>8} {'':8}" + "".join(f"{v:>22}" for v in variants))
+    inserted = 0
+    for size in sizes:
+        while inserted < size:
+            chunk = rows[inserted : min(size, inserted + 20000)]
+            db.insert("events", EVENTS.column_names, chunk)
+            inserted += len(chunk)
+        db.command(f"OPTIMIZE TABLE {db.database}.events FINAL")
+        cases = [(args.ids, args.repeat)]
+        if size == args.rows and args.big_ids:
+            cases.append((args.big_ids, max(1, args.repeat // 2)))
+        for n, repeat in cases:
+            present = [r[0] for r in rows[max(0, size - n) : size]]
+            absent = [uuid.uuid4() for _ in range(n)]
+            for kind, ids in (("absent", absent), ("present", present)):
+                if not ids:
+                    continue
+                expect = len(ids) if kind == "present" else 0
+                line = f"{size:>10,}  {len(ids):>8,} {kind:8}"
+                for fn in variants.values():
+                    line += measure(fn, ids, expect, repeat)
+                print(line, flush=True)
+    too_many = [uuid.uuid4() for _ in range(6000)]
+    for name, fn in {"literals as one text": lambda ids: literal_lookup(
+                         db, stations, ids, chunk=len(ids)), **variants}.items():
+        try:
+            fn(too_many)
+            print(f"6000 ids, {name}: OK")
+        except Exception as e:  # noqa: BLE001
+            print(f"6000 ids, {name}: {type(e).__name__}: {str(e).splitlines()[0][:100]}")
 
 
 if __name__ == "__main__":

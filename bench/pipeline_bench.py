@@ -565,7 +565,7 @@ def bench_worker(label: str, broker: TansuBroker, server: ClickHouseServer,
 _BUCKETS: list[tuple[str, re.Pattern[str]]] = [
     ("acks: stream.ack per record (IngestRuntime._ack)", re.compile(r"IngestRuntime\._ack \(")),
     ("conflict lookup SELECT (IngestRuntime._lookup_hashes, executor thread)",
-     re.compile(r"_lookup_hashes|ServerDatabase\.query \(")),
+     re.compile(r"_lookup_hashes|(ServerDatabase|ChdbDatabase)\.stored_body_hashes \(")),
     ("sink insert: rows→columns + clickhouse-driver (ServerDatabase.insert, sink thread)",
      re.compile(r"ServerDatabase\.insert \(")),
     ("parse_event (pydantic validation)", re.compile(r"^parse_event \(")),
@@ -778,7 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="BLO_BATCH_TAKE_MAX for (d) only; 0 (default): the worker's setting")
     ap.add_argument("--variant", default="",
                     help="what-if patches for the worker and (a), see bench/worker_variants.py "
-                         "(aiokafka, extlookup, nolookup, orjson, gc; comma-separated)")
+                         "(aiokafka, nolookup, orjson, gc; comma-separated)")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="py-spy the worker during (c) and (d); collapsed stacks into DIR")
     ap.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")

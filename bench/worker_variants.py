@@ -1,8 +1,8 @@
 """Run ``blo worker`` with experimental patches applied in-process: what-if measurements.
 
-    python bench/worker_variants.py extlookup,orjson -- worker --migrate
+    python bench/worker_variants.py aiokafka,orjson -- worker --migrate
 
-(what ``pipeline_bench.py --variant extlookup,orjson`` runs instead of ``python -m blo``).
+(what ``pipeline_bench.py --variant aiokafka,orjson`` runs instead of ``python -m blo``).
 Nothing outside bench/ is changed; each patch replaces one function in this process only,
 to measure how much a proposed change to the product would gain before anyone writes it.
 
@@ -10,14 +10,8 @@ Variants:
 
 * ``nolookup`` -- ``IngestRuntime._lookup_hashes`` returns ``{}`` at once: the upper bound
   of any cheaper conflict lookup (NOT a safe change: conflicts across restarts would go
-  undetected).
-* ``extlookup`` -- the same SELECT, but all ids of the batch travel in one round trip as
-  a clickhouse-driver external table (``event_id IN _ids``) instead of ``toUUID('…')``
-  literals in the SQL text, which the runtime sends in chunks of
-  ``streams.runtime.LOOKUP_CHUNK`` ids to stay under ``max_query_size``: no parsing of
-  thousands of function calls, no size limit. Same result rows. (It calls the database
-  directly, not through ``sink.query``, so it skips the sink's retry on an outage: fine
-  for measuring, not for production.)
+  undetected). The product's lookup is already one query per batch with the ids sent as
+  data (``Database.stored_body_hashes``; the former ``extlookup`` variant measured it).
 * ``aiokafka`` -- the raw topic consumed with a plain aiokafka ``getmany`` loop (a Faust
   task, like the station registry reader) instead of the Faust agent's
   ``stream.noack_take`` + ``stream.ack`` per record; same ``IngestRuntime``, same sink,
@@ -49,41 +43,6 @@ def _nolookup() -> None:
     async def _lookup_hashes(self, stations: Sequence[str], ids: Sequence[UUID]
                              ) -> dict[UUID, str]:
         return {}
-
-    IngestRuntime._lookup_hashes = _lookup_hashes  # type: ignore[method-assign]
-
-
-def external_lookup_sql(database: str) -> str:
-    return (f"SELECT event_id, any(body_hash) FROM {database}.events "
-            f"WHERE station_id IN %(stations)s AND event_id IN _ids GROUP BY event_id")
-
-
-def _extlookup() -> None:
-    import asyncio
-
-    from sinks.base import SinkError
-    from sinks.clickhouse import map_error
-    from sinks.sql import render
-    from streams.runtime import IngestRuntime
-
-    async def _lookup_hashes(self, stations: Sequence[str], ids: Sequence[UUID]
-                             ) -> dict[UUID, str]:
-        db = self.db
-        text = render(external_lookup_sql(db.database), {"stations": tuple(stations)})
-        ext = [{"name": "_ids", "structure": [("id", "UUID")],
-                "data": [{"id": u} for u in ids]}]
-
-        def run() -> list:
-            with db._client() as client:
-                try:
-                    return client.execute(text, external_tables=ext)
-                except SinkError:
-                    raise
-                except Exception as e:
-                    raise map_error(e, "query") from e
-
-        rows = await asyncio.get_running_loop().run_in_executor(None, run)
-        return {r[0] if isinstance(r[0], UUID) else UUID(str(r[0])): str(r[1]) for r in rows}
 
     IngestRuntime._lookup_hashes = _lookup_hashes  # type: ignore[method-assign]
 
@@ -223,8 +182,7 @@ def _gc() -> None:
     blo.worker.build_app = build_app
 
 
-VARIANTS = {"nolookup": _nolookup, "extlookup": _extlookup, "orjson": _orjson,
-            "aiokafka": _aiokafka, "gc": _gc}
+VARIANTS = {"nolookup": _nolookup, "orjson": _orjson, "aiokafka": _aiokafka, "gc": _gc}
 
 
 def apply(names: str) -> list[str]:

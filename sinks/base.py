@@ -4,8 +4,9 @@ Two layers:
 
 * :class:`Database` — a *synchronous* client of one ClickHouse (server over the native
   protocol, or embedded chDB, or an in-memory fake for unit tests). It inserts columnar
-  batches and runs queries. It is only ever called from worker threads, never on the event
-  loop.
+  batches, runs queries, and answers the stream's id-conflict lookup
+  (:meth:`Database.stored_body_hashes`). It is only ever called from worker threads, never
+  on the event loop.
 * :class:`Sink` — the *asynchronous* batching front the stream talks to. It buffers rows per
   table, flushes by rows / bytes / age, keeps at most N writes in flight, retries
   connection failures forever with capped backoff (signalling backpressure meanwhile), and
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
+from uuid import UUID
 
 Row = tuple[Any, ...]
 OnDurable = Callable[[], Awaitable[None]]
@@ -59,6 +61,18 @@ class Database(Protocol):
 
     def command(self, sql: str) -> None:
         """Run DDL / a statement without result."""
+
+    def stored_body_hashes(
+        self, station_ids: Sequence[str], event_ids: Sequence[UUID]
+    ) -> dict[UUID, str]:
+        """The ``body_hash`` stored in ``<database>.events`` for each of ``event_ids`` that is
+        there under one of ``station_ids``: one entry per stored id (however many physical
+        rows it has before a merge), none for ids not stored or stored under another station.
+
+        One query whatever the number of ids (they are sent as data, never as SQL text, so
+        there is no size limit), and none at all when ``event_ids`` or ``station_ids`` is
+        empty. Raises :class:`SinkUnavailable` on connection problems, :class:`SinkWriteError`
+        otherwise (e.g. no ``events`` table)."""
 
     def server_version(self) -> tuple[int, ...]: ...
 

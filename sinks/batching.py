@@ -16,7 +16,11 @@ Failures: :class:`SinkUnavailable` is retried forever with exponential backoff c
 ``sink_retry_max_s`` (a warning per attempt); any other error is retried 3 times, then it is
 raised from :meth:`submit`/:meth:`flush` and the sink accepts nothing more.
 
-Backpressure: ``submit`` awaits while a write (or a :meth:`query`) is failing, or while
+Reads the stream cannot do without (:meth:`stored_body_hashes`, the id-conflict lookup, and
+:meth:`query`) run in threads too and are retried like writes while ClickHouse is
+unreachable; other read errors are raised to the caller.
+
+Backpressure: ``submit`` awaits while a write (or a read) is failing, or while
 more than ``(sink_max_in_flight + 1) * sink_max_rows`` rows are not yet written. Listeners
 added with :meth:`add_backpressure_listener` hear ``True``/``False`` when that state
 starts/ends (the stream pauses/resumes its Kafka partitions).
@@ -31,7 +35,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
 
 from blo.metrics import Metrics
 from blo.settings import BatchSettings
@@ -41,6 +46,8 @@ from sinks.tables import BY_NAME
 log = logging.getLogger(__name__)
 
 WRITE_ERROR_RETRIES = 3
+
+T = TypeVar("T")
 
 
 def estimate_bytes(rows: Sequence[Row]) -> int:
@@ -211,40 +218,26 @@ class BatchingSink:
     async def query(
         self, sql: str, params: Mapping[str, Any] | None = None, *, table: str = "events"
     ) -> list[Row]:
-        """Run a read on the sink's database in a worker thread (never on the event loop).
+        """Run a read on the sink's database in a worker thread (never on the event loop),
+        retried like :meth:`stored_body_hashes` (``table`` labels its retries)."""
+        return await self._read(lambda: self._db.query(sql, params), "query", table)
+
+    async def stored_body_hashes(
+        self, station_ids: Sequence[str], event_ids: Sequence[UUID]
+    ) -> dict[UUID, str]:
+        """:meth:`sinks.base.Database.stored_body_hashes` (one query for the whole batch) in a
+        worker thread (never on the event loop).
 
         A read the stream cannot do without (the id-conflict lookup) fails the same way a
         write does when ClickHouse is down, so it is retried the same way:
         :class:`SinkUnavailable` forever with the capped backoff, counted in
-        ``blo_sink_retries_total{table, error="unavailable"}``, with backpressure on while it
-        fails. Any other error is raised, as is the sink's own failure."""
-        self.start()
-        loop = asyncio.get_running_loop()
-        token = object()
-        attempt = 0
-        try:
-            while True:
-                self._raise_if_failed()
-                try:
-                    return await loop.run_in_executor(None, self._db.query, sql, params)
-                except SinkUnavailable as e:
-                    attempt += 1
-                    delay = min(
-                        self._cfg.sink_retry_initial_s * 2 ** (attempt - 1),
-                        self._cfg.sink_retry_max_s,
-                    )
-                    log.warning(
-                        "query on %s failed (attempt %d, unavailable): %s; retrying in %.1f s",
-                        table, attempt, e, delay,
-                    )
-                    self._m.sink_retries.labels(table, "unavailable").inc()
-                    self._retrying.add(id(token))
-                    self._update_backpressure()
-                    await asyncio.sleep(delay)
-        finally:
-            if id(token) in self._retrying:
-                self._retrying.discard(id(token))
-                self._update_backpressure()
+        ``blo_sink_retries_total{table="events", error="unavailable"}``, with backpressure on
+        while it fails. Any other error is raised at once (the sink itself does not fail),
+        as is the sink's own failure."""
+        return await self._read(
+            lambda: self._db.stored_body_hashes(station_ids, event_ids),
+            f"lookup of {len(event_ids)} event ids", "events",
+        )
 
     async def flush(self, reason: str = "flush") -> None:
         """Write everything buffered; return once it and its callbacks are done."""
@@ -335,6 +328,40 @@ class BatchingSink:
                 if buf.rows and now - buf.since >= max_age:
                     self._dispatch(table, "age")
 
+    # -- reading -------------------------------------------------------------------------
+    async def _read(self, call: Callable[[], T], what: str, table: str) -> T:
+        """Run ``call`` in the default executor (reads do not queue behind the inserts'
+        threads); retry :class:`SinkUnavailable` forever with backpressure on meanwhile."""
+        self.start()
+        loop = asyncio.get_running_loop()
+        token = object()
+        attempt = 0
+        try:
+            while True:
+                self._raise_if_failed()
+                try:
+                    return await loop.run_in_executor(None, call)
+                except SinkUnavailable as e:
+                    attempt += 1
+                    delay = self._backoff_s(attempt)
+                    log.warning(
+                        "%s on %s failed (attempt %d, unavailable): %s; retrying in %.1f s",
+                        what, table, attempt, e, delay,
+                    )
+                    self._m.sink_retries.labels(table, "unavailable").inc()
+                    self._retrying.add(id(token))
+                    self._update_backpressure()
+                    await asyncio.sleep(delay)
+        finally:
+            if id(token) in self._retrying:
+                self._retrying.discard(id(token))
+                self._update_backpressure()
+
+    def _backoff_s(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1, 2, …): doubling, capped."""
+        return float(min(self._cfg.sink_retry_initial_s * 2 ** (attempt - 1),
+                         self._cfg.sink_retry_max_s))
+
     # -- writing -------------------------------------------------------------------------
     async def _write(self, batch: _Batch) -> None:
         assert self._slots is not None
@@ -393,9 +420,7 @@ class BatchingSink:
                     )
                 return True
             attempt += 1
-            delay = min(
-                self._cfg.sink_retry_initial_s * 2 ** (attempt - 1), self._cfg.sink_retry_max_s
-            )
+            delay = self._backoff_s(attempt)
             log.warning(
                 "insert of %d rows into %s failed (attempt %d, %s): %s; retrying in %.1f s",
                 len(batch.rows), batch.table, attempt, kind, error, delay,

@@ -10,7 +10,9 @@ process only (the engine flocks ``<dir>/status``). So:
 
 Inserts travel as one ArrowStream per batch (measured the fastest way that keeps
 Nullable/UUID/DateTime/Array(String) intact); query results are converted to the same
-Python types clickhouse-driver returns (:mod:`sinks.chdb_types`).
+Python types clickhouse-driver returns (:mod:`sinks.chdb_types`). The id-conflict lookup
+sends its ids the same way, into a temporary ``Memory`` table of the session
+(:meth:`ChdbDatabase.stored_body_hashes`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
+import orjson
+import pyarrow as pa
 from chdb import session as chdb_session
 
 from blo.settings import ClickHouseTarget
 from sinks.base import Row, SinkError, SinkWriteError
 from sinks.chdb_types import arrow_stream_bytes, result_rows, rows_to_arrow
+from sinks.lookups import IDS_STRUCTURE, IDS_TABLE, stored_body_hashes_sql
 from sinks.sql import check_identifier, render
 
 log = logging.getLogger(__name__)
@@ -219,6 +225,54 @@ class ChdbDatabase:
 
     def command(self, sql: str) -> None:
         self._run(sql, "CSV")
+
+    def stored_body_hashes(
+        self, station_ids: Sequence[str], event_ids: Sequence[UUID]
+    ) -> dict[UUID, str]:
+        """See :meth:`sinks.base.Database.stored_body_hashes`. The ids go as one ArrowStream
+        into the session's temporary ``Memory`` table :data:`sinks.lookups.IDS_TABLE`, read
+        by one SELECT, all under the directory's lock (the table belongs to the session,
+        which every handle of the directory shares), and the table is emptied afterwards."""
+        # Measured in chDB 26.9 (200k stored rows; 5,000 / 100,000 absent ids): toUUID('…')
+        # literals in 2,000-id chunks 188 ms / 3.7 s, '…' literals 37 ms / 0.7 s, an
+        # Array(UUID) query parameter 18 ms / 54 s, the Python() table function over an
+        # Arrow table 17 ms / 0.15 s (but it finds its data by a variable's name in the
+        # caller's frames), this 19 ms / 0.12 s. The ids come back as text and are mapped to
+        # the caller's UUIDs: 2.5x cheaper than result_rows() when many are present.
+        if not event_ids or not station_ids:
+            return {}
+        by_text = {str(u): u for u in event_ids}
+        ((id_column, id_type),) = IDS_STRUCTURE
+        data = arrow_stream_bytes(pa.table({id_column: pa.array(list(by_text), pa.string())}))
+        sql = stored_body_hashes_sql(self.database, station_ids, id_as_text=True)
+        what = f"lookup of {len(event_ids)} event ids in {self.database}.events"
+        if self._closed:
+            raise SinkWriteError(f"{self!r} is closed")
+        with self._shared.lock:
+            sess = self._shared.session
+            try:
+                sess.query(
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {IDS_TABLE} ({id_column} {id_type}) "
+                    "ENGINE = Memory", "CSV")
+                sess.query(f"TRUNCATE TABLE {IDS_TABLE}", "CSV")
+                insert = f"INSERT INTO {IDS_TABLE} ({id_column})"
+                with sess.send_insert(insert, "ArrowStream") as ins:
+                    ins.append(data)
+                    ins.finish()
+                res = sess.query(sql, "JSONCompactColumns")
+                answer = bytes(res.bytes()) if res is not None else b""
+            except Exception as e:
+                raise SinkWriteError(f"{what}: chDB: {_first_line(e)}") from e
+            finally:
+                try:
+                    sess.query(f"TRUNCATE TABLE IF EXISTS {IDS_TABLE}", "CSV")
+                except Exception:  # emptied again before the next lookup anyway
+                    log.debug("could not empty %s", IDS_TABLE, exc_info=True)
+        doc = orjson.loads(answer) if answer.strip() else []
+        if not doc:
+            return {}
+        ids, hashes = doc
+        return {by_text.get(t) or UUID(t): str(h) for t, h in zip(ids, hashes, strict=True)}
 
     def server_version(self) -> tuple[int, ...]:
         (version,) = self.query("SELECT version()")[0]

@@ -3,7 +3,8 @@
 Inserts are columnar: ``INSERT INTO db.t (cols) VALUES`` with the data as separate blocks,
 never inline in the SQL text (clickhouse-driver hangs until its socket timeout on inline
 values against 18.16). Query parameters are rendered by :func:`sinks.sql.render`, the
-same text chDB gets.
+same text chDB gets. The id-conflict lookup sends its ids as an external table (a data block
+with the query, :mod:`sinks.lookups`).
 
 A clickhouse-driver ``Client`` is not thread-safe, so each call borrows a client from a
 small pool (one client per concurrent caller, at most ``pool_size``). A client whose
@@ -22,12 +23,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
 from blo.settings import ClickHouseSettings, ClickHouseTarget
 from sinks.base import Row, SinkError, SinkUnavailable, SinkWriteError
+from sinks.lookups import IDS_STRUCTURE, IDS_TABLE, stored_body_hashes_sql
 from sinks.sql import check_identifier, render
 
 log = logging.getLogger(__name__)
@@ -250,6 +253,25 @@ class ServerDatabase:
                 client.execute(sql)
             except Exception as e:
                 raise map_error(e, "command") from e
+
+    def stored_body_hashes(
+        self, station_ids: Sequence[str], event_ids: Sequence[UUID]
+    ) -> dict[UUID, str]:
+        """See :meth:`sinks.base.Database.stored_body_hashes`: one SELECT, the ids sent with
+        it as the external table :data:`sinks.lookups.IDS_TABLE` (no parsing of the ids, no
+        ``max_query_size`` limit)."""
+        if not event_ids or not station_ids:
+            return {}
+        sql = stored_body_hashes_sql(self.database, station_ids)
+        ids = {"name": IDS_TABLE, "structure": list(IDS_STRUCTURE),
+               "data": [(u,) for u in event_ids]}
+        what = f"lookup of {len(event_ids)} event ids in {self.database}.events"
+        with self._client() as client:
+            try:
+                rows = client.execute(sql, external_tables=[ids])
+            except Exception as e:
+                raise map_error(e, what) from e
+        return {eid if isinstance(eid, UUID) else UUID(str(eid)): str(h) for eid, h in rows}
 
     def server_version(self) -> tuple[int, ...]:
         (version,) = self.query("SELECT version()")[0]

@@ -31,8 +31,6 @@ from streams.ingest import BatchOutcome, IngestProcessor, RawRecord
 
 log = logging.getLogger("blo.ingest")
 
-LOOKUP_CHUNK = 2000  # ids per lookup query: ~96 KB of SQL, under max_query_size
-
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) → delivery
 Acker = Callable[[Any], Awaitable[Any]]
 
@@ -63,6 +61,9 @@ class ReadingSink(Sink, Protocol):
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None, *,
                     table: str = "events") -> list[Row]: ...
+
+    async def stored_body_hashes(self, station_ids: Sequence[str], event_ids: Sequence[UUID]
+                                 ) -> dict[UUID, str]: ...
 
     @property
     def failed(self) -> BaseException | None: ...
@@ -240,20 +241,8 @@ class IngestRuntime:
 
     async def _lookup_hashes(self, stations: Sequence[str], ids: Sequence[UUID]
                              ) -> dict[UUID, str]:
-        """Stored body hashes of these ids (conflict detection across restarts).
-
-        Asked in chunks of :data:`LOOKUP_CHUNK` ids: a whole batch in one ``IN`` list
-        exceeds ClickHouse's ``max_query_size`` (256 KiB, ~5,600 ids). Through the sink, so
-        an unreachable ClickHouse is retried with backpressure, as for writes."""
-        db = self.db
-        out: dict[UUID, str] = {}
-        params = {"stations": tuple(stations)}
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = ids[start:start + LOOKUP_CHUNK]
-            in_ids = ", ".join(f"toUUID('{u}')" for u in chunk)  # UUID objects: safe to format
-            sql = (f"SELECT event_id, any(body_hash) FROM {db.database}.events "
-                   f"WHERE station_id IN %(stations)s AND event_id IN ({in_ids}) "
-                   "GROUP BY event_id")
-            for r in await self.sink.query(sql, params):
-                out[r[0] if isinstance(r[0], UUID) else UUID(str(r[0]))] = str(r[1])
-        return out
+        """Stored body hashes of these ids (conflict detection across restarts): one query
+        for the whole batch (:meth:`sinks.base.Database.stored_body_hashes`, the ids sent as
+        data, not SQL text). Through the sink, so an unreachable ClickHouse is retried with
+        backpressure, as for writes."""
+        return await self.sink.stored_body_hashes(stations, ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -183,3 +184,40 @@ def test_sink_retries_while_the_server_is_down_and_lands_everything_once(
     ]
     physical = db.query(f"SELECT count() FROM {d}.events")[0][0]
     assert total <= physical  # an insert cut by the stop may be written and retried
+
+
+def test_lookup_through_the_sink_waits_out_an_outage(
+    fresh_clickhouse_server: ClickHouseServer, make_clickhouse_db: MakeDb
+) -> None:
+    server = fresh_clickhouse_server
+    db = make_clickhouse_db(server=server, connect_timeout_s=1, send_receive_timeout_s=10)
+    row = event_row(1, station_id="TJ-A", body_hash="h1")
+    stored_id = row[EVENTS.index("event_id")]
+    db.insert("events", EVENTS.column_names, [row])
+    metrics = Metrics()
+    batch = BatchSettings.model_validate({"sink_retry_initial_s": 0.05, "sink_retry_max_s": 0.5})
+
+    def retries() -> float:
+        v = metrics.registry.get_sample_value(
+            "blo_sink_retries_total", {"table": "events", "error": "unavailable"}
+        )
+        return v or 0.0
+
+    async def main() -> None:
+        sink = BatchingSink(db, batch, metrics, close_db=False)
+        server.stop()
+        lookup = asyncio.create_task(
+            sink.stored_body_hashes(["TJ-A"], [stored_id, uuid.uuid4()])
+        )
+        for _ in range(200):
+            if retries() >= 2 and sink.backpressured:
+                break
+            await asyncio.sleep(0.05)
+        assert sink.backpressured and retries() >= 2
+        assert not lookup.done()
+        await asyncio.get_running_loop().run_in_executor(None, server.start)
+        assert await asyncio.wait_for(lookup, 60) == {stored_id: "h1"}
+        assert not sink.backpressured
+        await sink.close()
+
+    asyncio.run(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -374,3 +375,117 @@ def test_a_write_error_reaches_the_failure_listener_without_another_submit() -> 
             await sink.submit({"events": rows(3, 1)})
 
     run(scenario())
+
+
+# -- the id-conflict lookup (stored_body_hashes) and query: reads with the writes' retries --
+LOOKUP_COLUMNS = ("event_id", "station_id", "body_hash")
+
+
+def stored_events(db: MemoryDatabase, n: int, station: str = "ST-1") -> list[uuid.UUID]:
+    ids = [uuid.uuid5(uuid.NAMESPACE_URL, f"{station}:{i}") for i in range(n)]
+    db.insert("events", LOOKUP_COLUMNS, [(u, station, f"h{i}") for i, u in enumerate(ids)])
+    return ids
+
+
+def test_lookup_asks_the_database_once_per_call_off_the_event_loop() -> None:
+    threads: list[str] = []
+
+    class Recording(MemoryDatabase):
+        def stored_body_hashes(
+            self, station_ids: Sequence[str], event_ids: Sequence[uuid.UUID]
+        ) -> dict[uuid.UUID, str]:
+            threads.append(threading.current_thread().name)
+            return super().stored_body_hashes(station_ids, event_ids)
+
+    db = Recording()
+    ours, theirs = stored_events(db, 3), stored_events(db, 2, "ST-2")
+    asked = ours + theirs + [uuid.uuid4() for _ in range(10_000)]
+
+    async def main() -> dict[uuid.UUID, str]:
+        sink = make_sink(db)
+        got = await sink.stored_body_hashes(["ST-1"], asked)
+        assert await sink.stored_body_hashes(["ST-1"], []) == {}
+        await sink.close()
+        return got
+
+    got = asyncio.run(main())
+    assert got == {ours[0]: "h0", ours[1]: "h1", ours[2]: "h2"}
+    assert db.lookups == [(("ST-1",), tuple(asked))]  # one call for all 10,005 ids
+    assert threads and threading.main_thread().name not in threads
+
+
+def test_lookup_while_unavailable_is_retried_with_backpressure_until_it_answers() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    ids = stored_events(db, 2)
+    db.fail_next_reads(10_000)
+    states: list[bool] = []
+
+    async def main() -> None:
+        sink = make_sink(db, m)
+        sink.add_backpressure_listener(states.append)
+        lookup = asyncio.create_task(sink.stored_body_hashes(["ST-1"], ids))
+        await until(lambda: sink.backpressured, "backpressure while the lookup fails")
+        blocked = asyncio.create_task(sink.submit({"events": rows(0, 1)}))
+        await asyncio.sleep(0.1)
+        assert not lookup.done() and not blocked.done()
+        assert db.read_attempts > 1
+        db.clear_failures()  # ClickHouse comes back
+        assert await asyncio.wait_for(lookup, 10) == {ids[0]: "h0", ids[1]: "h1"}
+        await asyncio.wait_for(blocked, 10)
+        assert not sink.backpressured
+        await sink.close()
+
+    run(main())
+    assert states == [True, False]
+    retries = sample(m, "blo_sink_retries_total", table="events", error="unavailable")
+    assert retries == db.read_attempts - 1
+    assert sample(m, "blo_sink_backpressured") == 0
+
+
+def test_lookup_errors_that_retrying_cannot_fix_are_raised_at_once() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    ids = stored_events(db, 1)
+    db.fail_next_reads(1, SinkWriteError)
+
+    async def main() -> None:
+        sink = make_sink(db, m)
+        with pytest.raises(SinkWriteError, match="injected read failure"):
+            await sink.stored_body_hashes(["ST-1"], ids)
+        assert sink.failed is None and not sink.backpressured  # the sink itself goes on
+        assert await sink.stored_body_hashes(["ST-1"], ids) == {ids[0]: "h0"}
+        await sink.close()
+
+    run(main())
+    assert db.read_attempts == 2
+    assert sample(m, "blo_sink_retries_total", table="events", error="unavailable") == 0
+
+
+def test_lookup_raises_the_sinks_own_failure_without_asking() -> None:
+    db = MemoryDatabase()
+    ids = stored_events(db, 1)
+
+    async def main() -> None:
+        sink = make_sink(db)
+        db.fail_next(100, SinkWriteError)
+        await sink.submit({"events": rows(0, 3)})
+        with pytest.raises(SinkWriteError):
+            await sink.flush()
+        with pytest.raises(SinkWriteError, match="injected failure"):
+            await sink.stored_body_hashes(["ST-1"], ids)
+
+    run(main())
+    assert db.read_attempts == 0
+
+
+def test_query_shares_the_read_retries() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    db.fail_next_reads(2)
+
+    async def main() -> None:
+        sink = make_sink(db, m)
+        assert await sink.query("SELECT 1", table="dlq") == [(1,)]
+        await sink.close()
+
+    run(main())
+    assert db.read_attempts == 3
+    assert sample(m, "blo_sink_retries_total", table="dlq", error="unavailable") == 2

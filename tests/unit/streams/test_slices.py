@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from streams.decode import SourcePos
@@ -25,7 +26,7 @@ def test_slices_keep_order_and_every_record_and_respect_the_bound() -> None:
         total = sum(len(r.value or b"") for r in s)
         assert total <= limit or len(s) == 1
     # greedy: a slice is only cut when the next record would not fit
-    for s, nxt in zip(slices, slices[1:], strict=False):
+    for s, nxt in itertools.pairwise(slices):
         assert sum(len(r.value or b"") for r in s) + len(nxt[0].value or b"") > limit
 
 
