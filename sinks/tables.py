@@ -125,5 +125,61 @@ STATIONS = TableSpec(
     ),
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (EVENTS, DLQ, STATIONS)
+# Event-time window statistics (streams/windows). One row per emission of a window key
+# (window_kind, window_start, station_id, event_type, measure, dimension); ReplacingMergeTree
+# (version) ordered by that key, so the readers' view (FINAL / argMax by version) holds the
+# latest emission of each key. status: 'provisional' (open), 'final' (at close), 'corrected'
+# (a late event changed a closed window). docs/windows.md.
+WINDOW_STATS = TableSpec(
+    "window_stats",
+    (
+        ("window_kind", "String"),  # the configured window name: '1m', '1h/5m', 'day', ...
+        ("window_start", "DateTime('UTC')"),
+        ("window_end", "DateTime('UTC')"),  # exclusive
+        ("window_label", "String"),  # station-local 'YYYY-MM-DD' / 'YYYY-MM'; '' otherwise
+        ("station_id", "String"),
+        ("country", "String"),
+        ("border", "String"),
+        ("station_tz", "String"),
+        ("event_type", "String"),
+        ("measure", "String"),  # count reports' measure, '' otherwise
+        ("dimension", "String"),  # drug of seizures, count reports' dimension, '' otherwise
+        ("events", "UInt64"),
+        ("persons", "UInt64"),
+        ("vehicles", "UInt64"),
+        ("refused", "UInt64"),  # crossings whose document check was 'refused'
+        ("inbound", "UInt64"),  # crossing events by direction
+        ("outbound", "UInt64"),
+        ("seizure_kg", "Float64"),
+        ("seizure_kg_max", "Float64"),
+        ("arrests", "UInt64"),
+        ("inspections_with_finds", "UInt64"),
+        ("value", "Float64"),  # sum of count-report values
+        ("first_event_at", "DateTime('UTC')"),
+        ("last_event_at", "DateTime('UTC')"),
+        ("status", "String"),
+        ("version", "UInt64"),  # strictly increasing per key
+        ("updated_at", "DateTime('UTC')"),
+    ),
+)
+
+# Events later than a window's allowed lateness: one row per (event, window it missed). The
+# event itself is in `events`; ReplacingMergeTree(recorded_at) ordered by (station_id,
+# window_kind, window_start, event_id), so a redelivered late event is one ledger row.
+LATE_EVENTS = TableSpec(
+    "late_events",
+    (
+        ("event_id", "UUID"),
+        ("station_id", "String"),
+        ("window_kind", "String"),
+        ("window_start", "DateTime('UTC')"),
+        ("window_end", "DateTime('UTC')"),
+        ("event_type", "String"),
+        ("occurred_at", "DateTime('UTC')"),
+        ("watermark", "DateTime('UTC')"),  # the window's watermark that judged it late
+        ("recorded_at", "DateTime('UTC')"),
+    ),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}

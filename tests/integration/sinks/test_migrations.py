@@ -12,7 +12,10 @@ from sinks.tables import ALL_TABLES
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-EXPECTED_TABLES = {"events", "dlq", "stations", "events_current", "schema_migrations"}
+EXPECTED_TABLES = {
+    "events", "dlq", "stations", "events_current", "schema_migrations", "window_stats",
+    "late_events",
+}
 
 
 @pytest.fixture
@@ -52,14 +55,17 @@ def test_ddl_columns_equal_the_table_contract(db: Database) -> None:
 def test_engines(db: Database) -> None:
     rows = db.query(
         "SELECT name, engine FROM system.tables WHERE database = %(d)s "
-        "AND name IN tuple('events', 'dlq', 'stations', 'events_current') ORDER BY name",
+        "AND name IN tuple('events', 'dlq', 'stations', 'events_current', 'window_stats', "
+        "'late_events') ORDER BY name",
         {"d": db.database},
     )
     assert rows == [
         ("dlq", "ReplacingMergeTree"),
         ("events", "ReplacingMergeTree"),
         ("events_current", "View"),
+        ("late_events", "ReplacingMergeTree"),
         ("stations", "ReplacingMergeTree"),
+        ("window_stats", "ReplacingMergeTree"),
     ]
 
 
@@ -73,6 +79,12 @@ def test_sorting_and_partition_keys_on_chdb(chdb_db: Database) -> None:
     assert keys["events"] == ("toYYYYMM(occurred_at)", "station_id, event_id")
     assert keys["dlq"] == ("toYYYYMM(failed_at)", "dlq_id")
     assert keys["stations"] == ("", "station_id, valid_from")
+    assert keys["window_stats"] == (
+        "toYYYYMM(window_start)",
+        "window_kind, station_id, event_type, measure, dimension, window_start",
+    )
+    assert keys["late_events"] == (
+        "toYYYYMM(window_start)", "station_id, window_kind, window_start, event_id")
 
 
 def test_cluster_migrations_are_a_later_issue(db: Database) -> None:
