@@ -22,12 +22,15 @@ log = logging.getLogger("blo.kafka")
 KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
 
-def ensure_pipeline_topics(kafka: KafkaSettings, *, enriched: bool = False) -> None:
+def ensure_pipeline_topics(kafka: KafkaSettings, *, enriched: bool = False,
+                           windows: bool = False) -> None:
     """Create the pipeline's topics that are missing, with their retention policies."""
     topics = {kafka.topic_raw: kafka.partitions, kafka.topic_dlq: kafka.partitions,
               kafka.topic_stations: 1}
     if enriched:
         topics[kafka.topic_enriched] = kafka.partitions
+    if windows:
+        topics[kafka.topic_windows] = kafka.partitions
     ensure_topics(kafka, topics, configs={kafka.topic_stations: KEEP_FOREVER,
                                           kafka.topic_dlq: KEEP_FOREVER})
 

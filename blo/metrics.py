@@ -92,6 +92,37 @@ class Metrics:
             "blo_offsets_acked_total", "Kafka records acknowledged after their rows were written",
             ["topic"], registry=r,
         )
+        # event-time windows
+        self.window_event_time_lag = Gauge(
+            "blo_window_event_time_lag_seconds",
+            "Wall clock minus the station's live watermark (latest event time - "
+            "out-of-orderness)", ["station"], registry=r,
+        )
+        self.windows_open = Gauge(
+            "blo_windows_open", "Open window instances (window kind x station x start)",
+            registry=r,
+        )
+        self.window_rows = Counter(
+            "blo_window_rows_emitted_total", "window_stats rows emitted, by status",
+            ["status"], registry=r,
+        )
+        self.late_events = Counter(
+            "blo_late_events_total",
+            "Events later than the allowed lateness for a window (ledger rows), by station "
+            "and window kind", ["station", "window_kind"], registry=r,
+        )
+        self.unwindowed_reports = Counter(
+            "blo_unwindowed_reports_total",
+            "Count reports whose period fits no configured calendar window", registry=r,
+        )
+        self.window_restores = Counter(
+            "blo_window_restores_total", "Window state rebuilt from ClickHouse after a "
+            "partition assignment", registry=r,
+        )
+        self.window_restore_seconds = Histogram(
+            "blo_window_restore_seconds", "Time to rebuild window state for new partitions",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -48,6 +48,7 @@ class KafkaSettings(BaseSettings):
     topic_stations: str = "blo.stations"
     topic_dlq: str = "blo.dlq"
     topic_enriched: str = "blo.events.enriched"
+    topic_windows: str = "blo.windows"
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=16)
     group_id: str = "blo-ingest"
@@ -204,6 +205,38 @@ class IngestSettings(BaseSettings):
     conflict_cache_size: int = Field(1_000_000, ge=0)
 
 
+class WindowSettings(BaseSettings):
+    """Event-time windows (docs/windows.md). The windows themselves, watermarks, grace,
+    lateness and idleness are in a YAML file (``BLO_WINDOWS_CONFIG``; default: the shipped
+    blo/data/windows.yaml)."""
+
+    model_config = _group("BLO_WINDOWS_")
+
+    enabled: bool = True
+    config: Path | None = Field(None, description="window configuration file (YAML/JSON)")
+    tick_interval_s: float = Field(1.0, gt=0, le=60)
+    produce: bool = Field(True, description="also produce window rows to the windows topic")
+
+    @field_validator("config")
+    @classmethod
+    def _check_config(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
+
+    def window_config(self) -> Any:
+        """The :class:`streams.windows.WindowConfig` to use (validated; ValueError names
+        the file and the field)."""
+        from streams.windows import load_window_config
+
+        if self.config is not None:
+            return load_window_config(self.config)
+        from importlib.resources import as_file, files
+
+        with as_file(files("blo") / "data" / "windows.yaml") as path:
+            return load_window_config(path)
+
+
 class WebSettings(BaseSettings):
     model_config = _group("BLO_WEB_")
 
@@ -221,12 +254,13 @@ class Settings(BaseModel):
     batch: BatchSettings
     ingest: IngestSettings
     web: WebSettings
+    windows: WindowSettings
     data_dir: Path = Path(".blo")
 
     def describe(self) -> dict[str, object]:
         """A loggable view: secrets masked."""
         out: dict[str, object] = {}
-        for name in ("kafka", "clickhouse", "batch", "ingest", "web"):
+        for name in ("kafka", "clickhouse", "batch", "ingest", "web", "windows"):
             group: BaseModel = getattr(self, name)
             for k, v in group.model_dump().items():
                 if isinstance(v, SecretStr):
@@ -242,6 +276,7 @@ _PREFIX = {
     BatchSettings: "BLO_BATCH_",
     IngestSettings: "BLO_INGEST_",
     WebSettings: "BLO_WEB_",
+    WindowSettings: "BLO_WINDOWS_",
 }
 
 
@@ -270,5 +305,6 @@ def load_settings(**overrides: dict[str, object]) -> Settings:
         batch=_load_group(BatchSettings, overrides.get("batch", {})),  # type: ignore[arg-type]
         ingest=_load_group(IngestSettings, overrides.get("ingest", {})),  # type: ignore[arg-type]
         web=_load_group(WebSettings, overrides.get("web", {})),  # type: ignore[arg-type]
+        windows=_load_group(WindowSettings, overrides.get("windows", {})),  # type: ignore[arg-type]
         data_dir=data_dir,
     )

@@ -69,7 +69,9 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for name, value in settings.describe().items():
         log.debug("setting %s = %s", name, value)
-    ensure_pipeline_topics(settings.kafka, enriched=settings.ingest.produce_enriched)
+    w = settings.windows
+    ensure_pipeline_topics(settings.kafka, enriched=settings.ingest.produce_enriched,
+                           windows=w.enabled and w.produce)
     db = prepare_database(settings, auto_migrate=auto_migrate)
     metrics = Metrics()
     app = build_app(settings, db, metrics)

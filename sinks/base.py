@@ -89,7 +89,7 @@ class Sink(Protocol):
         ClickHouse is down. ``on_durable`` runs after all these rows are written and after
         every earlier submission's callback."""
 
-    async def flush(self) -> None:
+    async def flush(self, reason: str = "flush") -> None:
         """Write everything buffered and wait for it (and its callbacks)."""
 
     async def close(self) -> None:

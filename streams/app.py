@@ -25,6 +25,7 @@ from streams.ingest import IngestPolicy, IngestProcessor
 from streams.registry_reader import RegistryReader, station_row
 from streams.runtime import IngestRuntime
 from streams.web import register_pages
+from streams.window_runtime import WindowRuntime
 
 log = logging.getLogger("blo.app")
 
@@ -100,6 +101,14 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         # stop the worker; nothing of the failing batch was acknowledged
         in_background(app.crash(exc), "stopping the worker")
 
+    windows: WindowRuntime | None = None
+    if settings.windows.enabled:
+        windows = WindowRuntime(
+            config=settings.windows.window_config(), sink=sink, database=db.database,
+            metrics=metrics, produce=produce if settings.windows.produce else None,
+            topic=k.topic_windows, raw_topic=k.topic_raw,
+        )
+
     runtime = IngestRuntime(
         processor=processor, sink=sink, db=db, metrics=metrics,
         guard=DlqGuard(ing.dlq_guard_ratio, ing.dlq_guard_min_events),
@@ -107,6 +116,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         dlq_payload_limit=ing.dlq_payload_limit_bytes, on_fatal=on_fatal,
         enriched_topic=k.topic_enriched if ing.produce_enriched else None,
         slice_max_bytes=b.slice_max_bytes,
+        windows=windows,
     )
 
     def on_station_records(records: list[StationRecord]) -> None:
@@ -147,7 +157,18 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        runtime.forget_partitions([(tp.topic, tp.partition) for tp in revoked])
+        await runtime.on_revoked([(tp.topic, tp.partition) for tp in revoked],
+                                 flush_timeout=k.session_timeout_s)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        if windows is not None:
+            parts = [tp.partition for tp in assigned if tp.topic == k.topic_raw]
+            try:
+                await windows.restore(parts)
+            except Exception as e:  # ClickHouse unreachable for good, ...: do not guess
+                log.exception("could not restore the window state")
+                runtime.fail(e)
 
     @app.agent(raw_topic, name="blo.ingest")
     async def ingest(stream: Any) -> None:  # faust.Stream; noack_take is not in StreamT
@@ -172,6 +193,39 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
     @app.timer(2.0)  # type: ignore[untyped-decorator]
     async def update_lag() -> None:
         runtime.update_lag()
+
+    def caught_up() -> set[int]:
+        """Raw-topic partitions whose every fetched record is processed and whose fetch
+        position is at the high watermark the broker reported with its last fetch response
+        (never the end-offset lookup, wrong on Tansu). Only these may idle-close windows."""
+        consumer = app.consumer
+        committed = getattr(consumer, "_committed_offset", {})
+        out = set()
+        for tp in consumer.assignment():
+            if tp.topic != k.topic_raw:
+                continue
+            hw = consumer.highwater(tp)
+            if hw is None:
+                continue
+            nxt = runtime.processed_next.get((tp.topic, tp.partition))
+            if nxt is None:  # nothing processed since the assignment
+                nxt = committed.get(tp)
+                if nxt is None:
+                    nxt = 0
+            if nxt >= hw:
+                out.add(tp.partition)
+        return out
+
+    if windows is not None:
+        @app.timer(settings.windows.tick_interval_s)  # type: ignore[untyped-decorator]
+        async def tick_windows() -> None:
+            if runtime.stopping or runtime.fatal is not None:
+                return
+            try:
+                await windows.tick(caught_up())
+            except Exception as e:  # a sink that failed for good, a refused produce
+                log.exception("window tick failed")
+                runtime.fail(e)
 
     register_pages(app, runtime, db, metrics)
     return app

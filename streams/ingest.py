@@ -72,6 +72,9 @@ class IngestPolicy:
 @dataclass(slots=True)
 class BatchOutcome:
     event_rows: list[Row] = field(default_factory=list)
+    # the rows of events never stored nor seen before (a subset of event_rows): what the
+    # windows count, so a redelivered event is not counted twice
+    new_rows: list[Row] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     done: list[RawRecord] = field(default_factory=list)
     held: list[RawRecord] = field(default_factory=list)
@@ -269,14 +272,19 @@ class IngestProcessor:
                             "is never reused for other content"),))
                 continue
             self._remember(ev.event_id, c.hash)
-            out.event_rows.append(
-                event_row(ev, c.station, body_hash=c.hash, payload=c.payload,
-                          ingested_at=now, source=c.record.source, tablet_mass_mg=tablet)
-            )
+            row = event_row(ev, c.station, body_hash=c.hash, payload=c.payload,
+                            ingested_at=now, source=c.record.source, tablet_mass_mg=tablet)
+            out.event_rows.append(row)
+            if known is None:
+                out.new_rows.append(row)
             out.accepted_by_type[ev.event_type] = out.accepted_by_type.get(ev.event_type, 0) + 1
             prev = out.newest_by_station.get(ev.station_id)
             if prev is None or ev.occurred_at > prev:
                 out.newest_by_station[ev.station_id] = ev.occurred_at
+
+    def forget_cache(self) -> None:
+        """Drop the conflict cache (ids are looked up in ClickHouse again)."""
+        self._hashes.clear()
 
     def _remember(self, event_id: UUID, h: str) -> None:
         cache = self._hashes

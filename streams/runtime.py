@@ -28,6 +28,7 @@ from streams.enriched import enriched_records
 from streams.frontier import AckFrontier
 from streams.guard import DlqFloodError, DlqGuard
 from streams.ingest import BatchOutcome, IngestProcessor, RawRecord
+from streams.window_runtime import WindowRuntime
 
 log = logging.getLogger("blo.ingest")
 
@@ -85,6 +86,7 @@ class IngestRuntime:
         on_fatal: Callable[[BaseException], None],
         enriched_topic: str | None = None,
         slice_max_bytes: int = 4 * 1024 * 1024,
+        windows: WindowRuntime | None = None,
     ) -> None:
         self.processor = processor
         self.sink = sink
@@ -98,6 +100,9 @@ class IngestRuntime:
         self.enriched_topic = enriched_topic
         self.on_fatal = on_fatal
         self.slice_max_bytes = slice_max_bytes
+        self.windows = windows
+        # next offset after the last record processed, per partition (for "caught up")
+        self.processed_next: dict[tuple[str, int], int] = {}
         self.fatal: BaseException | None = None
         self.registry_ready = asyncio.Event()
         self.acker: Acker | None = None
@@ -122,8 +127,15 @@ class IngestRuntime:
         if not self.registry_ready.is_set():
             log.info("waiting for the station registry before the first batch")
             await self.registry_ready.wait()
+        windows = self.windows
+        if windows is not None and not windows.ready.is_set():
+            await windows.ready.wait()  # window state of new partitions being restored
+        processed = self.processed_next
         for chunk in slices_by_bytes(records, self.slice_max_bytes):
             await self._process(chunk)
+            for rec in chunk:
+                src = rec.source
+                processed[(src.topic, src.partition)] = src.offset + 1
 
     async def release_holds(self) -> None:
         """Timer: process held records whose station arrived or whose hold expired."""
@@ -146,6 +158,8 @@ class IngestRuntime:
                 outcome = await self.processor.process(records, now, self._lookup_hashes)
                 self.guard.observe(outcome.events_seen, len(outcome.dead_letters))
                 self._count(outcome)
+                if self.windows is not None:
+                    self.windows.add(outcome.new_rows)
                 await self._write(outcome)
             except (DlqFloodError, SinkError) as e:
                 self._fail(e)
@@ -208,6 +222,24 @@ class IngestRuntime:
         for tp in tps:
             self._frontier.forget(tp)
             self._acked_next.pop(tp, None)
+            self.processed_next.pop(tp, None)
+        if self.windows is not None:
+            self.windows.forget([p for t, p in tps if t == self.raw_topic])
+
+    async def on_revoked(self, tps: Sequence[tuple[str, int]], flush_timeout: float) -> None:
+        """Before partitions go: let the batch in progress finish and write what was
+        processed, so whoever gets them next (possibly this worker again) rebuilds its window
+        state from ClickHouse with every event counted so far; then forget them. If the
+        writes cannot finish in time, the conflict cache is dropped too: redelivered records
+        are then judged new or not by what ClickHouse really holds."""
+        async with self._lock:
+            try:
+                await asyncio.wait_for(self.sink.flush("rebalance"), flush_timeout)
+            except Exception as e:  # noqa: BLE001 - timeout or sink failure: be conservative
+                log.warning("could not write everything before the rebalance (%s); "
+                            "forgetting the conflict cache", e or type(e).__name__)
+                self.processor.forget_cache()
+            self.forget_partitions(tps)
 
     def update_lag(self) -> None:
         for (topic, partition), nxt in self._acked_next.items():

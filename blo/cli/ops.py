@@ -139,3 +139,60 @@ def _print_rows(rows: list[list[Any]], header: tuple[str, ...] | None, fmt: str)
             click.echo("  ".join("-" * w for w in widths))
     if not rows:
         click.echo("(no rows)")
+
+
+@main.group()
+def windows() -> None:
+    """Event-time window rows (window_stats): rebuild them from stored events."""
+
+
+def _instant(text: str) -> int:
+    from datetime import UTC, datetime
+
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time (e.g. 2024-03-01 or "
+                                 "2024-03-01T06:00:00+05:00)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int(t.timestamp())
+
+
+@windows.command("rebuild")
+@click.option("--from", "t_from", required=True, help="Start (ISO 8601; naive = UTC).")
+@click.option("--to", "t_to", required=True, help="End, exclusive (ISO 8601; naive = UTC).")
+@click.option("--station", "stations", multiple=True, help="Only this station (repeatable).")
+@click.pass_context
+def windows_rebuild(ctx: click.Context, t_from: str, t_to: str,
+                    stations: tuple[str, ...]) -> None:
+    """Recompute the window rows of every window overlapping [FROM, TO) from `events`.
+
+    The new rows supersede the stored ones by version (readers see them at once); keys no
+    stored event produces any more are zeroed. For backfills published out of order, after
+    a registry correction, or after changing BLO_WINDOWS_CONFIG. Windows still open in the
+    running worker are its business: rebuild closed ranges.
+    """
+    import time
+
+    from blo.db import open_database
+    from streams.window_rebuild import rebuild
+
+    t1, t2 = _instant(t_from), _instant(t_to)
+    if t2 <= t1:
+        raise click.BadParameter("--to must be later than --from")
+    s = settings_of(ctx)
+    config = s.windows.window_config()
+    open_until = time.time() - config.grace_s - config.allowed_lateness_s
+    if t2 > open_until:
+        click.echo("warning: the range reaches windows the running worker may still change; "
+                   "its later rows supersede these", err=True)
+    database = open_database(s.clickhouse)
+    try:
+        report = rebuild(database, config, t1, t2, stations,
+                         progress=lambda msg: click.echo(msg, err=True))
+    finally:
+        database.close()
+    kinds = ", ".join(f"{k}: {n}" for k, n in sorted(report.by_kind.items())) or "none"
+    click.echo(f"events read: {report.events}; window rows written: {report.rows} "
+               f"({kinds}); keys zeroed: {report.zeroed}")

@@ -45,4 +45,38 @@ def test_bts_2018_import_matches_independent_totals(pipeline) -> None:
                      f"WHERE {where}")[0][0]
     assert ports == df["Port Code"].nunique()
     assert w.metrics().get("blo_events_dead_lettered_total", 0) == 0
+
+    # Event-time windows: the file runs December first; the importer publishes each port's
+    # reports in event-time order, so calendar-month rows per port and measure, and their
+    # roll-up per border, equal the CSV's totals (the last month closes by idleness).
+    df["month"] = pd.to_datetime(df["Date"], format="%m/%d/%Y %I:%M:%S %p").dt.strftime("%Y-%m")
+    df["station"] = "US-" + df["Port Code"].astype(str)
+    per_port = df.groupby(["station", "month", "measure"])["Value"].sum().to_dict()
+
+    def month_rows() -> dict[tuple[str, str, str], tuple[float, str]]:
+        return {(st, label, m): (v, status) for st, label, m, v, status in db.query(
+            f"SELECT station_id, window_label, measure, value, status "
+            f"FROM {db.database}.window_stats FINAL "
+            f"WHERE window_kind = 'month' AND event_type = 'count_report'")}
+
+    def all_final() -> bool:
+        rows = month_rows()
+        return len(rows) == len(per_port) and all(st != "provisional" for _, st in rows.values())
+
+    wait_for(all_final, 120, "a final month row per port, month and measure", 1.0)
+    rows = month_rows()
+    assert set(rows) == set(per_port)
+    for key, total in per_port.items():
+        assert rows[key][0] == pytest.approx(total), key
+    border_oracle = df.groupby(["border", "measure"])["Value"].sum().to_dict()
+    border_rows = {(b, m): v for b, m, v in db.query(
+        f"SELECT border, measure, sum(value) FROM {db.database}.window_stats FINAL "
+        f"WHERE window_kind = 'month' AND event_type = 'count_report' GROUP BY border, measure")}
+    assert border_rows.keys() == border_oracle.keys()
+    for key, total in border_oracle.items():
+        assert border_rows[key] == pytest.approx(total), key
+    # monthly reports fit no day window, and nothing was late
+    assert db.query(f"SELECT count() FROM {db.database}.window_stats "
+                    f"WHERE window_kind != 'month'")[0][0] == 0
+    assert db.query(f"SELECT count() FROM {db.database}.late_events")[0][0] == 0
     w.terminate()

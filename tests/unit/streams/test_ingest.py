@@ -374,3 +374,27 @@ def test_a_registry_correction_applies_from_its_valid_from() -> None:
         "Kordai", "border_guard", 43.0)
     assert (r_after["crossing_point"], r_after["agency"], r_after["lat"]) == (
         "Kordai (moved)", "joint", 43.2)
+
+
+# -- which rows the windows count -------------------------------------------------------
+def test_new_rows_exclude_stored_cached_and_in_batch_duplicates() -> None:
+    proc = processor()
+    stored_ev = event("KZ-KORDAI")
+    fresh = event("KZ-KORDAI")
+    again = dict(fresh)
+    again["reported_at"] = "2024-05-01T09:00:00+05:00"  # a resend: same body hash
+    out = run(proc, [record(stored_ev), record(fresh), record(again)],
+              store=FakeStore({UUID(stored_ev["event_id"]): _hash_of(stored_ev)}))
+    assert len(out.event_rows) == 3  # duplicates are written again (ReplacingMergeTree)
+    assert [as_dict(r)["event_id"] for r in out.new_rows] == [UUID(fresh["event_id"])]
+    # the next batch: the same event is known from the cache, a new one is new
+    later = event("TJ-PYANJ")
+    out2 = run(proc, [record(fresh), record(later)])
+    assert [as_dict(r)["event_id"] for r in out2.new_rows] == [UUID(later["event_id"])]
+
+
+def _hash_of(e: dict[str, Any]) -> str:
+    from schemas.identity import body_hash
+    from schemas.parse import parse_event
+
+    return body_hash(parse_event(e, now=NOW + timedelta(days=3650), max_future_skew=HOLD))

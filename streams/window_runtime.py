@@ -1,0 +1,234 @@
+"""The glue between the worker and the pure window core (:mod:`streams.windows`).
+
+* **Input.** :meth:`WindowRuntime.add` counts the rows of events that were never stored
+  nor seen before (:attr:`streams.ingest.BatchOutcome.new_rows`), so a redelivered event is
+  not counted twice.
+* **Output.** :meth:`WindowRuntime.tick` (a timer) closes, corrects and purges windows and
+  writes what the core emits: ``window_stats`` and ``late_events`` rows through the sink, and
+  the window rows, batched per station, to the windows topic.
+* **Where the state lives, and recovery.** The state is in memory only. When partitions are
+  assigned (start-up, rebalance, restart after a crash), :meth:`WindowRuntime.restore`
+  rebuilds the state of their stations from ClickHouse, which holds every event the
+  previous owner wrote (deduplicated by ``FINAL``) and every window row it emitted: the
+  last emitted row of each key (``window_stats FINAL``), the watermark of each (station,
+  stream) from the latest stored event time, and the stored events of the windows that may
+  still change (from ``latest event time - (out-of-orderness + grace + allowed lateness +
+  longest window)``). Records redelivered after the restart are found by the conflict
+  lookup (they are stored), so they are not counted again; records whose rows never reached
+  ClickHouse are counted when they are processed again. A window whose final row was
+  written before the crash is not emitted again unless its figures changed. Nothing of this
+  depends on Kafka end offsets, compaction or transactions (see docs/windows.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Container, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from blo.metrics import Metrics
+from sinks.base import Row
+from sinks.tables import EVENTS, LATE_EVENTS, WINDOW_STATS
+from streams.windows import Emission, WindowConfig, WindowState, emitted_from_row
+from streams.windows.assign import max_length_s
+
+log = logging.getLogger("blo.windows")
+
+Producer = Callable[[str, bytes, bytes], Awaitable[Any]]
+
+_P = EVENTS.index("kafka_partition")
+_T = EVENTS.index("occurred_at")
+_ET = EVENTS.index("event_type")
+_TIME_COLUMNS = tuple(EVENTS.index(c) for c in
+                      ("occurred_at", "reported_at", "ingested_at", "period_start", "period_end"))
+_EVENT_ID = EVENTS.index("event_id")
+_W_STATION = WINDOW_STATS.index("station_id")
+_L_STATION = LATE_EVENTS.index("station_id")
+_L_KIND = LATE_EVENTS.index("window_kind")
+_RECORD_MAX_ROWS = 500  # window rows per Kafka record (one station's rows, JSON array)
+
+
+def _aware(v: Any) -> Any:
+    if isinstance(v, datetime) and v.tzinfo is None:
+        return v.replace(tzinfo=UTC)  # clickhouse-driver returns naive UTC for DateTime('UTC')
+    return v
+
+
+def restored_event_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    """An ``events`` row read back from ClickHouse in the form the stream builds it: aware
+    UTC datetimes and a UUID event id (engines and drivers differ)."""
+    out = list(row)
+    for i in _TIME_COLUMNS:
+        out[i] = _aware(out[i])
+    eid = out[_EVENT_ID]
+    if not isinstance(eid, UUID):
+        out[_EVENT_ID] = UUID(str(eid))
+    return tuple(out)
+
+
+def window_records(rows: Sequence[Row]) -> list[tuple[bytes, bytes]]:
+    """Window rows → Kafka records: per station, JSON arrays of objects keyed by column
+    name (times RFC 3339 UTC), at most :data:`_RECORD_MAX_ROWS` rows per record."""
+    names = WINDOW_STATS.column_names
+    by_station: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_station[r[_W_STATION]].append(dict(zip(names, r, strict=True)))
+    out = []
+    for station, objs in by_station.items():
+        for i in range(0, len(objs), _RECORD_MAX_ROWS):
+            out.append((station.encode(), orjson.dumps(objs[i:i + _RECORD_MAX_ROWS],
+                                                       option=orjson.OPT_UTC_Z)))
+    return out
+
+
+class WindowRuntime:
+    def __init__(
+        self,
+        *,
+        config: WindowConfig,
+        sink: Any,  # BatchingSink: submit, query
+        database: str,
+        metrics: Metrics,
+        produce: Producer | None,
+        topic: str | None,
+        raw_topic: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.state = WindowState(config)
+        self.sink = sink
+        self.database = database
+        self.metrics = metrics
+        self.produce = produce
+        self.topic = topic
+        self.raw_topic = raw_topic
+        self.clock = clock
+        self.ready = asyncio.Event()  # cleared while a restore runs
+        self.ready.set()
+        self._lock = asyncio.Lock()  # one tick or restore at a time
+        self._stations: set[str] = set()
+        self.span_s = int(config.out_of_orderness_s + config.grace_s
+                          + config.allowed_lateness_s
+                          + max(max_length_s(s) for s in config.windows)) + 60
+
+    # -- input -----------------------------------------------------------------------------
+    def add(self, rows: Sequence[Row]) -> None:
+        add = self.state.add
+        for row in rows:
+            add(row, row[_P])
+
+    # -- output ----------------------------------------------------------------------------
+    async def tick(self, caught_up: Container[int]) -> None:
+        if not self.ready.is_set():
+            return
+        async with self._lock:
+            em = self.state.tick(self.clock(), caught_up)
+            await self._emit(em, ledger=True)
+        self._gauges()
+
+    async def _emit(self, em: Emission, *, ledger: bool) -> None:
+        m = self.metrics
+        for status, n in em.emitted.items():
+            if n:
+                m.window_rows.labels(status).inc(n)
+        if em.unwindowed_reports:
+            m.unwindowed_reports.inc(em.unwindowed_reports)
+        late = em.late if ledger else []
+        for r in late:
+            m.late_events.labels(r[_L_STATION], r[_L_KIND]).inc()
+        if not em.rows and not late:
+            return
+        if self.produce is not None and self.topic and em.rows:
+            await asyncio.gather(*(self.produce(self.topic, k, v)
+                                   for k, v in window_records(em.rows)))
+        await self.sink.submit({"window_stats": em.rows, "late_events": late})
+
+    def _gauges(self) -> None:
+        m = self.metrics
+        m.windows_open.set(self.state.open_windows)
+        now = self.clock()
+        for station, wm in self.state.watermarks().items():
+            m.window_event_time_lag.labels(station).set(max(0.0, now - wm))
+
+    # -- partitions ------------------------------------------------------------------------
+    def forget(self, partitions: Sequence[int]) -> None:
+        self.state.forget_partitions(partitions)
+
+    async def restore(self, partitions: Sequence[int]) -> None:
+        """Rebuild the window state of ``partitions`` of the raw topic from ClickHouse (see
+        the module docstring). Processing waits for it (:attr:`ready`)."""
+        if not partitions:
+            return
+        self.ready.clear()
+        started = time.monotonic()
+        try:
+            async with self._lock:
+                n_events, n_rows = await self._restore(sorted(set(partitions)))
+        finally:
+            self.ready.set()
+        took = time.monotonic() - started
+        self.metrics.window_restores.inc()
+        self.metrics.window_restore_seconds.observe(took)
+        log.info("window state of partitions %s restored in %.2f s: %d stored events, %d "
+                 "window rows", sorted(set(partitions)), took, n_events, n_rows)
+
+    async def _restore(self, partitions: list[int]) -> tuple[int, int]:
+        db, q = self.database, self.sink.query
+        params: dict[str, Any] = {"topic": self.raw_topic, "parts": tuple(partitions)}
+        latest = await q(
+            f"SELECT station_id, event_type = 'count_report' AS reports, max(occurred_at) "
+            f"FROM {db}.events WHERE kafka_topic = %(topic)s AND kafka_partition IN %(parts)s "
+            "GROUP BY station_id, reports", params)
+        if not latest:
+            return 0, 0
+        newest: dict[tuple[str, str], int] = {}
+        for station, reports, t in latest:
+            stream = "reports" if int(reports) else "live"
+            newest[(str(station), stream)] = int(_aware(t).timestamp())
+        stations = tuple(sorted({s for s, _ in newest}))
+        horizon = {k: t - self.span_s for k, t in newest.items()}
+        since = min(horizon.values())
+        params |= {"stations": stations, "since": max(0, since)}
+
+        # 1. what window_stats last held for each key that may still change
+        cols = ", ".join(WINDOW_STATS.column_names)
+        emitted = await q(
+            f"SELECT {cols} FROM {db}.window_stats FINAL WHERE station_id IN %(stations)s "
+            "AND window_start >= toDateTime(%(since)s)", params)
+        for row in emitted:
+            key, status, version, stats = emitted_from_row(row)
+            self.state.restore_emitted(key, status, version, stats)
+        # 2. the watermarks as they were
+        ooo = self.config.out_of_orderness_s
+        for (station, stream), t in newest.items():
+            self.state.restore_watermark(station, stream, t - ooo)
+        # 3. the stored events of those windows (payload not needed)
+        select = ", ".join("'' AS payload" if c == "payload" else c
+                           for c in EVENTS.column_names)
+        events = await q(
+            f"SELECT {select} FROM {db}.events FINAL WHERE station_id IN %(stations)s "
+            "AND kafka_topic = %(topic)s AND kafka_partition IN %(parts)s "
+            "AND occurred_at >= toDateTime(%(since)s)", params)
+        add = self.state.add
+        n = 0
+        for raw in events:
+            row = restored_event_row(raw)
+            stream = "reports" if row[_ET] == "count_report" else "live"
+            h = horizon.get((row[EVENTS.index("station_id")], stream))
+            if h is None or row[_T].timestamp() < h:
+                continue
+            add(row, int(row[_P]))
+            n += 1
+        # Finals that were due but not written before the crash go out now. Ledger rows of
+        # this pass are not written: an event re-added behind the restored watermark was
+        # counted when it first arrived; events that really were late have their rows.
+        em = self.state.tick(self.clock(), ())
+        await self._emit(em, ledger=False)
+        return n, len(emitted)

@@ -1,0 +1,225 @@
+"""Event-time windows on the real broker and the real ClickHouse 18.16 server: exact final
+rows through shuffled input, SIGKILLs with writes ahead of commits, two workers, and the
+BTS 2018 file as a backfill. Oracles: tests/integration/streams/window_oracle.py (plain
+Python and zoneinfo)."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+
+from tests.integration.streams.conftest import final_count, raw_count
+from tests.integration.streams.harness import TEST_STATIONS, Pipeline, crossing, wait_for
+from tests.integration.streams.window_oracle import STAT_NAMES, oracle, seizure
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+TZ = {s["station_id"]: s["tz"] for s in TEST_STATIONS}
+COUNTRY = {s["station_id"]: s["country"] for s in TEST_STATIONS}
+DRUGS = ("heroin", "hashish", "opium")
+
+
+def _window_config(tmp: Path, **over: float) -> Path:
+    cfg = {"out_of_orderness_s": 30, "grace_s": 30, "allowed_lateness_s": 3600,
+           "idle_timeout_s": 5, "provisional_interval_s": 2}
+    cfg.update(over)
+    path = tmp / "windows.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def _events(n: int, seed: int, span_s: int, end: datetime) -> list[dict[str, Any]]:
+    """``n`` events of the test stations over ``span_s`` seconds ending at ``end``, in
+    event-time order; crossings with varied direction and checks, 2 % seizures."""
+    rng = random.Random(seed)
+    start = end - timedelta(seconds=span_s)
+    times = sorted(rng.uniform(0, span_s) for _ in range(n))
+    out = []
+    for i, off in enumerate(times):
+        st = rng.choice(TEST_STATIONS)["station_id"]
+        at = (start + timedelta(seconds=off)).replace(microsecond=0)
+        eid = f"{rng.getrandbits(128):032x}"
+        eid = f"{eid[:8]}-{eid[8:12]}-4{eid[13:16]}-a{eid[17:20]}-{eid[20:32]}"
+        if rng.random() < 0.02:
+            out.append(seizure(st, i, at=at, drug=rng.choice(DRUGS),
+                               kg=round(rng.uniform(0.1, 40), 3), arrests=rng.randint(0, 2),
+                               event_id=eid))
+        else:
+            e = crossing(st, i, at=at, persons=rng.randint(1, 4), event_id=eid)
+            e["direction"] = rng.choice(("inbound", "outbound"))
+            e["document_check"] = "refused" if rng.random() < 0.05 else "passed"
+            out.append(e)
+    return out
+
+
+def _shuffle_within(events: list[dict[str, Any]], bound_s: float, seed: int
+                    ) -> list[dict[str, Any]]:
+    """Arrival order = event time + a random delay below ``bound_s``: any event arrives at
+    most ``bound_s`` after one that occurred later (within the out-of-orderness bound)."""
+    rng = random.Random(seed)
+    keyed = [(datetime.fromisoformat(e["occurred_at"]).timestamp() + rng.uniform(0, bound_s), i)
+             for i, e in enumerate(events)]
+    return [events[i] for _, i in sorted(keyed)]
+
+
+def _view(db: Any) -> dict[tuple[Any, ...], tuple[dict[str, float], str]]:
+    """The readers' view of window_stats (FINAL): key → (statistics, status)."""
+    cols = ", ".join(STAT_NAMES)
+    rows = db.query(
+        f"SELECT window_kind, toUInt32(window_start), toUInt32(window_end), station_id, "
+        f"event_type, measure, dimension, {cols}, status FROM {db.database}.window_stats FINAL")
+    out = {}
+    for r in rows:
+        key = tuple(r[:7])
+        stats = dict(zip(STAT_NAMES, r[7:7 + len(STAT_NAMES)], strict=True))
+        out[key] = (stats, r[-1])
+    return out
+
+
+def _mismatches(expected: dict[tuple[Any, ...], dict[str, float]],
+                view: dict[tuple[Any, ...], tuple[dict[str, float], str]],
+                closed_before: float) -> list[str]:
+    """Every expected key present with equal statistics; windows that ended before
+    ``closed_before`` no longer provisional; no key the oracle does not know."""
+    bad = []
+    for key, stats in expected.items():
+        got = view.get(key)
+        if got is None:
+            bad.append(f"missing {key}")
+            continue
+        for name in STAT_NAMES:
+            if abs(got[0][name] - stats[name]) > 1e-6:
+                bad.append(f"{key}: {name} {got[0][name]} != {stats[name]}")
+                break
+        if key[2] < closed_before and got[1] == "provisional":
+            bad.append(f"{key}: still provisional")
+    bad += [f"unexpected {k}" for k in view.keys() - expected.keys()]
+    return bad
+
+
+def _window_topic_statuses(p: Pipeline, topic: str) -> dict[str, int]:
+    consumer = KafkaConsumer(topic, bootstrap_servers=p.bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=3000, group_id=None)
+    counts: dict[str, int] = {}
+    for msg in consumer:
+        for row in json.loads(msg.value):
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+    consumer.close()
+    return counts
+
+
+def test_final_window_rows_are_exact_through_shuffle_and_three_sigkills(
+        pipeline, tmp_path: Path) -> None:
+    p, db = pipeline
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    events = _events(200_000, seed=11, span_s=4 * 3600, end=end)
+    expected = oracle(events, TZ)
+    arrival = _shuffle_within(events, 25, seed=12)
+    p.produce((e["station_id"].encode(), json.dumps(e).encode()) for e in arrival)
+    env = {"BLO_WINDOWS_CONFIG": str(_window_config(tmp_path)),
+           "BLO_KAFKA_TOPIC_WINDOWS": f"win-{p.uid}",
+           # a long commit interval widens the window where rows are written, not committed
+           "BLO_KAFKA_COMMIT_INTERVAL_S": "8", "BLO_BATCH_TAKE_MAX": "2000"}
+    kills = []
+    for round_ in range(3):
+        w = p.worker(**env)
+        w.wait_ready()
+        floor = raw_count(db)
+
+        def written_ahead(floor: int = floor) -> tuple[int, int] | None:
+            written, committed = raw_count(db), p.committed_total()
+            ok = written > committed + 1000 and written > floor + 5000 and \
+                final_count(db) < len(events)
+            return (written, committed) if ok else None
+
+        written, committed = wait_for(written_ahead, 180, f"writes ahead of commits ({round_})",
+                                      0.05)
+        w.kill()
+        kills.append((written, committed))
+    assert all(wr > co for wr, co in kills), kills
+    w = p.worker(**env)
+    w.wait_ready()
+    wait_for(lambda: final_count(db) >= len(events), 300, "every event after the restarts")
+    assert final_count(db) == len(events)
+    # every window that ended before now - idle timeout is closed by idleness once the
+    # partitions are caught up; the current day and month stay provisional
+    closed_before = time.time() - 10
+
+    def settled() -> list[str] | None:
+        bad = _mismatches(expected, _view(db), closed_before)
+        return None if bad else ["ok"]
+
+    try:
+        wait_for(settled, 180, "window rows equal to the oracle", 1.0)
+    except AssertionError:
+        bad = _mismatches(expected, _view(db), closed_before)
+        raise AssertionError(f"{len(bad)} mismatches, e.g. {bad[:8]}") from None
+    # provisional rows were written during the run, and the windows topic carries the rows
+    statuses = _window_topic_statuses(p, f"win-{p.uid}")
+    assert statuses.get("provisional", 0) > 0, statuses
+    assert statuses.get("final", 0) > 0, statuses
+    # nothing was late: the shuffle stayed within the out-of-orderness bound
+    late = db.query(f"SELECT count() FROM {db.database}.late_events FINAL")[0][0]
+    assert late == 0
+    w.terminate()
+
+
+def test_two_workers_give_exact_country_and_border_rollups(pipeline, tmp_path: Path) -> None:
+    p, db = pipeline
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    events = _events(30_000, seed=21, span_s=2 * 3600, end=end)
+    env = {"BLO_WINDOWS_CONFIG": str(_window_config(tmp_path)),
+           "BLO_KAFKA_TOPIC_WINDOWS": f"win-{p.uid}", "BLO_BATCH_TAKE_MAX": "500"}
+    w1 = p.worker(**env)
+    w2 = p.worker(**{**env, "BLO_WEB_PORT": str(p.web_port + 1)})
+    w1.wait_ready()
+    p.produce((e["station_id"].encode(), json.dumps(e).encode()) for e in events)
+    wait_for(lambda: final_count(db) >= len(events), 240, "every event")
+    # both workers took part
+    assert w1.metric("blo_records_consumed_total") > 0
+    assert _metric_on_port(p.web_port + 1, "blo_records_consumed_total") > 0
+    closed_before = time.time() - 10
+    expected_country: dict[tuple[Any, ...], int] = {}
+    for (kind, start, _end, station, _et, _m, _d), s in oracle(events, TZ).items():
+        if kind in ("1m", "1h") and _end < closed_before:
+            k = (kind, start, COUNTRY[station])
+            expected_country[k] = expected_country.get(k, 0) + s["events"]
+
+    def rollup() -> dict[tuple[Any, ...], int]:
+        rows = db.query(
+            f"SELECT window_kind, toUInt32(window_start), country, sum(events) "
+            f"FROM {db.database}.window_stats FINAL WHERE window_kind IN ('1m', '1h') "
+            f"AND status != 'provisional' AND window_end < toDateTime({int(closed_before)}) "
+            f"GROUP BY window_kind, window_start, country")
+        return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+    wait_for(lambda: rollup() == expected_country, 120, "country roll-ups equal the oracle", 1)
+    borders = db.query(
+        f"SELECT border, sum(events) FROM {db.database}.window_stats FINAL "
+        f"WHERE window_kind = '1h' GROUP BY border")
+    per_border: dict[str, int] = {}
+    for e in events:
+        st = next(s for s in TEST_STATIONS if s["station_id"] == e["station_id"])
+        b = "-".join(sorted((st["country"], st["neighbour_country"])))
+        per_border[b] = per_border.get(b, 0) + 1
+    assert dict(borders) == per_border
+    w1.terminate()
+    w2.terminate()
+
+
+def _metric_on_port(port: int, name: str) -> float:
+    import urllib.request
+
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -1,0 +1,92 @@
+"""The window glue without services: rows → windows-topic records, and the pure rebuild."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sinks.tables import EVENTS, WINDOW_STATS
+from streams.window_rebuild import rebuild_rows
+from streams.window_runtime import restored_event_row, window_records
+from streams.windows import WindowConfig
+from tests.unit.streams.test_ingest import event, processor, record, run
+
+COLS = WINDOW_STATS.column_names
+T0 = datetime(2025, 3, 10, 6, 0, tzinfo=UTC)
+
+
+def _rows(times: list[tuple[str, datetime]]) -> list[tuple[Any, ...]]:
+    recs = [record(event(st, occurred_at=t.isoformat(), reported_at=t.isoformat()))
+            for st, t in times]
+    out = run(processor(), recs, now=T0 + timedelta(days=30))
+    assert not out.dead_letters
+    return out.event_rows
+
+
+def test_window_records_group_rows_per_station_as_json_arrays() -> None:
+    rows = _rebuilt()
+    records = window_records(rows)
+    by_key: Counter[bytes] = Counter()
+    for key, value in records:
+        objs = json.loads(value)
+        assert all(o["station_id"] == key.decode() for o in objs)
+        assert set(objs[0]) == set(COLS)
+        assert objs[0]["window_start"].endswith("Z")
+        by_key[key] += len(objs)
+    assert sum(by_key.values()) == len(rows)
+    assert set(by_key) == {b"KZ-KORDAI", b"TJ-PYANJ"}
+
+
+def _rebuilt(stored: list[tuple[Any, ...]] | None = None) -> list[tuple[Any, ...]]:
+    times = [("KZ-KORDAI", T0 + timedelta(minutes=7 * i)) for i in range(20)] + \
+            [("TJ-PYANJ", T0 + timedelta(minutes=11 * i)) for i in range(10)]
+    cfg = WindowConfig()
+    t1, t2 = int(T0.timestamp()), int((T0 + timedelta(hours=2)).timestamp())
+    rows, _ = rebuild_rows(cfg, _rows(times), stored or [], t1, t2,
+                           int((T0 - timedelta(days=40)).timestamp()),
+                           int((T0 + timedelta(days=40)).timestamp()), now_s=2e9)
+    return rows
+
+
+def test_rebuild_counts_every_window_overlapping_the_range_from_the_events() -> None:
+    rows = [dict(zip(COLS, r, strict=True)) for r in _rebuilt()]
+    hourly = {(r["station_id"], r["window_start"]): r["events"] for r in rows
+              if r["window_kind"] == "1h"}
+    expected: Counter[tuple[str, datetime]] = Counter()
+    for i in range(20):
+        t = T0 + timedelta(minutes=7 * i)
+        expected[("KZ-KORDAI", t.replace(minute=0))] += 1
+    for i in range(10):
+        t = T0 + timedelta(minutes=11 * i)
+        expected[("TJ-PYANJ", t.replace(minute=0))] += 1
+    in_range = {k: v for k, v in expected.items() if k[1] < T0 + timedelta(hours=2)}
+    assert hourly == in_range
+    assert {r["status"] for r in rows} == {"final"}
+    # the month window overlapping the range is whole (all 20 + 10 events)
+    month = {r["station_id"]: r["events"] for r in rows if r["window_kind"] == "month"}
+    assert month == {"KZ-KORDAI": 20, "TJ-PYANJ": 10}
+
+
+def test_rebuild_zeroes_keys_no_event_produces_any_more() -> None:
+    live = _rebuilt()
+    stale = list(live[0])
+    stale[COLS.index("event_type")] = "seizure"  # a key that no stored event produces now
+    stale[COLS.index("version")] = 5
+    rows = [dict(zip(COLS, r, strict=True)) for r in _rebuilt([tuple(stale)])]
+    zeroed = [r for r in rows if r["event_type"] == "seizure"]
+    assert len(zeroed) == 1
+    assert zeroed[0]["events"] == 0 and zeroed[0]["status"] == "corrected"
+    assert zeroed[0]["version"] > max(r["version"] for r in rows if r["event_type"] != "seizure")
+
+
+def test_restored_event_row_normalises_driver_types() -> None:
+    row = list(_rows([("KZ-KORDAI", T0)])[0])
+    eid = row[EVENTS.index("event_id")]
+    row[EVENTS.index("event_id")] = str(eid)
+    row[EVENTS.index("occurred_at")] = T0.replace(tzinfo=None)
+    back = restored_event_row(row)
+    assert back[EVENTS.index("event_id")] == eid
+    assert back[EVENTS.index("occurred_at")] == T0
+    assert back[EVENTS.index("occurred_at")].tzinfo is not None
