@@ -42,6 +42,7 @@ class RebuildReport:
     events: int = 0
     rows: int = 0
     zeroed: int = 0
+    skipped_open: int = 0  # windows that may still be open in the worker, left to it
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -67,12 +68,17 @@ def _key_of(row: Sequence[Any]) -> tuple[Any, ...]:
 
 def rebuild_rows(config: WindowConfig, events: Iterable[Sequence[Any]],
                  stored: Iterable[Sequence[Any]], t1: int, t2: int, read_lo: int, read_hi: int,
-                 now_s: float) -> tuple[list[Row], RebuildReport]:
+                 now_s: float, closed_before: float | None = None
+                 ) -> tuple[list[Row], RebuildReport]:
     """Pure: the ``window_stats`` rows that replace those of windows overlapping [t1, t2).
 
     ``events``: ``events`` rows (EVENTS column order) read for [read_lo, read_hi), in
     event-time order per station; ``stored``: the ``window_stats`` rows currently in the
-    readers' view for those windows (to zero keys that have disappeared)."""
+    readers' view for those windows (to zero keys that have disappeared). Windows ending
+    after ``closed_before`` (default: ``now_s`` - grace - allowed lateness) may still be
+    open in the worker and are left to it (counted in ``skipped_open``)."""
+    if closed_before is None:
+        closed_before = now_s - config.grace_s - config.allowed_lateness_s
     state = WindowState(config)
     report = RebuildReport()
     for raw in events:
@@ -81,13 +87,18 @@ def rebuild_rows(config: WindowConfig, events: Iterable[Sequence[Any]],
         report.events += 1
     em = state.close_all(now_s)
 
-    def wanted(start: int, end: int) -> bool:
+    def overlaps(start: int, end: int) -> bool:
         return start < t2 and end > t1 and start >= read_lo and end <= read_hi
+
+    def wanted(start: int, end: int) -> bool:
+        return overlaps(start, end) and end <= closed_before
 
     out: list[Row] = []
     seen: set[tuple[Any, ...]] = set()
     for r in em.rows:
         start, end = _epoch(r[_W["window_start"]]), _epoch(r[_W["window_end"]])
+        if overlaps(start, end) and not wanted(start, end):
+            report.skipped_open += 1
         if wanted(start, end):
             out.append(r)
             seen.add(_key_of(r))
@@ -142,7 +153,7 @@ def rebuild(db: Database, config: WindowConfig, t1: int, t2: int,
     clock = now or time.time
     d = db.database
     where_st = " AND station_id IN %(stations)s" if stations else ""
-    params: dict[str, Any] = {"stations": tuple(stations)}
+    params: dict[str, Any] = {"stations": tuple(stations)} if stations else {}
     zones = [str(z) for (z,) in db.query(
         f"SELECT DISTINCT station_tz FROM {d}.events WHERE occurred_at >= "
         f"toDateTime(%(t1)s) AND occurred_at < toDateTime(%(t2)s){where_st}",

@@ -232,3 +232,66 @@ def _metric_on_port(port: int, name: str) -> float:
         if line.startswith(name) and not line.startswith("#"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def test_events_later_than_lateness_go_to_the_ledger_and_rebuild_counts_them(
+        pipeline, tmp_path: Path) -> None:
+    """A station's recent events, then a backfill of its older events published afterwards:
+    the old ones are past the allowed lateness for their minute/hour windows, so those
+    windows keep their figures and the ledger (and the metric) records every miss; `blo
+    windows rebuild` over the old range then counts them from `events`."""
+    p, db = pipeline
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent = [crossing("KZ-T1", i, at=now - timedelta(minutes=30) + timedelta(seconds=5 * i),
+                       event_id=f"00000000-0000-4000-a000-{i:012d}") for i in range(100)]
+    old_start = now - timedelta(hours=5)
+    old = [crossing("KZ-T1", 1000 + i, at=old_start + timedelta(seconds=37 * i),
+                    persons=2, event_id=f"00000000-0000-4000-b000-{i:012d}") for i in range(200)]
+    env = {"BLO_WINDOWS_CONFIG": str(_window_config(tmp_path)),
+           "BLO_KAFKA_TOPIC_WINDOWS": f"win-{p.uid}"}
+    w = p.worker(**env)
+    w.wait_ready()
+    p.produce((e["station_id"].encode(), json.dumps(e).encode()) for e in recent)
+    wait_for(lambda: final_count(db) >= len(recent), 60, "the recent events")
+    time.sleep(2.5)  # a tick: the watermark moves to the recent events
+    p.produce((e["station_id"].encode(), json.dumps(e).encode()) for e in old)
+    wait_for(lambda: final_count(db) >= len(recent) + len(old), 60, "the old events")
+    # 1m, 1h and 1h/5m windows of the old events were purged: one ledger row per event and
+    # window missed, none of them counted; the metric says the same
+    t_old = [int(datetime.fromisoformat(e["occurred_at"]).timestamp()) for e in old]
+    expected_misses = {
+        ("1m", len(old)), ("1h", len(old)),
+        ("1h/5m", sum(12 for _ in t_old))}
+
+    def ledger() -> set[tuple[str, int]]:
+        return {(k, n) for k, n in db.query(
+            f"SELECT window_kind, count() FROM {db.database}.late_events FINAL "
+            f"GROUP BY window_kind")}
+
+    wait_for(lambda: ledger() == expected_misses, 60, "one ledger row per missed window")
+    assert w.metric("blo_late_events_total", station="KZ-T1", window_kind="1m") == len(old)
+    hourly = {r[0]: r[1] for r in db.query(
+        f"SELECT toUInt32(window_start), events FROM {db.database}.window_stats FINAL "
+        f"WHERE window_kind = '1h' AND station_id = 'KZ-T1'")}
+    old_hours = {t - t % 3600 for t in t_old}
+    assert not old_hours & set(hourly)  # never created: every old event was too late
+    w.terminate()
+
+    res = p.blo("windows", "rebuild", "--from", (old_start - timedelta(hours=1)).isoformat(),
+                "--to", (now - timedelta(hours=2)).isoformat(), "--station", "KZ-T1", **env)
+    assert res.returncode == 0, res.stderr
+    assert "window rows written" in res.stdout
+    expected_hourly: dict[int, int] = {}
+    for t in t_old:
+        expected_hourly[t - t % 3600] = expected_hourly.get(t - t % 3600, 0) + 1
+    rebuilt = {r[0]: (r[1], r[2], r[3]) for r in db.query(
+        f"SELECT toUInt32(window_start), events, persons, status FROM {db.database}.window_stats"
+        f" FINAL WHERE window_kind = '1h' AND station_id = 'KZ-T1' "
+        f"AND window_start < toDateTime({int((now - timedelta(hours=2)).timestamp())})")}
+    assert {h: v[0] for h, v in rebuilt.items()} == expected_hourly
+    assert all(v[1] == 2 * v[0] and v[2] == "final" for v in rebuilt.values())
+    minutes = db.query(
+        f"SELECT sum(events) FROM {db.database}.window_stats FINAL WHERE window_kind = '1m' "
+        f"AND station_id = 'KZ-T1' AND window_start < toDateTime("
+        f"{int((now - timedelta(hours=2)).timestamp())})")[0][0]
+    assert minutes == len(old)

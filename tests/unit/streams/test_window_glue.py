@@ -90,3 +90,18 @@ def test_restored_event_row_normalises_driver_types() -> None:
     assert back[EVENTS.index("event_id")] == eid
     assert back[EVENTS.index("occurred_at")] == T0
     assert back[EVENTS.index("occurred_at")].tzinfo is not None
+
+
+def test_rebuild_leaves_windows_that_may_still_be_open_to_the_worker() -> None:
+    times = [("KZ-KORDAI", T0 + timedelta(minutes=7 * i)) for i in range(20)]
+    cfg = WindowConfig()
+    t1, t2 = int(T0.timestamp()), int((T0 + timedelta(hours=2)).timestamp())
+    now = (T0 + timedelta(hours=3)).timestamp()  # the day and the month are not over
+    rows, report = rebuild_rows(cfg, _rows(times), [], t1, t2,
+                                int((T0 - timedelta(days=40)).timestamp()),
+                                int((T0 + timedelta(days=40)).timestamp()), now_s=now)
+    kinds = {dict(zip(COLS, r, strict=True))["window_kind"] for r in rows}
+    assert "day" not in kinds and "month" not in kinds and "1h" in kinds
+    assert report.skipped_open >= 2
+    ends = [dict(zip(COLS, r, strict=True))["window_end"].timestamp() for r in rows]
+    assert max(ends) <= now - cfg.grace_s - cfg.allowed_lateness_s
