@@ -431,6 +431,17 @@ def test_embedded_chdb_worker_stores_every_event_once(
         Counter(e["station_id"] for e in events))
     assert w.terminate() == 0
 
+    # a restart rebuilds the window state from chDB (same SQL as on the server) and the
+    # window rows stay those of the events: one per hour and station, none counted twice
+    w2 = p.worker()
+    w2.wait_ready()
+    wait_for(lambda: w2.metric("blo_window_restores_total") >= 1, 60, "a window restore")
+    time.sleep(2.5)  # ticks after the restore
+    hourly = w2.query("SELECT station_id, sum(events) FROM blo.window_stats FINAL "
+                      "WHERE window_kind = '1h' GROUP BY station_id")
+    assert {k: int(v) for k, v in hourly} == dict(Counter(e["station_id"] for e in events))
+    assert w2.terminate() == 0
+
     ids, where = _ids_in_chdb(url)
     print(f"\nchDB directory re-opened in {where}")
     assert sorted(ids) == sorted(e["event_id"] for e in events)
