@@ -1,4 +1,4 @@
-"""Throughput of the BLO pipeline, four ways over one backlog, with the ratios that matter.
+"""Throughput of the BLO pipeline, five ways over one backlog, with the ratios that matter.
 
     .venv/bin/python bench/pipeline_bench.py [--events 200000] [--json out.json]
     .venv/bin/python bench/pipeline_bench.py --only c,d --profile prof/   # py-spy the worker
@@ -22,11 +22,20 @@ the last ~20 hours) and measures, on that same backlog:
     acknowledged (``blo_records_consumed_total`` / ``blo_offsets_acked_total`` polled from
     ``/metrics``), then ``SELECT count() FROM <db>.events FINAL`` must equal the backlog.
 (d) the same with batched records.
+(e) the naive baseline for windows: a per-event Faust agent (``bench/faust_naive_windows.py``,
+    ``async for event in stream``) updating Faust windowed tables in event time (1 min,
+    1 h, 1 h every 5 min, UTC day, 30 days; events, persons and seizure kg per
+    station|event type; changelog topics on) over the one-event-per-record backlog:
+    events/s from the first event to the flush of the last event's changelog records.
+    Then the tables, and the 1-hour window's changelog read back from the broker,
+    are checked against counts computed here from the backlog (exit status 1 if not
+    equal). Not in the default set (it takes several minutes): ``--only e`` or
+    ``--only a,b,c,d,e``.
 
 Each measurement gets fresh topics, consumer group and database, and its backlog is fully
 produced (kafka-python, gzip) before its consumer starts. Tansu and ClickHouse are started
 and stopped here (``blo.localservices``). Targets: (c) ≥ 0.7 × (b) and (d) ≥ 0.5 × (a,
-batched). Besides rates it prints the CPU seconds each process (worker, ClickHouse, Tansu)
+batched); (c) ≥ 3 × (e) once (c) runs with windows (issue 3). Besides rates it prints the CPU seconds each process (worker, ClickHouse, Tansu)
 spent per event during the measured window, and the machine's total busy share (the
 machine is shared: a run disturbed by foreign load shows there).
 
@@ -85,6 +94,8 @@ TARGET_C_OVER_B = 0.7
 # of single-event records (BLO_BATCH_TAKE_MAX records, 5000 by default).
 INPROC_CHUNK_EVENTS = 5000
 TARGET_D_OVER_A = 0.5
+# issue 3: the pipeline with windows ≥ 3× the naive windowed-table Faust agent (e)
+TARGET_C_OVER_E = 3.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN|\+Inf)$')
 
@@ -388,6 +399,169 @@ def bench_faust_count(broker: TansuBroker, backlog: Backlog, workdir: Path, part
     }
 
 
+# -------------------------------------------------------- (e) naive Faust windows
+# the naive app's default windows, as (table suffix, multiplicity: windows per event)
+_NAIVE_WINDOWS = (("1m", 1), ("1h", 1), ("1h-5m", 12), ("day", 1), ("month", 1))
+_KG_PER_UNIT = {"kg": 1.0, "g": 0.001, "l": 1.0, "ml": 0.001, "tablet": 200e-6}
+
+
+def naive_oracle(records: Sequence[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """What (e)'s tables must hold, from the records with plain Python (stdlib json,
+    datetime): events per (station, UTC hour), total persons, total seizure kg."""
+    per_hour: Counter[str] = Counter()
+    keys_1h: set[tuple[str, str, int]] = set()
+    persons = 0
+    kg = 0.0
+    for _, v in records:
+        e = json.loads(v)
+        hour = int(datetime.fromisoformat(e["occurred_at"]).timestamp() // 3600 * 3600)
+        per_hour[f"{e['station_id']}|{hour}"] += 1
+        keys_1h.add((e["station_id"], e["event_type"], hour))
+        if e.get("persons") is not None:
+            persons += e["persons"]
+        if e["event_type"] == "seizure":
+            kg += e["quantity"] * _KG_PER_UNIT[e["unit"]]
+    return {"per_hour": dict(per_hour), "windows_1h": len(keys_1h), "persons": persons,
+            "kg": kg}
+
+
+def read_changelog(bootstrap: str, topic: str, timeout_s: float = 300) -> dict[Any, Any]:
+    """The last value of every key of a changelog topic, read from the start up to the
+    high watermark of the fetch responses (not ListOffsets, which Tansu gets wrong)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                      client_id="blo-bench-changelog", max_partition_fetch_bytes=8 << 20,
+                      fetch_max_bytes=64 << 20)
+    try:
+        deadline = time.monotonic() + timeout_s
+        parts = c.partitions_for_topic(topic)
+        while not parts:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"changelog topic {topic} not found")
+            time.sleep(0.5)
+            c.topics()  # refresh metadata
+            parts = c.partitions_for_topic(topic)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        last: dict[Any, Any] = {}
+        while True:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"changelog {topic}: not read to its end in {timeout_s} s")
+            batch = c.poll(timeout_ms=500, max_records=50_000)
+            for msgs in batch.values():
+                for m in msgs:
+                    key = json.loads(m.key)
+                    last[(key[0], tuple(key[1]))] = None if m.value is None else json.loads(m.value)
+            hw = {tp: c.highwater(tp) for tp in tps}
+            if not batch and all(h is not None and c.position(tp) >= h for tp, h in hw.items()):
+                return last
+    finally:
+        c.close()
+
+
+def check_naive(r: dict[str, Any], changelog: dict[Any, Any] | None,
+                oracle: dict[str, Any], n: int) -> list[str]:
+    """Mismatches between (e)'s result (and its 1-hour changelog) and the oracle."""
+    bad: list[str] = []
+    stats = r["stats"]
+    for w, mult in _NAIVE_WINDOWS:
+        ev, pe, kg = (stats[w][k] for k in ("events", "persons", "seizure_kg"))
+        if ev != n * mult:
+            bad.append(f"{w}: events sum {ev} != {n * mult}")
+        if pe != oracle["persons"] * mult:
+            bad.append(f"{w}: persons sum {pe} != {oracle['persons'] * mult}")
+        if abs(kg - oracle["kg"] * mult) > 1e-6 * max(1.0, oracle["kg"] * mult):
+            bad.append(f"{w}: seizure_kg sum {kg:.6f} != {oracle['kg'] * mult:.6f}")
+    if stats["1h"]["windows"] != oracle["windows_1h"]:
+        bad.append(f"1h: {stats['1h']['windows']} windows != "
+                   f"{oracle['windows_1h']} (station, event type, hour) in the backlog")
+
+    def compare(what: str, got: dict[str, int]) -> None:
+        want = oracle["per_hour"]
+        diff = [k for k in want.keys() | got.keys() if want.get(k, 0) != got.get(k, 0)]
+        if diff:
+            ex = ", ".join(f"{k}: {got.get(k, 0)} != {want.get(k, 0)}" for k in sorted(diff)[:3])
+            bad.append(f"{what}: {len(diff)} of {len(want)} (station, hour) differ ({ex})")
+
+    compare("1h table", r["events_1h_per_station"])
+    if changelog is not None:
+        per: Counter[str] = Counter()
+        for (key, (start, _end)), v in changelog.items():
+            events = v["events"] if isinstance(v, dict) else v  # Stats record or int
+            per[f"{key.split('|', 1)[0]}|{int(start)}"] += events or 0
+        compare(f"{r['changelog_1h']} (last value per key)", dict(per))
+    return bad
+
+
+def bench_faust_naive(broker: TansuBroker, records: Sequence[tuple[bytes, bytes]],
+                      workdir: Path, partitions: int, layout: str, expires_s: float,
+                      read_back: bool) -> dict[str, Any]:
+    uid = uuid.uuid4().hex[:8]
+    topic, group = f"bench-naive-{uid}", f"bench-naive-{uid}"
+    broker.create_topics([topic], partitions)
+    produce_s = produce(broker.bootstrap, topic, records)
+    n = len(records)
+    log(f"(e) produced {n} records in {produce_s:.1f} s; starting the naive windowed-table "
+        "Faust agent")
+    result = workdir / f"naive-{uid}.json"
+    logp = workdir / f"faust-naive-{uid}.log"
+    logf = open(logp, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "faust_naive_windows.py"),
+         "--bootstrap", broker.bootstrap, "--topic", topic, "--group", group,
+         "--expect", str(n), "--result", str(result),
+         "--datadir", str(workdir / f"faust-naive-{uid}"), "--partitions", str(partitions),
+         "--layout", layout, "--expires-s", str(expires_s)],
+        stdout=logf, stderr=subprocess.STDOUT, cwd=workdir,
+    )
+    watch = CpuWatch({"faust": proc.pid, "tansu": _pid(broker)})
+    watch.mark()
+    t_spawn = last_log_check = time.monotonic()
+    try:
+        while not result.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"faust_naive_windows exited {proc.returncode}; see {logp}")
+            now = time.monotonic()
+            if now - last_log_check > 1.0:
+                last_log_check = now
+                problems = _log_problems(logp)
+                if problems:
+                    raise RuntimeError(f"(e) the naive agent crashed:\n{problems}")
+            if now - t_spawn > 3600:
+                raise RuntimeError("faust_naive_windows did not finish in 3600 s")
+            time.sleep(0.1)
+        cpu = watch.since()
+    finally:
+        stop_process(proc, 30)
+        logf.close()
+    r = json.loads(result.read_text())
+    log("(e) checking the tables against the backlog")
+    oracle = naive_oracle(records)
+    changelog = None
+    if read_back:
+        t = time.monotonic()
+        changelog = read_changelog(broker.bootstrap, r["changelog_1h"])
+        log(f"(e) read back {r['changelog_1h']} ({len(changelog)} keys) in "
+            f"{time.monotonic() - t:.1f} s")
+    mismatches = check_naive(r, changelog, oracle, n)
+    elapsed = r["t_flushed"] - r["t_first"]
+    return {
+        "events": r["count"], "elapsed_s": elapsed, "rate": r["count"] / elapsed,
+        "rate_processed": r["count"] / (r["t_last"] - r["t_first"]),
+        "flush_s": r["t_flushed"] - r["t_last"],
+        "startup_s": r["t_first"] - t_spawn, "produce_s": produce_s,
+        "cpu_total": cpu,  # from spawn: includes start-up and group join
+        "cpu_us_per_event": (r["cpu_flushed"] - r["cpu_first"]) / max(1, r["count"]) * 1e6,
+        "tansu_us_per_event": cpu["tansu"] / max(1, r["count"]) * 1e6,
+        "layout": layout, "stats": r["stats"], "expires_s": expires_s,
+        "rss_mb": r.get("rss_mb"),
+        "changelog_checked": changelog is not None,
+        "mismatches": mismatches, "verified": not mismatches,
+    }
+
+
 # ------------------------------------------------------------- (c)/(d) real pipeline
 def _metrics(port: int) -> dict[str, float]:
     try:
@@ -640,7 +814,7 @@ def report(res: dict[str, Any]) -> str:
     if meta.get("worker_env"):
         add(f"worker env: {meta['worker_env']}")
     add("-" * 78)
-    a, b, c, d = (res.get(k) for k in ("a", "b", "c", "d"))
+    a, b, c, d, e = (res.get(k) for k in ("a", "b", "c", "d", "e"))
     if a:
         for name in ("single", "batched"):
             x = a[name]
@@ -653,6 +827,22 @@ def report(res: dict[str, Any]) -> str:
             f"({b['records']:,} in {b['elapsed_s']:.1f} s, {b['batches']} batches; "
             f"steady {b['rate_steady']:,.0f}/s)")
         add(f"    CPU µs/record in the Faust process: {b['cpu_us_per_record']:.1f}")
+    if e and "failed" in e:
+        add(f"(e) naive Faust windows  FAILED: {e['failed']}")
+    elif e:
+        add(f"(e) naive Faust windows  {_fmt_rate(e['rate'])} events   "
+            f"({e['events']:,} in {e['elapsed_s']:.1f} s incl. the final changelog flush of "
+            f"{e['flush_s']:.1f} s; {e['rate_processed']:,.0f}/s to the last event)")
+        ct = e["cpu_total"]
+        other = ct["machine_busy"] - ct["faust"] - ct["tansu"]
+        add(f"    CPU µs/event: Faust process {e['cpu_us_per_event']:.1f}, tansu "
+            f"{e['tansu_us_per_event']:.1f} (from spawn); {other:.1f} CPU-s not the measured "
+            f"processes; layout {e['layout']}, "
+            f"{sum(t['windows'] for t in e['stats'].values()):,} windows held, "
+            f"RSS {e.get('rss_mb') or 0:,.0f} MB at the end")
+        what = "tables" + (" and 1-hour changelog" if e["changelog_checked"] else "")
+        add(f"    {what} vs the backlog: " + ("OK" if e["verified"] else
+            "MISMATCH\n      " + "\n      ".join(e["mismatches"])))
     for label, x in (("c", c), ("d", d)):
         if not x:
             continue
@@ -696,6 +886,7 @@ def report(res: dict[str, Any]) -> str:
     add("-" * 78)
     c = c if c and "failed" not in c else None
     d = d if d and "failed" not in d else None
+    e = e if e and "failed" not in e else None
     if b and c:
         r = c["rate"] / b["rate"]
         add(f"(c)/(b) = {c['rate']:,.0f} / {b['rate']:,.0f} = {r:.2f}   target ≥ "
@@ -707,6 +898,13 @@ def report(res: dict[str, Any]) -> str:
             f"[(a) batched; vs (a) single: {d['rate'] / a['single']['rate']:.2f}]")
     if c and d:
         add(f"(d)/(c) = {d['rate'] / c['rate']:.1f}× (record batching in the SDK)")
+    if c and e:
+        r = c["rate"] / e["rate"]
+        add(f"(c)/(e) = {c['rate']:,.0f} / {e['rate']:,.0f} = {r:.2f}   target ≥ "
+            f"{TARGET_C_OVER_E} (with windows on in (c))  → {_mark(r, TARGET_C_OVER_E)}")
+    if b and e:
+        add(f"(b)/(e) = {b['rate'] / e['rate']:.1f}× (count-only take vs per-event "
+            "windowed tables)")
     add("=" * 78)
     return "\n".join(lines)
 
@@ -714,13 +912,14 @@ def report(res: dict[str, Any]) -> str:
 def summarize_runs(paths: Sequence[str]) -> str:
     runs = [json.loads(Path(p).read_text()) for p in paths]
 
-    def vals(get: Callable[[dict[str, Any]], float]) -> list[float]:
-        out = []
+    def vals(get: Callable[[dict[str, Any]], float]) -> list[float | None]:
+        """One value per run, None where a run lacks it (e.g. older runs without (e))."""
+        out: list[float | None] = []
         for r in runs:
             try:
                 out.append(get(r))
             except (KeyError, TypeError):
-                pass
+                out.append(None)
         return out
 
     rows = [
@@ -729,26 +928,33 @@ def summarize_runs(paths: Sequence[str]) -> str:
         ("(b) Faust count-only, rec/s", lambda r: r["b"]["rate"]),
         ("(c) worker single, ev/s", lambda r: r["c"]["rate"]),
         ("(d) worker batched, ev/s", lambda r: r["d"]["rate"]),
+        ("(e) naive Faust windows, ev/s", lambda r: r["e"]["rate"]),
         ("(c)/(b)", lambda r: r["c"]["rate"] / r["b"]["rate"]),
         ("(d)/(a batched)", lambda r: r["d"]["rate"] / r["a"]["batched"]["rate"]),
+        ("(c)/(e)", lambda r: r["c"]["rate"] / r["e"]["rate"]),
     ]
     lines = [f"{'':32}" + "".join(f"{'run ' + str(i + 1):>12}" for i in range(len(runs)))
              + f"{'median':>12}"]
     medians: dict[str, float] = {}
     for name, get in rows:
         v = vals(get)
-        if not v:
+        present = [x for x in v if x is not None]
+        if not present:
             continue
-        med = statistics.median(v)
+        med = statistics.median(present)
         medians[name] = med
         fmt = (lambda x: f"{x:>12.2f}") if "/" in name[:8] else (lambda x: f"{x:>12,.0f}")
-        lines.append(f"{name:32}" + "".join(fmt(x) for x in v) + fmt(med))
+        lines.append(f"{name:32}" + "".join(f"{'—':>12}" if x is None else fmt(x) for x in v)
+                     + fmt(med))
     if "(c)/(b)" in medians:
         lines.append(f"median (c)/(b) {medians['(c)/(b)']:.2f} vs target {TARGET_C_OVER_B}: "
                      f"{_mark(medians['(c)/(b)'], TARGET_C_OVER_B)}")
     if "(d)/(a batched)" in medians:
         lines.append(f"median (d)/(a) {medians['(d)/(a batched)']:.2f} vs target "
                      f"{TARGET_D_OVER_A}: {_mark(medians['(d)/(a batched)'], TARGET_D_OVER_A)}")
+    if "(c)/(e)" in medians:
+        lines.append(f"median (c)/(e) {medians['(c)/(e)']:.2f} vs target {TARGET_C_OVER_E}: "
+                     f"{_mark(medians['(c)/(e)'], TARGET_C_OVER_E)}")
     return "\n".join(lines)
 
 
@@ -770,7 +976,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batch-events", type=int, default=100,
                     help="events per batched record, (a) and (d)")
     ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--only", default="a,b,c,d", help="subset of a,b,c,d")
+    ap.add_argument("--only", default="a,b,c,d",
+                    help="subset of a,b,c,d,e (e, the naive windowed-table Faust agent, "
+                         "takes minutes and is not in the default set)")
+    ap.add_argument("--naive-layout", choices=("record", "tables"), default="record",
+                    help="(e): one table per window with a Stats record (default) or one "
+                         "int/float table per statistic and window")
+    ap.add_argument("--naive-events", type=int, default=0, metavar="N",
+                    help="(e) over the first N records of the single-event backlog only "
+                         "(0, default: all of it; (e) runs at a few hundred events/s)")
+    ap.add_argument("--naive-expires-s", type=float, default=2 * 86400,
+                    help="(e): expires of the Faust windowed tables (wall clock)")
+    ap.add_argument("--naive-no-changelog-check", action="store_true",
+                    help="(e): do not read the 1-hour window's changelog back to check it")
     ap.add_argument("--count-take", type=int, default=10_000)
     ap.add_argument("--count-within", type=float, default=0.5)
     ap.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE")
@@ -833,7 +1051,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "a" in only:
             log("(a) in-process chain")
             res["a"] = bench_inprocess(backlog, batch.take_max, batch.sink_max_rows)
-        if only & {"b", "c", "d"}:
+        if only & {"b", "c", "d", "e"}:
             broker = TansuBroker(workdir=workdir / "tansu").start()
             log(f"Tansu on {broker.bootstrap}")
         if "b" in only:
@@ -841,6 +1059,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             res["b"] = bench_faust_count(broker, backlog, workdir, args.partitions,
                                          args.count_take, args.count_within)
             log(f"(b) {res['b']['rate']:,.0f} records/s")
+        if "e" in only:
+            assert broker is not None
+            try:
+                naive = backlog.single[:args.naive_events or None]
+                res["e"] = bench_faust_naive(broker, naive, workdir, args.partitions,
+                                             args.naive_layout, args.naive_expires_s,
+                                             not args.naive_no_changelog_check)
+                log(f"(e) {res['e']['rate']:,.0f} events/s; check "
+                    + ("OK" if res["e"]["verified"] else "; ".join(res["e"]["mismatches"])))
+            except RuntimeError as exc:
+                log(f"(e) failed: {exc}")
+                res["e"] = {"failed": str(exc), "verified": False}
         if only & {"c", "d"}:
             server = ClickHouseServer(workdir / "clickhouse").start()
             log(f"ClickHouse on {server.host}:{server.tcp_port}")
@@ -873,7 +1103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"(whole run {res['meta']['total_s']:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(res, indent=1, default=str))
-    ok = all(res[k].get("verified") for k in ("c", "d") if k in res)
+    ok = all(res[k].get("verified") for k in ("c", "d", "e") if k in res)
     return 0 if ok else 1
 
 
