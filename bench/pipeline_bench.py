@@ -271,27 +271,6 @@ def stage_breakdown(backlog: Backlog, registry: Registry, policy: Any,
     return res
 
 
-def check_orjson_identical(backlog: Backlog) -> str:
-    """The orjson variant must not change stored payloads or hashes: compare both encoders
-    on every event of the backlog."""
-    import json
-
-    import orjson as oj
-
-    from schemas.identity import _canonical_fields
-    from schemas.parse import parse_event
-
-    enc = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                           allow_nan=False)
-    now = datetime.now(UTC)
-    same = 0
-    for _, v in backlog.single:
-        fields = _canonical_fields(parse_event(oj.loads(v), now=now,
-                                               max_future_skew=timedelta(minutes=5)))
-        same += enc.encode(fields) == oj.dumps(fields, option=oj.OPT_SORT_KEYS).decode()
-    return f"{same}/{backlog.n_events}"
-
-
 # ------------------------------------------------------------------------- processes
 def cpu_seconds(pid: int | None) -> float:
     """utime+stime of a process (all its threads), 0 when it is gone."""
@@ -809,8 +788,7 @@ def report(res: dict[str, Any]) -> str:
         f"records of ~{meta['batch_events']} events; {meta['partitions']} partitions")
     if meta.get("variant"):
         add(f"WHAT-IF VARIANT (patched in bench/worker_variants.py): {meta['variant']}"
-            + (f"; orjson output identical: {meta['orjson_identical']}"
-               if "orjson_identical" in meta else ""))
+            )
     if meta.get("worker_env"):
         add(f"worker env: {meta['worker_env']}")
     add("-" * 78)
@@ -996,7 +974,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="BLO_BATCH_TAKE_MAX for (d) only; 0 (default): the worker's setting")
     ap.add_argument("--variant", default="",
                     help="what-if patches for the worker and (a), see bench/worker_variants.py "
-                         "(aiokafka, nolookup, orjson, gc; comma-separated)")
+                         "(aiokafka, nolookup; comma-separated)")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="py-spy the worker during (c) and (d); collapsed stacks into DIR")
     ap.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
@@ -1042,9 +1020,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         import worker_variants
 
         worker_variants.apply(args.variant)  # (a) runs in this process
-        if "orjson" in args.variant:
-            res["meta"]["orjson_identical"] = check_orjson_identical(backlog)
-            log(f"orjson canonical JSON identical: {res['meta']['orjson_identical']}")
     broker: TansuBroker | None = None
     server: ClickHouseServer | None = None
     try:

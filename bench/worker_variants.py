@@ -1,8 +1,8 @@
 """Run ``blo worker`` with experimental patches applied in-process: what-if measurements.
 
-    python bench/worker_variants.py aiokafka,orjson -- worker --migrate
+    python bench/worker_variants.py aiokafka -- worker --migrate
 
-(what ``pipeline_bench.py --variant aiokafka,orjson`` runs instead of ``python -m blo``).
+(what ``pipeline_bench.py --variant aiokafka`` runs instead of ``python -m blo``).
 Nothing outside bench/ is changed; each patch replaces one function in this process only,
 to measure how much a proposed change to the product would gain before anyone writes it.
 
@@ -16,13 +16,10 @@ Variants:
   task, like the station registry reader) instead of the Faust agent's
   ``stream.noack_take`` + ``stream.ack`` per record; same ``IngestRuntime``, same sink,
   commit after write. A measuring prototype, not production code (see ``_aiokafka``).
-* ``gc`` -- ``gc.freeze()`` once the app is built and ``gc.set_threshold(50_000, 20,
-  100)``: the collector stops re-scanning the long-lived heap for every few hundred
-  per-record allocations.
-* ``orjson`` -- ``schemas.identity._dumps`` uses ``orjson.dumps(..., OPT_SORT_KEYS)``
-  instead of ``json.JSONEncoder(sort_keys=True, ...)``; byte-identical on the bench
-  backlog (pipeline_bench checks every event), so stored payloads and body hashes do not
-  change.
+
+The former ``extlookup``, ``gc`` and ``orjson`` variants are now the product (the conflict
+lookup with the ids sent as data, ``blo.worker.tune_gc``, the orjson path of
+``schemas.identity.canonical_json``); docs/performance.md keeps what they measured.
 """
 
 from __future__ import annotations
@@ -45,18 +42,6 @@ def _nolookup() -> None:
         return {}
 
     IngestRuntime._lookup_hashes = _lookup_hashes  # type: ignore[method-assign]
-
-
-def orjson_dumps(data: dict) -> str:
-    import orjson
-
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _orjson() -> None:
-    import schemas.identity
-
-    schemas.identity._dumps = orjson_dumps
 
 
 class _Rec:
@@ -157,32 +142,7 @@ def _aiokafka() -> None:
     blo.worker.build_app = build_app  # imported by name there
 
 
-def _gc() -> None:
-    """Fewer, cheaper garbage collections: after the app is built, move everything alive
-    (modules, Faust, pydantic schemas, the registry) out of the collector's reach with
-    ``gc.freeze()``, and collect the young generation every 50,000 allocations instead of
-    700 (the per-record objects of a batch -- Faust events, RawRecords, frontier entries,
-    rows -- otherwise trigger a collection every few hundred records)."""
-    import gc
-
-    import streams.app as sa
-
-    original = sa.build_app
-
-    def build_app(settings, db, metrics=None):  # type: ignore[no-untyped-def]
-        app = original(settings, db, metrics)
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
-        return app
-
-    sa.build_app = build_app
-    import blo.worker
-
-    blo.worker.build_app = build_app
-
-
-VARIANTS = {"nolookup": _nolookup, "orjson": _orjson, "aiokafka": _aiokafka, "gc": _gc}
+VARIANTS = {"nolookup": _nolookup, "aiokafka": _aiokafka}
 
 
 def apply(names: str) -> list[str]:
