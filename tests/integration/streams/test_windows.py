@@ -185,6 +185,19 @@ def test_two_workers_give_exact_country_and_border_rollups(pipeline, tmp_path: P
     # both workers took part
     assert w1.metric("blo_records_consumed_total") > 0
     assert _metric_on_port(p.web_port + 1, "blo_records_consumed_total") > 0
+    # window metrics: rows emitted by status, open windows, event-time lag per station
+    finals = w1.metric("blo_window_rows_emitted_total", status="final") + _metric_on_port(
+        p.web_port + 1, 'blo_window_rows_emitted_total{status="final"}')
+    assert finals > 0
+    assert w1.metric("blo_windows_open") + _metric_on_port(p.web_port + 1,
+                                                           "blo_windows_open") > 0
+    lags = {s["station_id"]: max(  # the owner's gauge (a former owner's may linger)
+        w1.metric("blo_window_event_time_lag_seconds", station=s["station_id"]),
+        _metric_on_port(p.web_port + 1,
+                        'blo_window_event_time_lag_seconds{{station="{}"}}'.format(s["station_id"])))
+        for s in TEST_STATIONS}
+    # the newest events are ~2 min old: lag = now - (latest event time - out-of-orderness)
+    assert all(120 <= lag < 3600 for lag in lags.values()), lags
     closed_before = time.time() - 10
     expected_country: dict[tuple[Any, ...], int] = {}
     for (kind, start, _end, station, _et, _m, _d), s in oracle(events, TZ).items():
