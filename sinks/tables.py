@@ -181,5 +181,42 @@ LATE_EVENTS = TableSpec(
     ),
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS)
+# Alerts (streams/alerts): one row per version of an alert (fired, resolved, acknowledged).
+# ReplacingMergeTree(version) ordered by alert_id, partitioned by the month of fired_at
+# (constant across an alert's versions), so `alerts FINAL` is the current state of each
+# alert. Ids are uuid5 of (rule, key, opening instant): a replay writes the same
+# (alert_id, version) pairs again. docs/alerts.md.
+ALERTS = TableSpec(
+    "alerts",
+    (
+        ("alert_id", "UUID"),
+        ("version", "UInt64"),  # 1, 2, 3... per alert_id
+        ("rule_id", "String"),
+        ("rule_name", "String"),
+        ("kind", "String"),  # threshold | baseline | silence | sequence_gap | paired
+        ("severity", "String"),  # info | warning | critical
+        ("state", "String"),  # firing | resolved
+        ("scope", "String"),  # station | country | border | all | pair
+        ("scope_key", "String"),  # 'TJ-PYANJ', 'KZ', 'AF-TJ', 'all', 'A+B', 'S:12-15'
+        ("station_id", "String"),  # '' unless the alert is about one station
+        ("window_kind", "String"),  # '' for rules not over windows
+        ("window_start", "DateTime('UTC')"),  # epoch 0 when not applicable
+        ("window_end", "DateTime('UTC')"),
+        ("value", "Float64"),
+        ("threshold", "Float64"),
+        ("provisional", "UInt8"),  # the rule judges provisional windows (early warning)
+        ("message", "String"),
+        ("labels", "Array(String)"),  # 'k=v', sorted
+        ("fired_at", "DateTime('UTC')"),  # event time; the same in every version
+        ("resolved_at", "DateTime('UTC')"),  # epoch 0 while firing
+        ("acked", "UInt8"),
+        ("acked_by", "String"),
+        ("acked_at", "DateTime('UTC')"),  # epoch 0 when not acknowledged
+        ("ack_comment", "String"),
+        ("updated_at", "DateTime('UTC')"),  # event time of the change (ack: its time)
+    ),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 EXPECTED_TABLES = {
     "events", "dlq", "stations", "events_current", "schema_migrations", "window_stats",
-    "late_events",
+    "late_events", "alerts",
 }
 
 
@@ -56,10 +56,11 @@ def test_engines(db: Database) -> None:
     rows = db.query(
         "SELECT name, engine FROM system.tables WHERE database = %(d)s "
         "AND name IN tuple('events', 'dlq', 'stations', 'events_current', 'window_stats', "
-        "'late_events') ORDER BY name",
+        "'late_events', 'alerts') ORDER BY name",
         {"d": db.database},
     )
     assert rows == [
+        ("alerts", "ReplacingMergeTree"),
         ("dlq", "ReplacingMergeTree"),
         ("events", "ReplacingMergeTree"),
         ("events_current", "View"),
@@ -85,6 +86,7 @@ def test_sorting_and_partition_keys_on_chdb(chdb_db: Database) -> None:
     )
     assert keys["late_events"] == (
         "toYYYYMM(window_start)", "station_id, window_kind, window_start, event_id")
+    assert keys["alerts"] == ("toYYYYMM(fired_at)", "alert_id")
 
 
 def test_cluster_migrations_are_a_later_issue(db: Database) -> None:

@@ -1,0 +1,141 @@
+"""Alerts as rows: one :class:`Alert` is one version of an alert, i.e. one ``alerts`` row.
+
+Rows follow :data:`sinks.tables.ALERTS` column order exactly (a unit test checks). Inside
+the core, times are whole epoch seconds (``0``: not applicable / not yet); rows carry aware
+UTC datetimes, truncated to the second as ``DateTime('UTC')`` stores them, so a row read
+back from ClickHouse equals the row written.
+
+Identity: ``alert_id = uuid5(ALERT_NAMESPACE, f"{rule_id}|{scope_key}|{instant}")`` where
+``instant`` is the opening window's start (its local date for calendar windows), or the
+event-time instant that opened the alert (silence: the last event before it; gap: the
+first number after it; paired: the start of the span bucket). Nothing else — no clock, no
+randomness — so a replay of the same input yields the same ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from uuid import UUID, uuid5
+
+from sinks.base import Row
+from sinks.tables import ALERTS
+
+ALERT_NAMESPACE = UUID("ea5cbb95-d5c3-5fd4-90d0-d75c3207094f")
+"""Namespace of alert ids (= uuid5(NAMESPACE_URL, 'urn:blo-stream:alert')). Fixed."""
+
+State = Literal["firing", "resolved"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def alert_id(rule_id: str, scope_key: str, instant: str) -> UUID:
+    return uuid5(ALERT_NAMESPACE, f"{rule_id}|{scope_key}|{instant}")
+
+
+def whole(t: float) -> int:
+    """Epoch seconds → whole seconds (floor), as ``DateTime`` keeps them."""
+    return int(t // 1)
+
+
+def utc(t: int) -> datetime:
+    return datetime.fromtimestamp(t, UTC) if t else _EPOCH
+
+
+def epoch(v: object) -> int:
+    """A row's time back to whole epoch seconds (clickhouse-driver may give naive UTC)."""
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=UTC)
+        return whole(v.timestamp())
+    if isinstance(v, int | float):
+        return whole(v)
+    raise TypeError(f"not a time: {v!r}")
+
+
+def rfc3339(t: int) -> str:
+    """``2024-05-01T10:00:00Z``; '' for 0."""
+    return utc(t).strftime("%Y-%m-%dT%H:%M:%SZ") if t else ""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One version of one alert (an ``alerts`` row). Times: whole epoch seconds, 0 = none."""
+
+    alert_id: UUID
+    version: int
+    rule_id: str
+    rule_name: str
+    kind: str
+    severity: str
+    state: State
+    scope: str  # station | country | border | all | pair
+    scope_key: str
+    station_id: str  # '' unless the alert is about one station
+    window_kind: str  # '' for rules not over windows
+    window_start: int
+    window_end: int
+    value: float
+    threshold: float
+    provisional: bool
+    message: str
+    labels: tuple[str, ...]  # 'k=v', sorted
+    fired_at: int
+    resolved_at: int
+    acked: bool
+    acked_by: str
+    acked_at: int
+    ack_comment: str
+    updated_at: int
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "firing"
+
+    def next_version(self, **changes: object) -> Alert:
+        return dataclasses.replace(self, version=self.version + 1, **changes)  # type: ignore[arg-type]
+
+    def row(self) -> Row:
+        return (
+            self.alert_id, self.version, self.rule_id, self.rule_name, self.kind,
+            self.severity, self.state, self.scope, self.scope_key, self.station_id,
+            self.window_kind, utc(self.window_start), utc(self.window_end),
+            float(self.value), float(self.threshold), int(self.provisional), self.message,
+            list(self.labels), utc(self.fired_at), utc(self.resolved_at), int(self.acked),
+            self.acked_by, utc(self.acked_at), self.ack_comment, utc(self.updated_at),
+        )
+
+    @classmethod
+    def from_row(cls, row: Row) -> Alert:
+        """An ``alerts`` row (all columns, table order, as ``SELECT * … FINAL`` returns it)."""
+        v = dict(zip(ALERTS.column_names, row, strict=True))
+        state = str(v["state"])
+        if state not in ("firing", "resolved"):
+            raise ValueError(f"alerts row {v['alert_id']}: unknown state {state!r}")
+        aid = v["alert_id"]
+        return cls(
+            alert_id=aid if isinstance(aid, UUID) else UUID(str(aid)),
+            version=int(v["version"]), rule_id=str(v["rule_id"]),
+            rule_name=str(v["rule_name"]), kind=str(v["kind"]), severity=str(v["severity"]),
+            state="firing" if state == "firing" else "resolved",
+            scope=str(v["scope"]), scope_key=str(v["scope_key"]),
+            station_id=str(v["station_id"]), window_kind=str(v["window_kind"]),
+            window_start=epoch(v["window_start"]), window_end=epoch(v["window_end"]),
+            value=float(v["value"]), threshold=float(v["threshold"]),
+            provisional=bool(v["provisional"]), message=str(v["message"]),
+            labels=tuple(str(x) for x in v["labels"]), fired_at=epoch(v["fired_at"]),
+            resolved_at=epoch(v["resolved_at"]), acked=bool(v["acked"]),
+            acked_by=str(v["acked_by"]), acked_at=epoch(v["acked_at"]),
+            ack_comment=str(v["ack_comment"]), updated_at=epoch(v["updated_at"]),
+        )
+
+
+def series_key(kind: str, scope_key: str, window_start: int) -> str:
+    """What "one open alert per (rule, key)" counts: the scope key, and for paired rules
+    also the span bucket (one alert per pair and bucket)."""
+    return f"{scope_key}@{window_start}" if kind == "paired" else scope_key
+
+
+def labels_of(labels: dict[str, str]) -> tuple[str, ...]:
+    return tuple(sorted(f"{k}={v}" for k, v in labels.items()))
