@@ -193,3 +193,28 @@ def windows_rebuild(ctx: click.Context, t_from: str, t_to: str,
     if report.skipped_open:
         click.echo(f"left to the worker: {report.skipped_open} rows of windows that may still "
                    "be open (ending after now - grace - allowed lateness)")
+
+
+@main.group()
+def rules() -> None:
+    """Alert rules files (docs/alerts.md)."""
+
+
+@rules.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def rules_check(ctx: click.Context, file: str) -> None:
+    """Validate a rules FILE: every problem, with its line and field; exit 1 if any.
+
+    Window names are checked against the window configuration in force
+    (BLO_WINDOWS_CONFIG, default blo/data/windows.yaml).
+    """
+    from streams.alerts import check_rules, format_problems
+
+    s = settings_of(ctx)
+    kinds = [w.name for w in s.windows.window_config().windows]
+    problems = check_rules(file, windows=kinds)
+    if problems:
+        click.echo(format_problems(problems), err=True)
+        sys.exit(1)
+    click.echo(f"{file}: ok")
