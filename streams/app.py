@@ -162,6 +162,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        runtime.assigned = {(tp.topic, tp.partition) for tp in assigned}
         if windows is not None:
             parts = [tp.partition for tp in assigned if tp.topic == k.topic_raw]
             try:

@@ -103,6 +103,8 @@ class IngestRuntime:
         self.windows = windows
         # next offset after the last record processed, per partition (for "caught up")
         self.processed_next: dict[tuple[str, int], int] = {}
+        # partitions assigned to this worker (None until the first assignment is known)
+        self.assigned: set[tuple[str, int]] | None = None
         self.fatal: BaseException | None = None
         self.registry_ready = asyncio.Event()
         self.acker: Acker | None = None
@@ -118,18 +120,24 @@ class IngestRuntime:
         self.acker = acker
         if self.fatal is not None or self.stopping:
             return  # stopping: leave everything unacknowledged (redelivered later)
-        records = []
-        for ev in events:
-            m = ev.message
-            records.append(RawRecord(ev.value, SourcePos(m.topic, m.partition, m.offset), ev))
-            self._frontier.received((m.topic, m.partition), m.offset, ev)
-        self.metrics.records_consumed.labels(self.raw_topic).inc(len(records))
         if not self.registry_ready.is_set():
             log.info("waiting for the station registry before the first batch")
             await self.registry_ready.wait()
         windows = self.windows
         if windows is not None and not windows.ready.is_set():
             await windows.ready.wait()  # window state of new partitions being restored
+            if self.fatal is not None or self.stopping:
+                return
+        assigned = self.assigned
+        records = []
+        frontier = self._frontier
+        for ev in events:
+            m = ev.message
+            if assigned is not None and (m.topic, m.partition) not in assigned:
+                continue  # fetched before a rebalance gave its partition to another worker
+            records.append(RawRecord(ev.value, SourcePos(m.topic, m.partition, m.offset), ev))
+            frontier.received((m.topic, m.partition), m.offset, ev)
+        self.metrics.records_consumed.labels(self.raw_topic).inc(len(records))
         processed = self.processed_next
         for chunk in slices_by_bytes(records, self.slice_max_bytes):
             await self._process(chunk)
@@ -142,6 +150,9 @@ class IngestRuntime:
         if self.stopping or self.fatal is not None:
             return
         due = self.processor.due_holds(datetime.now(UTC))
+        assigned = self.assigned
+        if assigned is not None:  # held records of revoked partitions go to their new owner
+            due = [r for r in due if (r.source.topic, r.source.partition) in assigned]
         if due:
             await self._process(due)
         self.metrics.events_held.set(self.processor.held_events)
@@ -232,6 +243,8 @@ class IngestRuntime:
         state from ClickHouse with every event counted so far; then forget them. If the
         writes cannot finish in time, the conflict cache is dropped too: redelivered records
         are then judged new or not by what ClickHouse really holds."""
+        if self.windows is not None:
+            self.windows.hold()  # until the new assignment's window state is restored
         async with self._lock:
             try:
                 await asyncio.wait_for(self.sink.flush("rebalance"), flush_timeout)

@@ -110,8 +110,10 @@ class WindowRuntime:
         self.topic = topic
         self.raw_topic = raw_topic
         self.clock = clock
-        self.ready = asyncio.Event()  # cleared while a restore runs
-        self.ready.set()
+        # Set once the state of the assigned partitions is restored; cleared from the moment
+        # partitions are revoked (and at start) until the next restore is done, so no record
+        # of a rebalanced partition is counted before its state is rebuilt.
+        self.ready = asyncio.Event()
         self._lock = asyncio.Lock()  # one tick or restore at a time
         self._stations: set[str] = set()
         self.span_s = int(config.out_of_orderness_s + config.grace_s
@@ -158,6 +160,10 @@ class WindowRuntime:
             m.window_event_time_lag.labels(station).set(max(0.0, now - wm))
 
     # -- partitions ------------------------------------------------------------------------
+    def hold(self) -> None:
+        """A rebalance started: process nothing until the next :meth:`restore`."""
+        self.ready.clear()
+
     def forget(self, partitions: Sequence[int]) -> None:
         self.state.forget_partitions(partitions)
 
@@ -165,6 +171,7 @@ class WindowRuntime:
         """Rebuild the window state of ``partitions`` of the raw topic from ClickHouse (see
         the module docstring). Processing waits for it (:attr:`ready`)."""
         if not partitions:
+            self.ready.set()
             return
         self.ready.clear()
         started = time.monotonic()
