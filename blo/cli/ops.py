@@ -92,7 +92,8 @@ def query(ctx: click.Context, sql: str, fmt: str) -> None:
 @main.command()
 @click.pass_context
 def stats(ctx: click.Context) -> None:
-    """Headline numbers: events by type, busiest stations, dead letters by reason."""
+    """Headline numbers: events by type, busiest stations, seizures, dead letters by
+    reason, and the latest hourly window figures per country."""
     s = settings_of(ctx)
     db_name = s.clickhouse.target().database
     for title, sql, header in (
@@ -111,6 +112,12 @@ def stats(ctx: click.Context) -> None:
         ("Dead letters by reason",
          f"SELECT reason, count() FROM {db_name}.dlq FINAL GROUP BY reason ORDER BY reason",
          ("reason", "records")),
+        ("Latest hours by country (event-time windows '1h', exact)",
+         (f"SELECT window_start, country, sum(events), sum(persons), "
+          f"round(sum(seizure_kg), 3), groupUniqArray(status) "
+          f"FROM {db_name}.window_stats FINAL WHERE window_kind = '1h' "
+          f"GROUP BY window_start, country ORDER BY window_start DESC, country LIMIT 12"),
+         ("hour (UTC)", "country", "events", "persons", "seizure kg", "status")),
     ):
         click.secho(title, bold=True)
         _print_rows(run_query(s, sql), header, "table")

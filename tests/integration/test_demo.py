@@ -58,6 +58,7 @@ def test_demo_starts_shows_data_serves_its_commands_and_stops_on_ctrl_c(tmp_path
             stats = _run(["stats"], env)
             assert stats.returncode == 0, stats.stderr
             assert "Events by type" in stats.stdout and "crossing" in stats.stdout
+            assert "Latest hours by country" in stats.stdout  # window rows, read exactly
             example = re.search(r"blo stations load (\S+)", text)
             assert example, text
             loaded = _run(["stations", "load", example.group(1)], env)
