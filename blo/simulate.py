@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from schemas.station import StationRecord
 from schemas.vocab import Agency
 

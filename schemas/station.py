@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from schemas.base import StrictModel, rule_error
 from schemas.countries import are_neighbours, border_of, in_border_table
 from schemas.fields import CountryCode, Label, Lax, StationId, Timestamp

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from sinks.base import Database, Row
 from sinks.tables import EVENTS, WINDOW_STATS
 from streams.window_runtime import restored_event_row

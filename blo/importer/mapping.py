@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
+
 
 class MappingError(ValueError):
     """The mapping file is unreadable or invalid; the message names every bad key path."""

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from blo.importer.fields import Row, RowError, compile_text
 from blo.importer.mapping import TimeSpec
 

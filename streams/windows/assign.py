@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from streams.windows.config import WindowSpec
 
 Bounds = tuple[int, int, str]  # (start, end, label): [start, end) in epoch seconds
