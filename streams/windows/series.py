@@ -33,7 +33,8 @@ STREAMS = (LIVE, REPORTS)
 
 
 class Window:
-    __slots__ = ("closed", "dirty", "emitted", "end", "keys", "label", "series", "start")
+    __slots__ = ("closed", "dirty", "emitted", "end", "keys", "label", "restored", "series",
+                 "start")
 
     def __init__(self, series: Series, start: int, end: int, label: str) -> None:
         self.series = series
@@ -45,6 +46,8 @@ class Window:
         self.closed = False
         self.emitted: dict[KeyT, Emitted] = {}
         self.dirty: dict[KeyT, None] = {}
+        # emission memories came from a restore: corrections wait until caught up
+        self.restored = False
 
     def key_set(self) -> Any:
         """Keys with data in this window (for a hopping window: in any of its panes)."""

@@ -195,6 +195,7 @@ class WindowState:
         w = series.windows.get(key.window_start)
         if w is not None:
             w.emitted[k] = memory
+            w.restored = True
             if memory[0]:
                 self._store.mark_closed(w)
             return
@@ -365,6 +366,21 @@ class WindowState:
                        or now_s < self._next_provisional - interval)
         for w in list(store.dirty):
             if w.closed:
+                if w.restored and not force:
+                    if w.series.track.partition not in caught_up:
+                        # After a restart the replayed tail re-adds events the restored row
+                        # already counted: a key whose final row was written waits until the
+                        # partition is caught up, when its figures tell whether anything
+                        # really changed. Keys still owed a final row get it now.
+                        due = [k for k in w.dirty if not _was_final(w.emitted.get(k))]
+                        if due:
+                            out.closed(w, due)
+                            for k in due:
+                                del w.dirty[k]
+                        if not w.dirty:
+                            del store.dirty[w]
+                        continue
+                    w.restored = False
                 out.closed(w, w.dirty)
             elif provisional:
                 out.provisional(w, w.dirty)
@@ -382,3 +398,8 @@ class WindowState:
         self._unwindowed = 0
         self._dropped_partial = 0
         return em
+
+
+def _was_final(memory: Emitted | None) -> bool:
+    """Whether the last row emitted for a key was final or corrected."""
+    return memory is not None and memory[0]

@@ -55,6 +55,7 @@ class WindowStore:
             memory = track.restored.pop((series.spec_index, start), None)
             if memory:
                 w.emitted = memory
+                w.restored = True
                 w.closed = any(m[0] for m in memory.values())
         if not w.closed and end + self.grace <= track.tick_wm:
             w.closed = True
@@ -170,6 +171,11 @@ class WindowStore:
                 _, start = heapq.heappop(heap)
                 w = series.windows.pop(start, None)
                 series.panes.pop(start, None)  # hopping: the last window covering pane `start`
+                if w is not None and w.restored and w in self.dirty:
+                    # a correction held back since a restore, its partition still catching
+                    # up: the row written before the restart stands
+                    del self.dirty[w]
+                    w.dirty.clear()
                 assert w is None or (w.closed and w not in self.dirty), (track.station, start)
         heap2 = track.restored_heap
         while heap2 and heap2[0][0] <= track.tick_wm:
