@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from sinks.base import Database, Row
 from sinks.tables import EVENTS, WINDOW_STATS
-from streams.window_runtime import restored_event_row
-from streams.windows import WindowConfig, WindowState, WindowStats, emitted_from_row
+from streams.window_runtime import STORED_EVENT_COLUMNS, aware_utc, restored_event_row
+from streams.windows import WindowConfig, WindowState, emitted_from_row
 from streams.windows.assign import max_length_s
 
 _W = {name: i for i, name in enumerate(WINDOW_STATS.column_names)}
@@ -61,10 +61,8 @@ def expanded_range(config: WindowConfig, t1: int, t2: int, zones: Iterable[str]
 
 
 def _key_of(row: Sequence[Any]) -> tuple[Any, ...]:
-    start = row[_W["window_start"]]
-    if isinstance(start, datetime):
-        start = int((start if start.tzinfo else start.replace(tzinfo=UTC)).timestamp())
-    return (row[_W["window_kind"]], start, *(row[_W[c]] for c in _KEY[2:]))
+    return (row[_W["window_kind"]], _epoch(row[_W["window_start"]]),
+            *(row[_W[c]] for c in _KEY[2:]))
 
 
 def rebuild_rows(config: WindowConfig, events: Iterable[Sequence[Any]],
@@ -125,23 +123,20 @@ def _epoch(v: Any) -> int:
     return int(v)
 
 
+_ZEROED = {name: 0.0 if ch_type == "Float64" else 0 for name, ch_type in WINDOW_STATS.columns
+           if name in ("events", "persons", "vehicles", "refused", "inbound", "outbound",
+                       "seizure_kg", "seizure_kg_max", "arrests", "inspections_with_finds",
+                       "value")}
+
+
 def _zero_row(r: Sequence[Any], version: int, updated: datetime) -> Row:
-    zero = WindowStats(events=0, persons=0, vehicles=0, refused=0, inbound=0, outbound=0,
-                       seizure_kg=0.0, seizure_kg_max=0.0, arrests=0, inspections_with_finds=0,
-                       value=0.0, first_event_at=0, last_event_at=0)
-    out = list(r)
-    for name in ("events", "persons", "vehicles", "refused", "inbound", "outbound", "arrests",
-                 "inspections_with_finds"):
-        out[_W[name]] = getattr(zero, name)
-    for name in ("seizure_kg", "seizure_kg_max", "value"):
-        out[_W[name]] = 0.0
+    """A stored row superseded by zero figures (status corrected, a newer version)."""
+    out = [aware_utc(v) for v in r]
+    for name, zero in _ZEROED.items():
+        out[_W[name]] = zero
     out[_W["status"]] = "corrected"
     out[_W["version"]] = version
     out[_W["updated_at"]] = updated
-    for name in ("window_start", "window_end", "first_event_at", "last_event_at"):
-        v = out[_W[name]]
-        if isinstance(v, datetime) and v.tzinfo is None:
-            out[_W[name]] = v.replace(tzinfo=UTC)
     return tuple(out)
 
 
@@ -161,10 +156,9 @@ def rebuild(db: Database, config: WindowConfig, t1: int, t2: int,
         params | {"t1": t1, "t2": t2})] or ["UTC"]
     lo, hi = expanded_range(config, t1, t2, zones)
     params |= {"lo": max(0, lo), "hi": hi}
-    select = ", ".join("'' AS payload" if c == "payload" else c for c in EVENTS.column_names)
     progress(f"reading events {_iso(lo)} .. {_iso(hi)}")
     events = db.query(
-        f"SELECT {select} FROM {d}.events FINAL WHERE occurred_at >= toDateTime(%(lo)s) "
+        f"SELECT {STORED_EVENT_COLUMNS} FROM {d}.events FINAL WHERE occurred_at >= toDateTime(%(lo)s) "
         f"AND occurred_at < toDateTime(%(hi)s){where_st} ORDER BY station_id, occurred_at",
         params)
     cols = ", ".join(WINDOW_STATS.column_names)

@@ -49,16 +49,22 @@ _ET = EVENTS.index("event_type")
 _TIME_COLUMNS = tuple(EVENTS.index(c) for c in
                       ("occurred_at", "reported_at", "ingested_at", "period_start", "period_end"))
 _EVENT_ID = EVENTS.index("event_id")
+_STATION = EVENTS.index("station_id")
 _W_STATION = WINDOW_STATS.index("station_id")
 _L_STATION = LATE_EVENTS.index("station_id")
 _L_KIND = LATE_EVENTS.index("window_kind")
 _RECORD_MAX_ROWS = 500  # window rows per Kafka record (one station's rows, JSON array)
 
 
-def _aware(v: Any) -> Any:
+def aware_utc(v: Any) -> Any:
     if isinstance(v, datetime) and v.tzinfo is None:
         return v.replace(tzinfo=UTC)  # clickhouse-driver returns naive UTC for DateTime('UTC')
     return v
+
+
+STORED_EVENT_COLUMNS = ", ".join("'' AS payload" if c == "payload" else c
+                                 for c in EVENTS.column_names)
+"""SELECT list reading ``events`` rows back in EVENTS order, without the (large) payload."""
 
 
 def restored_event_row(row: Sequence[Any]) -> tuple[Any, ...]:
@@ -66,7 +72,7 @@ def restored_event_row(row: Sequence[Any]) -> tuple[Any, ...]:
     UTC datetimes and a UUID event id (engines and drivers differ)."""
     out = list(row)
     for i in _TIME_COLUMNS:
-        out[i] = _aware(out[i])
+        out[i] = aware_utc(out[i])
     eid = out[_EVENT_ID]
     if not isinstance(eid, UUID):
         out[_EVENT_ID] = UUID(str(eid))
@@ -198,7 +204,7 @@ class WindowRuntime:
         newest: dict[tuple[str, str], int] = {}
         for station, reports, t in latest:
             stream = "reports" if int(reports) else "live"
-            newest[(str(station), stream)] = int(_aware(t).timestamp())
+            newest[(str(station), stream)] = int(aware_utc(t).timestamp())
         stations = tuple(sorted({s for s, _ in newest}))
         horizon = {k: t - self.span_s for k, t in newest.items()}
         since = min(horizon.values())
@@ -217,10 +223,8 @@ class WindowRuntime:
         for (station, stream), t in newest.items():
             self.state.restore_watermark(station, stream, t - ooo)
         # 3. the stored events of those windows (payload not needed)
-        select = ", ".join("'' AS payload" if c == "payload" else c
-                           for c in EVENTS.column_names)
         events = await q(
-            f"SELECT {select} FROM {db}.events FINAL WHERE station_id IN %(stations)s "
+            f"SELECT {STORED_EVENT_COLUMNS} FROM {db}.events FINAL WHERE station_id IN %(stations)s "
             "AND kafka_topic = %(topic)s AND kafka_partition IN %(parts)s "
             "AND occurred_at >= toDateTime(%(since)s)", params)
         add = self.state.add
@@ -228,7 +232,7 @@ class WindowRuntime:
         for raw in events:
             row = restored_event_row(raw)
             stream = "reports" if row[_ET] == "count_report" else "live"
-            h = horizon.get((row[EVENTS.index("station_id")], stream))
+            h = horizon.get((row[_STATION], stream))
             if h is None or row[_T].timestamp() < h:
                 continue
             add(row, int(row[_P]))
