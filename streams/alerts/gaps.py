@@ -7,8 +7,8 @@ lowest seen one (``first``, which arrived with event time ``t_first``) starts a 
 gap ``[mark + 1, first − 1]``. It is confirmed lost once the station has sent at least
 ``reorder_seqs`` numbers past it **and** its clock (latest event time, or a caught-up tick's
 time) reached ``t_first + reorder_s``: a number merely late within either bound never
-fires. A confirmed gap of at least ``min_gap`` numbers fires once, keyed
-``STATION:FROM-TO``; it resolves when every missing number has arrived, and stays open
+fires. A confirmed gap of at least ``min_gap`` numbers fires once (unless it
+exceeds ``max_gap``: a counter restarted higher), keyed ``STATION:FROM-TO``; it resolves when every missing number has arrived, and stays open
 otherwise (acknowledge it). Repeated numbers change nothing.
 """
 
@@ -116,7 +116,8 @@ class GapTracker:
             if max(st.above) - (first - 1) < rule.reorder_seqs or clock < t_first + rule.reorder_s:
                 return
             gap = _Gap(st.mark + 1, first - 1)
-            if gap.size >= rule.min_gap:
+            restarted = rule.max_gap is not None and gap.size > rule.max_gap
+            if gap.size >= rule.min_gap and not restarted:
                 key = gap_key(station_id, gap.first, gap.last)
                 st.gaps[key] = gap
                 self.book.fire(rule, str(t_first), self._facts(

@@ -253,11 +253,23 @@ class SequenceGapRule(RuleBase):
     kind: Literal["sequence_gap"]
     min_gap: int = Field(default=1, ge=1)
     """Gaps of fewer missing numbers are not reported."""
+    max_gap: int | None = Field(default=None, ge=1)
+    """A jump over more missing numbers than this is a counter that restarted higher (a
+    reinstalled station, a new simulator run), not lost reports: counting goes on from the
+    new number and nothing fires. ``None``: every gap of at least ``min_gap`` fires."""
     reorder_seqs: int = Field(default=0, ge=0)
     reorder_s: float = Field(default=0, ge=0)
     """A missing number is only lost once the station sent ``reorder_seqs`` numbers past
     it AND ``reorder_s`` seconds of event time passed since the first number after it."""
     filters: StationFilters = Field(default_factory=StationFilters)
+
+    @field_validator("max_gap")
+    @classmethod
+    def _check_max_gap(cls, v: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min_gap")
+        if v is not None and low is not None and v < low:
+            raise ValueError(f"max_gap ({v}) must be >= min_gap ({low})")
+        return v
 
 
 class PairedRule(RuleBase):

@@ -113,3 +113,14 @@ def test_a_restored_gap_resolves_with_its_missing_numbers_after_priming() -> Non
     restarted.on_sequence(S, 4, T0 + 200)
     [r] = alerts(restarted.drain())
     assert (r["scope_key"], r["state"], r["version"]) == (f"{S}:3-4", "resolved", 2)
+
+
+def test_a_jump_beyond_max_gap_is_a_restarted_counter_not_lost_reports() -> None:
+    e = gaps("min_gap: 1\nmax_gap: 100")
+    send(e, [1, 2, 3, 5_000_000, 5_000_001])  # the station restarted counting higher
+    assert e.drain() == []
+    send(e, [5_000_003], step=0)  # a real gap after the restart still fires
+    assert states(e.drain()) == [(f"{S}:5000002-5000002", "firing", 1)]
+    e2 = gaps("min_gap: 1\nmax_gap: 100")
+    send(e2, [1, 2, 103])  # 100 missing: at the limit, still lost reports
+    assert states(e2.drain()) == [(f"{S}:3-102", "firing", 1)]
