@@ -23,14 +23,19 @@ KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy":
 
 
 def ensure_pipeline_topics(kafka: KafkaSettings, *, enriched: bool = False,
-                           windows: bool = False) -> None:
-    """Create the pipeline's topics that are missing, with their retention policies."""
+                           windows: bool = False, alerts: bool = False) -> None:
+    """Create the pipeline's topics that are missing, with their retention policies. The
+    alert input has one partition (one engine sees every station), and so has the alerts
+    topic (an alert's versions in order, for every consumer)."""
     topics = {kafka.topic_raw: kafka.partitions, kafka.topic_dlq: kafka.partitions,
               kafka.topic_stations: 1}
     if enriched:
         topics[kafka.topic_enriched] = kafka.partitions
     if windows:
         topics[kafka.topic_windows] = kafka.partitions
+    if alerts:
+        topics[kafka.topic_alert_input] = 1
+        topics[kafka.topic_alerts] = 1
     ensure_topics(kafka, topics, configs={kafka.topic_stations: KEEP_FOREVER,
                                           kafka.topic_dlq: KEEP_FOREVER})
 

@@ -123,6 +123,42 @@ class Metrics:
             "blo_window_restore_seconds", "Time to rebuild window state for new partitions",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r,
         )
+        # alerts (the engine runs on the worker owning the alert input partition)
+        self.alerts_open = Gauge(
+            "blo_alerts_open", "Firing alerts, by rule and severity", ["rule", "severity"],
+            registry=r,
+        )
+        self.alert_versions = Counter(
+            "blo_alert_versions_total", "Alert versions written, by rule, severity and "
+            "transition (fired, resolved, acked)", ["rule", "severity", "transition"],
+            registry=r,
+        )
+        self.alert_input_records = Counter(
+            "blo_alert_input_records_total", "Alert input records handled, by kind (w: "
+            "window rows, s: station progress, p: partition progress, a: acknowledgement, "
+            "bad: undecodable, skipped)", ["kind"], registry=r,
+        )
+        self.alert_acks = Counter(
+            "blo_alert_acks_total", "Acknowledgements applied (ok) or refused (unknown id)",
+            ["result"], registry=r,
+        )
+        self.alert_engine_caught_up = Gauge(
+            "blo_alert_engine_caught_up", "1 while the alert engine's input and every raw "
+            "partition are caught up (silence and gaps are judged only then)", registry=r,
+        )
+        self.alert_rules = Gauge("blo_alert_rules", "Alert rules loaded", registry=r)
+        self.alert_rule_reloads = Counter(
+            "blo_alert_rule_reloads_total", "Rules file reloads (ok, or error: the previous "
+            "rules stay)", ["result"], registry=r,
+        )
+        self.alert_restores = Counter(
+            "blo_alert_restores_total", "Alert engine rebuilt from ClickHouse", registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "blo_alert_webhook_deliveries_total", "Webhook delivery outcomes (delivered, "
+            "retried, failed_permanent, failed_exhausted, dropped, abandoned)", ["outcome"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -49,6 +49,10 @@ class KafkaSettings(BaseSettings):
     topic_dlq: str = "blo.dlq"
     topic_enriched: str = "blo.events.enriched"
     topic_windows: str = "blo.windows"
+    topic_alert_input: str = Field(
+        "blo.alert-input", description="window rows, station progress and acknowledgements "
+        "for the alert engine (one partition: one engine sees every station)")
+    topic_alerts: str = "blo.alerts"
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=16)
     group_id: str = "blo-ingest"
@@ -237,6 +241,45 @@ class WindowSettings(BaseSettings):
             return load_window_config(path)
 
 
+class AlertSettings(BaseSettings):
+    """Threshold alerting (docs/alerts.md). Needs the windows (``BLO_WINDOWS_ENABLED``)."""
+
+    model_config = _group("BLO_ALERTS_")
+
+    enabled: bool = True
+    rules: Path | None = Field(None, description="rules file (YAML; default: the shipped "
+                               "blo/data/rules.yaml); reloaded when it changes")
+    reload_interval_s: float = Field(2.0, gt=0, le=3600)
+    tick_interval_s: float = Field(1.0, gt=0, le=60)
+    produce: bool = Field(True, description="also produce alert versions to the alerts topic")
+    retain_s: float = Field(7200.0, ge=0, description="how long (event time) ended windows "
+                            "stay in memory for corrections and late stations")
+    max_resolved: int = Field(10_000, ge=1)
+    progress_stale_s: float = Field(
+        15.0, gt=0, description="raw partitions whose worker reported no progress for this "
+        "long count as not caught up (no silence alerts while a worker is down or behind)")
+    webhook_url: SecretStr | None = Field(None, description="POST every alert version here")
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    webhook_max_attempts: int = Field(6, ge=1)
+    webhook_concurrency: int = Field(4, ge=1, le=64)
+    webhook_queue_max: int = Field(10_000, ge=1)
+
+    @field_validator("rules")
+    @classmethod
+    def _check_rules(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
+
+    def rules_path(self) -> Path:
+        """The rules file in use (the shipped default when none is configured)."""
+        if self.rules is not None:
+            return self.rules
+        from importlib.resources import files
+
+        return Path(str(files("blo") / "data" / "rules.yaml"))
+
+
 class WebSettings(BaseSettings):
     model_config = _group("BLO_WEB_")
 
@@ -255,12 +298,13 @@ class Settings(BaseModel):
     ingest: IngestSettings
     web: WebSettings
     windows: WindowSettings
+    alerts: AlertSettings
     data_dir: Path = Path(".blo")
 
     def describe(self) -> dict[str, object]:
         """A loggable view: secrets masked."""
         out: dict[str, object] = {}
-        for name in ("kafka", "clickhouse", "batch", "ingest", "web", "windows"):
+        for name in ("kafka", "clickhouse", "batch", "ingest", "web", "windows", "alerts"):
             group: BaseModel = getattr(self, name)
             for k, v in group.model_dump().items():
                 if isinstance(v, SecretStr):
@@ -277,6 +321,7 @@ _PREFIX = {
     IngestSettings: "BLO_INGEST_",
     WebSettings: "BLO_WEB_",
     WindowSettings: "BLO_WINDOWS_",
+    AlertSettings: "BLO_ALERTS_",
 }
 
 
@@ -306,5 +351,6 @@ def load_settings(**overrides: dict[str, object]) -> Settings:
         ingest=_load_group(IngestSettings, overrides.get("ingest", {})),  # type: ignore[arg-type]
         web=_load_group(WebSettings, overrides.get("web", {})),  # type: ignore[arg-type]
         windows=_load_group(WindowSettings, overrides.get("windows", {})),  # type: ignore[arg-type]
+        alerts=_load_group(AlertSettings, overrides.get("alerts", {})),  # type: ignore[arg-type]
         data_dir=data_dir,
     )

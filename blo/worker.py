@@ -71,7 +71,8 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
         log.debug("setting %s = %s", name, value)
     w = settings.windows
     ensure_pipeline_topics(settings.kafka, enriched=settings.ingest.produce_enriched,
-                           windows=w.enabled and w.produce)
+                           windows=w.enabled and w.produce,
+                           alerts=w.enabled and settings.alerts.enabled)
     db = prepare_database(settings, auto_migrate=auto_migrate)
     metrics = Metrics()
     app = build_app(settings, db, metrics)

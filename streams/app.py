@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import faust
@@ -20,6 +21,8 @@ from blo.settings import Settings
 from schemas.station import Registry, StationRecord
 from sinks.base import Database
 from sinks.batching import BatchingSink
+from streams.alert_input import partition_progress_record
+from streams.alert_runtime import AlertRuntime, paired_types
 from streams.guard import DlqGuard
 from streams.ingest import IngestPolicy, IngestProcessor
 from streams.registry_reader import RegistryReader, station_row
@@ -36,6 +39,7 @@ class BloApp(faust.App):
     blo: IngestRuntime
     blo_sink: BatchingSink
     blo_reader: RegistryReader
+    blo_alerts: AlertRuntime | None
     blo_shutdown_timeout_s: float
 
     async def on_stop(self) -> None:
@@ -45,6 +49,9 @@ class BloApp(faust.App):
         await super().on_stop()  # stops fetching; the consumer commits after this returns
         if runtime is not None:
             await runtime.drain(self.blo_shutdown_timeout_s)
+        alerts = getattr(self, "blo_alerts", None)
+        if alerts is not None:
+            await alerts.close()  # webhook deliveries still pending get a few seconds
 
 
 def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) -> BloApp:
@@ -102,12 +109,22 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         in_background(app.crash(exc), "stopping the worker")
 
     windows: WindowRuntime | None = None
+    alerts: AlertRuntime | None = None
     if settings.windows.enabled:
+        window_config = settings.windows.window_config()
+        alerting = settings.alerts.enabled
         windows = WindowRuntime(
-            config=settings.windows.window_config(), sink=sink, database=db.database,
-            metrics=metrics, produce=produce if settings.windows.produce else None,
-            topic=k.topic_windows, raw_topic=k.topic_raw,
+            config=window_config, sink=sink, database=db.database, metrics=metrics,
+            produce=produce, topic=k.topic_windows if settings.windows.produce else None,
+            raw_topic=k.topic_raw, alert_topic=k.topic_alert_input if alerting else None,
         )
+        if alerting:
+            alerts = AlertRuntime(
+                settings=settings.alerts, window_config=window_config, registry=registry,
+                sink=sink, database=db.database, metrics=metrics, produce=produce,
+                alerts_topic=k.topic_alerts if settings.alerts.produce else None,
+                input_topic=k.topic_alert_input, raw_partitions=k.partitions,
+            )
 
     runtime = IngestRuntime(
         processor=processor, sink=sink, db=db, metrics=metrics,
@@ -117,7 +134,15 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         enriched_topic=k.topic_enriched if ing.produce_enriched else None,
         slice_max_bytes=b.slice_max_bytes,
         windows=windows,
+        alert_input_topic=k.topic_alert_input if alerts is not None else None,
     )
+    if alerts is not None:
+        runtime.alert_event_types = alerts.paired_types()
+
+        def on_rules(ruleset: Any) -> None:
+            runtime.alert_event_types = paired_types(ruleset)
+
+        alerts.on_rules_changed.append(on_rules)
 
     def on_station_records(records: list[StationRecord]) -> None:
         from datetime import UTC, datetime
@@ -128,6 +153,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
     reader = RegistryReader(k, registry, metrics, on_station_records)
     app.blo, app.blo_sink, app.blo_reader = runtime, sink, reader
+    app.blo_alerts = alerts
     app.blo_shutdown_timeout_s = b.shutdown_flush_timeout_s
 
     def on_backpressure(active: bool) -> None:
@@ -159,6 +185,8 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         await runtime.on_revoked([(tp.topic, tp.partition) for tp in revoked],
                                  flush_timeout=k.session_timeout_s)
+        if alerts is not None and any(tp.topic == k.topic_alert_input for tp in revoked):
+            alerts.forget()  # its writes were flushed with the sink above
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -170,15 +198,70 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
             except Exception as e:  # ClickHouse unreachable for good, ...: do not guess
                 log.exception("could not restore the window state")
                 runtime.fail(e)
+        if alerts is not None:
+            if any(tp.topic == k.topic_alert_input for tp in assigned):
+                try:
+                    await alerts.restore()
+                except Exception as e:
+                    log.exception("could not restore the alert engine")
+                    runtime.fail(e)
+            else:
+                alerts.forget()
 
     @app.agent(raw_topic, name="blo.ingest")
     async def ingest(stream: Any) -> None:  # faust.Stream; noack_take is not in StreamT
         async for batch in stream.noack_take(b.take_max, within=b.take_within_s):
             await runtime.handle(batch, stream.ack)
 
+    if alerts is not None:
+        alert_topic = app.topic(k.topic_alert_input, partitions=1)
+
+        @app.agent(alert_topic, name="blo.alerts")
+        async def alert_engine(stream: Any) -> None:
+            async for batch in stream.noack_take(1000, within=0.2):
+                if runtime.fatal is not None or runtime.stopping:
+                    continue  # left unacknowledged: read again after the restart
+                try:
+                    await alerts.handle(batch, stream.ack)
+                except Exception as e:  # a sink that failed for good, a refused produce
+                    log.exception("alert input batch failed")
+                    runtime.fail(e)
+
+        def alert_input_caught_up() -> bool:
+            tp = faust.types.TP(k.topic_alert_input, 0)
+            if alerts.engine is None or tp not in app.consumer.assignment():
+                return False
+            hw = app.consumer.highwater(tp)
+            nxt = alerts.processed_next
+            if nxt is None:
+                nxt = getattr(app.consumer, "_committed_offset", {}).get(tp) or 0
+            return hw is not None and nxt >= hw
+
+        @app.timer(settings.alerts.tick_interval_s)  # type: ignore[untyped-decorator]
+        async def tick_alerts() -> None:
+            if runtime.stopping or runtime.fatal is not None:
+                return
+            try:
+                await alerts.tick(alert_input_caught_up())
+            except Exception as e:
+                log.exception("alert tick failed")
+                runtime.fail(e)
+
+        @app.timer(settings.alerts.reload_interval_s)  # type: ignore[untyped-decorator]
+        async def reload_rules() -> None:
+            if runtime.stopping or runtime.fatal is not None:
+                return
+            try:
+                await alerts.reload_rules()
+            except Exception as e:
+                log.exception("applying the reloaded rules failed")
+                runtime.fail(e)
+
     @app.task  # type: ignore[untyped-decorator]
     async def follow_registry() -> None:
         sink.start()
+        if alerts is not None:
+            alerts.start()
         task = asyncio.ensure_future(reader.run())
         await reader.ready.wait()
         runtime.registry_ready.set()
@@ -223,7 +306,14 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
             if runtime.stopping or runtime.fatal is not None:
                 return
             try:
-                await windows.tick(caught_up())
+                done = caught_up()
+                await windows.tick(done)
+                if alerts is not None:  # tell the alert engine how far this worker is
+                    parts = {tp.partition: tp.partition in done
+                             for tp in app.consumer.assignment() if tp.topic == k.topic_raw}
+                    if parts:
+                        await produce(k.topic_alert_input,
+                                      *partition_progress_record(parts, time.time()))
             except Exception as e:  # a sink that failed for good, a refused produce
                 log.exception("window tick failed")
                 runtime.fail(e)

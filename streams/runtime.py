@@ -22,6 +22,7 @@ from uuid import UUID
 from blo.metrics import Metrics
 from schemas.parse import EVENT_TYPES
 from sinks.base import Database, Row, Sink, SinkError
+from streams.alert_input import station_progress_record
 from streams.dead_letters import dlq_message, dlq_row
 from streams.decode import SourcePos
 from streams.enriched import enriched_records
@@ -87,6 +88,7 @@ class IngestRuntime:
         enriched_topic: str | None = None,
         slice_max_bytes: int = 4 * 1024 * 1024,
         windows: WindowRuntime | None = None,
+        alert_input_topic: str | None = None,
     ) -> None:
         self.processor = processor
         self.sink = sink
@@ -101,6 +103,9 @@ class IngestRuntime:
         self.on_fatal = on_fatal
         self.slice_max_bytes = slice_max_bytes
         self.windows = windows
+        self.alert_input_topic = alert_input_topic
+        # event types whose events the alert engine needs one by one (paired rules)
+        self.alert_event_types: frozenset[str] = frozenset()
         # next offset after the last record processed, per partition (for "caught up")
         self.processed_next: dict[tuple[str, int], int] = {}
         # partitions assigned to this worker (None until the first assignment is known)
@@ -185,6 +190,10 @@ class IngestRuntime:
         if self.enriched_topic and outcome.event_rows:
             deliveries += [self.produce(self.enriched_topic, k, v)
                            for k, v in enriched_records(outcome.event_rows)]
+        if self.alert_input_topic and outcome.event_rows:
+            progress = station_progress_record(outcome.event_rows, self.alert_event_types)
+            if progress is not None:
+                deliveries.append(self.produce(self.alert_input_topic, *progress))
         if deliveries:  # on the topics before the records are acknowledged
             await asyncio.gather(*deliveries)
         rows = {"events": outcome.event_rows,

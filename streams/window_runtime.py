@@ -36,6 +36,7 @@ import orjson
 from blo.metrics import Metrics
 from sinks.base import Row
 from sinks.tables import EVENTS, LATE_EVENTS, WINDOW_STATS
+from streams.alert_input import window_input_records
 from streams.windows import Emission, WindowConfig, WindowState, emitted_from_row
 from streams.windows.assign import max_length_s
 
@@ -105,6 +106,7 @@ class WindowRuntime:
         produce: Producer | None,
         topic: str | None,
         raw_topic: str,
+        alert_topic: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -115,6 +117,7 @@ class WindowRuntime:
         self.produce = produce
         self.topic = topic
         self.raw_topic = raw_topic
+        self.alert_topic = alert_topic
         self.clock = clock
         # Set once the state of the assigned partitions is restored; cleared from the moment
         # partitions are revoked (and at start) until the next restore is done, so no record
@@ -153,9 +156,13 @@ class WindowRuntime:
             m.late_events.labels(r[_L_STATION], r[_L_KIND]).inc()
         if not em.rows and not late:
             return
-        if self.produce is not None and self.topic and em.rows:
-            await asyncio.gather(*(self.produce(self.topic, k, v)
-                                   for k, v in window_records(em.rows)))
+        if self.produce is not None and em.rows:
+            records = [(self.topic, k, v) for k, v in window_records(em.rows)] \
+                if self.topic else []
+            if self.alert_topic:  # the alert engine follows every window row
+                records += [(self.alert_topic, k, v)
+                            for k, v in window_input_records(em.rows)]
+            await asyncio.gather(*(self.produce(t, k, v) for t, k, v in records))
         await self.sink.submit({"window_stats": em.rows, "late_events": late})
 
     def _gauges(self) -> None:

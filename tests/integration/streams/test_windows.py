@@ -42,8 +42,10 @@ def _events(n: int, seed: int, span_s: int, end: datetime) -> list[dict[str, Any
     start = end - timedelta(seconds=span_s)
     times = sorted(rng.uniform(0, span_s) for _ in range(n))
     out = []
-    for i, off in enumerate(times):
+    seqs: dict[str, int] = {}  # per station, as posts number their reports
+    for off in times:
         st = rng.choice(TEST_STATIONS)["station_id"]
+        i = seqs[st] = seqs.get(st, 0) + 1
         at = (start + timedelta(seconds=off)).replace(microsecond=0)
         eid = f"{rng.getrandbits(128):032x}"
         eid = f"{eid[:8]}-{eid[8:12]}-4{eid[13:16]}-a{eid[17:20]}-{eid[20:32]}"

@@ -1,0 +1,105 @@
+"""Baseline history for the alert engine, read from ``window_stats`` ahead of need.
+
+The engine asks its :data:`streams.alerts.BaselineProvider` synchronously, once per bucket,
+while it judges window rows; the history lives in ClickHouse, which is read asynchronously
+through the sink. So the runtime calls :meth:`BaselineHistory.prefetch` with a batch of
+window rows *before* handing them to the engine: every (baseline rule, scope key, window
+start) those rows can open is looked up in one query per rule and window start set, and
+the provider then answers from memory.
+
+A past week counts as 0 when the scope had any row of the rule's window kind then (it was
+reporting, just not this statistic), and is left out when it had none (the post did not
+exist yet, or the pipeline did not run): see :mod:`streams.alerts.baseline`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from sinks.base import Row
+from streams.alerts import BaselineRule, RuleSet, history_starts
+from streams.alerts.rows import epoch
+from streams.alerts.windowed import WindowRow
+
+Query = Callable[[str, Mapping[str, Any]], Awaitable[list[Row]]]
+
+_SCOPE_EXPR = {"station": "station_id", "country": "country", "border": "border",
+               "all": "'all'"}
+_FILTER_COLUMNS = {"event_type": "event_type", "measure": "measure",
+                   "dimension": "dimension", "stations": "station_id",
+                   "countries": "country", "borders": "border"}
+
+
+def _filter_sql(rule: BaselineRule, params: dict[str, Any]) -> str:
+    conds = []
+    for name, column in _FILTER_COLUMNS.items():
+        values = getattr(rule.filters, name, None)
+        if values is not None:
+            params[f"f_{name}"] = tuple(values)
+            conds.append(f"{column} IN %(f_{name})s")
+    return " AND ".join(conds) or "1"
+
+
+class BaselineHistory:
+    """The runtime's baseline provider: ``history(rule, key, start)`` from a cache filled by
+    :meth:`prefetch`. ``max_entries`` bounds the cache: past it, the cache is emptied before the next batch (and read
+    again as needed)."""
+
+    def __init__(self, query: Query, database: str, max_entries: int = 200_000) -> None:
+        self.query = query
+        self.database = database
+        self.max_entries = max_entries
+        # (rule id, scope key, window start) -> (value, reporting)
+        self._weeks: dict[tuple[str, str, int], tuple[float, bool]] = {}
+        self._asked: set[tuple[str, int]] = set()  # (rule id, week start) already read
+
+    def __call__(self, rule: BaselineRule, key: str, window_start: int) -> Sequence[float]:
+        out = []
+        for start in history_starts(window_start, rule.weeks):
+            value, reporting = self._weeks.get((rule.id, key, start), (0.0, False))
+            if reporting:
+                out.append(value)
+        return out
+
+    def forget(self) -> None:
+        self._weeks.clear()
+        self._asked.clear()
+
+    async def prefetch(self, ruleset: RuleSet, rows: Iterable[Row]) -> int:
+        """Read the history every baseline rule may ask about for ``rows``. Returns the
+        number of queries run."""
+        rules = [r for r in ruleset.rules if isinstance(r, BaselineRule)]
+        if not rules:
+            return 0
+        if len(self._weeks) > self.max_entries:  # never during a batch: all or nothing
+            self.forget()
+        starts_by_kind: dict[str, set[int]] = {}
+        for row in rows:
+            w = WindowRow.parse(row)
+            starts_by_kind.setdefault(w.window_kind, set()).add(w.window_start)
+        queries = 0
+        for rule in rules:
+            wanted = sorted({week for s in starts_by_kind.get(rule.window, ())
+                             for week in history_starts(s, rule.weeks)}
+                            - {w for rid, w in self._asked if rid == rule.id})
+            if not wanted:
+                continue
+            await self._read(rule, wanted)
+            queries += 1
+        return queries
+
+    async def _read(self, rule: BaselineRule, weeks: list[int]) -> None:
+        params: dict[str, Any] = {"kind": rule.window, "starts": tuple(weeks)}
+        cond = _filter_sql(rule, params)
+        agg = "max" if rule.statistic == "seizure_kg_max" else "sum"
+        scope = _SCOPE_EXPR[rule.scope]
+        sql = (f"SELECT {scope} AS scope_key, window_start, "
+               f"{agg}If(toFloat64({rule.statistic}), {cond}) AS v, count() AS n "
+               f"FROM (SELECT * FROM {self.database}.window_stats FINAL "
+               "WHERE window_kind = %(kind)s AND toUInt32(window_start) IN %(starts)s) "
+               "GROUP BY scope_key, window_start")
+        for key, start, value, n in await self.query(sql, params):
+            self._weeks[(rule.id, str(key), epoch(start))] = (float(value), int(n) > 0)
+        for w in weeks:
+            self._asked.add((rule.id, w))

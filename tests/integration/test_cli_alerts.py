@@ -1,0 +1,192 @@
+"""`blo alerts list` / `blo alerts ack` as a subprocess against the session's real ClickHouse
+server (18.16) and Tansu broker: what the listing shows, what the acknowledgement puts on
+the alert input topic, and how `--wait` ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blo.localservices.clickhouse_server import ClickHouseServer
+from blo.localservices.tansu import TansuBroker, free_port
+from sinks.clickhouse import ServerDatabase
+from streams.alert_input import decode_input
+from streams.alerts.rows import Alert, whole
+from tests.fixtures_kafka import consume_records
+from tests.unit.blo.test_cli_alerts import T0, insert_alerts, make_alert
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+class Cli:
+    def __init__(self, broker: TansuBroker, server: ClickHouseServer, db: ServerDatabase,
+                 topic: str, workdir: Path) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
+        self.env.update(BLO_KAFKA_BOOTSTRAP=broker.bootstrap,
+                        BLO_CLICKHOUSE_URL=server.url(db.database),
+                        BLO_KAFKA_TOPIC_ALERT_INPUT=topic, BLO_WEB_PORT=str(free_port()),
+                        BLO_DATA_DIR=str(workdir))
+        self.bootstrap = broker.bootstrap
+        self.topic = topic
+        self.workdir = workdir
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "blo", "alerts", *args]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(*args), env=self.env, cwd=self.workdir, check=False,
+                              capture_output=True, text=True, timeout=120)
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.argv(*args), env=self.env, cwd=self.workdir, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def listing(self, *args: str) -> list[dict[str, Any]]:
+        res = self.run("list", "--format", "json", *args)
+        assert res.returncode == 0, res.stderr
+        docs: list[dict[str, Any]] = json.loads(res.stdout)
+        return docs
+
+    def input_records(self, expected: int) -> list[Any]:
+        return consume_records(self.bootstrap, self.topic, expected, timeout_s=15)
+
+
+@pytest.fixture
+def cli(kafka_broker: TansuBroker, clickhouse_server: ClickHouseServer,
+        make_clickhouse_db: Callable[..., ServerDatabase],
+        fresh_topic: Callable[..., str], tmp_path: Path) -> tuple[Cli, ServerDatabase]:
+    db = make_clickhouse_db()
+    return Cli(kafka_broker, clickhouse_server, db, fresh_topic(1, hint="alert-input"),
+               tmp_path), db
+
+
+@pytest.fixture
+def stored(cli: tuple[Cli, ServerDatabase]) -> dict[str, Alert]:
+    _, db = cli
+    a1 = make_alert(message="first version")
+    a2 = a1.next_version(state="resolved", resolved_at=T0 + 7200, updated_at=T0 + 7200,
+                         message="TJ-PYANJ: back to 10.0 kg")
+    b = make_alert(rule_id="silence-station", kind="silence", severity="warning",
+                   scope_key="KZ-NURZHOL", station_id="KZ-NURZHOL", fired_at=T0 + 9000,
+                   acked=True, acked_by="night shift", acked_at=T0 + 9100)
+    pair = make_alert(rule_id="paired-seizures", kind="paired", severity="info", scope="pair",
+                      scope_key="AF-SHER-KHAN+TJ-PYANJ", station_id="", fired_at=T0 + 5000)
+    insert_alerts(db, a1, b, pair)
+    insert_alerts(db, a2)  # a second part: the listing must collapse the versions
+    return {"a": a2, "b": b, "pair": pair}
+
+
+def test_list_shows_the_current_state_and_filters(cli: tuple[Cli, ServerDatabase],
+                                                  stored: dict[str, Alert]) -> None:
+    c, _ = cli
+    s = {k: str(v.alert_id) for k, v in stored.items()}
+    docs = c.listing()
+    assert [d["alert_id"] for d in docs] == [s["b"], s["pair"], s["a"]]
+    assert [(d["version"], d["state"]) for d in docs] == [
+        (1, "firing"), (1, "firing"), (2, "resolved")]
+    assert docs[2]["resolved_at"] == "2024-05-01T12:00:00Z" and docs[0]["resolved_at"] is None
+    assert docs[2]["message"] == "TJ-PYANJ: back to 10.0 kg"
+    assert (docs[0]["acked"], docs[0]["acked_by"]) == (True, "night shift")
+
+    assert [d["alert_id"] for d in c.listing("--open")] == [s["b"], s["pair"]]
+    assert [d["alert_id"] for d in c.listing("--rule", "silence-station")] == [s["b"]]
+    assert [d["alert_id"] for d in c.listing("--station", "TJ-PYANJ")] == [s["pair"], s["a"]]
+    assert [d["alert_id"] for d in c.listing("--station", "TJ-PYANJ", "--open")] == [s["pair"]]
+    assert c.listing("--station", "x' OR 1=1 --") == []
+
+    table = c.run("list", "--open")
+    assert table.returncode == 0, table.stderr
+    assert len(table.stdout.splitlines()) == 4  # header, rule, two alerts
+    empty = c.run("list", "--open", "--severity", "critical")
+    assert (empty.returncode, empty.stdout) == (0, "")
+    assert empty.stderr.strip() == "no open alerts (severity critical)"
+
+
+def test_ack_puts_one_acknowledgement_on_the_input_topic(cli: tuple[Cli, ServerDatabase],
+                                                         stored: dict[str, Alert]) -> None:
+    c, _ = cli
+    aid = str(stored["pair"].alert_id)
+    before = time.time()
+    res = c.run("ack", aid, "--by", "duty-officer", "--comment", "seen", "--no-wait")
+    after = time.time()
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"acknowledgement sent to {c.topic}"
+    assert "already acknowledged" not in res.stderr
+
+    records = c.input_records(1)
+    assert len(records) == 1
+    d = decode_input(records[0].value)
+    assert d.kind == "a" and d.ack == (aid, "duty-officer", "seen")
+    assert before - 1 <= d.at_s <= after + 1
+
+
+def test_ack_of_an_acknowledged_alert_says_so_and_still_sends(
+        cli: tuple[Cli, ServerDatabase], stored: dict[str, Alert]) -> None:
+    c, _ = cli
+    aid = str(stored["b"].alert_id)
+    res = c.run("ack", aid, "--by", "day shift", "--no-wait")
+    assert res.returncode == 0, res.stderr
+    assert "already acknowledged by night shift" in res.stderr
+    records = c.input_records(1)
+    assert [decode_input(r.value).ack for r in records] == [(aid, "day shift", "")]
+
+
+def test_ack_of_an_unknown_alert_produces_nothing(cli: tuple[Cli, ServerDatabase],
+                                                  stored: dict[str, Alert]) -> None:
+    c, _ = cli
+    unknown = "00000000-0000-4000-8000-000000000000"
+    res = c.run("ack", unknown, "--by", "duty-officer", "--no-wait")
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"error: no alert {unknown}"
+    assert c.input_records(0) == []
+
+
+def test_wait_without_a_worker_times_out(cli: tuple[Cli, ServerDatabase],
+                                         stored: dict[str, Alert]) -> None:
+    c, _ = cli
+    res = c.run("ack", str(stored["pair"].alert_id), "--by", "duty-officer", "--timeout", "2")
+    assert res.returncode == 1
+    assert ("acknowledgement sent, but no worker has written it within 2s (is a worker "
+            "running with BLO_ALERTS_ENABLED=true?)") in res.stderr
+    assert len(c.input_records(1)) == 1  # it was sent all the same
+
+
+def test_wait_ends_when_the_acknowledged_version_is_written(
+        cli: tuple[Cli, ServerDatabase], stored: dict[str, Alert]) -> None:
+    """The test plays the alert engine: it reads the acknowledgement from the input topic and
+    writes the version the engine writes (AlertBook.acknowledge: next version, state kept)."""
+    c, db = cli
+    alert = stored["pair"]
+    proc = c.popen("ack", str(alert.alert_id), "--by", "duty-officer", "--comment", "on it",
+                   "--timeout", "60")
+    try:
+        records = c.input_records(1)
+        assert len(records) == 1
+        d = decode_input(records[0].value)
+        assert d.ack is not None
+        _, who, comment = d.ack
+        # a version written in between without this acknowledgement does not end the wait
+        unrelated = alert.next_version(value=70.0, updated_at=alert.updated_at + 60)
+        insert_alerts(db, unrelated)
+        time.sleep(1.5)
+        assert proc.poll() is None
+        insert_alerts(db, unrelated.next_version(acked=True, acked_by=who, acked_at=whole(d.at_s),
+                                                 ack_comment=comment, updated_at=whole(d.at_s)))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.strip() == f"acknowledged {alert.alert_id}: version 3 (firing)"
+    acked = c.listing("--rule", "paired-seizures")[0]
+    assert (acked["version"], acked["acked_by"], acked["ack_comment"]) == (3, "duty-officer",
+                                                                          "on it")

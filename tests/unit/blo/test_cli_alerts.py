@@ -1,0 +1,206 @@
+"""`blo alerts list` / `blo alerts ack`: arguments, the SQL they build, and the listing run
+against embedded chDB (ClickHouse 26.9; the server, 18.16, is in the integration test)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from blo.cli import main
+from blo.cli.alerts import AlertLine, alert_sql, list_sql
+from blo.localservices.tansu import free_port
+from sinks.base import Database
+from sinks.chdb import ChdbDatabase
+from sinks.sql import is_read_only
+from sinks.tables import ALERTS
+from streams.alerts.rows import Alert
+
+T0 = int(datetime(2024, 5, 1, 10, 0, tzinfo=UTC).timestamp())
+
+
+def make_alert(**overrides: Any) -> Alert:
+    """One version of an alert (an ``alerts`` row); a firing threshold alert by default."""
+    fields: dict[str, Any] = {
+        "alert_id": uuid.uuid4(), "version": 1, "rule_id": "seizure-kg-station-1h",
+        "rule_name": "Large seizure at a post", "kind": "threshold", "severity": "critical",
+        "state": "firing", "scope": "station", "scope_key": "TJ-PYANJ",
+        "station_id": "TJ-PYANJ", "window_kind": "1h", "window_start": T0,
+        "window_end": T0 + 3600, "value": 60.0, "threshold": 50.0, "provisional": False,
+        "message": "TJ-PYANJ: 60.0 kg", "labels": ("team=drugs",), "fired_at": T0 + 3600,
+        "resolved_at": 0, "acked": False, "acked_by": "", "acked_at": 0, "ack_comment": "",
+        "updated_at": T0 + 3600}
+    fields.update(overrides)
+    return Alert(**fields)
+
+
+def insert_alerts(db: Database, *alerts: Alert) -> None:
+    db.insert("alerts", ALERTS.column_names, [a.row() for a in alerts])
+
+
+# -- arguments -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [["alerts"], ["alerts", "list"], ["alerts", "ack"]])
+def test_every_command_has_help(args: list[str]) -> None:
+    res = CliRunner().invoke(main, [*args, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "Usage:" in res.output
+
+
+def test_help_names_the_options() -> None:
+    out = CliRunner().invoke(main, ["alerts", "list", "--help"]).output
+    for opt in ("--open", "--rule", "--station", "--severity", "--limit", "--format"):
+        assert opt in out
+    out = CliRunner().invoke(main, ["alerts", "ack", "--help"]).output
+    for opt in ("--by", "--comment", "--wait / --no-wait", "--timeout", "ALERT_ID"):
+        assert opt in out
+
+
+def test_ack_refuses_an_id_that_is_not_a_uuid() -> None:
+    res = CliRunner().invoke(main, ["alerts", "ack", "not-a-uuid", "--by", "duty"])
+    assert res.exit_code == 2
+    assert "'not-a-uuid' is not an alert id" in res.output
+
+
+@pytest.mark.parametrize("by", [None, "", "   "])
+def test_ack_needs_who(by: str | None) -> None:
+    args = ["alerts", "ack", str(uuid.uuid4())] + (["--by", by] if by is not None else [])
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2
+    assert "--by" in res.output
+    if by is not None:
+        assert "must name who acknowledges" in res.output
+
+
+# -- SQL -------------------------------------------------------------------------------------
+
+def test_filter_values_cannot_break_out_of_their_literal() -> None:
+    sql = list_sql("blo", station="x' OR 1=1 --", rule_id="r'; DROP TABLE blo.alerts",
+                   severity="critical", open_only=True, limit=5)
+    assert "station_id = 'x\\' OR 1=1 --'" in sql
+    assert "rule_id = 'r\\'; DROP TABLE blo.alerts'" in sql
+    assert "state = 'firing'" in sql and sql.endswith("LIMIT 5")
+    assert "FROM (SELECT * FROM blo.alerts FINAL) WHERE" in sql
+    # the ';' inside the rule literal makes the read-only guard refuse the whole statement
+    assert not is_read_only(sql)
+    assert is_read_only(list_sql("blo", station="x' OR 1=1 --", rule_id="r\\' OR '1'='1"))
+
+
+def test_database_name_must_be_an_identifier() -> None:
+    with pytest.raises(ValueError):
+        list_sql("blo.alerts; SELECT 1")
+    with pytest.raises(ValueError):
+        alert_sql("x y", uuid.uuid4())
+
+
+def test_refused_filter_is_a_usage_error_not_a_traceback(tmp_path: Any) -> None:
+    res = CliRunner().invoke(main, ["alerts", "list", "--rule", "a;b"],
+                             env={"BLO_CLICKHOUSE_URL": f"chdb://{tmp_path}"})
+    assert res.exit_code == 2
+    assert "query guard refuses" in res.output
+
+
+# -- against chDB ----------------------------------------------------------------------------
+
+def run(chdb_db: ChdbDatabase, *args: str) -> Result:
+    env = {"BLO_CLICKHOUSE_URL": f"chdb://{chdb_db.path}?database={chdb_db.database}",
+           "BLO_WEB_PORT": str(free_port())}  # no worker there: the directory is read directly
+    return CliRunner().invoke(main, ["alerts", *args], env=env)
+
+
+@pytest.fixture
+def stored(chdb_db: ChdbDatabase) -> dict[str, Alert]:
+    a1 = make_alert(message="first version")
+    a2 = a1.next_version(state="resolved", resolved_at=T0 + 7200, updated_at=T0 + 7200,
+                         message="TJ-PYANJ: back to 10.0 kg")
+    b = make_alert(rule_id="silence-station", kind="silence", severity="warning",
+                   scope_key="KZ-NURZHOL", station_id="KZ-NURZHOL", fired_at=T0 + 9000,
+                   acked=True, acked_by="duty officer", acked_at=T0 + 9100,
+                   ack_comment="called the post", message="KZ-NURZHOL silent\tfor 30 min")
+    pair = make_alert(rule_id="paired-seizures", kind="paired", severity="info", scope="pair",
+                      scope_key="AF-SHER-KHAN+TJ-PYANJ", station_id="", fired_at=T0 + 5000)
+    evil = make_alert(station_id="x' OR 1=1 --", scope_key="x' OR 1=1 --", fired_at=T0)
+    insert_alerts(chdb_db, a1, b, pair, evil)
+    insert_alerts(chdb_db, a2)  # a later insert: FINAL must still pick it
+    return {"a": a2, "b": b, "pair": pair, "evil": evil}
+
+
+def ids(res: Result) -> list[str]:
+    assert res.exit_code == 0, res.output
+    return [d["alert_id"] for d in json.loads(res.stdout)]
+
+
+def test_list_shows_the_latest_version_newest_fired_first(
+        chdb_db: ChdbDatabase, stored: dict[str, Alert]) -> None:
+    res = run(chdb_db, "list", "--format", "json")
+    docs = json.loads(res.stdout)
+    assert [d["alert_id"] for d in docs] == [
+        str(stored[k].alert_id) for k in ("b", "pair", "a", "evil")]
+    a = docs[2]
+    assert (a["version"], a["state"], a["message"]) == (2, "resolved", "TJ-PYANJ: back to 10.0 kg")
+    assert a["resolved_at"] == "2024-05-01T12:00:00Z" and a["fired_at"] == "2024-05-01T11:00:00Z"
+    assert a["acked"] is False and a["acked_at"] is None
+    b = docs[0]
+    assert b["resolved_at"] is None
+    assert (b["acked"], b["acked_by"], b["ack_comment"]) == (True, "duty officer",
+                                                             "called the post")
+
+
+def test_list_filters(chdb_db: ChdbDatabase, stored: dict[str, Alert]) -> None:
+    s = {k: str(v.alert_id) for k, v in stored.items()}
+    assert ids(run(chdb_db, "list", "--open", "--format", "json")) == [s["b"], s["pair"],
+                                                                        s["evil"]]
+    assert ids(run(chdb_db, "list", "--rule", "silence-station", "--format", "json")) == [s["b"]]
+    assert ids(run(chdb_db, "list", "--severity", "info", "--format", "json")) == [s["pair"]]
+    # a station matches its own alerts and the paired alerts naming it
+    assert ids(run(chdb_db, "list", "--station", "TJ-PYANJ", "--format", "json")) == [
+        s["pair"], s["a"]]
+    assert ids(run(chdb_db, "list", "--station", "x' OR 1=1 --", "--format", "json")) == [
+        s["evil"]]
+    assert ids(run(chdb_db, "list", "--limit", "1", "--format", "json")) == [s["b"]]
+
+
+def test_table_and_tsv_keep_one_alert_per_line(
+        chdb_db: ChdbDatabase, stored: dict[str, Alert]) -> None:
+    res = run(chdb_db, "list", "--rule", "silence-station")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:3] == ["alert_id", "version", "state"]
+    assert len(lines) == 3  # header, rule, one alert
+    assert "yes (duty officer)" in lines[2] and "KZ-NURZHOL silent for 30 min" in lines[2]
+    res = run(chdb_db, "list", "--format", "tsv", "--station", "TJ-PYANJ")
+    rows = [line.split("\t") for line in res.stdout.splitlines()]
+    assert [r[0] for r in rows] == [str(stored["pair"].alert_id), str(stored["a"].alert_id)]
+    assert rows[1][6:9] == ["2024-05-01 11:00:00", "2024-05-01 12:00:00", "no"]
+    assert rows[0][7] == ""  # still firing: no resolved_at
+
+
+def test_empty_listing_says_so_on_stderr(chdb_db: ChdbDatabase, stored: dict[str, Alert]) -> None:
+    res = run(chdb_db, "list", "--open", "--rule", "no-such-rule", "--format", "json")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout) == []
+    assert res.stderr.strip() == "no open alerts (rule no-such-rule)"
+    res = run(chdb_db, "list", "--station", "NOWHERE")
+    assert res.exit_code == 0 and res.stdout == ""
+    assert res.stderr.strip() == "no alerts (station NOWHERE)"
+
+
+def test_ack_of_an_unknown_alert_is_an_error(chdb_db: ChdbDatabase,
+                                             stored: dict[str, Alert]) -> None:
+    unknown = uuid.uuid4()
+    res = run(chdb_db, "ack", str(unknown), "--by", "duty", "--no-wait")
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: no alert {unknown}"
+
+
+def test_one_alert_reads_its_latest_version(chdb_db: ChdbDatabase,
+                                            stored: dict[str, Alert]) -> None:
+    a = stored["a"]
+    rows = chdb_db.query(alert_sql(chdb_db.database, a.alert_id))
+    assert [AlertLine.from_row(list(r)) for r in rows] == [AlertLine(
+        str(a.alert_id), 2, "resolved", "critical", "seizure-kg-station-1h", "TJ-PYANJ",
+        "TJ-PYANJ", T0 + 3600, T0 + 7200, False, "", 0, "", "TJ-PYANJ: back to 10.0 kg")]
