@@ -63,6 +63,7 @@ Acker = Callable[[Any], Awaitable[Any]]
 _A_RULE = ALERTS.index("rule_id")
 _A_STATE = ALERTS.index("state")
 _A_SCOPE_KEY = ALERTS.index("scope_key")
+_A_STATION = ALERTS.index("station_id")
 
 
 def paired_types(ruleset: RuleSet) -> frozenset[str]:
@@ -149,6 +150,9 @@ class AlertRuntime:
         self.progress: dict[int, tuple[bool, float]] = {}  # raw partition → (caught up, at)
         self.webhook: WebhookNotifier | None = None
         self.on_rules_changed: list[Callable[[RuleSet], None]] = []
+        # restored stations whose sequence count is not started yet → latest stored time
+        self._unprimed: dict[str, int] = {}
+        self._restored_alerts: list[Row] = []
         self._lock = asyncio.Lock()
         self._gauge_keys: set[tuple[str, str]] = set()
         metrics.alert_rules.set(len(self.rules.ruleset.rules))
@@ -216,6 +220,8 @@ class AlertRuntime:
         self.processed_next = None
         self.progress.clear()
         self.baseline.forget()
+        self._unprimed.clear()
+        self._restored_alerts = []
 
     async def restore(self) -> None:
         """Rebuild the engine from ClickHouse (this worker got the input partition)."""
@@ -233,8 +239,8 @@ class AlertRuntime:
         took = time.monotonic() - started
         self.metrics.alert_restores.inc()
         self._gauges()
-        log.info("alert engine restored in %.2f s: %d alerts, %d stations, %d numbers, "
-                 "%d paired events, %d window rows", took, *counts)
+        log.info("alert engine restored in %.2f s: %d alerts, %d stations, %d paired events, "
+                 "%d window rows", took, *counts)
 
     def _horizon_s(self) -> int:
         """How far back (event time) restore re-feeds window rows and events."""
@@ -250,15 +256,14 @@ class AlertRuntime:
                 span = max(span, r.reorder_s)
         return int(span) + 60
 
-    async def _restore(self, engine: AlertEngine, now: float
-                       ) -> tuple[int, int, int, int, int]:
+    async def _restore(self, engine: AlertEngine, now: float) -> tuple[int, int, int, int]:
         db, q = self.database, self._query
         rules = self.rules.ruleset.rules
         latest_rows = await q(f"SELECT max(last_event_at) FROM {db}.window_stats", {})
         latest_ev = await q(f"SELECT max(occurred_at) FROM {db}.events", {})
         top = max([_epoch_or_0(r[0]) for r in (*latest_rows, *latest_ev)] or [0])
         if top == 0:
-            return 0, 0, 0, 0, 0  # nothing stored yet: a fresh pipeline
+            return 0, 0, 0, 0  # nothing stored yet: a fresh pipeline
         horizon = top - self._horizon_s()
         # 1. alerts: every firing one, and the resolved ones of the horizon
         cols = ", ".join(ALERTS.column_names)
@@ -273,23 +278,9 @@ class AlertRuntime:
         for sid, country, border, t in seen:
             engine.on_station_seen(str(sid), _epoch_or_0(t), country=str(country),
                                    border=str(border))
-        n_seq = 0
-        gap_rules = [r for r in rules if isinstance(r, SequenceGapRule)]
-        if gap_rules:
-            reorder = max(r.reorder_s for r in gap_rules) + 60
-            last = {str(sid): _epoch_or_0(t) for sid, _, _, t in seen}
-            since = min((t - reorder for t in last.values() if t >= top - self._horizon_s()),
-                        default=top - reorder)
-            nums = await q(
-                f"SELECT station_id, source_seq, occurred_at FROM {db}.events FINAL "
-                "WHERE occurred_at >= toDateTime(%(s)s) ORDER BY station_id, source_seq",
-                {"s": max(0, since)})
-            for sid, seq, t in nums:
-                sid = str(sid)
-                if _epoch_or_0(t) >= last.get(sid, 0) - reorder:
-                    engine.on_sequence(sid, int(seq), _epoch_or_0(t))
-                    n_seq += 1
-            n_seq += await self._refill_gaps(engine, alerts, {r.id for r in gap_rules})
+        # sequence numbers: primed per station when its first number arrives (_prime)
+        self._unprimed = {str(sid): _epoch_or_0(t) for sid, _, _, t in seen}
+        self._restored_alerts = alerts
         # paired rules: the stored events of their types within two spans
         n_ev = 0
         types = paired_types(self.rules.ruleset)
@@ -305,7 +296,38 @@ class AlertRuntime:
                 n_ev += 1
         # 3. the recent window rows
         n_rows = await self._refeed_windows(engine, now, top=top)
-        return len(alerts), len(seen), n_seq, n_ev, n_rows
+        return len(alerts), len(seen), n_ev, n_rows
+
+    async def _prime(self, engine: AlertEngine, until: dict[str, int]) -> int:
+        """Start the sequence count of restored stations where the previous engine left it.
+
+        Each station's stored numbers of the reorder window before ``until`` (the event
+        time of its first number read after the restart, or its latest stored one) are fed
+        in number order, then the stored numbers inside its restored open gaps. Numbers
+        before that window were judged by the previous engine; numbers after it arrive
+        again from the input topic. Priming from the latest stored number instead would
+        set the count past numbers the previous engine never read (it lagged, or its
+        input was not committed) and they would be ignored as old: gaps lost.
+        """
+        for sid in until:
+            self._unprimed.pop(sid, None)
+        gap_rules = [r for r in self.rules.ruleset.rules if isinstance(r, SequenceGapRule)]
+        if not gap_rules or not until:
+            return 0
+        reorder = int(max(r.reorder_s for r in gap_rules)) + 60
+        params: dict[str, Any] = {}
+        conds = []
+        for i, (sid, t) in enumerate(sorted(until.items())):
+            params |= {f"s{i}": sid, f"a{i}": max(0, t - reorder), f"b{i}": t}
+            conds.append(f"(station_id = %(s{i})s AND occurred_at >= toDateTime(%(a{i})s) "
+                         f"AND occurred_at < toDateTime(%(b{i})s))")
+        got = await self._query(
+            f"SELECT station_id, source_seq, occurred_at FROM {self.database}.events FINAL "
+            f"WHERE {' OR '.join(conds)} ORDER BY station_id, source_seq", params)
+        for sid, seq, t in got:
+            engine.on_sequence(str(sid), int(seq), _epoch_or_0(t))
+        alerts = [r for r in self._restored_alerts if str(r[_A_STATION]) in until]
+        return len(got) + await self._refill_gaps(engine, alerts, {r.id for r in gap_rules})
 
     async def _refill_gaps(self, engine: AlertEngine, alerts: list[Row], rule_ids: set[str]
                            ) -> int:
@@ -381,6 +403,15 @@ class AlertRuntime:
             rows = [r for d in decoded if d.kind == "w" for r in d.window_rows]
             if rows:
                 await self.baseline.prefetch(self.rules.ruleset, rows)
+            if self._unprimed:
+                first: dict[str, int] = {}
+                for d in decoded:
+                    for st in d.stations:
+                        if st.station_id in self._unprimed and st.seqs:
+                            t = int(min(t for _, t in st.seqs))
+                            first[st.station_id] = min(first.get(st.station_id, t), t)
+                if first:
+                    await self._prime(engine, first)
             for d in decoded:
                 m.alert_input_records.labels(d.kind).inc()
                 self._apply(engine, d)
@@ -441,6 +472,8 @@ class AlertRuntime:
             if engine is None:
                 return
             engine.pairs = registry_pairs(self.registry)
+            if caught_up and self._unprimed:  # stations silent since the restart
+                await self._prime(engine, {sid: t + 1 for sid, t in self._unprimed.items()})
             engine.tick(now, caught_up)
             await self._write(_drain(engine), None)
         self._gauges()
