@@ -615,6 +615,8 @@ def bench_worker(label: str, broker: TansuBroker, server: ClickHouseServer,
         BLO_KAFKA_TOPIC_RAW=raw, BLO_KAFKA_TOPIC_STATIONS=st_topic, BLO_KAFKA_TOPIC_DLQ=dlq,
         BLO_KAFKA_GROUP_ID=f"bench-{uid}", BLO_KAFKA_PARTITIONS=str(partitions),
         BLO_KAFKA_SESSION_TIMEOUT_S="6", BLO_WEB_PORT=str(port), BLO_DATA_DIR=str(wdir),
+        BLO_KAFKA_TOPIC_WINDOWS=f"windows-{uid}", BLO_KAFKA_TOPIC_ALERT_INPUT=f"ain-{uid}",
+        BLO_KAFKA_TOPIC_ALERTS=f"alerts-{uid}",
     )
     env.update(worker_env)
     ch = _ch_client(server)

@@ -148,6 +148,7 @@ In another terminal (same virtualenv), these go through the running worker:
   blo stations load {EXAMPLE_STATION}
                                               # a new post, picked up without a restart
   blo dlq list                                # dead letters with reasons
+  blo alerts list --open                      # alerts firing now (rules: blo/data/rules.yaml)
 """, flush=True)
 
 
@@ -157,6 +158,11 @@ def _print_status(base: str) -> None:
     if body:
         n, st, last = json.loads(body)["rows"][0]
         latest = f" (latest event time {last})" if n else ""
-        print(f"[{time.strftime('%H:%M:%S')}] events stored: {n} from {st} stations{latest}",
-              flush=True)
+        firing = ""
+        sql = "SELECT count() FROM (SELECT * FROM blo.alerts FINAL) WHERE state = 'firing'"
+        body = _get(base + "/api/query?" + urllib.parse.urlencode({"sql": sql}), timeout=5)
+        if body:
+            firing = f", alerts firing: {json.loads(body)['rows'][0][0]}"
+        print(f"[{time.strftime('%H:%M:%S')}] events stored: {n} from {st} stations{latest}"
+              f"{firing}", flush=True)
 

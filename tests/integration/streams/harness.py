@@ -71,6 +71,18 @@ class Pipeline:
         return f"dlq-{self.uid}"
 
     @property
+    def topic_windows(self) -> str:
+        return f"win-{self.uid}"
+
+    @property
+    def topic_alert_input(self) -> str:
+        return f"ain-{self.uid}"
+
+    @property
+    def topic_alerts(self) -> str:
+        return f"alerts-{self.uid}"
+
+    @property
     def group_id(self) -> str:
         return f"g-{self.uid}"
 
@@ -82,7 +94,9 @@ class Pipeline:
             BLO_KAFKA_TOPIC_DLQ=self.topic_dlq, BLO_KAFKA_GROUP_ID=self.group_id,
             BLO_KAFKA_PARTITIONS=str(self.partitions), BLO_KAFKA_SESSION_TIMEOUT_S="6",
             BLO_WEB_PORT=str(self.web_port), BLO_DATA_DIR=str(self.workdir),
-            BLO_BATCH_SINK_MAX_AGE_S="0.5",
+            BLO_BATCH_SINK_MAX_AGE_S="0.5", BLO_KAFKA_TOPIC_WINDOWS=self.topic_windows,
+            BLO_KAFKA_TOPIC_ALERT_INPUT=self.topic_alert_input,
+            BLO_KAFKA_TOPIC_ALERTS=self.topic_alerts,
         )
         e.update(self.extra_env)
         e.update(overrides)

@@ -14,6 +14,11 @@ import urllib.request
 import pytest
 
 from blo.localservices.clickhouse_server import PASSWORD_USER, PASSWORD_USER_PASSWORD
+
+# a webhook whose URL carries credentials, as receivers often hand them out; nothing listens
+WEBHOOK_TOKEN = "whk-3c9d1e77a0"
+WEBHOOK_PATH_KEY = "pathkey-81f2b6"
+WEBHOOK = f"http://ops:{WEBHOOK_TOKEN}@127.0.0.1:9/{WEBHOOK_PATH_KEY}/alerts?sig={WEBHOOK_TOKEN}"
 from tests.integration.streams.harness import Pipeline, crossing, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -36,7 +41,8 @@ def test_the_clickhouse_password_never_reaches_the_worker_output(
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "blo", "--log-level", "DEBUG", "worker", "--migrate"],
-            env=p.env(), stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+            env=p.env(BLO_ALERTS_WEBHOOK_URL=WEBHOOK), stdout=out, stderr=subprocess.STDOUT,
+            cwd=tmp_path)
         try:
             base = f"http://127.0.0.1:{p.web_port}"
 
@@ -61,5 +67,6 @@ def test_the_clickhouse_password_never_reaches_the_worker_output(
             proc.wait(60)
     text = log.read_text(errors="replace")
     assert "DEBUG" in text and "clickhouse.url" in text  # the settings dump was logged
-    for secret in (PASSWORD_USER_PASSWORD, pw):
+    assert "alerts.webhook_url" in text
+    for secret in (PASSWORD_USER_PASSWORD, pw, WEBHOOK_TOKEN, WEBHOOK_PATH_KEY):
         assert secret not in text
