@@ -110,6 +110,24 @@ def epoch_seconds(value: object) -> object:
     return value
 
 
+def epoch_column(values: list[object]) -> list[object]:
+    """:func:`epoch_seconds` of every value of a column. A value that is the same object as
+    the one before it (a batch's ``ingested_at``, a window row's repeated times) is
+    converted once: ``datetime.timestamp()`` is the costly part of a DateTime column."""
+    out: list[object] = []
+    append = out.append
+    last: object = _NOTHING
+    conv: object = None
+    for v in values:
+        if v is not last:
+            last, conv = v, epoch_seconds(v)
+        append(conv)
+    return out
+
+
+_NOTHING = object()
+
+
 class ServerDatabase:
     """A :class:`sinks.base.Database` on a ClickHouse server. Thread-safe.
 
@@ -228,7 +246,7 @@ class ServerDatabase:
         datetimes = self._datetime_columns(table)
         for i, name in enumerate(column_names):
             if name in datetimes:
-                columns[i] = [epoch_seconds(v) for v in columns[i]]
+                columns[i] = epoch_column(columns[i])
         sql = f"INSERT INTO {self.database}.{table} ({cols}) VALUES"
         what = f"insert of {len(rows)} rows into {self.database}.{table}"
         with self._client() as client:
