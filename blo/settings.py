@@ -280,6 +280,34 @@ class AlertSettings(BaseSettings):
         return Path(str(files("blo") / "data" / "rules.yaml"))
 
 
+class RetentionSettings(BaseSettings):
+    """How long ``blo db retention`` keeps each table's monthly partitions (days; 0 = for
+    ever). A partition is dropped once its whole month is older than the limit."""
+
+    model_config = _group("BLO_RETENTION_")
+
+    events_days: int = Field(730, ge=0, description="raw events (and their payloads)")
+    dlq_days: int = Field(180, ge=0, description="dead letters")
+    window_stats_days: int = Field(1830, ge=0, description="window statistics")
+    late_events_days: int = Field(730, ge=0, description="the late-event ledger")
+    alerts_days: int = Field(1830, ge=0, description="alert versions")
+    api_audit_days: int = Field(400, ge=0, description="the query API's audit log")
+
+
+class ApiSettings(BaseSettings):
+    """The monitoring centres' query API and dashboard (``blo api``; in embedded mode the
+    worker serves it on BLO_WEB_PORT)."""
+
+    model_config = _group("BLO_API_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, lt=65536)
+    max_range_days: int = Field(400, ge=1, description="longest time range one query may ask")
+    max_rows: int = Field(10_000, ge=1, description="most rows one answer may carry")
+    audit: bool = Field(True, description="record every call in the api_audit table")
+    live_interval_s: float = Field(2.0, gt=0, le=60, description="dashboard update cadence")
+
+
 class WebSettings(BaseSettings):
     model_config = _group("BLO_WEB_")
 
@@ -299,12 +327,15 @@ class Settings(BaseModel):
     web: WebSettings
     windows: WindowSettings
     alerts: AlertSettings
+    retention: RetentionSettings
+    api: ApiSettings
     data_dir: Path = Path(".blo")
 
     def describe(self) -> dict[str, object]:
         """A loggable view: secrets masked."""
         out: dict[str, object] = {}
-        for name in ("kafka", "clickhouse", "batch", "ingest", "web", "windows", "alerts"):
+        for name in ("kafka", "clickhouse", "batch", "ingest", "web", "windows", "alerts",
+                     "retention", "api"):
             group: BaseModel = getattr(self, name)
             for k, v in group.model_dump().items():
                 if isinstance(v, SecretStr):
@@ -322,6 +353,8 @@ _PREFIX = {
     WebSettings: "BLO_WEB_",
     WindowSettings: "BLO_WINDOWS_",
     AlertSettings: "BLO_ALERTS_",
+    RetentionSettings: "BLO_RETENTION_",
+    ApiSettings: "BLO_API_",
 }
 
 
@@ -352,5 +385,7 @@ def load_settings(**overrides: dict[str, object]) -> Settings:
         web=_load_group(WebSettings, overrides.get("web", {})),  # type: ignore[arg-type]
         windows=_load_group(WindowSettings, overrides.get("windows", {})),  # type: ignore[arg-type]
         alerts=_load_group(AlertSettings, overrides.get("alerts", {})),  # type: ignore[arg-type]
+        retention=_load_group(RetentionSettings, overrides.get("retention", {})),  # type: ignore[arg-type]
+        api=_load_group(ApiSettings, overrides.get("api", {})),  # type: ignore[arg-type]
         data_dir=data_dir,
     )

@@ -304,7 +304,8 @@ def test_blo_variables_in_compose_and_dockerfile_are_real_settings(
 ) -> None:
     groups = settings_groups()
     assert set(groups) == {"BLO_KAFKA_", "BLO_CLICKHOUSE_", "BLO_BATCH_", "BLO_INGEST_",
-                           "BLO_WEB_", "BLO_WINDOWS_", "BLO_ALERTS_"}
+                           "BLO_WEB_", "BLO_WINDOWS_", "BLO_ALERTS_",
+                           "BLO_RETENTION_", "BLO_API_"}
     dockerfile_env: dict[str, str] = {}
     for word, args in dockerfile_instructions():
         if word == "ENV":
