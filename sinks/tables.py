@@ -217,6 +217,42 @@ ALERTS = TableSpec(
     ),
 )
 
+# The query API's tokens: one row per version (created, revoked); only the SHA-256 of the
+# secret is stored. ReplacingMergeTree(version) ordered by token_id. docs/api.md.
+API_TOKENS = TableSpec(
+    "api_tokens",
+    (
+        ("token_id", "String"),  # public id, e.g. 'tok_3f9a1c2e'
+        ("version", "UInt64"),
+        ("name", "String"),
+        ("token_hash", "String"),  # hex SHA-256 of the secret
+        ("scope_all", "UInt8"),  # the regional centre: every country
+        ("countries", "Array(String)"),
+        ("agencies", "Array(String)"),  # empty: every agency of the countries
+        ("created_at", "DateTime('UTC')"),
+        ("revoked", "UInt8"),
+        ("revoked_at", "DateTime('UTC')"),
+        ("updated_at", "DateTime('UTC')"),
+    ),
+)
+
+# Every API call (who, what, when, outcome). MergeTree partitioned by month of `at`.
+API_AUDIT = TableSpec(
+    "api_audit",
+    (
+        ("at", "DateTime('UTC')"),
+        ("token_id", "String"),
+        ("token_name", "String"),
+        ("method", "String"),
+        ("path", "String"),
+        ("query", "String"),
+        ("status", "UInt16"),
+        ("rows", "UInt32"),
+        ("duration_ms", "Float64"),
+        ("remote", "String"),
+    ),
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
-    EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS)
+    EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS, API_TOKENS, API_AUDIT)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
