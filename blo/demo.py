@@ -50,7 +50,8 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> Non
         proc.wait()
 
 
-def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> int:
+def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
+             api_port: int = 8080) -> int:
     from blo.kafka_io import ensure_pipeline_topics, produce
     from blo.localservices.tansu import TansuBroker
     from blo.settings import load_settings
@@ -58,10 +59,11 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> in
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    if not _port_free(web_port):
-        print(f"error: port {web_port} is in use (another demo or worker?); "
-              "choose another with --port", file=sys.stderr)
-        return 2
+    for port, option in ((web_port, "--port"), (api_port, "--api-port")):
+        if not _port_free(port):
+            print(f"error: port {port} is in use (another demo or worker?); "
+                  f"choose another with {option}", file=sys.stderr)
+            return 2
     interrupted = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -80,6 +82,7 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> in
         env = {**os.environ, "BLO_KAFKA_BOOTSTRAP": broker.bootstrap,
                "BLO_CLICKHOUSE_URL": f"chdb://{data_dir / 'chdb'}",
                "BLO_WEB_PORT": str(web_port), "BLO_WEB_HOST": "127.0.0.1",
+               "BLO_API_PORT": str(api_port), "BLO_API_HOST": "127.0.0.1",
                "BLO_DATA_DIR": str(data_dir)}
         os.environ.update({k: env[k] for k in ("BLO_KAFKA_BOOTSTRAP", "BLO_CLICKHOUSE_URL")})
         s = load_settings()
@@ -107,7 +110,8 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> in
             time.sleep(0.5)
         sim = _spawn(["simulate", "--stations", str(stations), "--rate", str(rate),
                       "--no-register" if stations <= len(seeds) else "--register"], env, slog)
-        _print_banner(base, env, data_dir)
+        token = _demo_token(base)
+        _print_banner(base, env, data_dir, api_port, token)
         last = 0.0
         while not interrupted:
             if worker.poll() is not None:
@@ -131,9 +135,27 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int) -> in
 EXAMPLE_STATION = Path(__file__).resolve().parent / "data" / "examples" / "new-station.yaml"
 
 
-def _print_banner(base: str, env: dict[str, str], data_dir: Path) -> None:
+def _demo_token(base: str) -> str | None:
+    """A regional (all countries) API token for the dashboard, through the worker."""
+    req = urllib.request.Request(base + "/api/tokens", method="POST", data=json.dumps(
+        {"op": "create", "name": f"demo {time.strftime('%Y-%m-%d %H.%M')}", "all": True}
+    ).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return str(json.loads(resp.read())["token"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _print_banner(base: str, env: dict[str, str], data_dir: Path, api_port: int,
+                  token: str | None) -> None:
+    dashboard = f"http://127.0.0.1:{api_port}/" + (f"#token={token}" if token else "")
     print(f"""
 BLO demo is running. Stop it with Ctrl-C.
+
+  dashboard    {dashboard}
+               (a regional token for this demo; more with `blo tokens create`)
+  API          http://127.0.0.1:{api_port}/api/v1/openapi.json
 
   metrics      {base}/metrics
   readiness    {base}/readyz

@@ -40,9 +40,13 @@ class BloApp(faust.App):
     blo_sink: BatchingSink
     blo_reader: RegistryReader
     blo_alerts: AlertRuntime | None
+    blo_api_runner: Any = None
     blo_shutdown_timeout_s: float
 
     async def on_stop(self) -> None:
+        api = getattr(self, "blo_api_runner", None)
+        if api is not None:  # first: its audit rows go through the sink, flushed below
+            await api.cleanup()
         runtime = getattr(self, "blo", None)
         if runtime is not None:
             runtime.stopping = True  # no new batch or hold release starts from here
@@ -200,6 +204,13 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
                 runtime.fail(e)
         if alerts is not None:
             if any(tp.topic == k.topic_alert_input for tp in assigned):
+                # paired rules take their pairs from the registry: restoring before it is
+                # loaded would drop the stored halves of pairs (no partner known yet)
+                try:
+                    await asyncio.wait_for(runtime.registry_ready.wait(), k.session_timeout_s)
+                except TimeoutError:
+                    log.warning("station registry not loaded yet: restoring the alert "
+                                "engine without its pairs")
                 try:
                     await alerts.restore()
                 except Exception as e:
@@ -256,6 +267,32 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
             except Exception as e:
                 log.exception("applying the reloaded rules failed")
                 runtime.fail(e)
+
+    if db.kind == "chdb":  # one process per data directory: the worker serves the API
+        from blo.api.app import build_api
+        from blo.api.serve import context, start_site
+
+        async def api_query(sql: str, params: Any) -> list[Any]:
+            rows: list[Any] = await sink.query(sql, params, table="api")
+            return rows
+
+        async def api_insert(table: str, cols: Any, rows: Any) -> None:
+            await sink.submit({table: rows})
+
+        api_ctx = context(settings, query=api_query, insert=api_insert, database=db.database,
+                          produce=produce)
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def serve_api() -> None:
+            where = f"http://{settings.api.host}:{settings.api.port}/"
+            try:
+                runner = await start_site(build_api(api_ctx), settings.api.host,
+                                          settings.api.port)
+            except OSError as e:  # the stream goes on without the API
+                log.error("cannot serve the query API on %s (%s); set BLO_API_PORT", where, e)
+                return
+            log.info("query API and dashboard on %s", where)
+            app.blo_api_runner = runner
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_registry() -> None:

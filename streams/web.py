@@ -3,6 +3,7 @@
 * ``/healthz`` — liveness: the process is serving.
 * ``/readyz`` — readiness: registry loaded, no fatal error, sink not backpressured.
 * ``/metrics`` — Prometheus exposition of the one registry.
+* ``/api/tokens`` (POST) — embedded mode only: ``blo tokens`` while the worker holds chDB.
 * ``/api/query?sql=SELECT…`` — embedded mode only: one read-only statement against the
   worker's chDB (one process per data directory), which is how ``blo query``/``blo stats``/
   ``blo dlq list`` reach the data while the worker runs. See :func:`sinks.sql.is_read_only`.
@@ -53,6 +54,24 @@ def register_pages(app: faust.App, runtime: IngestRuntime, db: Database, metrics
 
     if db.kind != "chdb":
         return  # a server is read directly by `blo query`; only embedded mode needs a door
+
+    @app.page("/api/tokens")
+    class Tokens(faust.web.View):
+        """``blo tokens`` while the worker holds chDB (loopback, like /api/query)."""
+
+        async def post(self, request: Any) -> Any:
+            from blo.api.tokens import TokenError
+            from blo.cli.api import token_operation
+
+            try:
+                body = orjson.loads(await request.read())
+                if not isinstance(body, dict):
+                    raise TokenError("a JSON object")
+                loop = asyncio.get_running_loop()
+                got = await loop.run_in_executor(None, token_operation, db, body)
+            except (TokenError, orjson.JSONDecodeError) as e:
+                return self.json({"error": str(e)}, status=400)
+            return self.bytes(orjson.dumps(got), content_type="application/json")
 
     @app.page("/api/query")
     async def query(self: Any, request: Any) -> Any:

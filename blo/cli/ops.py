@@ -41,7 +41,9 @@ def worker(ctx: click.Context, migrate: bool | None) -> None:
 @click.option("--data-dir", default=".blo/demo", show_default=True,
               type=click.Path(file_okay=False), help="Where chDB and logs live.")
 @click.option("--port", default=6066, show_default=True, help="Worker HTTP port.")
-def demo(stations: int, rate: float, data_dir: str, port: int) -> None:
+@click.option("--api-port", default=8080, show_default=True,
+              help="Query API and dashboard port (served by the worker).")
+def demo(stations: int, rate: float, data_dir: str, port: int, api_port: int) -> None:
     """Everything on one machine: local broker, embedded ClickHouse, worker, simulator.
 
     Stops cleanly on Ctrl-C.
@@ -50,7 +52,8 @@ def demo(stations: int, rate: float, data_dir: str, port: int) -> None:
 
     from blo.demo import run_demo
 
-    sys.exit(run_demo(Path(data_dir), stations=stations, rate=rate, web_port=port))
+    sys.exit(run_demo(Path(data_dir), stations=stations, rate=rate, web_port=port,
+                      api_port=api_port))
 
 
 @main.group()

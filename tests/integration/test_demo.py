@@ -4,12 +4,14 @@ Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,13 +27,13 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def test_demo_starts_shows_data_serves_its_commands_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_port()
+    port, api_port = free_port(), free_port()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
     out_path = tmp_path / "demo.out"
     with open(out_path, "w") as out:
         demo = subprocess.Popen(
             [sys.executable, "-m", "blo", "demo", "--data-dir", str(tmp_path / "demo"),
-             "--port", str(port), "--rate", "200"],
+             "--port", str(port), "--api-port", str(api_port), "--rate", "200"],
             env=base_env, stdout=out, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.monotonic() + 150
@@ -64,6 +66,21 @@ def test_demo_starts_shows_data_serves_its_commands_and_stops_on_ctrl_c(tmp_path
             loaded = _run(["stations", "load", example.group(1)], env)
             assert loaded.returncode == 0 and "loaded 1 station record" in loaded.stdout
             assert _run(["dlq", "list"], env).returncode == 0
+            # the worker serves the API and dashboard; the banner carries a regional token
+            dash = re.search(rf"(http://127\.0\.0\.1:{api_port}/)#token=(blo_\S+)", text)
+            assert dash, text
+            req = urllib.request.Request(dash.group(1) + "api/v1/stats?group_by=country",
+                                         headers={"Authorization": f"Bearer {dash.group(2)}"})
+            countries: set[str] = set()
+            while len(countries) < 2:  # window rows of seed stations of several countries
+                assert time.monotonic() < deadline, countries
+                time.sleep(1)
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    countries = {row["country"] for row in json.loads(r.read())["rows"]}
+            listed = _run(["tokens", "list", "--json"], env)  # through the worker's door
+            assert listed.returncode == 0, listed.stderr
+            assert [t["scope"] for t in json.loads(listed.stdout)] == ["all"]
+            assert _run(["alerts", "list"], env).returncode == 0
             while stored() <= first:  # the numbers move while the demo runs
                 assert time.monotonic() < deadline
                 time.sleep(1)

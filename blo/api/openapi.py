@@ -1,0 +1,92 @@
+"""The OpenAPI 3.1 document of the query API (served at ``/api/v1/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blo.api.params import GROUPS, STATISTICS
+
+
+def _p(name: str, desc: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": desc, "required": required,
+            "schema": schema}
+
+
+def openapi_document(windows: list[str]) -> dict[str, Any]:
+    t = {"type": "string", "format": "date-time"}
+    rng = [
+        _p("from", "start (ISO 8601; naive = UTC); default: `to` minus one day", t),
+        _p("to", "end, exclusive; default: now", t),
+        _p("window", "window kind whose rows are summed", {"type": "string", "enum": windows,
+                                                            "default": "1h"}),
+        _p("station", "one station (must be in scope, else 403)", {"type": "string"}),
+        _p("country", "ISO 3166-1 alpha-2 (must be in scope, else 403)",
+           {"type": "string", "pattern": "^[A-Z]{2}$"}),
+        _p("border", "country pair, sorted: AF-TJ", {"type": "string",
+                                                     "pattern": "^[A-Z]{2}-[A-Z]{2}$"}),
+        _p("event_type", "crossing, seizure, ...", {"type": "string"}),
+        _p("drug", "seizures of one drug (heroin, hashish, ...)", {"type": "string"}),
+    ]
+    stat = _p("stat", "statistic", {"type": "string", "enum": list(STATISTICS),
+                                    "default": "events"})
+    err = {"description": "error", "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Error"}}}}
+    errors = {"400": {**err, "description": "invalid parameters (every reason listed)"},
+              "401": {**err, "description": "no, unknown or revoked token"},
+              "403": {**err, "description": "outside the token's scope"}}
+
+    def get(summary: str, params: list[dict[str, Any]], desc: str = "") -> dict[str, Any]:
+        return {"get": {"summary": summary, "description": desc, "parameters": params,
+                        "security": [{"bearer": []}],
+                        "responses": {"200": {"description": "JSON"}, **errors}}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "BLO monitoring API", "version": "1",
+                 "description": "Statistics, station health and alerts for monitoring "
+                                "centres. Every answer is limited to the token's scope: the "
+                                "stations of its countries (and agencies), plus aggregated "
+                                "figures of the foreign posts paired with them. Every call "
+                                "is audited."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "a token from `blo tokens create`"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {
+                "error": {"type": "string"},
+                "problems": {"type": "array", "items": {"type": "string"}}}}},
+        },
+        "paths": {
+            "/api/v1/whoami": get("The token's name and scope", []),
+            "/api/v1/stats": get(
+                "Statistics over a time range",
+                [*rng, _p("group_by", "comma-separated: " + ", ".join(GROUPS),
+                          {"type": "string", "default": "country"})],
+                "Sums of every statistic over the visible stations' window rows. `paired`: "
+                "the same figures for the foreign posts paired with the token's own, "
+                "aggregated (never per station)."),
+            "/api/v1/top": get("Top-N stations by a statistic", [*rng, stat, _p(
+                "n", "how many", {"type": "integer", "minimum": 1, "maximum": 100,
+                                  "default": 10})]),
+            "/api/v1/series": get("Time series of a statistic, one point per window",
+                                  [*rng, stat]),
+            "/api/v1/stations": get("Visible stations (registry, coordinates)", []),
+            "/api/v1/health": get("Station health: last event seen, event-time lag, late "
+                                  "events and dead letters (24 h)", []),
+            "/api/v1/alerts": get("Alerts (current version of each)", [
+                _p("open", "only firing ones", {"type": "boolean", "default": False}),
+                _p("limit", "at most", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                        "default": 100})]),
+            "/api/v1/alerts/{alert_id}/ack": {"post": {
+                "summary": "Acknowledge an alert (as the token's name)",
+                "parameters": [{"name": "alert_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "format": "uuid"}}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"comment": {"type": "string"}}}}}},
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "sent to the alert engine"}, **errors,
+                              "404": {**err, "description": "no such alert in scope"}}}},
+            "/api/v1/live": get("Server-sent events: a dashboard snapshot every few seconds",
+                                [_p("access_token", "the token, for EventSource",
+                                    {"type": "string"})]),
+        },
+    }

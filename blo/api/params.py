@@ -1,0 +1,126 @@
+"""Query parameters of each endpoint, validated (pydantic): a bad one is a 400 naming it.
+
+Values never reach SQL text: identifiers come from fixed tables here (:data:`STATISTICS`,
+:data:`GROUPS`), everything else is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+STATISTICS: dict[str, str] = {
+    "events": "sum(events)", "persons": "sum(persons)", "vehicles": "sum(vehicles)",
+    "refused": "sum(refused)", "inbound": "sum(inbound)", "outbound": "sum(outbound)",
+    "seizure_kg": "sum(seizure_kg)", "seizure_kg_max": "max(seizure_kg_max)",
+    "arrests": "sum(arrests)", "inspections_with_finds": "sum(inspections_with_finds)",
+    "report_value": "sum(value)",
+}
+"""Statistic name → its aggregate over window_stats rows (all rows of a window: exact)."""
+
+Stat = Literal["events", "persons", "vehicles", "refused", "inbound", "outbound",
+               "seizure_kg", "seizure_kg_max", "arrests", "inspections_with_finds",
+               "report_value"]
+
+GROUPS: dict[str, str] = {"station": "station_id", "country": "country", "border": "border",
+                          "event_type": "event_type", "drug": "dimension"}
+Group = Literal["station", "country", "border", "event_type", "drug"]
+
+
+class ParamError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _utc(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            d = datetime.fromisoformat(v)  # 3.11 reads a trailing Z
+        except ValueError:
+            raise ValueError("not an ISO 8601 time (e.g. 2026-11-28T10:00:00Z)") from None
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
+    return v
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Filters(_Params):
+    station: str | None = Field(None, max_length=64)
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    border: str | None = Field(None, pattern=r"^[A-Z]{2}-[A-Z]{2}$")
+    event_type: str | None = Field(None, pattern=r"^[a-z_]{1,32}$")
+    drug: str | None = Field(None, pattern=r"^[a-z_]{1,32}$")
+
+
+class Range(Filters):
+    from_: datetime | None = Field(None, alias="from")
+    to: datetime | None = None
+    window: str = "1h"
+
+    _t = field_validator("from_", "to", mode="before")(_utc)
+
+    @model_validator(mode="after")
+    def _order(self) -> Range:
+        if self.from_ is not None and self.to is not None and self.from_ >= self.to:
+            raise ValueError("'from' must be before 'to'")
+        return self
+
+    def bounds(self, now: datetime, max_days: int) -> tuple[datetime, datetime]:
+        to = self.to or now
+        start = self.from_ or to - timedelta(days=1)
+        if to - start > timedelta(days=max_days):
+            raise ParamError([f"from/to: at most {max_days} days per query"])
+        return start, to
+
+
+class StatsParams(Range):
+    group_by: tuple[Group, ...] = ("country",)
+
+    @field_validator("group_by", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return tuple(p for p in v.split(",") if p) if isinstance(v, str) else v
+
+
+class TopParams(Range):
+    stat: Stat = "events"
+    n: int = Field(10, ge=1, le=100)
+
+
+class SeriesParams(Range):
+    stat: Stat = "events"
+
+
+class AlertParams(_Params):
+    open: bool = False
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class AckBody(_Params):
+    comment: str = Field("", max_length=2000)
+
+
+class LiveParams(_Params):
+    access_token: str | None = None  # EventSource cannot send headers
+
+
+_P = TypeVar("_P", bound=_Params)
+
+
+def parse(model: type[_P], query: dict[str, str]) -> _P:
+    try:
+        return model.model_validate(query)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "query"
+            loc = "from" if loc == "from_" else loc
+            problems.append(f"{loc}: {err['msg']}")
+        raise ParamError(problems) from None
+
+

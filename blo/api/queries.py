@@ -1,0 +1,142 @@
+"""The API's reads: SQL text built from fixed pieces, every value a bound parameter. Pure.
+
+Each function returns ``(sql, params)`` for :meth:`sinks.base.Database.query`. Window rows
+are read as ``window_stats FINAL`` (the latest version of every key: provisional rows of
+open windows, final and corrected ones of closed windows) restricted to the visible
+stations *before* anything is summed, so every roll-up is computed from visible rows only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from blo.api.params import GROUPS, STATISTICS, Filters
+
+_STATS = ", ".join(f"{agg} AS {name}" for name, agg in STATISTICS.items())
+
+
+def _window_source(db: str) -> str:
+    return (f"(SELECT * FROM {db}.window_stats FINAL WHERE window_kind = %(window)s "
+            "AND window_start >= toDateTime(%(t0)s) AND window_start < toDateTime(%(t1)s))")
+
+
+def _filters(f: Filters, params: dict[str, Any]) -> list[str]:
+    conds = []
+    if f.station:
+        conds.append("station_id = %(f_station)s")
+        params["f_station"] = f.station
+    if f.country:
+        conds.append("country = %(f_country)s")
+        params["f_country"] = f.country
+    if f.border:
+        conds.append("border = %(f_border)s")
+        params["f_border"] = f.border
+    if f.event_type:
+        conds.append("event_type = %(f_event_type)s")
+        params["f_event_type"] = f.event_type
+    if f.drug:
+        conds.append("event_type = 'seizure' AND dimension = %(f_drug)s")
+        params["f_drug"] = f.drug
+    return conds
+
+
+def _base(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
+          f: Filters) -> tuple[str, list[str], dict[str, Any]]:
+    params: dict[str, Any] = {"window": window, "t0": int(t0.timestamp()),
+                              "t1": int(t1.timestamp()), "stations": stations}
+    conds = ["station_id IN %(stations)s", *_filters(f, params)]
+    return _window_source(db), conds, params
+
+
+def stats_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
+              f: Filters, group_by: tuple[str, ...], limit: int) -> tuple[str, dict[str, Any]]:
+    src, conds, params = _base(db, window, t0, t1, stations, f)
+    cols = [f"{GROUPS[g]} AS {g}" for g in group_by]
+    keys = ", ".join(group_by)
+    select = ", ".join([*cols, _STATS])
+    group = f" GROUP BY {keys} ORDER BY {keys}" if group_by else ""
+    sql = f"SELECT {select} FROM {src} WHERE {' AND '.join(conds)}{group} LIMIT {int(limit)}"
+    return sql, params
+
+
+def top_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
+            f: Filters, stat: str, n: int) -> tuple[str, dict[str, Any]]:
+    src, conds, params = _base(db, window, t0, t1, stations, f)
+    sql = (f"SELECT station_id, any(country) AS country, {STATISTICS[stat]} AS value "
+           f"FROM {src} WHERE {' AND '.join(conds)} GROUP BY station_id "
+           f"ORDER BY value DESC, station_id LIMIT {int(n)}")
+    return sql, params
+
+
+def series_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
+               f: Filters, stat: str, limit: int) -> tuple[str, dict[str, Any]]:
+    src, conds, params = _base(db, window, t0, t1, stations, f)
+    sql = (f"SELECT toUInt32(window_start) AS t, any(window_label) AS label, "
+           f"{STATISTICS[stat]} AS value FROM {src} WHERE {' AND '.join(conds)} "
+           f"GROUP BY t ORDER BY t LIMIT {int(limit)}")
+    return sql, params
+
+
+def stations_sql(db: str) -> str:
+    """The registry's latest record of every station (the map's points, the scopes)."""
+    return (f"SELECT station_id, argMax(name, valid_from), argMax(country, valid_from), "
+            "argMax(agency, valid_from), argMax(border, valid_from), "
+            "argMax(paired_blo, valid_from), argMax(crossing_point, valid_from), "
+            "argMax(lat, valid_from), argMax(lon, valid_from), argMax(tz, valid_from), "
+            f"argMax(active, valid_from) FROM {db}.stations FINAL GROUP BY station_id "
+            "ORDER BY station_id")
+
+
+def health_sql(db: str, stations: tuple[str, ...], now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """Per visible station: last event seen and last ingested (events of the last 30 days),
+    late events and dead letters of the last 24 hours."""
+    t = int(now.timestamp())
+    p = {"stations": stations, "d30": t - 30 * 86400, "d1": t - 86400}
+    return [
+        ((f"SELECT station_id, toUInt32(max(occurred_at)), toUInt32(max(ingested_at)), "
+         f"count() FROM {db}.events WHERE station_id IN %(stations)s AND occurred_at >= "
+         "toDateTime(%(d30)s) GROUP BY station_id"), p),
+        ((f"SELECT station_id, count() FROM {db}.late_events WHERE station_id IN %(stations)s "
+         "AND recorded_at >= toDateTime(%(d1)s) GROUP BY station_id"), p),
+        ((f"SELECT station_id, count() FROM {db}.dlq WHERE station_id IN %(stations)s "
+         "AND failed_at >= toDateTime(%(d1)s) GROUP BY station_id"), p),
+    ]
+
+
+ALERT_COLUMNS = ("alert_id", "version", "rule_id", "rule_name", "kind", "severity", "state",
+                 "scope", "scope_key", "station_id", "window_kind", "window_start",
+                 "window_end", "value", "threshold", "provisional", "message", "fired_at",
+                 "resolved_at", "acked", "acked_by", "acked_at", "ack_comment")
+_TIMES = {"window_start", "window_end", "fired_at", "resolved_at", "acked_at"}
+
+
+def alerts_sql(db: str, open_only: bool, limit: int, alert_id: str | None = None
+               ) -> tuple[str, dict[str, Any]]:
+    cols = ", ".join(f"toUInt32({c})" if c in _TIMES else
+                     ("toString(alert_id)" if c == "alert_id" else c) for c in ALERT_COLUMNS)
+    conds, params = [], {}
+    if open_only:
+        conds.append("state = 'firing'")
+    if alert_id is not None:
+        conds.append("alert_id = toUUID(%(id)s)")
+        params["id"] = alert_id
+    where = f" WHERE {' AND '.join(conds)}" if conds else ""
+    sql = (f"SELECT {cols} FROM (SELECT * FROM {db}.alerts FINAL){where} "
+           f"ORDER BY fired_at DESC, alert_id LIMIT {int(limit)}")
+    return sql, params
+
+
+def live_sql(db: str, window: str, stations: tuple[str, ...], now: datetime
+             ) -> list[tuple[str, dict[str, Any]]]:
+    """The dashboard's snapshot: per station events of the last hour and latest event;
+    the last hour's totals per window start."""
+    t = int(now.timestamp())
+    p = {"window": window, "t0": t - 3600, "t1": t + 3600, "stations": stations}
+    src = _window_source(db)
+    return [
+        ((f"SELECT station_id, sum(events), toUInt32(max(last_event_at)) FROM {src} "
+         "WHERE station_id IN %(stations)s GROUP BY station_id"), p),
+        ((f"SELECT toUInt32(window_start) AS t, sum(events) FROM {src} "
+         "WHERE station_id IN %(stations)s GROUP BY t ORDER BY t"), p),
+    ]

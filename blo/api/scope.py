@@ -1,0 +1,107 @@
+"""What a token may see. Pure.
+
+A token's :class:`Scope` is ``all`` (the regional coordination centre) or a set of countries,
+optionally narrowed to agencies. A **station is visible** when its country (and, if the scope
+names agencies, its agency) is in the scope; every station row, event and roll-up an answer
+carries is computed from visible stations only. A national centre also sees the
+**aggregated** figures (never station rows, never events) of the foreign posts paired with
+its own (:attr:`Visibility.paired`): the other side of its BLO pairs.
+
+Alerts: a station or pair alert is visible when its station (or one of the pair) is; a
+country, border or ``all`` alert is a roll-up over stations of other agencies too, so it is
+visible only to country-wide scopes (no agencies) whose countries it concerns, and ``all``
+alerts only to the regional scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scope:
+    all: bool = False
+    countries: frozenset[str] = frozenset()
+    agencies: frozenset[str] = frozenset()  # empty: every agency of the countries
+
+    def __post_init__(self) -> None:
+        if not self.all and not self.countries:
+            raise ValueError("a scope is 'all' or at least one country")
+        if self.all and (self.countries or self.agencies):
+            raise ValueError("an 'all' scope names no countries or agencies")
+
+    def describe(self) -> str:
+        if self.all:
+            return "all"
+        text = ",".join(sorted(self.countries))
+        return text + (f" (agencies {','.join(sorted(self.agencies))})" if self.agencies else "")
+
+    def sees_station(self, country: str, agency: str) -> bool:
+        if self.all:
+            return True
+        return country in self.countries and (not self.agencies or agency in self.agencies)
+
+    def sees_country(self, country: str) -> bool:
+        """Country-level roll-ups (alerts, figures) of ``country``."""
+        return self.all or (not self.agencies and country in self.countries)
+
+
+@dataclass(frozen=True)
+class StationInfo:
+    station_id: str
+    country: str
+    agency: str
+    border: str
+    paired_blo: str
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """The stations a scope sees, and the foreign paired posts it sees in aggregate."""
+
+    scope: Scope
+    stations: frozenset[str]
+    paired: frozenset[str]
+
+    def station_ids(self) -> tuple[str, ...]:
+        """For ``IN %(stations)s``: never empty (an impossible id keeps the SQL valid)."""
+        return tuple(sorted(self.stations)) or ("",)
+
+    def paired_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self.paired)) or ("",)
+
+
+def visibility(scope: Scope, stations: Iterable[StationInfo]) -> Visibility:
+    infos = {s.station_id: s for s in stations}
+    visible = frozenset(sid for sid, s in infos.items() if scope.sees_station(s.country, s.agency))
+    paired: set[str] = set()
+    if not scope.all:
+        for sid in visible:
+            other = infos[sid].paired_blo
+            if other and other not in visible:
+                paired.add(other)
+        for sid, s in infos.items():  # pairs declared on the foreign side only
+            if sid not in visible and s.paired_blo in visible:
+                paired.add(sid)
+    return Visibility(scope, visible, frozenset(paired))
+
+
+def border_countries(border: str) -> tuple[str, ...]:
+    return tuple(p for p in border.split("-") if p)
+
+
+def alert_visible(scope: Scope, vis: Visibility, alert: Mapping[str, str]) -> bool:
+    """``alert``: ``scope``, ``scope_key``, ``station_id`` of an alerts row."""
+    if scope.all:
+        return True
+    kind, key = alert.get("scope", ""), alert.get("scope_key", "")
+    if kind == "station":
+        return alert.get("station_id", "") in vis.stations
+    if kind == "pair":
+        return any(s in vis.stations for s in key.split("+"))
+    if kind == "country":
+        return scope.sees_country(key)
+    if kind == "border":
+        return any(scope.sees_country(c) for c in border_countries(key))
+    return False  # 'all' roll-ups: the regional scope only
