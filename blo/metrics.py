@@ -144,7 +144,8 @@ class Metrics:
         )
         self.alert_engine_caught_up = Gauge(
             "blo_alert_engine_caught_up", "1 while the alert engine's input and every raw "
-            "partition are caught up (silence and gaps are judged only then)", registry=r,
+            "partition are caught up (silence and gaps are judged only then); NaN on workers "
+            "not running the engine", registry=r,
         )
         self.alert_rules = Gauge("blo_alert_rules", "Alert rules loaded", registry=r)
         self.alert_rule_reloads = Counter(

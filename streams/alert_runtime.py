@@ -39,6 +39,7 @@ from sinks.webhook import WebhookNotifier
 from streams.alert_baseline import BaselineHistory
 from streams.alert_input import BadInput, Decoded, decode_input
 from streams.alerts import (
+    Alert,
     AlertEngine,
     AlertUpdate,
     PairedRule,
@@ -51,6 +52,7 @@ from streams.alerts import (
     load_rules,
 )
 from streams.alerts.gaps import parse_gap_key
+from streams.alerts.paired import partners
 from streams.alerts.rules import WindowRule
 from streams.windows.assign import max_length_s
 from streams.windows.config import WindowConfig
@@ -156,6 +158,8 @@ class AlertRuntime:
         self._lock = asyncio.Lock()
         self._gauge_keys: set[tuple[str, str]] = set()
         metrics.alert_rules.set(len(self.rules.ruleset.rules))
+        # NaN, not 0, on workers that do not run the engine: `== 0` alerts only its owner
+        metrics.alert_engine_caught_up.set(float("nan"))
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -169,6 +173,18 @@ class AlertRuntime:
                 queue_max=s.webhook_queue_max,
                 on_outcome=lambda o: self.metrics.webhook_deliveries.labels(o).inc())
             self.webhook.start()
+
+    def _resend_webhook(self) -> None:
+        """The webhook queue lives in memory: deliveries pending at a crash would be lost,
+        and input read again after it writes nothing new. So the latest version of every
+        restored alert (firing, or resolved within the horizon) is sent again; receivers
+        de-duplicate on (alert id, version)."""
+        self.start()
+        if self.webhook is None:
+            return
+        for row in self._restored_alerts:
+            a = Alert.from_row(row)
+            self.webhook.notify(str(a.alert_id), a.version, alert_message(a.row()))
 
     async def close(self) -> None:
         if self.webhook is not None:
@@ -216,6 +232,7 @@ class AlertRuntime:
     def forget(self) -> None:
         """The input partition went to another worker."""
         self.engine = None
+        self.metrics.alert_engine_caught_up.set(float("nan"))
         self.ready.clear()
         self.processed_next = None
         self.progress.clear()
@@ -235,6 +252,7 @@ class AlertRuntime:
             counts = await self._restore(engine, self.clock())
             self.engine = engine
             await self._write(_drain(engine), None)
+            self._resend_webhook()
             self.ready.set()
         took = time.monotonic() - started
         self.metrics.alert_restores.inc()
@@ -303,11 +321,13 @@ class AlertRuntime:
 
         Each station's stored numbers of the reorder window before ``until`` (the event
         time of its first number read after the restart, or its latest stored one) are fed
-        in number order, then the stored numbers inside its restored open gaps. Numbers
-        before that window were judged by the previous engine; numbers after it arrive
-        again from the input topic. Priming from the latest stored number instead would
-        set the count past numbers the previous engine never read (it lagged, or its
-        input was not committed) and they would be ignored as old: gaps lost.
+        in number order — every stored number between the lowest and the highest of that
+        window, so a number reported late with an older event time is not taken for lost —
+        then the stored numbers inside its restored open gaps. Numbers before that window
+        were judged by the previous engine; numbers after it arrive again from the input
+        topic. Priming from the latest stored number instead would set the count past
+        numbers the previous engine never read (it lagged, or its input was not committed)
+        and they would be ignored as old: gaps lost.
         """
         for sid in until:
             self._unprimed.pop(sid, None)
@@ -321,9 +341,20 @@ class AlertRuntime:
             params |= {f"s{i}": sid, f"a{i}": max(0, t - reorder), f"b{i}": t}
             conds.append(f"(station_id = %(s{i})s AND occurred_at >= toDateTime(%(a{i})s) "
                          f"AND occurred_at < toDateTime(%(b{i})s))")
-        got = await self._query(
-            f"SELECT station_id, source_seq, occurred_at FROM {self.database}.events FINAL "
-            f"WHERE {' OR '.join(conds)} ORDER BY station_id, source_seq", params)
+        spans = await self._query(
+            f"SELECT station_id, min(source_seq), max(source_seq) FROM {self.database}.events "
+            f"WHERE {' OR '.join(conds)} GROUP BY station_id", params)
+        got: list[Row] = []
+        if spans:
+            params, conds = {}, []
+            for i, (sid, lo, hi) in enumerate(spans):
+                params |= {f"s{i}": str(sid), f"l{i}": int(lo), f"h{i}": int(hi)}
+                conds.append(f"(station_id = %(s{i})s AND source_seq >= %(l{i})s "
+                             f"AND source_seq <= %(h{i})s)")
+            got = await self._query(
+                f"SELECT station_id, source_seq, min(occurred_at) FROM {self.database}.events "
+                f"WHERE {' OR '.join(conds)} GROUP BY station_id, source_seq "
+                "ORDER BY station_id, source_seq", params)
         for sid, seq, t in got:
             engine.on_sequence(str(sid), int(seq), _epoch_or_0(t))
         alerts = [r for r in self._restored_alerts if str(r[_A_STATION]) in until]
@@ -391,6 +422,7 @@ class AlertRuntime:
             engine = self.engine
             if engine is None:
                 return  # revoked meanwhile: the new owner reads these records again
+            self._update_pairs(engine)
             m = self.metrics
             decoded: list[Decoded] = []
             for ev in events:
@@ -471,12 +503,22 @@ class AlertRuntime:
             engine = self.engine
             if engine is None:
                 return
-            engine.pairs = registry_pairs(self.registry)
+            self._update_pairs(engine)
             if caught_up and self._unprimed:  # stations silent since the restart
                 await self._prime(engine, {sid: t + 1 for sid, t in self._unprimed.items()})
             engine.tick(now, caught_up)
             await self._write(_drain(engine), None)
         self._gauges()
+
+    def _update_pairs(self, engine: AlertEngine) -> None:
+        """Follow the registry's pairs (a post registered or re-paired since the restore).
+        The paired trackers keep their own copy of the pairs, taken when they were built,
+        so assigning ``engine.pairs`` alone would not reach them."""
+        pairs = registry_pairs(self.registry)
+        if pairs != engine.pairs:
+            engine.pairs = pairs
+            for tracker in engine.paired:
+                tracker.partner = partners(pairs)
 
     # -- output ----------------------------------------------------------------------------
     async def _write(self, updates: list[AlertUpdate],

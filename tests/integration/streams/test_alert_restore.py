@@ -189,3 +189,42 @@ def test_baseline_history_reads_past_weeks_and_tells_missing_from_zero(
     assert list(kz) == [0.0, 0.0]  # reporting, no refusals: 0; weeks 3-4 did not exist
     assert list(unknown) == []
     _ = ALERTS  # the table the runtime writes (checked in the test above)
+
+
+def test_a_number_reported_late_is_not_taken_for_lost_after_a_restart(
+        engine_db: Database) -> None:
+    """KZ-KORDAI's report 6 arrives late, carrying an event time two hours older than its
+    neighbours 5 and 7. The restarted engine primes its count from the stored numbers
+    around where it resumes (by event time); 6 must be among them."""
+    db = engine_db
+
+    def rows(spec: list[tuple[int, datetime]]) -> list[Row]:
+        evs = [event("KZ-KORDAI", occurred_at=t.isoformat(), reported_at=t.isoformat(),
+                     source_seq=seq) for seq, t in spec]
+        out = run(processor(), [record(e) for e in evs], now=START + timedelta(days=1))
+        assert not out.dead_letters
+        return out.event_rows
+
+    at = [(seq, START + timedelta(minutes=80 + seq)) for seq in range(1, 6)]
+    first = rows([*at, (6, START - timedelta(hours=2)), (7, START + timedelta(minutes=86))])
+    later = rows([(8, START + timedelta(minutes=91))])
+    db.insert("events", EVENTS.column_names, first)
+    now = float(T0 + 2 * H)
+
+    async def main() -> list[str]:
+        sink = BatchingSink(db, BatchSettings(), Metrics(), close_db=False)
+        rt = _runtime(db, sink, now)
+        await rt.restore()  # a restart after the first numbers were stored and judged
+        values = [station_progress_record(later, frozenset())[1],  # type: ignore[index]
+                  partition_progress_record({0: True}, now)[1]]
+
+        async def ack(h: Any) -> None:
+            pass
+
+        await rt.handle([_faust_event(v, i) for i, v in enumerate(values)], ack)
+        await rt.tick(input_caught_up=True)  # caught up, far past every reorder bound
+        await sink.flush()
+        await sink.close()
+        return [r for _, _, r, _ in _alerts(db)]
+
+    assert "sequence-gap" not in asyncio.run(main())
