@@ -21,12 +21,14 @@ install: venv
 install-test: venv
 	$(PIP) install --quiet -e '.[test]'
 
-# Debian's ClickHouse server 18.16 for the integration tests, and promtool (from Debian's
-# prometheus package; no server is started) to check docker/'s alerting rules.
-APT_PKGS = clickhouse-server clickhouse-client prometheus
+# Debian's ClickHouse server 18.16 for the integration tests, promtool (from Debian's
+# prometheus package; no server is started) to check docker/'s alerting rules, Chromium for
+# the dashboard tests, and ZooKeeper 3.8 for the two-node ClickHouse cluster test.
+APT_PKGS = clickhouse-server clickhouse-client prometheus chromium zookeeper
 services-deps:
 	@if ! { command -v clickhouse-server || [ -x /usr/sbin/clickhouse-server ]; } >/dev/null 2>&1 \
-	    || ! command -v promtool >/dev/null 2>&1; then \
+	    || ! command -v promtool >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ] \
+	    || ! [ -f /usr/share/java/zookeeper.jar ]; then \
 	  echo "installing $(APT_PKGS) (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \

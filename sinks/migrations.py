@@ -88,15 +88,14 @@ def current_version(db: Database) -> int:
 def migrate(db: Database, *, cluster: str | None = None) -> list[Migration]:
     """Apply the migrations ``db`` lacks, in order; return those applied now.
 
-    ``cluster`` (``ON CLUSTER`` DDL with replicated engines) is reserved for a later
-    issue and raises ``NotImplementedError``. Raises :class:`SinkWriteError` naming the
-    migration and statement that failed.
+    ``cluster``: the same migrations as ``ON CLUSTER`` DDL with replicated and Distributed
+    tables, by :func:`sinks.cluster.migrate_cluster`. Raises :class:`SinkWriteError` naming
+    the migration and statement that failed.
     """
     if cluster is not None:
-        raise NotImplementedError(
-            "ON CLUSTER migrations (Replicated*MergeTree, distributed tables) are not "
-            f"implemented yet; cannot migrate cluster {cluster!r}"
-        )
+        from sinks.cluster import migrate_cluster  # imports this module
+
+        return migrate_cluster(db, cluster)
     name = check_identifier(db.database)
     _bootstrap(db)
     done = applied_versions(db)

@@ -62,23 +62,126 @@ def db() -> None:
 
 
 @db.command("migrate")
+@click.option("--cluster", default=None, metavar="NAME",
+              help="Create the schema on the ClickHouse cluster NAME (remote_servers): "
+                   "ON CLUSTER DDL, Replicated*MergeTree <table>_local tables and "
+                   "Distributed tables sharded by station (docs/clickhouse.md).")
+@click.option("--print", "print_only", is_flag=True,
+              help="With --cluster: print the DDL (every migration) instead of running it; "
+                   "no connection is made.")
 @click.pass_context
-def db_migrate(ctx: click.Context) -> None:
-    """Create or upgrade the ClickHouse schema (idempotent, versioned)."""
+def db_migrate(ctx: click.Context, cluster: str | None, print_only: bool) -> None:
+    """Create or upgrade the ClickHouse schema (idempotent, versioned).
+
+    With --cluster NAME every statement runs ON CLUSTER, so one run on any node creates
+    the schema on all of them. The nodes need ZooKeeper, the {shard} and {replica} macros
+    ({replica} unique in the whole cluster) and insert_distributed_sync=1 in the profile
+    of the worker's user (checked before anything is created).
+    """
     from blo.db import open_database
     from sinks.migrations import current_version, migrate
 
     s = settings_of(ctx)
+    if print_only:
+        if cluster is None:
+            raise click.UsageError("--print needs --cluster NAME")
+        from sinks.cluster import cluster_migration_sql, statements_text
+
+        db_name = s.clickhouse.target().database
+        click.echo(statements_text(cluster_migration_sql(db_name, cluster)), nl=False)
+        return
     database = open_database(s.clickhouse)
     try:
-        applied = migrate(database)
+        applied = migrate(database, cluster=cluster)
         version = current_version(database)
     finally:
         database.close()
+    where = f" on cluster {cluster}" if cluster else ""
     if applied:
-        click.echo(f"applied {len(applied)} migration(s); schema version is now {version}")
+        click.echo(f"applied {len(applied)} migration(s){where}; schema version is now {version}")
     else:
-        click.echo(f"schema is up to date (version {version})")
+        click.echo(f"schema is up to date{where} (version {version})")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # not reached
+
+
+@db.command("retention")
+@click.option("--dry-run", is_flag=True, help="Only show what would be dropped.")
+@click.option("--now", "now_text", default=None, metavar="ISO8601",
+              help="Take this as the current time (naive = UTC), for tests and backfills; "
+                   "default: the clock.")
+@click.option("--cluster", default=None, metavar="NAME",
+              help="The schema was made with `blo db migrate --cluster NAME`: read the "
+                   "partitions of every shard, drop them ON CLUSTER.")
+@click.pass_context
+def db_retention(ctx: click.Context, dry_run: bool, now_text: str | None,
+                 cluster: str | None) -> None:
+    """Drop the monthly partitions older than each table's retention limit.
+
+    A month goes once all of it is older than the limit (its last day ended more than
+    the limit ago). Limits, in days (0 = keep for ever):
+
+    \b
+      BLO_RETENTION_EVENTS_DAYS        events             (default 730)
+      BLO_RETENTION_DLQ_DAYS           dlq                (default 180)
+      BLO_RETENTION_WINDOW_STATS_DAYS  window_stats       (default 1830)
+      BLO_RETENTION_LATE_EVENTS_DAYS   late_events        (default 730)
+      BLO_RETENTION_ALERTS_DAYS        alerts             (default 1830)
+      BLO_RETENTION_API_AUDIT_DAYS     api_audit          (default 400)
+
+    stations, api_tokens and schema_migrations are never touched. Uses ALTER TABLE ...
+    DROP PARTITION (ClickHouse 18.16 has no TTL); run it daily (cron, a Kubernetes
+    CronJob). Embedded chDB: only one process may open the data directory, so stop the
+    worker (or `blo demo`) first; retention is not run through its HTTP endpoint.
+    """
+    from datetime import UTC, datetime
+
+    from blo.db import open_database
+    from sinks.base import SinkError
+    from sinks.retention import apply_retention, limits_of
+
+    s = settings_of(ctx)
+    now = (datetime.fromtimestamp(_instant(now_text), UTC) if now_text
+           else datetime.now(UTC).replace(microsecond=0))
+    limits = limits_of(s.retention)
+    click.echo("limits (days, 0 = for ever): "
+               + ", ".join(f"{t} {d}" for t, d in limits.items())
+               + f"; now {now.isoformat()}")
+    target = s.clickhouse.target()
+    try:
+        database = open_database(s.clickhouse)
+    except SinkError as e:
+        if target.kind == "chdb" and "in use by" in str(e):
+            raise SinkError(f"{e} `blo db retention` is not served by the worker: stop it, "
+                            "run retention, start it again.") from e
+        raise
+    try:
+        plan = apply_retention(database, s.retention, now, dry_run=dry_run, cluster=cluster)
+    finally:
+        database.close()
+    action = "would drop" if dry_run else "dropped"
+    rows = [[d.table, d.partition_id, d.month_end.date().isoformat(), d.limit_days, d.rows,
+             _size(d.bytes), action] for d in plan.drops]
+    if rows:
+        _print_rows(rows, ("table", "partition", "month ended", "limit days", "rows", "size",
+                           ""), "table")
+    for p in plan.unrecognised:
+        click.echo(f"left alone: {p.table} partition {p.partition_id!r} is not a month")
+    kept = sum(plan.kept.values())
+    if plan.drops:
+        tables = len({d.table for d in plan.drops})
+        click.echo(f"{'dry run: ' if dry_run else ''}{action} {len(plan.drops)} partition(s) "
+                   f"of {tables} table(s): {plan.rows} rows, {_size(plan.bytes)}; "
+                   f"{kept} partition(s) kept")
+    else:
+        click.echo(f"nothing to drop; {kept} partition(s) within their limits")
 
 
 @main.command()

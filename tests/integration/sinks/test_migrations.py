@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from sinks.base import Database
+from sinks.base import Database, SinkError
 from sinks.migrations import current_version, load_migrations, migrate
 from sinks.tables import ALL_TABLES
 
@@ -89,6 +89,7 @@ def test_sorting_and_partition_keys_on_chdb(chdb_db: Database) -> None:
     assert keys["alerts"] == ("toYYYYMM(fired_at)", "alert_id")
 
 
-def test_cluster_migrations_are_a_later_issue(db: Database) -> None:
-    with pytest.raises(NotImplementedError, match="cluster"):
+def test_cluster_migrations_refuse_a_cluster_the_server_does_not_define(db: Database) -> None:
+    # cluster DDL itself: tests/unit/sinks/test_cluster_ddl.py, tests/integration/sinks/test_cluster.py
+    with pytest.raises(SinkError, match="not defined|needs a ClickHouse server"):
         migrate(db, cluster="blo_cluster")
