@@ -1,10 +1,14 @@
 """Static checks of the production shape in docker/ (no Docker engine, no network).
 
 The images are never built here; what can be checked is that the files agree with the
-code: compose passes only real BLO_* settings with valid values, the alerting rules and
-the dashboard use only metrics that blo.metrics.Metrics exports, the Dockerfile installs
-the project from pyproject.toml and runs unprivileged. ``promtool`` (Debian package
-``prometheus``) and ``docker compose`` / ``hadolint`` are used when installed, else skipped.
+code: compose passes only real BLO_* settings with valid values and runs real ``blo``
+commands, the alerting rules and the Prometheus dashboards use only metrics that
+blo.metrics.Metrics exports, the Dockerfile installs the project from pyproject.toml and
+runs unprivileged, the Grafana image bakes in a pinned ClickHouse plugin, the provisioned
+datasources take their secrets from the environment and every dashboard panel names one of
+them. ``promtool`` (Debian package ``prometheus``) and ``docker compose`` / ``hadolint``
+are used when installed, else skipped. That every ClickHouse dashboard query runs is
+tests/integration/docker/test_grafana_queries.py (it needs a ClickHouse server).
 """
 
 from __future__ import annotations
@@ -16,17 +20,20 @@ import shlex
 import shutil
 import subprocess
 import tomllib
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 from prometheus_client.metrics_core import Metric
 from pydantic_settings import BaseSettings
 
+from blo.cli import main as blo_cli
 from blo.metrics import Metrics
-from blo.settings import Settings, load_settings
+from blo.settings import Settings, load_settings, parse_clickhouse_url
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKER = ROOT / "docker"
@@ -37,10 +44,15 @@ RULES_TEST = DOCKER / "prometheus" / "rules_test.yml"
 PROM_CONFIG = DOCKER / "prometheus" / "prometheus.yml"
 DASHBOARDS = DOCKER / "grafana" / "dashboards"
 PROVISIONING = DOCKER / "grafana" / "provisioning"
+GRAFANA_DOCKERFILE = DOCKER / "grafana" / "Dockerfile"
+CLICKHOUSE_CONFIG = DOCKER / "clickhouse"
 ENV_EXAMPLE = DOCKER / ".env.example"
 
-BLO_SERVICES = {"migrate", "stations", "worker"}
+BLO_SERVICES = {"migrate", "stations", "worker", "api"}
 WORKER_JOB = "blo-worker"
+PROMETHEUS_DS = "prometheus"
+CLICKHOUSE_DS = "grafana-clickhouse-datasource"
+CLICKHOUSE_PLUGIN = "grafana-clickhouse-datasource"
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -159,7 +171,8 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def dashboards() -> list[tuple[Path, dict[str, Any]]]:
-    return [(p, json.loads(p.read_text(encoding="utf-8"))) for p in sorted(DASHBOARDS.glob("*.json"))]
+    return [(p, json.loads(p.read_text(encoding="utf-8")))
+            for p in sorted(DASHBOARDS.glob("*.json"))]
 
 
 def walk_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -168,16 +181,29 @@ def walk_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield from walk_panels(p.get("panels", []))
 
 
+def datasource_type(panel: dict[str, Any], target: dict[str, Any] | None = None) -> str:
+    ds = (target or {}).get("datasource") or panel.get("datasource") or {}
+    return str(ds.get("type", ""))
+
+
 def dashboard_queries(dash: dict[str, Any]) -> list[str]:
+    """The PromQL of a dashboard: Prometheus targets and query variables."""
     exprs = [t["expr"] for p in walk_panels(dash["panels"]) for t in p.get("targets", [])
-             if t.get("expr")]
+             if datasource_type(p, t) == PROMETHEUS_DS and t.get("expr")]
     for var in dash.get("templating", {}).get("list", []):
         q = var.get("query")
         if isinstance(q, dict):
             q = q.get("query")
-        if var.get("type") == "query" and q:
+        if var.get("type") == "query" and datasource_type(var) == PROMETHEUS_DS and q:
             exprs.append(str(q))
     return exprs
+
+
+def provisioned_datasources() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in sorted((PROVISIONING / "datasources").glob("*.yaml")):
+        out += load_yaml(path)["datasources"]
+    return out
 
 
 def as_promql(grafana_expr: str) -> str:
@@ -189,11 +215,11 @@ def as_promql(grafana_expr: str) -> str:
     return f"group by ({m.group(2)}) ({m.group(1)})" if m else e
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
     out: list[tuple[str, str]] = []
     buf = ""
-    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if not buf and (not line or line.startswith("#")):
             continue
@@ -207,6 +233,16 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
         out.append((word.upper(), rest.strip()))
         buf = ""
     return out
+
+
+def dockerfile_env(path: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, args in dockerfile_instructions(path):
+        if word == "ENV":
+            for item in shlex.split(args):
+                k, _, v = item.partition("=")
+                env[k] = v
+    return env
 
 
 def shell_commands(script: str) -> list[list[str]]:
@@ -241,34 +277,78 @@ def test_every_yaml_and_json_file_parses() -> None:
     for path in files:
         assert load_yaml(path) is not None, path
     assert dashboards(), "no dashboard in docker/grafana/dashboards"
+    xml_files = sorted(DOCKER.rglob("*.xml"))
+    assert xml_files
+    for path in xml_files:  # ClickHouse config files: well-formed, new-style root
+        assert ET.parse(path).getroot().tag == "clickhouse", path
 
 
 # --- compose --------------------------------------------------------------------------------
 
 def test_compose_has_the_production_services() -> None:
     svc = services()
-    assert {"kafka", "clickhouse", "migrate", "stations", "worker", "prometheus",
+    assert {"kafka", "clickhouse", "migrate", "stations", "worker", "api", "prometheus",
             "grafana"} <= set(svc)
     assert "apache/kafka:" in svc["kafka"]["image"]
     assert "clickhouse/clickhouse-server:" in svc["clickhouse"]["image"]
     assert "prom/prometheus:" in svc["prometheus"]["image"]
-    assert "grafana/grafana:" in svc["grafana"]["image"]
+    # Grafana is built on the official image (the ClickHouse plugin baked in)
+    assert "grafana/grafana:" in svc["grafana"]["build"]["args"]["GRAFANA_IMAGE"]
+
+
+def pinned(image: str) -> bool:
+    repo, _, tag = image.rpartition(":")
+    return bool(repo and tag and tag != "latest" and "$" not in image)
 
 
 def test_every_service_has_a_pinned_image_and_blo_services_build_this_repo() -> None:
     for name, s in services().items():
         assert s.get("image"), f"{name} has no image"
         image = interpolate(s["image"])
-        if name not in BLO_SERVICES and name != "simulate":
-            repo, _, tag = image.rpartition(":")
-            assert repo and tag and tag != "latest", f"{name}: pin a version, not {image!r}"
-        if "build" in s:
+        if "build" not in s:
+            assert pinned(image), f"{name}: pin a version, not {image!r}"
+        elif name == "grafana":
+            # its own context (docker/grafana), FROM a pinned official image
+            ctx = (DOCKER / s["build"]["context"]).resolve()
+            assert ctx == GRAFANA_DOCKERFILE.parent
+            assert (ctx / s["build"].get("dockerfile", "Dockerfile")).resolve() == \
+                GRAFANA_DOCKERFILE
+            assert pinned(interpolate(s["build"]["args"]["GRAFANA_IMAGE"]))
+        else:
             ctx = (DOCKER / s["build"]["context"]).resolve()
             assert ctx == ROOT, f"{name}: build context must be the repository root"
             assert (ctx / s["build"]["dockerfile"]).resolve() == DOCKERFILE
             assert (ctx / "pyproject.toml").is_file()
     for name in BLO_SERVICES:
         assert "build" in services()[name], f"{name} must be built from the repository"
+
+
+def blo_image_services() -> dict[str, dict[str, Any]]:
+    """The services running the ``blo`` image (built from docker/Dockerfile)."""
+    return {name: s for name, s in services().items()
+            if s.get("build", {}).get("dockerfile") == "docker/Dockerfile"}
+
+
+def cli_command(argv: list[str]) -> tuple[click.Command, list[str]]:
+    """The ``blo`` (sub)command ``argv`` names and the arguments left for it."""
+    cmd: click.Command = blo_cli
+    rest = list(argv)
+    while rest and isinstance(cmd, click.Group) and rest[0] in cmd.commands:
+        cmd = cmd.commands[rest.pop(0)]
+    return cmd, rest
+
+
+def test_every_blo_service_runs_a_real_command() -> None:
+    """The image's entrypoint is ``blo``: each service's command must name a command of the
+    CLI (not a group) and only options it has."""
+    for name, s in blo_image_services().items():
+        cmd, rest = cli_command([interpolate(str(w)) for w in s["command"]])
+        assert not isinstance(cmd, click.Group), f"{name}: {s['command']} is no command"
+        options = {o for p in cmd.params
+                   for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+        given = {w.split("=")[0] for w in rest if w.startswith("-")}
+        assert given <= options, f"{name}: unknown options {given - options}"
+    assert cli_command(services()["api"]["command"])[0].name == "api"
 
 
 def test_one_shot_commands_and_worker_shape() -> None:
@@ -306,15 +386,9 @@ def test_blo_variables_in_compose_and_dockerfile_are_real_settings(
     assert set(groups) == {"BLO_KAFKA_", "BLO_CLICKHOUSE_", "BLO_BATCH_", "BLO_INGEST_",
                            "BLO_WEB_", "BLO_WINDOWS_", "BLO_ALERTS_",
                            "BLO_RETENTION_", "BLO_API_"}
-    dockerfile_env: dict[str, str] = {}
-    for word, args in dockerfile_instructions():
-        if word == "ENV":
-            for item in shlex.split(args):
-                k, _, v = item.partition("=")
-                dockerfile_env[k] = v
-    per_service = {name: {**dockerfile_env, **env_of(s)} for name, s in services().items()
-                   if name in BLO_SERVICES or "build" in s}
-    assert per_service
+    image_env = dockerfile_env(DOCKERFILE)
+    per_service = {name: {**image_env, **env_of(s)} for name, s in blo_image_services().items()}
+    assert BLO_SERVICES <= set(per_service)
     for name, env in per_service.items():
         for var in (v for v in env if v.startswith("BLO_")):
             if var == "BLO_DATA_DIR":  # read by load_settings itself, not a group field
@@ -339,6 +413,26 @@ def test_blo_variables_in_compose_and_dockerfile_are_real_settings(
         if name == "worker":
             assert s.web.host == "0.0.0.0" and s.web.port == 6066
             assert s.kafka.partitions == 8
+        if name == "api":  # reachable from the published port, which maps to it
+            assert s.api.host == "0.0.0.0"
+            published = [str(p) for p in services()["api"]["ports"]]
+            assert [p.rsplit(":", 1)[1] for p in published] == [str(s.api.port)]
+            assert all(p.startswith("127.0.0.1:") for p in published)
+
+
+def test_api_service_shape() -> None:
+    api = services()["api"]
+    assert api["command"] == ["api"]
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert api["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+    # the image's HEALTHCHECK probes the worker's port: the API brings its own probe
+    test = api["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    compile(test[3], "healthcheck", "exec")
+    assert "BLO_API_PORT" in test[3] and "/healthz" in test[3]
+    app_source = (ROOT / "blo" / "api" / "app.py").read_text(encoding="utf-8")
+    assert 'add_get("/healthz"' in app_source
+    assert "container_name" not in api
 
 
 def test_no_secret_is_written_in_the_compose_file() -> None:
@@ -350,7 +444,8 @@ def test_no_secret_is_written_in_the_compose_file() -> None:
                 secret = value.split("@")[0] if var == "BLO_CLICKHOUSE_URL" else value
                 assert re.search(r"\$\{\w*PASSWORD:\?[^}]*\}", secret), f"{name}: {var}"
     required = required_variables(text)
-    assert {"CLICKHOUSE_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} <= required
+    assert {"CLICKHOUSE_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
+            "CLICKHOUSE_GRAFANA_PASSWORD"} <= required
     # every required variable is documented in .env.example, with no value committed
     example = dict(
         line.split("=", 1) for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
@@ -446,11 +541,123 @@ def test_dockerfile_runs_blo_worker_unprivileged_with_a_healthcheck() -> None:
     assert "BLO_WEB_HOST=0.0.0.0" in env, "bind beyond loopback inside the container"
 
 
-def test_hadolint_when_available() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, GRAFANA_DOCKERFILE], ids=["blo", "grafana"])
+def test_hadolint_when_available(dockerfile: Path) -> None:
     if not shutil.which("hadolint"):
         pytest.skip("hadolint not installed")
-    r = run(["hadolint", str(DOCKERFILE)])
+    r = run(["hadolint", str(dockerfile)])
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- Grafana image: the ClickHouse plugin baked in ---------------------------------------------
+
+def test_grafana_image_bakes_in_a_pinned_clickhouse_plugin() -> None:
+    ins = dockerfile_instructions(GRAFANA_DOCKERFILE)
+    args = dict(a.split("=", 1) for w, a in ins if w == "ARG" and "=" in a)
+    # FROM the official image compose names (GRAFANA_IMAGE in .env), the same default
+    assert [a for w, a in ins if w == "FROM"] == ["${GRAFANA_IMAGE}"]
+    compose_arg = services()["grafana"]["build"]["args"]["GRAFANA_IMAGE"]
+    assert args["GRAFANA_IMAGE"] == interpolate(compose_arg)
+    assert pinned(args["GRAFANA_IMAGE"]) and args["GRAFANA_IMAGE"].startswith("grafana/grafana:")
+
+    # exactly one install, of this plugin, at a pinned x.y.z version, into GF_PATHS_PLUGINS
+    version = args["CLICKHOUSE_PLUGIN_VERSION"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    installs = [words for w, a in ins if w == "RUN" for words in shell_commands(a)
+                if words[:2] == ["grafana", "cli"] and "install" in words]
+    assert len(installs) == 1, installs
+    words = installs[0]
+    assert words[words.index("install") + 1:] == [CLICKHOUSE_PLUGIN,
+                                                  "${CLICKHOUSE_PLUGIN_VERSION}"]
+    plugins_dir = words[words.index("--pluginsDir") + 1]
+    env = dockerfile_env(GRAFANA_DOCKERFILE)
+    assert env["GF_PATHS_PLUGINS"] == plugins_dir
+    # outside every volume compose mounts: a volume would keep an old plugin on upgrade
+    for vol in services()["grafana"]["volumes"]:
+        target = str(vol).split(":")[1]
+        assert not Path(plugins_dir).is_relative_to(target), (plugins_dir, vol)
+    # no download when the container starts, from the image or from compose
+    grafana_env = env_of(services()["grafana"])
+    for where in (env, grafana_env):
+        assert where["GF_PLUGINS_PREINSTALL_DISABLED"] == "true"
+        assert not {"GF_INSTALL_PLUGINS", "GF_PLUGINS_PREINSTALL",
+                    "GF_PLUGINS_PREINSTALL_SYNC"} & set(where)
+    users = [a for w, a in ins if w == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+
+
+# --- datasources: secrets from the environment, a read-only ClickHouse user ---------------------
+
+_ENV_REF = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def test_datasource_provisioning_takes_secrets_from_the_environment() -> None:
+    compose_text = COMPOSE.read_text(encoding="utf-8")
+    grafana_env = env_of(services()["grafana"])
+    datasources = provisioned_datasources()
+    assert {(d["uid"], d["type"]) for d in datasources} == {
+        ("blo-prometheus", PROMETHEUS_DS), ("blo-clickhouse", CLICKHOUSE_DS)}
+    for ds in datasources:
+        for key, value in (ds.get("secureJsonData") or {}).items():
+            m = _ENV_REF.fullmatch(str(value))
+            assert m, f"{ds['uid']}: secureJsonData.{key} must be an environment reference"
+            var = m.group(1) or m.group(2)
+            # passed to the Grafana container, and required from docker/.env
+            assert var in grafana_env, var
+            assert re.search(rf"\$\{{{var}:\?[^}}]*\}}", grafana_env[var]), var
+            assert var in required_variables(compose_text)
+        for key in [*ds, *(ds.get("jsonData") or {})]:
+            assert not re.search(r"password|secret|token", key, re.IGNORECASE), (ds["uid"], key)
+        assert ds.get("editable") is False
+
+
+def clickhouse_datasource() -> dict[str, Any]:
+    return next(d for d in provisioned_datasources() if d["type"] == CLICKHOUSE_DS)
+
+
+def test_clickhouse_datasource_points_at_the_compose_server_and_database() -> None:
+    j = clickhouse_datasource()["jsonData"]
+    assert j["host"] == "clickhouse" and j["host"] in services()
+    assert j["protocol"] == "native" and j["port"] == 9000 and j["secure"] is False
+    # the container's native port (published as CLICKHOUSE_HOST_NATIVE_PORT on the host)
+    assert any(str(p).endswith(":9000") for p in services()["clickhouse"]["ports"])
+    url = interpolate(env_of(services()["worker"])["BLO_CLICKHOUSE_URL"])
+    assert j["defaultDatabase"] == parse_clickhouse_url(url).database == "blo"
+    assert j["username"] != interpolate("${CLICKHOUSE_USER:-blo}"), "not the pipeline's user"
+
+
+def test_clickhouse_has_a_read_only_user_for_grafana() -> None:
+    ds = clickhouse_datasource()
+    user_file = CLICKHOUSE_CONFIG / "users.d" / "grafana.xml"
+    root = ET.parse(user_file).getroot()
+    user = root.find(f"users/{ds['jsonData']['username']}")
+    assert user is not None, "the datasource's user is defined"
+    # the password comes from the server's environment, the same variable Grafana gets
+    password = user.find("password")
+    assert password is not None and not (password.text or "").strip()
+    var = password.get("from_env")
+    m = _ENV_REF.fullmatch(ds["secureJsonData"]["password"])
+    assert m and var == (m.group(1) or m.group(2))
+    ch = services()["clickhouse"]
+    assert re.search(rf"\$\{{{var}:\?", env_of(ch)[var])
+    assert not user.findall("password_sha256_hex") + user.findall("password_double_sha1_hex")
+    # read-only profile; the plugin's client may still set max_execution_time
+    profile = root.find(f"profiles/{user.findtext('profile')}")
+    assert profile is not None and profile.findtext("readonly") == "1"
+    assert profile.find("constraints/max_execution_time/changeable_in_readonly") is not None
+    access = ET.parse(CLICKHOUSE_CONFIG / "config.d" / "access_control.xml").getroot()
+    assert access.findtext(
+        "access_control_improvements/settings_constraints_replace_previous") == "true"
+    # only the pipeline's database; no access management
+    dbs = [d.text for d in user.findall("allow_databases/database")]
+    assert dbs == [ds["jsonData"]["defaultDatabase"]]
+    assert user.findtext("access_management") == "0"
+    # both files are mounted where the server reads them
+    mounts = {str(v).split(":")[0]: str(v).split(":")[1] for v in ch["volumes"]}
+    assert mounts["./clickhouse/users.d/grafana.xml"] == \
+        "/etc/clickhouse-server/users.d/grafana.xml"
+    assert mounts["./clickhouse/config.d/access_control.xml"] == \
+        "/etc/clickhouse-server/config.d/access_control.xml"
 
 
 # --- Prometheus and Grafana use real metric names ---------------------------------------------
@@ -474,29 +681,144 @@ def test_alert_rules_use_real_metrics_and_labels() -> None:
     # the conditions the runbook (docs/deployment.md) documents, by alert name
     assert {"BloWorkerDown", "BloConsumerLagGrowing", "BloPartitionsStalled",
             "BloDeadLetterRateHigh", "BloSinkRetrying", "BloSinkFailing",
-            "BloSinkBackpressured", "BloStationStale"} <= {r["alert"] for r in rules}
+            "BloSinkBackpressured", "BloStationStale", "BloAlertEngineNotCaughtUp",
+            "BloAlertEngineInputStalled", "BloAlertWebhookFailing"} <= {r["alert"] for r in rules}
+    documented = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    for r in rules:
+        assert f"`{r['alert']}`" in documented, f"{r['alert']} missing from docs/deployment.md"
 
 
-def test_dashboards_use_real_metrics_labels_and_the_provisioned_datasource() -> None:
-    names, labels = exported_metrics()
-    ds = load_yaml(PROVISIONING / "datasources" / "prometheus.yaml")["datasources"]
-    uids = {d["uid"] for d in ds if d["type"] == "prometheus"}
+def test_every_dashboard_panel_names_a_provisioned_datasource() -> None:
+    types = {d["uid"]: d["type"] for d in provisioned_datasources()}
+    used: set[str] = set()
     for path, dash in dashboards():
+        assert dash["uid"] and dash["title"]
         ids = [p["id"] for p in walk_panels(dash["panels"])]
         assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
         for p in walk_panels(dash["panels"]):
+            if p["type"] == "row":
+                assert not p.get("targets"), p["title"]
+                continue
+            assert p.get("targets"), f"{path.name}: {p['title']} queries nothing"
+            refs = [p.get("datasource"), *(t.get("datasource") for t in p["targets"])]
+            for ds in refs:
+                assert ds, f"{path.name}: {p['title']}: no datasource"
+                assert types.get(ds["uid"]) == ds["type"], f"{path.name}: {p['title']}: {ds}"
+                used.add(ds["uid"])
+        for var in dash.get("templating", {}).get("list", []):
+            if var["type"] == "query":
+                ds = var["datasource"]
+                assert types.get(ds["uid"]) == ds["type"], f"{path.name}: ${var['name']}"
+    assert used == set(types), "every provisioned datasource is used by a dashboard"
+
+
+def test_dashboards_use_real_metrics_and_labels() -> None:
+    names, labels = exported_metrics()
+    checked = 0
+    for path, dash in dashboards():
+        for p in walk_panels(dash["panels"]):
             for t in p.get("targets", []):
-                assert (t.get("datasource") or p["datasource"])["uid"] in uids, p["title"]
+                if datasource_type(p, t) != PROMETHEUS_DS:
+                    continue
                 legend = t.get("legendFormat", "")
                 assert set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend)) <= labels | TARGET_LABELS
         exprs = dashboard_queries(dash)
-        assert exprs
+        checked += len(exprs)
         for e in exprs:
             unknown = metric_names_in(e) - names
             assert not unknown, f"{path.name}: not in blo.metrics: {unknown} in {e}"
             assert label_names_in(e) <= labels | TARGET_LABELS, e
             if "job=" in e:
                 assert f'job="{WORKER_JOB}"' in e
+    assert checked
+
+
+# The ClickHouse plugin's macros (its backend, pkg/macros) and its front end's
+# $__conditionalAll. Some expand to functions ClickHouse 18.16 (the oldest server the
+# project supports) lacks: toStartOfInterval ($__timeInterval) and DateTime64 (*_ms).
+PLUGIN_MACROS = {"__fromTime", "__toTime", "__fromTime_ms", "__toTime_ms", "__timeFilter",
+                 "__timeFilter_ms", "__dateFilter", "__dateTimeFilter", "__dt",
+                 "__timeInterval", "__timeInterval_ms", "__interval_s", "__conditionalAll"}
+NOT_ON_18_16 = {"__timeInterval", "__timeInterval_ms", "__fromTime_ms", "__toTime_ms",
+                "__timeFilter_ms"}
+_GRAFANA_REF = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)")
+
+
+def clickhouse_queries() -> list[tuple[str, str, dict[str, Any], str]]:
+    """(dashboard file, panel or variable title, panel, SQL) of every ClickHouse query."""
+    out = []
+    for path, dash in dashboards():
+        for p in walk_panels(dash["panels"]):
+            for t in p.get("targets", []):
+                if datasource_type(p, t) == CLICKHOUSE_DS:
+                    out.append((path.name, p["title"], p, t))
+        for var in dash.get("templating", {}).get("list", []):
+            if var["type"] == "query" and datasource_type(var) == CLICKHOUSE_DS:
+                out.append((path.name, f"${var['name']}", var, var["query"]))
+    return [(f, title, p, t["rawSql"]) for f, title, p, t in out]
+
+
+def created_tables() -> set[str]:
+    text = "\n".join(p.read_text("utf-8") for p in (ROOT / "sinks" / "sql").glob("*.sql"))
+    return set(re.findall(r"CREATE (?:TABLE|VIEW) IF NOT EXISTS \{db\}\.(\w+)", text))
+
+
+def test_clickhouse_queries_use_known_macros_variables_and_tables() -> None:
+    queries = clickhouse_queries()
+    assert len(queries) >= 10
+    tables = created_tables()
+    assert {"window_stats", "alerts", "late_events", "dlq", "stations"} <= tables
+    plugin_version = dict(a.split("=", 1) for w, a in dockerfile_instructions(GRAFANA_DOCKERFILE)
+                          if w == "ARG" and "=" in a)["CLICKHOUSE_PLUGIN_VERSION"]
+    for path, dash in dashboards():
+        variables = {v["name"] for v in dash.get("templating", {}).get("list", [])}
+        for file, title, panel, sql in queries:
+            if file != path.name:
+                continue
+            where = f"{file}: {title}"
+            for m in _GRAFANA_REF.finditer(sql):
+                name, fmt = m.group(1) or m.group(3), m.group(2)
+                if name.startswith("__"):
+                    assert name in PLUGIN_MACROS, f"{where}: unknown macro ${name}"
+                    assert name not in NOT_ON_18_16, f"{where}: ${name} fails on 18.16"
+                else:
+                    assert name in variables, f"{where}: undefined variable ${name}"
+                    assert fmt in (None, "singlequote"), f"{where}: format {fmt}"
+            # fully qualified tables of the migrations; one statement, no FORMAT clause
+            used = set(re.findall(r"\bblo\.(\w+)", sql))
+            assert used and used <= tables, f"{where}: {used - tables}"
+            assert not re.search(r"\bFROM\s+(?!blo\.|\()", sql), f"{where}: unqualified table"
+            assert ";" not in sql and not re.search(r"\bFORMAT\b", sql), where
+        for p in walk_panels(dash["panels"]):
+            for t in p.get("targets", []):
+                if datasource_type(p, t) != CLICKHOUSE_DS:
+                    continue
+                # saved by the plugin version the image installs (no v3 query migration)
+                assert t["pluginVersion"] == plugin_version, p["title"]
+                # time series frames for time series panels, tables for the rest
+                assert t["editorType"] == "sql" and t["rawSql"].strip()
+                assert t["format"] == (0 if p["type"] == "timeseries" else 1), p["title"]
+                if p["type"] == "timeseries":
+                    assert re.search(r"\bAS time\b", t["rawSql"]), p["title"]
+
+
+def test_the_statistics_dashboard_has_the_panels_and_variables() -> None:
+    dash = json.loads((DASHBOARDS / "blo-statistics.json").read_text("utf-8"))
+    all_titles = [p["title"] for p in walk_panels(dash["panels"])]
+    titles = set(all_titles)
+    assert len(titles) == len(all_titles), "panel titles are unique (the query test uses them)"
+    assert {"Events per hour by country", "Crossings inbound / outbound",
+            "Seizures (kg) by drug", "Top stations by events", "Refused crossings by country",
+            "Stations: last event", "Late events", "Open alerts",
+            "Dead letters by reason"} <= titles
+    var = {v["name"]: v for v in dash["templating"]["list"]}
+    assert var["country"]["multi"] and var["country"]["includeAll"]
+    assert [o["value"] for o in var["window_kind"]["options"]] == ["1m", "1h", "day", "month"]
+    assert var["window_kind"]["query"] == "1m,1h,day,month"
+    # the window families exist in the shipped window configuration
+    shipped = yaml.safe_load((ROOT / "blo" / "data" / "windows.yaml").read_text("utf-8"))
+    names = {w["name"] for w in shipped["windows"]}
+    assert {"1m", "1h", "day", "month"} <= names
 
 
 def test_prometheus_scrapes_the_worker_service() -> None:
