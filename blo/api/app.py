@@ -179,6 +179,12 @@ def build_api(ctx: ApiContext) -> web.Application:
         except ParamError as e:
             status = 400
             return _json({"error": "invalid parameters", "problems": e.problems}, 400)
+        except web.HTTPException:
+            raise
+        except Exception:  # ClickHouse down, a bug: logged here, never shown to the caller
+            log.exception("API call %s %s failed", request.method, path)
+            status = 500
+            return _json({"error": "internal error (logged on the server)"}, 500)
         finally:
             query = urlencode([(k, v) for k, v in request.query.items() if k != "access_token"])
             audit.record((ctx.clock().replace(microsecond=0),

@@ -84,7 +84,9 @@ class StatsParams(Range):
     @field_validator("group_by", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
-        return tuple(p for p in v.split(",") if p) if isinstance(v, str) else v
+        if isinstance(v, str):  # "country,event_type"; a repeated group counts once
+            return tuple(dict.fromkeys(p.strip() for p in v.split(",") if p.strip()))
+        return v
 
 
 class TopParams(Range):
