@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from blo.api.params import (
     Filters,
     LiveParams,
     ParamError,
+    Range,
     SeriesParams,
     StatsParams,
     TopParams,
@@ -59,6 +60,7 @@ Insert = Callable[[str, Sequence[str], Sequence[Row]], Awaitable[None]]
 SendAck = Callable[[str, str, str], Awaitable[None]]
 
 _TOKEN = web.RequestKey("token", Token)
+_R = TypeVar("_R", bound=Range)
 _PUBLIC = ("/api/v1/openapi.json", "/healthz")
 
 
@@ -227,12 +229,18 @@ def build_api(ctx: ApiContext) -> web.Application:
         t = int(t)
         return iso(datetime.fromtimestamp(t, UTC)) if t else None
 
-    async def stats(request: web.Request) -> web.Response:
-        p = parse(StatsParams, dict(request.query))
+    async def ranged(request: web.Request, model: type[_R]
+                     ) -> tuple[_R, Scope, Visibility, datetime, datetime]:
+        """The prologue of the statistics endpoints: parameters, scope checks, range."""
+        p = parse(model, dict(request.query))
         check_window(p.window)
         scope, v = await vis(request)
         check_filters(scope, v, p)
         t0, t1 = p.bounds(ctx.clock(), ctx.max_range_days)
+        return p, scope, v, t0, t1
+
+    async def stats(request: web.Request) -> web.Response:
+        p, scope, v, t0, t1 = await ranged(request, StatsParams)
         sql, params = stats_sql(ctx.database, p.window, t0, t1, v.station_ids(), p,
                                 p.group_by, ctx.max_rows)
         names = [*p.group_by, *_stat_names()]
@@ -252,11 +260,7 @@ def build_api(ctx: ApiContext) -> web.Application:
         return answer(body, len(rows))
 
     async def top(request: web.Request) -> web.Response:
-        p = parse(TopParams, dict(request.query))
-        check_window(p.window)
-        scope, v = await vis(request)
-        check_filters(scope, v, p)
-        t0, t1 = p.bounds(ctx.clock(), ctx.max_range_days)
+        p, scope, v, t0, t1 = await ranged(request, TopParams)
         sql, params = top_sql(ctx.database, p.window, t0, t1, v.station_ids(), p, p.stat, p.n)
         rows = [{"station_id": s, "country": c, "value": _num(x)}
                 for s, c, x in await ctx.query(sql, params)]
@@ -264,11 +268,7 @@ def build_api(ctx: ApiContext) -> web.Application:
                        "scope": scope.describe(), "rows": rows}, len(rows))
 
     async def series(request: web.Request) -> web.Response:
-        p = parse(SeriesParams, dict(request.query))
-        check_window(p.window)
-        scope, v = await vis(request)
-        check_filters(scope, v, p)
-        t0, t1 = p.bounds(ctx.clock(), ctx.max_range_days)
+        p, scope, v, t0, t1 = await ranged(request, SeriesParams)
         sql, params = series_sql(ctx.database, p.window, t0, t1, v.station_ids(), p, p.stat,
                                  ctx.max_rows)
         points = [{"t": epoch_iso(t), "label": label or None, "value": _num(x)}
