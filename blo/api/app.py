@@ -196,6 +196,7 @@ def build_api(ctx: ApiContext) -> web.Application:
                           request.remote or ""))
 
     app = web.Application(middlewares=[guard])
+    streams: set[asyncio.Task[Any]] = set()  # open /live responses
 
     async def vis(request: web.Request) -> tuple[Scope, Visibility]:
         token = request[_TOKEN]
@@ -357,6 +358,9 @@ def build_api(ctx: ApiContext) -> web.Application:
                                            "Cache-Control": "no-cache"})
         await resp.prepare(request)
         window = "1m" if "1m" in ctx.windows else ctx.windows[0]
+        task = asyncio.current_task()
+        if task is not None:
+            streams.add(task)  # cancelled at shutdown: an open dashboard never holds it up
         try:
             while True:
                 body = await snapshot(request, window)
@@ -364,6 +368,8 @@ def build_api(ctx: ApiContext) -> web.Application:
                 await asyncio.sleep(ctx.live_interval_s)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        finally:
+            streams.discard(task)
         return resp
 
     async def snapshot(request: web.Request, window: str) -> dict[str, Any]:
@@ -380,6 +386,7 @@ def build_api(ctx: ApiContext) -> web.Application:
                     firing_by_station[sid] = _worse(firing_by_station.get(sid), a["severity"])
         return {
             "at": iso(now), "scope": scope.describe(), "window": window,
+            "interval_s": ctx.live_interval_s,
             "stations": [{**{k: _plain_value(val) for k, val in r.items()},
                           "events_1h": per.get(r["station_id"], (0, 0))[0],
                           "last_event_at": epoch_iso(per.get(r["station_id"], (0, 0))[1]),
@@ -415,6 +422,12 @@ def build_api(ctx: ApiContext) -> web.Application:
     app.router.add_get("/api/v1/alerts", alerts)
     app.router.add_post("/api/v1/alerts/{alert_id}/ack", ack)
     app.router.add_get("/api/v1/live", live)
+
+    async def close_streams(app: web.Application) -> None:
+        for task in list(streams):
+            task.cancel()
+
+    app.on_shutdown.append(close_streams)
 
     async def start_audit(app: web.Application) -> None:
         audit.task = asyncio.ensure_future(audit.run())

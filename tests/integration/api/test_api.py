@@ -407,3 +407,56 @@ def test_tokens_cli_creates_lists_and_revokes(make_clickhouse_db: Any,
                      (("revoke", "nope"), "not a token id")):
         res = blo(*bad)
         assert res.returncode == 2 and msg in res.stderr, (bad, res.stderr)
+
+
+def test_blo_api_serves_and_stops_promptly_with_a_live_stream_open(
+        make_clickhouse_db: Any, clickhouse_server: Any, kafka_broker: TansuBroker,
+        tmp_path: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from blo.localservices.tansu import free_port
+
+    db = make_clickhouse_db()
+    db.insert("stations", STATIONS.column_names, _station_rows())
+    _, secret = create_token(db, "Regional centre", Scope(all=True))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
+    env.update(BLO_CLICKHOUSE_URL=clickhouse_server.url(db.database),
+               BLO_KAFKA_BOOTSTRAP=kafka_broker.bootstrap, BLO_API_PORT=str(port),
+               BLO_API_LIVE_INTERVAL_S="0.5")
+    log = open(tmp_path / "api.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "blo", "api"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "api.log").read_text()
+            try:
+                with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "blo api did not start"
+                time.sleep(0.3)
+        with urllib.request.urlopen(base + "/", timeout=5) as r:  # the dashboard page
+            assert b"<html" in r.read().lower()
+        live = urllib.request.urlopen(f"{base}/api/v1/live?access_token={secret}", timeout=10)
+        first = b""
+        while b"\n\n" not in first:
+            first += live.read1(65536)
+        snap = json.loads(first.split(b"\n\n")[0].split(b"data: ", 1)[1])
+        assert {s["station_id"] for s in snap["stations"]} == set(POSTS)
+        assert snap["interval_s"] == 0.5
+        proc.send_signal(signal.SIGTERM)  # with the stream still open
+        assert proc.wait(20) == 0
+        live.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    audited = db.query(f"SELECT path, status FROM {db.database}.api_audit")
+    assert ("/api/v1/live", 200) in [(str(p), int(s)) for p, s in audited]
