@@ -365,9 +365,16 @@ def schema() -> None:
 @schema.command("export")
 @click.argument("directory", type=click.Path(file_okay=False))
 def schema_export(directory: str) -> None:
-    """Write the JSON Schema of every event type (and the station record) to DIRECTORY."""
+    """Write the JSON Schema of every event type (and the station record) to DIRECTORY,
+    and of the alert messages on the alerts topic and webhook (alert.schema.json)."""
+    import json
+
     from schemas.export import export_json_schemas
+    from streams.alerts import alert_json_schema
 
     paths = export_json_schemas(Path(directory))
-    for p in paths:
+    alert = Path(directory) / "alert.schema.json"
+    alert.write_text(json.dumps(alert_json_schema(), indent=2, ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+    for p in [*paths, alert]:
         click.echo(str(p))

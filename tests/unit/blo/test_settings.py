@@ -105,6 +105,16 @@ def test_schema_export_writes_one_json_schema_per_event_type(tmp_path) -> None: 
         assert match, (et, sorted(files))
         props = match[0]["properties"]
         assert {"event_id", "station_id", "occurred_at", "source_seq"} <= set(props)
+    # the alerts topic's and webhook's messages: a real alert version validates
+    import jsonschema
+
+    from streams.alerts import AlertEngine, alert_message, load_rules
+    from tests.unit.streams.alerts.factories import wrow
+
+    engine = AlertEngine(load_rules("blo/data/rules.yaml"), baseline=lambda *a: [])
+    engine.on_window_rows([wrow(0, seizure_kg=75.0)])
+    [row] = engine.drain()
+    jsonschema.validate(json.loads(alert_message(row)), files["alert.schema.json"])
 
 
 def test_the_readme_documents_every_setting() -> None:
