@@ -14,6 +14,7 @@ more than twice ``span_s`` are forgotten.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Mapping
 
 from streams.alerts.book import AlertBook, Facts
@@ -37,7 +38,8 @@ class PairedTracker:
         self.rule = rule
         self.book = book
         self.partner = partners(pairs)
-        self.recent: dict[str, list[tuple[int, str]]] = {}  # station → [(t, event id)]
+        self.recent: dict[str, list[tuple[int, str]]] = {}  # station → [(t, event id)], sorted
+        self.ids: dict[str, set[str]] = {}  # station → the event ids in recent
         self.clock = 0
         self.due = 0  # earliest resolve time of this rule's open alerts (0: look again)
 
@@ -47,15 +49,22 @@ class PairedTracker:
         other = self.partner.get(station_id)
         if other is None or event_type not in rule.event_types:
             return
-        mine = self.recent.setdefault(station_id, [])
-        if any(eid == event_id for _, eid in mine):
+        ids = self.ids.setdefault(station_id, set())
+        if event_id in ids:
             return
-        mine.append((t, event_id))
+        ids.add(event_id)
+        insort(self.recent.setdefault(station_id, []), (t, event_id))
         span = rule.span_s
         a, b = sorted((station_id, other))
-        for tp, _ in sorted(self.recent.get(other, [])):
-            if abs(t - tp) > span:
-                continue
+        theirs = self.recent.get(other, [])
+        # The partner's events within span of t, earliest first; the first one of each
+        # span bucket fires it (later ones would find it fired). At most two or three
+        # buckets: jump from one to the next instead of walking every event.
+        i = bisect_left(theirs, (t - span,))
+        while i < len(theirs):
+            tp = theirs[i][0]
+            if tp > t + span:
+                break
             bucket = int(min(t, tp) // span * span)
             self.due = min(self.due, max(t, tp) + int(span)) if self.due else 0
             self.book.fire(rule, str(bucket), Facts(
@@ -63,6 +72,9 @@ class PairedTracker:
                 window_start=bucket, window_end=int(bucket + span), value=float(abs(t - tp)),
                 threshold=span, at=max(t, tp),
                 context={"station_a": a, "station_b": b, "span_s": number(span)}))
+            if tp >= t or bucket + span > t:
+                break  # every later partner event falls in this bucket (or t's)
+            i = bisect_left(theirs, (bucket + span,), i + 1)
         self._forget()
 
     def advance(self, now: int) -> None:
@@ -88,9 +100,14 @@ class PairedTracker:
 
     def _forget(self) -> None:
         horizon = self.clock - 2 * self.rule.span_s
-        for station_id, events in self.recent.items():
-            kept = [e for e in events if e[0] >= horizon]
-            self.recent[station_id] = kept[-_KEEP_PER_STATION:]
+        for station_id, events in self.recent.items():  # each sorted by time
+            cut = bisect_left(events, (horizon,))
+            cut = max(cut, len(events) - _KEEP_PER_STATION)
+            if cut > 0:
+                ids = self.ids[station_id]
+                for _, eid in events[:cut]:
+                    ids.discard(eid)
+                del events[:cut]
 
 
 def _same(alert: Alert, at: int, rule: PairedRule) -> Facts:

@@ -104,3 +104,45 @@ def test_a_caught_up_tick_resolves_too() -> None:
     ev(e, "AF-SHERKHAN", T0 + H)
     e.tick(T0 + H + SPAN, caught_up=True)
     assert [a["state"] for a in alerts(e.drain())] == ["firing", "resolved"]
+
+
+def _reference(events: list[tuple[str, int, str]]) -> set[tuple[str, int, float, int]]:
+    """The rule by definition, over all events at once: for every pair of events at the two
+    posts at most SPAN apart, the bucket of the earlier one; each bucket's first firing is
+    the one by arrival, then by the partner's (time, id) — what the engine writes. Events
+    older than the latest event time by more than two spans are forgotten."""
+    partner = {**PAIRS, **{b: a for a, b in PAIRS.items()}}
+    seen: dict[str, list[tuple[int, str]]] = {}
+    fired: dict[tuple[str, int], tuple[float, int]] = {}
+    clock = 0
+    for station, t, eid in events:
+        clock = max(clock, t)
+        for k in seen:
+            seen[k] = [(tt, e) for tt, e in seen[k] if tt >= clock - 2 * SPAN]
+        mine = seen.setdefault(station, [])
+        if any(e == eid for _, e in mine):
+            continue
+        mine.append((t, eid))
+        pair = "+".join(sorted((station, partner[station])))
+        for tp, _ in sorted(seen.get(partner[station], [])):
+            if abs(t - tp) <= SPAN:
+                bucket = min(t, tp) // SPAN * SPAN
+                fired.setdefault((pair, bucket), (float(abs(t - tp)), max(t, tp)))
+    return {(p, b, v, at) for (p, b), (v, at) in fired.items()}
+
+
+def test_paired_buckets_equal_the_definition_over_many_random_events() -> None:
+    import random
+
+    rng = random.Random(7)
+    stations = ["TJ-PYANJ", "AF-SHERKHAN", "KZ-KORDAI", "KG-AK-JOL"]
+    events = [(rng.choice(stations), T0 + rng.randrange(0, 3 * SPAN), f"id-{i}")
+              for i in range(600)]
+    events += [events[i] for i in rng.sample(range(600), 50)]  # redelivered ids
+    e = paired()
+    for station, t, eid in events:  # arrival order is not time order
+        e.on_event(station, "seizure", t, eid)
+    got = {(a["scope_key"], int(a["window_start"].timestamp()), a["value"],
+            int(a["fired_at"].timestamp()))
+           for a in alerts(e.drain()) if a["version"] == 1}
+    assert got == _reference(events)
