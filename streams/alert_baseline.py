@@ -18,11 +18,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sinks.base import Row
+from sinks.tables import WINDOW_STATS
 from streams.alerts import BaselineRule, RuleSet, history_starts
 from streams.alerts.rows import epoch
-from streams.alerts.windowed import WindowRow
 
 Query = Callable[[str, Mapping[str, Any]], Awaitable[list[Row]]]
+
+_KIND = WINDOW_STATS.index("window_kind")
+_START = WINDOW_STATS.index("window_start")
 
 _SCOPE_EXPR = {"station": "station_id", "country": "country", "border": "border",
                "all": "'all'"}
@@ -52,7 +55,7 @@ class BaselineHistory:
         self.max_entries = max_entries
         # (rule id, scope key, window start) -> (value, reporting)
         self._weeks: dict[tuple[str, str, int], tuple[float, bool]] = {}
-        self._asked: set[tuple[str, int]] = set()  # (rule id, week start) already read
+        self._asked: dict[str, set[int]] = {}  # rule id → week starts already read
 
     def __call__(self, rule: BaselineRule, key: str, window_start: int) -> Sequence[float]:
         out = []
@@ -74,15 +77,16 @@ class BaselineHistory:
             return 0
         if len(self._weeks) > self.max_entries:  # never during a batch: all or nothing
             self.forget()
+        kinds = {r.window for r in rules}
         starts_by_kind: dict[str, set[int]] = {}
         for row in rows:
-            w = WindowRow.parse(row)
-            starts_by_kind.setdefault(w.window_kind, set()).add(w.window_start)
+            if row[_KIND] in kinds:  # most rows are of other window kinds: no parsing
+                starts_by_kind.setdefault(row[_KIND], set()).add(epoch(row[_START]))
         queries = 0
         for rule in rules:
+            asked = self._asked.setdefault(rule.id, set())
             wanted = sorted({week for s in starts_by_kind.get(rule.window, ())
-                             for week in history_starts(s, rule.weeks)}
-                            - {w for rid, w in self._asked if rid == rule.id})
+                             for week in history_starts(s, rule.weeks)} - asked)
             if not wanted:
                 continue
             await self._read(rule, wanted)
@@ -101,5 +105,4 @@ class BaselineHistory:
                "GROUP BY scope_key, window_start")
         for key, start, value, n in await self.query(sql, params):
             self._weeks[(rule.id, str(key), epoch(start))] = (float(value), int(n) > 0)
-        for w in weeks:
-            self._asked.add((rule.id, w))
+        self._asked.setdefault(rule.id, set()).update(weeks)
