@@ -52,7 +52,6 @@ from streams.alerts import (
     load_rules,
 )
 from streams.alerts.gaps import parse_gap_key
-from streams.alerts.paired import partners
 from streams.alerts.rules import WindowRule
 from streams.windows.assign import max_length_s
 from streams.windows.config import WindowConfig
@@ -511,14 +510,10 @@ class AlertRuntime:
         self._gauges()
 
     def _update_pairs(self, engine: AlertEngine) -> None:
-        """Follow the registry's pairs (a post registered or re-paired since the restore).
-        The paired trackers keep their own copy of the pairs, taken when they were built,
-        so assigning ``engine.pairs`` alone would not reach them."""
+        """Follow the registry's pairs (a post registered or re-paired since the restore)."""
         pairs = registry_pairs(self.registry)
         if pairs != engine.pairs:
-            engine.pairs = pairs
-            for tracker in engine.paired:
-                tracker.partner = partners(pairs)
+            engine.set_pairs(pairs)
 
     # -- output ----------------------------------------------------------------------------
     async def _write(self, updates: list[AlertUpdate],

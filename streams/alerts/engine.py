@@ -31,7 +31,7 @@ from sinks.base import Row
 from streams.alerts.baseline import BaselineProvider
 from streams.alerts.book import AlertBook, AlertUpdate
 from streams.alerts.gaps import GapTracker
-from streams.alerts.paired import PairedTracker
+from streams.alerts.paired import PairedTracker, partners
 from streams.alerts.rows import Alert, whole
 from streams.alerts.rules import (
     BaselineRule,
@@ -110,6 +110,13 @@ class AlertEngine:
                 self.gaps.append(tracker)
             else:
                 self.paired.append(tracker)
+
+    def set_pairs(self, pairs: Mapping[str, str]) -> None:
+        """The registry's pairs changed (a post registered or re-paired): paired rules use
+        the new pairs from the next event on."""
+        self.pairs = dict(pairs)
+        for tracker in self.paired:
+            tracker.partner = partners(self.pairs)
 
     # -- inputs --------------------------------------------------------------------------
 

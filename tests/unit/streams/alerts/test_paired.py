@@ -146,3 +146,16 @@ def test_paired_buckets_equal_the_definition_over_many_random_events() -> None:
             int(a["fired_at"].timestamp()))
            for a in alerts(e.drain()) if a["version"] == 1}
     assert got == _reference(events)
+
+
+def test_pairs_registered_later_are_used_from_the_next_event() -> None:
+    e = engine(rule_yaml("event_types: [seizure]\nspan_s: 3600", kind="paired",
+                         message="{station_a} & {station_b}"), {})
+    ev(e, "TJ-PYANJ", T0)
+    ev(e, "AF-SHERKHAN", T0 + 60)
+    assert e.drain() == []  # not a pair (yet)
+    e.set_pairs({"TJ-PYANJ": "AF-SHERKHAN"})
+    ev(e, "TJ-PYANJ", T0 + 100)  # events of unpaired posts were not kept
+    ev(e, "AF-SHERKHAN", T0 + 120)
+    [a] = alerts(e.drain())
+    assert (a["scope_key"], a["value"]) == (PAIR, 20.0)
