@@ -20,7 +20,10 @@ def worker(ctx: click.Context, migrate: bool | None) -> None:
     """Run the stream worker (Faust) against BLO_KAFKA_BOOTSTRAP and BLO_CLICKHOUSE_URL.
 
     Serves /healthz, /readyz, /metrics and /api/query on BLO_WEB_HOST:BLO_WEB_PORT
-    (127.0.0.1:6066). On SIGTERM it flushes, commits and exits 0.
+    (127.0.0.1:6066). Computes event-time windows and, on the worker that owns the alert
+    input partition, runs the alert engine. With embedded ClickHouse (chdb://) it also
+    serves the query API and dashboard on BLO_API_HOST:BLO_API_PORT (127.0.0.1:8080).
+    On SIGTERM it flushes, commits and exits 0.
     """
     from blo.worker import SchemaNotReady, run_worker
 
