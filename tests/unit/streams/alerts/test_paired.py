@@ -117,8 +117,8 @@ def _reference(events: list[tuple[str, int, str]]) -> set[tuple[str, int, float,
     clock = 0
     for station, t, eid in events:
         clock = max(clock, t)
-        for k in seen:
-            seen[k] = [(tt, e) for tt, e in seen[k] if tt >= clock - 2 * SPAN]
+        for k, kept in seen.items():
+            seen[k] = [(tt, e) for tt, e in kept if tt >= clock - 2 * SPAN]
         mine = seen.setdefault(station, [])
         if any(e == eid for _, e in mine):
             continue
