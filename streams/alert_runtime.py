@@ -39,7 +39,6 @@ from sinks.webhook import WebhookNotifier
 from streams.alert_baseline import BaselineHistory
 from streams.alert_input import BadInput, Decoded, decode_input
 from streams.alerts import (
-    Alert,
     AlertEngine,
     AlertUpdate,
     PairedRule,
@@ -61,6 +60,8 @@ log = logging.getLogger("blo.alerts")
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]
 Acker = Callable[[Any], Awaitable[Any]]
 
+_A_ID = ALERTS.index("alert_id")
+_A_VERSION = ALERTS.index("version")
 _A_RULE = ALERTS.index("rule_id")
 _A_STATE = ALERTS.index("state")
 _A_SCOPE_KEY = ALERTS.index("scope_key")
@@ -127,7 +128,6 @@ class AlertRuntime:
         metrics: Metrics,
         produce: Producer,
         alerts_topic: str | None,
-        input_topic: str,
         raw_partitions: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -139,7 +139,6 @@ class AlertRuntime:
         self.metrics = metrics
         self.produce = produce
         self.alerts_topic = alerts_topic
-        self.input_topic = input_topic
         self.raw_partitions = raw_partitions
         self.clock = clock
         self.rules = RulesFile(settings.rules_path(),
@@ -182,8 +181,7 @@ class AlertRuntime:
         if self.webhook is None:
             return
         for row in self._restored_alerts:
-            a = Alert.from_row(row)
-            self.webhook.notify(str(a.alert_id), a.version, alert_message(a.row()))
+            self.webhook.notify(str(row[_A_ID]), int(row[_A_VERSION]), alert_message(row))
 
     async def close(self) -> None:
         if self.webhook is not None:
@@ -277,8 +275,11 @@ class AlertRuntime:
         db, q = self.database, self._query
         rules = self.rules.ruleset.rules
         latest_rows = await q(f"SELECT max(last_event_at) FROM {db}.window_stats", {})
-        latest_ev = await q(f"SELECT max(occurred_at) FROM {db}.events", {})
-        top = max([_epoch_or_0(r[0]) for r in (*latest_rows, *latest_ev)] or [0])
+        seen = await q(
+            f"SELECT station_id, any(country), any(border), max(occurred_at) "
+            f"FROM {db}.events GROUP BY station_id", {})
+        top = max([_epoch_or_0(r[0]) for r in latest_rows]
+                  + [_epoch_or_0(r[3]) for r in seen] or [0])
         if top == 0:
             return 0, 0, 0, 0  # nothing stored yet: a fresh pipeline
         horizon = top - self._horizon_s()
@@ -289,9 +290,6 @@ class AlertRuntime:
             "WHERE state = 'firing' OR resolved_at >= toDateTime(%(h)s)", {"h": max(0, horizon)})
         engine.restore(alerts)
         # 2. station trackers: latest event time, then recent numbers, then gap ranges
-        seen = await q(
-            f"SELECT station_id, any(country), any(border), max(occurred_at) "
-            f"FROM {db}.events GROUP BY station_id", {})
         for sid, country, border, t in seen:
             engine.on_station_seen(str(sid), _epoch_or_0(t), country=str(country),
                                    border=str(border))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -112,6 +113,17 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         # stop the worker; nothing of the failing batch was acknowledged
         in_background(app.crash(exc), "stopping the worker")
 
+    async def guarded(what: str, step: Callable[[], Awaitable[Any]]) -> None:
+        """A timer's step: skipped while stopping; an error (a sink that failed for good, a
+        refused produce) stops the worker instead of repeating every tick."""
+        if runtime.stopping or runtime.fatal is not None:
+            return
+        try:
+            await step()
+        except Exception as e:
+            log.exception("%s failed", what)
+            runtime.fail(e)
+
     windows: WindowRuntime | None = None
     alerts: AlertRuntime | None = None
     if settings.windows.enabled:
@@ -127,7 +139,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
                 settings=settings.alerts, window_config=window_config, registry=registry,
                 sink=sink, database=db.database, metrics=metrics, produce=produce,
                 alerts_topic=k.topic_alerts if settings.alerts.produce else None,
-                input_topic=k.topic_alert_input, raw_partitions=k.partitions,
+                raw_partitions=k.partitions,
             )
 
     runtime = IngestRuntime(
@@ -250,23 +262,11 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
         @app.timer(settings.alerts.tick_interval_s)  # type: ignore[untyped-decorator]
         async def tick_alerts() -> None:
-            if runtime.stopping or runtime.fatal is not None:
-                return
-            try:
-                await alerts.tick(alert_input_caught_up())
-            except Exception as e:
-                log.exception("alert tick failed")
-                runtime.fail(e)
+            await guarded("alert tick", lambda: alerts.tick(alert_input_caught_up()))
 
         @app.timer(settings.alerts.reload_interval_s)  # type: ignore[untyped-decorator]
         async def reload_rules() -> None:
-            if runtime.stopping or runtime.fatal is not None:
-                return
-            try:
-                await alerts.reload_rules()
-            except Exception as e:
-                log.exception("applying the reloaded rules failed")
-                runtime.fail(e)
+            await guarded("applying the reloaded rules", alerts.reload_rules)
 
     if db.kind == "chdb":  # one process per data directory: the worker serves the API
         from blo.api.app import build_api
@@ -340,9 +340,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
     if windows is not None:
         @app.timer(settings.windows.tick_interval_s)  # type: ignore[untyped-decorator]
         async def tick_windows() -> None:
-            if runtime.stopping or runtime.fatal is not None:
-                return
-            try:
+            async def tick() -> None:
                 done = caught_up()
                 await windows.tick(done)
                 if alerts is not None:  # tell the alert engine how far this worker is
@@ -351,9 +349,8 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
                     if parts:
                         await produce(k.topic_alert_input,
                                       *partition_progress_record(parts, time.time()))
-            except Exception as e:  # a sink that failed for good, a refused produce
-                log.exception("window tick failed")
-                runtime.fail(e)
+
+            await guarded("window tick", tick)
 
     register_pages(app, runtime, db, metrics)
     return app

@@ -89,7 +89,7 @@ def _runtime(db: Database, sink: BatchingSink, now: float) -> AlertRuntime:
     return AlertRuntime(
         settings=AlertSettings(), window_config=WindowConfig(), registry=registry(),
         sink=sink, database=db.database, metrics=Metrics(), produce=_no_produce,
-        alerts_topic=None, input_topic="alert-input", raw_partitions=1, clock=lambda: now)
+        alerts_topic=None, raw_partitions=1, clock=lambda: now)
 
 
 async def _no_produce(topic: str, key: bytes, value: bytes) -> None:
