@@ -3,12 +3,19 @@
 :class:`Metrics` is built (not imported as a global) and handed to the components that
 record into it; ``/metrics`` on the worker exposes ``metrics.registry``. Label values are
 bounded: event types, reason codes, table names, partitions and station ids (a registry of a
-few hundred posts) — never event ids.
+few hundred posts) — never event ids. A worker whose per-event work runs in a second
+process (``BLO_INGEST_PROCESS=separate``) has one such registry in each; its ``/metrics``
+page merges the two (:func:`merge_families`).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Iterable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 
 class Metrics:
@@ -161,5 +168,53 @@ class Metrics:
             registry=r,
         )
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, more: Iterable[Metric] | None = None) -> bytes:
+        """The exposition; ``more``: another process's families of the same metrics (the
+        ingest process), merged with these (:func:`merge_families`)."""
+        if more is None:
+            return generate_latest(self.registry)
+        return generate_latest(_Families(merge_families(self.registry.collect(), more)))
+
+
+class _Families:
+    """A collector-like view of already collected families, for ``generate_latest``."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
+
+
+def merge_families(ours: Iterable[Metric], theirs: Iterable[Metric]) -> list[Metric]:
+    """One exposition from two processes' registries of the same metrics: counters and
+    histograms add up, as do gauges (each is set in one process; the other holds its
+    default 0, and a NaN stays NaN); ``*_created`` keeps the earlier time, and gauges both
+    processes set to the same fact (``blo_registry_stations``, ``blo_sink_backpressured``)
+    take the larger value."""
+    merged: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for fam in itertools.chain(ours, theirs):
+        into = merged.get(fam.name)
+        if into is None:
+            into = merged[fam.name] = Metric(fam.name, fam.documentation, fam.type, fam.unit)
+            values[fam.name] = {}
+        vals = values[fam.name]
+        for s in fam.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            old = vals.get(key)
+            if old is None:
+                vals[key] = s.value
+            elif s.name.endswith("_created"):
+                vals[key] = min(old, s.value)
+            elif fam.name in _SAME_FACT:
+                vals[key] = s.value if math.isnan(old) else max(old, s.value)
+            else:
+                vals[key] = old + s.value
+    for name, fam in merged.items():
+        for (sample_name, labels), v in values[name].items():
+            fam.add_sample(sample_name, dict(labels), v)
+    return list(merged.values())
+
+
+_SAME_FACT = frozenset({"blo_registry_stations", "blo_sink_backpressured"})

@@ -207,6 +207,10 @@ class IngestSettings(BaseSettings):
     tablet_mass_mg: float = Field(200.0, gt=0, description="mass of one tablet, for kg")
     produce_enriched: bool = False
     conflict_cache_size: int = Field(1_000_000, ge=0)
+    process: Literal["auto", "inline", "separate"] = Field(
+        "auto", description="where the per-event work runs: in the Faust process (inline) "
+        "or in a second process beside it (separate: another core; needs a ClickHouse "
+        "server); auto = separate with a server on a multi-core machine")
 
 
 class WindowSettings(BaseSettings):

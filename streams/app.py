@@ -2,15 +2,20 @@
 
 No module-level app: the CLI (or a test) builds settings once and calls :func:`build_app`.
 The agent is thin — take a batch of raw records without acknowledging them, hand them to
-:class:`streams.runtime.IngestRuntime` — and the runtime acknowledges records only from the
-sink's ``on_durable`` callback (see its docstring: the one place offsets advance).
+the ingest runtime — and records are acknowledged only from the sink's ``on_durable``
+callback (see :mod:`streams.runtime`: the one place offsets advance).
+
+Where the per-event work runs (``BLO_INGEST_PROCESS``, :func:`ingest_process_mode`):
+``inline`` — :class:`streams.runtime.IngestRuntime` in this process; ``separate`` — the same
+runtime in a second process, fed and acknowledged through :class:`streams.offload.IngestProcess`
+(the default with a ClickHouse server: it puts the work on a second core).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,14 +23,13 @@ import faust
 
 from blo.kafka_config import faust_broker_kwargs
 from blo.metrics import Metrics
-from blo.settings import Settings
+from blo.settings import Settings, SettingsError
 from schemas.station import Registry, StationRecord
 from sinks.base import Database
 from sinks.batching import BatchingSink
-from streams.alert_input import partition_progress_record
 from streams.alert_runtime import AlertRuntime, paired_types
-from streams.guard import DlqGuard
-from streams.ingest import IngestPolicy, IngestProcessor
+from streams.assembly import build_ingest, window_tick
+from streams.offload import IngestProcess
 from streams.registry_reader import RegistryReader, station_row
 from streams.runtime import IngestRuntime
 from streams.web import register_pages
@@ -33,16 +37,49 @@ from streams.window_runtime import WindowRuntime
 
 log = logging.getLogger("blo.app")
 
+RESTORE_TIMEOUT_S = 600.0
+"""How long a new assignment may take to restore in the ingest process before the worker
+stops (the same wait is unbounded inline, where it runs in this process)."""
+
+POSITIONS_INTERVAL_S = 0.5
+"""How often the ingest process hears the consumer's positions (caught up, lag)."""
+
+
+def ingest_process_mode(settings: Settings, db: Database) -> str:
+    """``inline`` or ``separate`` for ``BLO_INGEST_PROCESS`` (``auto``: separate with a
+    ClickHouse server on a machine with more than one core; inline with embedded chDB,
+    which allows one process per data directory)."""
+    mode = settings.ingest.process
+    if mode == "separate" and db.kind == "chdb":
+        raise SettingsError(
+            "BLO_INGEST_PROCESS=separate needs a ClickHouse server (BLO_CLICKHOUSE_URL="
+            "clickhouse://…): embedded chDB allows one process per data directory")
+    if mode == "auto":
+        return "separate" if db.kind != "chdb" and (os.cpu_count() or 1) > 1 else "inline"
+    return mode
+
 
 class BloApp(faust.App):
     """A Faust app that flushes its sink before Faust's final commit on shutdown."""
 
-    blo: IngestRuntime
+    blo: IngestRuntime | IngestProcess
     blo_sink: BatchingSink
     blo_reader: RegistryReader
     blo_alerts: AlertRuntime | None
     blo_api_runner: Any = None
     blo_shutdown_timeout_s: float
+
+    async def on_start(self) -> None:
+        # before the consumer (a child service) joins the group: rebalance callbacks and
+        # the first take talk to the ingest process
+        runtime = getattr(self, "blo", None)
+        if isinstance(runtime, IngestProcess):
+            try:
+                await runtime.start()
+            except Exception as e:  # cannot fork, no socket: stop, clearly
+                log.exception("could not start the ingest process")
+                runtime.fail(e)
+        await super().on_start()
 
     async def on_stop(self) -> None:
         api = getattr(self, "blo_api_runner", None)
@@ -62,7 +99,7 @@ class BloApp(faust.App):
 def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) -> BloApp:
     """Build the worker app. ``db`` is an open :class:`sinks.base.Database`."""
     metrics = metrics or Metrics()
-    k, b, ing, web = settings.kafka, settings.batch, settings.ingest, settings.web
+    k, b, web = settings.kafka, settings.batch, settings.web
     app = BloApp(
         k.group_id,
         **faust_broker_kwargs(k),
@@ -87,10 +124,6 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
     )
     # topics are created before the app starts (blo.worker), not declared by Faust
     raw_topic = app.topic(k.topic_raw, partitions=k.partitions)
-
-    registry = Registry()
-    sink = BatchingSink(db, b, metrics)
-    processor = IngestProcessor(registry, IngestPolicy.from_settings(ing))
 
     background: set[asyncio.Future[Any]] = set()  # keep references; surface failures
 
@@ -124,54 +157,6 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
             log.exception("%s failed", what)
             runtime.fail(e)
 
-    windows: WindowRuntime | None = None
-    alerts: AlertRuntime | None = None
-    if settings.windows.enabled:
-        window_config = settings.windows.window_config()
-        alerting = settings.alerts.enabled
-        windows = WindowRuntime(
-            config=window_config, sink=sink, database=db.database, metrics=metrics,
-            produce=produce, topic=k.topic_windows if settings.windows.produce else None,
-            raw_topic=k.topic_raw, alert_topic=k.topic_alert_input if alerting else None,
-        )
-        if alerting:
-            alerts = AlertRuntime(
-                settings=settings.alerts, window_config=window_config, registry=registry,
-                sink=sink, database=db.database, metrics=metrics, produce=produce,
-                alerts_topic=k.topic_alerts if settings.alerts.produce else None,
-                raw_partitions=k.partitions,
-            )
-
-    runtime = IngestRuntime(
-        processor=processor, sink=sink, db=db, metrics=metrics,
-        guard=DlqGuard(ing.dlq_guard_ratio, ing.dlq_guard_min_events),
-        produce=produce, dlq_topic=k.topic_dlq, raw_topic=k.topic_raw,
-        dlq_payload_limit=ing.dlq_payload_limit_bytes, on_fatal=on_fatal,
-        enriched_topic=k.topic_enriched if ing.produce_enriched else None,
-        slice_max_bytes=b.slice_max_bytes,
-        windows=windows,
-        alert_input_topic=k.topic_alert_input if alerts is not None else None,
-    )
-    if alerts is not None:
-        runtime.alert_event_types = alerts.paired_types()
-
-        def on_rules(ruleset: Any) -> None:
-            runtime.alert_event_types = paired_types(ruleset)
-
-        alerts.on_rules_changed.append(on_rules)
-
-    def on_station_records(records: list[StationRecord]) -> None:
-        from datetime import UTC, datetime
-
-        now = datetime.now(UTC)
-        rows = [station_row(r, now) for r in records]
-        in_background(sink.submit({"stations": rows}), "writing station rows")
-
-    reader = RegistryReader(k, registry, metrics, on_station_records)
-    app.blo, app.blo_sink, app.blo_reader = runtime, sink, reader
-    app.blo_alerts = alerts
-    app.blo_shutdown_timeout_s = b.shutdown_flush_timeout_s
-
     def on_backpressure(active: bool) -> None:
         # Paused the way Faust pauses a partition whose stream buffer is full, not with
         # consumer.pause_partitions(): that one makes the fetcher silently skip records it
@@ -194,8 +179,46 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
             metrics.paused_partitions.set(0)
             log.debug("sink has room again: resumed %d partitions", len(tps))
 
-    sink.add_backpressure_listener(on_backpressure)
-    sink.add_failure_listener(runtime.fail)  # stop even when no batch is in flight
+    separate = ingest_process_mode(settings, db) == "separate"
+    runtime: IngestRuntime | IngestProcess
+    windows: WindowRuntime | None = None
+    if separate:  # the per-event work runs in a process of its own (streams/offload.py)
+        registry = Registry()  # for the alert engine's pairs; enrichment has its own
+        sink = BatchingSink(db, b, metrics)  # alerts, station rows
+        runtime = IngestProcess(settings, raw_topic=k.topic_raw, on_fatal=on_fatal,
+                                on_backpressure=on_backpressure)
+        sink.add_failure_listener(runtime.fail)
+    else:
+        parts = build_ingest(settings, db, metrics, produce, on_fatal)
+        registry, sink, windows, runtime = parts.registry, parts.sink, parts.windows, parts.runtime
+        sink.add_backpressure_listener(on_backpressure)
+
+    alerts: AlertRuntime | None = None
+    if settings.windows.enabled and settings.alerts.enabled:
+        alerts = AlertRuntime(
+            settings=settings.alerts, window_config=settings.windows.window_config(),
+            registry=registry, sink=sink, database=db.database, metrics=metrics,
+            produce=produce, alerts_topic=k.topic_alerts if settings.alerts.produce else None,
+            raw_partitions=k.partitions,
+        )
+        runtime.alert_event_types = alerts.paired_types()
+
+        def on_rules(ruleset: Any) -> None:
+            runtime.alert_event_types = paired_types(ruleset)
+
+        alerts.on_rules_changed.append(on_rules)
+
+    def on_station_records(records: list[StationRecord]) -> None:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        rows = [station_row(r, now) for r in records]
+        in_background(sink.submit({"stations": rows}), "writing station rows")
+
+    reader = RegistryReader(k, registry, metrics, on_station_records)
+    app.blo, app.blo_sink, app.blo_reader = runtime, sink, reader
+    app.blo_alerts = alerts
+    app.blo_shutdown_timeout_s = b.shutdown_flush_timeout_s
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -206,20 +229,27 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        runtime.assigned = {(tp.topic, tp.partition) for tp in assigned}
-        if windows is not None:
-            parts = [tp.partition for tp in assigned if tp.topic == k.topic_raw]
+        tps = {(tp.topic, tp.partition) for tp in assigned}
+        if isinstance(runtime, IngestProcess):  # it restores its window state itself
             try:
-                await windows.restore(parts)
-            except Exception as e:  # ClickHouse unreachable for good, ...: do not guess
-                log.exception("could not restore the window state")
+                await runtime.assign(tps, timeout=RESTORE_TIMEOUT_S)
+            except Exception as e:
+                log.exception("the ingest process could not take the new assignment")
                 runtime.fail(e)
+        else:
+            runtime.assigned = tps
+            if windows is not None:
+                try:
+                    await windows.restore([p for t, p in tps if t == k.topic_raw])
+                except Exception as e:  # ClickHouse unreachable for good, ...: do not guess
+                    log.exception("could not restore the window state")
+                    runtime.fail(e)
         if alerts is not None:
             if any(tp.topic == k.topic_alert_input for tp in assigned):
                 # paired rules take their pairs from the registry: restoring before it is
                 # loaded would drop the stored halves of pairs (no partner known yet)
                 try:
-                    await asyncio.wait_for(runtime.registry_ready.wait(), k.session_timeout_s)
+                    await asyncio.wait_for(reader.ready.wait(), k.session_timeout_s)
                 except TimeoutError:
                     log.warning("station registry not loaded yet: restoring the alert "
                                 "engine without its pairs")
@@ -299,58 +329,55 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         sink.start()
         if alerts is not None:
             alerts.start()
+        if isinstance(runtime, IngestProcess):
+            try:
+                await runtime.start()
+            except Exception as e:
+                log.exception("could not start the ingest process")
+                runtime.fail(e)
+                return
         task = asyncio.ensure_future(reader.run())
         await reader.ready.wait()
-        runtime.registry_ready.set()
+        if not isinstance(runtime, IngestProcess):  # that one reports its own registry
+            runtime.registry_ready.set()
         await task  # runs until the app stops (it reconnects by itself)
 
-    @app.timer(0.5)  # type: ignore[untyped-decorator]
-    async def release_holds() -> None:
-        await runtime.release_holds()
-
-    # the consumer is created when the app starts; the lambda looks it up at each call
-    runtime.highwater = lambda t, p: app.consumer.highwater(faust.types.TP(t, p))
-
-    @app.timer(2.0)  # type: ignore[untyped-decorator]
-    async def update_lag() -> None:
-        runtime.update_lag()
-
-    def caught_up() -> set[int]:
-        """Raw-topic partitions whose every fetched record is processed and whose fetch
-        position is at the high watermark the broker reported with its last fetch response
-        (never the end-offset lookup, wrong on Tansu). Only these may idle-close windows."""
+    def positions() -> dict[tuple[str, int], tuple[int | None, int | None]]:
+        """The consumer's fetch high watermark and committed offset per raw partition."""
         consumer = app.consumer
         committed = getattr(consumer, "_committed_offset", {})
-        out = set()
-        for tp in consumer.assignment():
-            if tp.topic != k.topic_raw:
-                continue
-            hw = consumer.highwater(tp)
-            if hw is None:
-                continue
-            nxt = runtime.processed_next.get((tp.topic, tp.partition))
-            if nxt is None:  # nothing processed since the assignment
-                nxt = committed.get(tp)
-                if nxt is None:
-                    nxt = 0
-            if nxt >= hw:
-                out.add(tp.partition)
-        return out
+        return {(tp.topic, tp.partition): (consumer.highwater(tp), committed.get(tp))
+                for tp in consumer.assignment() if tp.topic == k.topic_raw}
 
-    if windows is not None:
-        @app.timer(settings.windows.tick_interval_s)  # type: ignore[untyped-decorator]
-        async def tick_windows() -> None:
-            async def tick() -> None:
-                done = caught_up()
-                await windows.tick(done)
-                if alerts is not None:  # tell the alert engine how far this worker is
-                    parts = {tp.partition: tp.partition in done
-                             for tp in app.consumer.assignment() if tp.topic == k.topic_raw}
-                    if parts:
-                        await produce(k.topic_alert_input,
-                                      *partition_progress_record(parts, time.time()))
+    if isinstance(runtime, IngestProcess):
+        process = runtime
 
-            await guarded("window tick", tick)
+        @app.timer(POSITIONS_INTERVAL_S)  # type: ignore[untyped-decorator]
+        async def send_positions() -> None:
+            await guarded("sending positions", lambda: process.send_positions(positions()))
+    else:
+        inline = runtime
 
-    register_pages(app, runtime, db, metrics)
+        @app.timer(0.5)  # type: ignore[untyped-decorator]
+        async def release_holds() -> None:
+            await inline.release_holds()
+
+        # the consumer is created when the app starts; the lambda looks it up at each call
+        inline.highwater = lambda t, p: app.consumer.highwater(faust.types.TP(t, p))
+
+        @app.timer(2.0)  # type: ignore[untyped-decorator]
+        async def update_lag() -> None:
+            inline.update_lag()
+
+        if windows is not None:
+            window_state = windows
+            alert_input = k.topic_alert_input if alerts is not None else None
+
+            @app.timer(settings.windows.tick_interval_s)  # type: ignore[untyped-decorator]
+            async def tick_windows() -> None:
+                await guarded("window tick", lambda: window_tick(
+                    inline, window_state, positions(), produce, alert_input))
+
+    families = runtime.metric_families if isinstance(runtime, IngestProcess) else None
+    register_pages(app, runtime, db, metrics, families)
     return app

@@ -12,14 +12,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 import orjson
+from prometheus_client.metrics_core import Metric
 
 from blo.metrics import Metrics
 from sinks.base import Database
 from sinks.sql import is_read_only
+from streams.offload import IngestProcess
 from streams.runtime import IngestRuntime
 
 
@@ -31,7 +34,11 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
-def register_pages(app: faust.App, runtime: IngestRuntime, db: Database, metrics: Metrics) -> None:
+def register_pages(app: faust.App, runtime: IngestRuntime | IngestProcess, db: Database,
+                   metrics: Metrics,
+                   more_metrics: Callable[[], Awaitable[list[Metric]]] | None = None) -> None:
+    """``more_metrics``: the ingest process's families, merged into ``/metrics``."""
+
     @app.page("/healthz")
     async def healthz(self: Any, request: Any) -> Any:
         return self.json({"status": "alive"})
@@ -50,7 +57,8 @@ def register_pages(app: faust.App, runtime: IngestRuntime, db: Database, metrics
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:
         # aiohttp takes the charset separately; this is Prometheus' text format 0.0.4
-        return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+        extra = await more_metrics() if more_metrics is not None else None
+        return self.bytes(metrics.render(extra), content_type="text/plain; version=0.0.4")
 
     if db.kind != "chdb":
         return  # a server is read directly by `blo query`; only embedded mode needs a door

@@ -1,0 +1,303 @@
+"""The ingest process: the per-event work of a worker, beside its Faust process.
+
+Started by :class:`streams.offload.IngestProcess` (``BLO_INGEST_PROCESS=separate``, the
+default with a ClickHouse server); never by hand. It owns exactly what
+:func:`streams.assembly.build_ingest` builds in the inline mode — station registry (its own
+reader of the stations topic), validation and enrichment, the conflict cache, holds, the
+window state, the batching sink and its ClickHouse connection — plus a Kafka producer for
+dead letters, window rows and alert input. The Faust process keeps the consumer group, the
+offsets, the alert engine and the HTTP endpoints.
+
+Messages (pickled tuples on one socket, :mod:`streams.channel`), Faust side → here:
+
+* ``("batch", seq, topic, partitions, offsets, values)`` — a take; answered by
+  ``("done", seq)`` once processed and handed to the sink (which may block: backpressure);
+* ``("positions", {(topic, partition): (highwater, committed)})`` — the consumer's view,
+  for "caught up" (idle closes) and lag;
+* ``("call", id, name, args)`` — ``assign``, ``revoke``, ``drain``, ``metrics``,
+  ``alert_types``; answered by ``("reply", id, ok, value)``;
+* ``("stop",)``.
+
+Here → Faust side: ``("ack", {(topic, partition): next_offset})`` — everything before
+``next_offset`` is durable (the sink's ``on_durable``, through the same
+:class:`streams.frontier.AckFrontier` as inline), ``("pause", bool)`` — the sink's
+backpressure, ``("ready",)`` — registry loaded, and ``("fatal", message)``.
+
+The process dies with its parent (``PR_SET_PDEATHSIG``): a SIGKILLed worker leaves no
+orphan writing behind its successor. SIGINT and SIGTERM are ignored: the Faust process
+drives the shutdown (``drain``, then ``stop``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("blo.ingest.process")
+
+
+class _Message:
+    __slots__ = ("offset", "partition", "topic")
+
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self.topic, self.partition, self.offset = topic, partition, offset
+
+
+class _Event:
+    """What :meth:`streams.runtime.IngestRuntime.handle` reads of a Faust event."""
+
+    __slots__ = ("message", "value")
+
+    def __init__(self, message: _Message, value: bytes | None) -> None:
+        self.message, self.value = message, value
+
+
+def die_with_parent() -> None:
+    """Linux: SIGKILL this process when the parent dies (however it dies)."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the channel's EOF still stops us
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class IngestServer:
+    """The ingest process's side of the channel."""
+
+    def __init__(self, channel: Any, settings: Any) -> None:
+        from blo.db import open_database
+        from blo.metrics import Metrics
+        from streams.assembly import build_ingest
+
+        self.channel = channel
+        self.settings = settings
+        self.metrics = Metrics()
+        self.db = open_database(settings.clickhouse)
+        self.producer: Any = None
+        self.positions: dict[tuple[str, int], tuple[int | None, int | None]] = {}
+        self._acks: dict[tuple[str, int], int] = {}
+        self._ack_flush_scheduled = False
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._batches: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
+        self.stopped = asyncio.Event()
+        self.parts = build_ingest(settings, self.db, self.metrics, self.produce, self._on_fatal)
+        self.runtime = self.parts.runtime
+        self.runtime.highwater = lambda t, p: self.positions.get((t, p), (None, None))[0]
+        self.parts.sink.add_backpressure_listener(self._on_backpressure)
+
+    # -- outgoing ------------------------------------------------------------------------
+    async def produce(self, topic: str, key: bytes, value: bytes) -> Any:
+        return await self.producer.send_and_wait(topic, value, key=key or None)
+
+    def _send_soon(self, *message: Any) -> None:
+        self._spawn(self.channel.send(*message), "sending to the Faust process")
+
+    def _on_fatal(self, exc: BaseException) -> None:
+        self._send_soon("fatal", type(exc).__name__, str(exc))
+
+    def _on_backpressure(self, active: bool) -> None:
+        self._send_soon("pause", active)
+
+    async def _ack(self, handle: _Event) -> None:
+        m = handle.message
+        key = (m.topic, m.partition)
+        nxt = m.offset + 1
+        if nxt > self._acks.get(key, -1):
+            self._acks[key] = nxt
+        if not self._ack_flush_scheduled:  # one message for every ack of this loop turn
+            self._ack_flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self._ack_flush_scheduled = False
+        acks, self._acks = self._acks, {}
+        if acks:
+            self._send_soon("ack", acks)
+
+    def _spawn(self, coro: Awaitable[Any], what: str) -> None:
+        fut = asyncio.ensure_future(coro)
+        self._tasks.add(fut)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._tasks.discard(f)
+            if not f.cancelled() and f.exception() is not None:
+                log.error("%s failed: %s", what, f.exception())
+
+        fut.add_done_callback(done)
+
+    # -- the loops -----------------------------------------------------------------------
+    async def run(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        from blo.kafka_config import aiokafka_kwargs
+        from blo.worker import tune_gc
+        from streams.registry_reader import RegistryReader
+
+        s = self.settings
+        self.producer = AIOKafkaProducer(acks="all", linger_ms=5,
+                                         **aiokafka_kwargs(s.kafka, role="producer"))
+        await self.producer.start()
+        parts, runtime = self.parts, self.runtime
+        parts.sink.start()
+        # the Faust process writes the `stations` rows; this reader only feeds enrichment
+        reader = RegistryReader(s.kafka, parts.registry, self.metrics, lambda records: None)
+        reader_task = asyncio.ensure_future(reader.run())
+        tasks = [reader_task, asyncio.ensure_future(self._batch_loop()),
+                 asyncio.ensure_future(self._timer(0.5, runtime.release_holds)),
+                 asyncio.ensure_future(self._timer(2.0, self._update_lag))]
+        if parts.windows is not None:
+            tasks.append(asyncio.ensure_future(
+                self._timer(s.windows.tick_interval_s, self._tick_windows)))
+        tune_gc()
+
+        async def registry_ready() -> None:
+            await reader.ready.wait()
+            runtime.registry_ready.set()
+            await self.channel.send("ready")
+
+        self._spawn(registry_ready(), "waiting for the station registry")
+        try:
+            await self._read_loop()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await self.producer.stop()
+            finally:
+                self.db.close()
+
+    async def _read_loop(self) -> None:
+        from streams.channel import ChannelClosed
+
+        while True:
+            try:
+                msg = await self.channel.recv()
+            except ChannelClosed:
+                log.error("the Faust process closed the channel; stopping")
+                return
+            kind = msg[0]
+            if kind == "batch":
+                self._batches.put_nowait(msg)
+            elif kind == "positions":
+                self.positions = msg[1]
+            elif kind == "call":
+                self._spawn(self._call(msg[1], msg[2], msg[3]), f"call {msg[2]}")
+            elif kind == "stop":
+                return
+            else:
+                log.error("unknown message %r from the Faust process", kind)
+
+    async def _batch_loop(self) -> None:
+        runtime, channel, ack = self.runtime, self.channel, self._ack
+        while True:
+            msg = await self._batches.get()
+            assert msg is not None
+            _, seq, topic, partitions, offsets, values = msg
+            events = [_Event(_Message(topic, p, o), v)
+                      for p, o, v in zip(partitions, offsets, values, strict=True)]
+            await runtime.handle(events, ack)
+            await channel.send("done", seq)
+
+    async def _timer(self, interval: float, step: Callable[[], Awaitable[Any]]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            runtime = self.runtime
+            if runtime.stopping or runtime.fatal is not None:
+                continue
+            try:
+                await step()
+            except Exception as e:  # a sink that failed for good, a refused produce
+                log.exception("timer step failed")
+                runtime.fail(e)
+
+    async def _update_lag(self) -> None:
+        self.runtime.update_lag()
+
+    async def _tick_windows(self) -> None:
+        from streams.assembly import window_tick
+
+        s, windows = self.settings, self.parts.windows
+        assert windows is not None
+        alert_topic = (s.kafka.topic_alert_input
+                       if s.windows.enabled and s.alerts.enabled else None)
+        await window_tick(self.runtime, windows, self.positions, self.produce, alert_topic)
+
+    # -- calls ---------------------------------------------------------------------------
+    async def _call(self, call_id: int, name: str, args: tuple[Any, ...]) -> None:
+        try:
+            value = await getattr(self, f"call_{name}")(*args)
+            ok = True
+        except Exception as e:
+            log.exception("%s failed", name)
+            value, ok = f"{type(e).__name__}: {e}", False
+        await self.channel.send("reply", call_id, ok, value)
+
+    async def call_assign(self, tps: list[tuple[str, int]]) -> None:
+        runtime, windows = self.runtime, self.parts.windows
+        runtime.assigned = set(tps)
+        self.positions = {tp: v for tp, v in self.positions.items() if tp in runtime.assigned}
+        if windows is not None:
+            try:
+                await windows.restore([p for t, p in tps if t == runtime.raw_topic])
+            except Exception as e:  # ClickHouse unreachable for good, ...: do not guess
+                log.exception("could not restore the window state")
+                runtime.fail(e)
+
+    async def call_revoke(self, tps: list[tuple[str, int]], flush_timeout: float) -> None:
+        await self.runtime.on_revoked(tps, flush_timeout=flush_timeout)
+        self._flush_acks()  # what the flush made durable, before the reply
+
+    async def call_drain(self, timeout: float) -> None:
+        await self.runtime.drain(timeout)
+        self._flush_acks()
+
+    async def call_alert_types(self, types: frozenset[str]) -> None:
+        self.runtime.alert_event_types = types
+
+    async def call_metrics(self) -> list[Any]:
+        return list(self.metrics.registry.collect())
+
+
+async def _main(fd: int) -> None:
+    from streams.channel import Channel
+
+    sock = socket.socket(fileno=fd)
+    channel = await Channel.open(sock)
+    msg = await channel.recv()
+    if msg[0] != "init":
+        raise SystemExit(f"expected init, got {msg[0]!r}")
+    settings, level, alert_types = msg[1], msg[2], msg[3]
+    logging.basicConfig(level=level,
+                        format="%(asctime)s %(levelname)s %(name)s [ingest]: %(message)s")
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    try:
+        server = IngestServer(channel, settings)
+        server.runtime.alert_event_types = alert_types
+    except Exception as e:
+        await channel.send("fatal", type(e).__name__, f"ingest process could not start: {e}")
+        raise
+    await server.run()
+
+
+def main(argv: list[str]) -> int:
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    asyncio.run(_main(int(argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,307 @@
+"""The Faust process's handle on its ingest process (``BLO_INGEST_PROCESS=separate``).
+
+Why: a Faust agent costs ~70 µs of event-loop time per Kafka record before any work is
+done (docs/performance.md), and the per-event work (validate, enrich, windows, rows for
+ClickHouse) is another ~55–75 µs. In one process they queue behind each other on one core
+while the machine's other cores idle. Here the Faust agent only takes records, sends their
+values to the ingest process (:mod:`streams.engine_process`) and acknowledges them when that
+process says they are durable; the work runs on another core.
+
+What does not change: **commit after write.** The ingest process acknowledges a record
+only from its sink's ``on_durable`` callback, through the same frontier as inline, as
+``("ack", {(topic, partition): next_offset})``; this side then acknowledges every record of
+that partition below ``next_offset`` with Faust, which commits them on its interval. A crash
+of either process loses nothing: unacknowledged records are redelivered, and redelivered
+rows collapse in the readers' view. Rebalances, the shutdown flush and the window restore
+run in the ingest process, called from Faust's callbacks and awaited.
+
+:class:`IngestProcess` offers the surface of :class:`streams.runtime.IngestRuntime` the app
+uses (``handle``, ``on_revoked``, ``drain``, ``fatal``…), so the app wires both the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+
+from streams.assembly import Positions
+from streams.channel import Channel, ChannelClosed
+
+log = logging.getLogger("blo.ingest.offload")
+
+Acker = Callable[[Any], Any]
+
+
+class IngestProcessError(RuntimeError):
+    """The ingest process failed (its message is the process's own error)."""
+
+
+class _SinkState:
+    """What ``/readyz`` reads of the sink, as last reported by the ingest process."""
+
+    def __init__(self) -> None:
+        self.backpressured = False
+        self.failed: BaseException | None = None
+
+
+class IngestProcess:
+    def __init__(self, settings: Any, *, raw_topic: str, max_in_flight: int = 2,
+                 on_fatal: Callable[[BaseException], None] = lambda e: None,
+                 on_backpressure: Callable[[bool], None] = lambda active: None) -> None:
+        self.settings = settings
+        self.raw_topic = raw_topic
+        self.max_in_flight = max_in_flight
+        self.on_fatal = on_fatal
+        self.on_backpressure = on_backpressure
+        self.fatal: BaseException | None = None
+        self.stopping = False
+        self.registry_ready = asyncio.Event()  # the ingest process has loaded the registry
+        self.sink = _SinkState()
+        self.assigned: set[tuple[str, int]] | None = None
+        self.acker: Acker | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._channel: Channel | None = None
+        self._pending: dict[tuple[str, int], deque[tuple[int, Any]]] = {}
+        self._in_flight: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._seq = itertools.count()
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._call_ids = itertools.count()
+        self._reader: asyncio.Task[None] | None = None
+        self._alert_types: frozenset[str] = frozenset()
+        self._started = asyncio.Event()
+
+    # -- life ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the process and hand it the settings; returns at once (the process loads
+        the registry and connects by itself; ``handle`` waits for nothing). Once: Faust
+        may start the app service again."""
+        if self.proc is not None:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        fd = theirs.fileno()
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - a fork and exec, not a wait
+            [sys.executable, "-m", "streams.engine_process", str(fd)],
+            pass_fds=(fd,), close_fds=True, cwd=os.getcwd(), env=os.environ.copy(),
+            stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._channel = await Channel.open(ours)
+        level = logging.getLogger().getEffectiveLevel()
+        await self._channel.send("init", self.settings, level, self._alert_types)
+        self._reader = asyncio.ensure_future(self._read_loop())
+        self._started.set()
+        log.info("ingest process started (pid %d)", self.proc.pid)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Ask the process to exit (after :meth:`drain`), kill it if it does not."""
+        proc = self.proc
+        if proc is None:
+            return
+        if self._channel is not None and proc.poll() is None:
+            try:
+                await self._channel.send("stop")
+            except (ConnectionError, ChannelClosed):
+                pass
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, proc.wait), timeout)
+        except TimeoutError:
+            log.error("ingest process did not exit within %.0f s; killing it", timeout)
+            proc.kill()
+            await loop.run_in_executor(None, proc.wait)
+        if self._reader is not None:
+            self._reader.cancel()
+
+    # -- the surface the app uses (as IngestRuntime) --------------------------------------
+    async def handle(self, events: Sequence[Any], acker: Acker) -> None:
+        """Send one take to the ingest process; wait only when ``max_in_flight`` takes are
+        already there (so a backpressured sink slows the agent, which fills Faust's buffer,
+        which pauses fetching)."""
+        self.acker = acker
+        if self.fatal is not None or self.stopping or not events:
+            return
+        assigned = self.assigned
+        partitions, offsets, values = [], [], []
+        pending = self._pending
+        for ev in events:
+            m = ev.message
+            key = (m.topic, m.partition)
+            if assigned is not None and key not in assigned:
+                continue  # fetched before a rebalance gave its partition to another worker
+            q = pending.get(key)
+            if q is None:
+                q = pending[key] = deque()
+            q.append((m.offset, ev))
+            partitions.append(m.partition)
+            offsets.append(m.offset)
+            values.append(ev.value)
+        if not offsets:
+            return
+        seq = next(self._seq)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight.append((seq, done))
+        await self._send("batch", seq, self.raw_topic, partitions, offsets, values)
+        while len(self._in_flight) > self.max_in_flight and self.fatal is None:
+            await asyncio.shield(self._in_flight[0][1])
+
+    async def release_holds(self) -> None:
+        """Holds are released by the ingest process's own timer."""
+
+    def update_lag(self) -> None:
+        """Lag is computed in the ingest process, from the positions sent to it."""
+
+    async def send_positions(self, positions: Positions) -> None:
+        if self.fatal is None:
+            await self._send("positions", dict(positions))
+
+    async def assign(self, tps: Iterable[tuple[str, int]], timeout: float) -> None:
+        """New assignment: the ingest process restores the window state of its raw
+        partitions before processing any of their records."""
+        tps = list(tps)
+        self.assigned = set(tps)
+        await self._call("assign", (tps,), timeout)
+
+    async def on_revoked(self, tps: Sequence[tuple[str, int]], flush_timeout: float) -> None:
+        """As :meth:`IngestRuntime.on_revoked`: the ingest process writes what it processed
+        (its acknowledgements arrive before the reply), then forgets the partitions."""
+        tps = list(tps)
+        if not tps:
+            return
+        try:
+            await self._call("revoke", (tps, flush_timeout), flush_timeout + 5.0)
+        except (IngestProcessError, TimeoutError) as e:
+            log.warning("ingest process could not finish before the rebalance: %s", e)
+        for tp in tps:
+            self._pending.pop(tp, None)
+
+    async def drain(self, timeout: float) -> None:
+        """Shutdown: the ingest process flushes its sink (acknowledging what it wrote); what
+        is not written by then is redelivered to the next worker. Then it exits."""
+        self.stopping = True
+        if self._channel is None:
+            return  # never started
+        try:
+            await self._call("drain", (timeout,), timeout + 5.0)
+        except (IngestProcessError, TimeoutError) as e:
+            log.error("final flush of the ingest process failed: %s", e)
+        await self.stop()
+
+    @property
+    def alert_event_types(self) -> frozenset[str]:
+        return self._alert_types
+
+    @alert_event_types.setter
+    def alert_event_types(self, types: frozenset[str]) -> None:
+        self._alert_types = frozenset(types)
+        if self._channel is not None:
+            asyncio.ensure_future(self._call("alert_types", (self._alert_types,), 30.0))
+
+    async def metric_families(self, timeout: float = 5.0) -> list[Metric]:
+        """The ingest process's metrics (for the one ``/metrics`` page); [] if it does not
+        answer in time (the page still shows this process's own)."""
+        try:
+            families: list[Metric] = await self._call("metrics", (), timeout)
+        except (IngestProcessError, TimeoutError):
+            return []
+        return families
+
+    def fail(self, exc: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+            log.critical("%s", exc)
+            for _, fut in self._in_flight:
+                if not fut.done():
+                    fut.set_result(None)
+            self.on_fatal(exc)
+
+    # -- internals -----------------------------------------------------------------------
+    async def _send(self, *message: Any) -> None:
+        """Send, once started (Faust may assign partitions or deliver a first take before
+        the task that starts the process has run)."""
+        if self._channel is None:
+            await self._started.wait()
+        assert self._channel is not None
+        try:
+            await self._channel.send(*message)
+        except (ConnectionError, ChannelClosed) as e:
+            self.fail(IngestProcessError(f"ingest process unreachable: {e}"))
+
+    async def _call(self, name: str, args: tuple[Any, ...], timeout: float) -> Any:
+        call_id = next(self._call_ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = fut
+        try:
+            await self._send("call", call_id, name, args)
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._calls.pop(call_id, None)
+
+    async def _read_loop(self) -> None:
+        assert self._channel is not None
+        while True:
+            try:
+                msg = await self._channel.recv()
+            except ChannelClosed:
+                code = self.proc.poll() if self.proc is not None else None
+                if not self.stopping:
+                    self.fail(IngestProcessError(
+                        f"the ingest process exited unexpectedly (exit status {code})"))
+                for fut in self._calls.values():
+                    if not fut.done():
+                        fut.set_exception(IngestProcessError("the ingest process exited"))
+                return
+            try:
+                await self._dispatch(msg)
+            except Exception as e:
+                log.exception("handling %r from the ingest process failed", msg[0])
+                self.fail(e)
+
+    async def _dispatch(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "ack":
+            await self._ack(msg[1])
+        elif kind == "done":
+            seq = msg[1]
+            while self._in_flight and self._in_flight[0][0] <= seq:
+                _, batch_done = self._in_flight.popleft()
+                if not batch_done.done():
+                    batch_done.set_result(None)
+        elif kind == "reply":
+            call = self._calls.get(msg[1])
+            if call is not None and not call.done():
+                if msg[2]:
+                    call.set_result(msg[3])
+                else:
+                    call.set_exception(IngestProcessError(msg[3]))
+        elif kind == "pause":
+            self.sink.backpressured = bool(msg[1])
+            self.on_backpressure(bool(msg[1]))
+        elif kind == "ready":
+            self.registry_ready.set()
+        elif kind == "fatal":
+            err = IngestProcessError(msg[2])
+            if msg[1] == "SinkError":
+                self.sink.failed = err
+            self.fail(err)
+        else:
+            log.error("unknown message %r from the ingest process", kind)
+
+    async def _ack(self, acks: dict[tuple[str, int], int]) -> None:
+        acker = self.acker
+        if acker is None:
+            return
+        for key, nxt in acks.items():
+            q = self._pending.get(key)
+            while q and q[0][0] < nxt:
+                await acker(q.popleft()[1])
+
