@@ -23,7 +23,9 @@ def worker(ctx: click.Context, migrate: bool | None) -> None:
     (127.0.0.1:6066). Computes event-time windows and, on the worker that owns the alert
     input partition, runs the alert engine. With embedded ClickHouse (chdb://) it also
     serves the query API and dashboard on BLO_API_HOST:BLO_API_PORT (127.0.0.1:8080).
-    On SIGTERM it flushes, commits and exits 0.
+    With a ClickHouse server, the per-event work (validation, enrichment, windows, the
+    writes) runs in a second process beside the Faust one (BLO_INGEST_PROCESS=auto;
+    inline keeps one process). On SIGTERM it flushes, commits and exits 0.
     """
     from blo.worker import SchemaNotReady, run_worker
 
