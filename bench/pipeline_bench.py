@@ -283,6 +283,18 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def child_pid(pid: int) -> int | None:
+    """The first child process of ``pid`` (the worker's ingest process, when it has one)."""
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids = (task / "children").read_text().split()
+            if kids:
+                return int(kids[0])
+    except OSError:
+        return None
+    return None
+
+
 def machine_busy() -> tuple[float, float, float]:
     """(busy, total, steal) CPU-seconds of all CPUs since boot."""
     parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -658,6 +670,7 @@ def bench_worker(label: str, broker: TansuBroker, server: ClickHouseServer,
             acked = m.get("blo_offsets_acked_total", 0)
             if t_first is None and consumed > 0:
                 t_first, first_consumed = now, int(consumed)
+                watch.pids["ingest"] = child_pid(proc.pid)  # BLO_INGEST_PROCESS=separate
                 watch.mark()
                 if spy_out is not None:
                     spy = subprocess.Popen(
@@ -838,8 +851,11 @@ def report(res: dict[str, Any]) -> str:
         cpu = x["cpu"]
         ev = x["events"]
         busy = cpu["machine_busy"] / cpu["machine_total"] * 100 if cpu["machine_total"] else 0
-        other = cpu["machine_busy"] - cpu["worker"] - cpu["clickhouse"] - cpu["tansu"]
-        add(f"    CPU µs/event: worker {cpu['worker'] / ev * 1e6:.1f}, clickhouse "
+        ingest = cpu.get("ingest", 0.0)
+        other = (cpu["machine_busy"] - cpu["worker"] - ingest - cpu["clickhouse"]
+                 - cpu["tansu"])
+        add(f"    CPU µs/event: worker {cpu['worker'] / ev * 1e6:.1f} (Faust process) + "
+            f"{ingest / ev * 1e6:.1f} (ingest process), clickhouse "
             f"{cpu['clickhouse'] / ev * 1e6:.1f}, tansu {cpu['tansu'] / ev * 1e6:.1f}; "
             f"machine busy {busy:.0f}%, of which {other:.1f} CPU-s not the measured processes "
             f"(other load on the shared machine, incl. {cpu.get('machine_steal', 0):.1f} s steal)")

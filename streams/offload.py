@@ -79,6 +79,7 @@ class IngestProcess:
         self._reader: asyncio.Task[None] | None = None
         self._alert_types: frozenset[str] = frozenset()
         self._started = asyncio.Event()
+        self._background: set[asyncio.Future[Any]] = set()
 
     # -- life ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -203,8 +204,16 @@ class IngestProcess:
     @alert_event_types.setter
     def alert_event_types(self, types: frozenset[str]) -> None:
         self._alert_types = frozenset(types)
-        if self._channel is not None:
-            asyncio.ensure_future(self._call("alert_types", (self._alert_types,), 30.0))
+        if self._channel is not None:  # else the init message carries them
+            fut = asyncio.ensure_future(self._call("alert_types", (self._alert_types,), 30.0))
+            self._background.add(fut)
+            fut.add_done_callback(self._background_done)
+
+    def _background_done(self, fut: asyncio.Future[Any]) -> None:
+        self._background.discard(fut)
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("telling the ingest process the paired event types failed: %s",
+                      fut.exception())
 
     async def metric_families(self, timeout: float = 5.0) -> list[Metric]:
         """The ingest process's metrics (for the one ``/metrics`` page); [] if it does not

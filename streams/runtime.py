@@ -243,6 +243,8 @@ class IngestRuntime:
             self._frontier.forget(tp)
             self._acked_next.pop(tp, None)
             self.processed_next.pop(tp, None)
+            if self.assigned is not None:  # records of it still queued are not ours now
+                self.assigned.discard(tp)
         if self.windows is not None:
             self.windows.forget([p for t, p in tps if t == self.raw_topic])
 
