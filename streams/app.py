@@ -154,6 +154,9 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         try:
             await step()
         except Exception as e:
+            if runtime.stopping:  # begun before the shutdown, cut by it (producer closed)
+                log.warning("%s interrupted by the shutdown: %s", what, e)
+                return
             log.exception("%s failed", what)
             runtime.fail(e)
 

@@ -80,6 +80,7 @@ class IngestProcess:
         self._alert_types: frozenset[str] = frozenset()
         self._started = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
+        self._closed = False  # the channel reached EOF: the process is gone
 
     # -- life ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -246,6 +247,8 @@ class IngestProcess:
             self.fail(IngestProcessError(f"ingest process unreachable: {e}"))
 
     async def _call(self, name: str, args: tuple[Any, ...], timeout: float) -> Any:
+        if self._closed:  # nobody would answer
+            raise IngestProcessError(f"cannot {name}: the ingest process has exited")
         call_id = next(self._call_ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._calls[call_id] = fut
@@ -255,13 +258,25 @@ class IngestProcess:
         finally:
             self._calls.pop(call_id, None)
 
+    async def _exit_status(self) -> int | None:
+        """The exit status of a process that closed its end (the socket closes a moment
+        before the status is there: wait a little for it)."""
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, proc.wait, 2.0)
+        except subprocess.TimeoutExpired:
+            return None
+
     async def _read_loop(self) -> None:
         assert self._channel is not None
         while True:
             try:
                 msg = await self._channel.recv()
             except ChannelClosed:
-                code = self.proc.poll() if self.proc is not None else None
+                self._closed = True
+                code = await self._exit_status()
                 if not self.stopping:
                     self.fail(IngestProcessError(
                         f"the ingest process exited unexpectedly (exit status {code})"))
