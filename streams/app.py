@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -47,7 +48,7 @@ POSITIONS_INTERVAL_S = 0.5
 
 def ingest_process_mode(settings: Settings, db: Database) -> str:
     """``inline`` or ``separate`` for ``BLO_INGEST_PROCESS`` (``auto``: separate with a
-    ClickHouse server on a machine with more than one core; inline with embedded chDB,
+    ClickHouse server and more than one CPU available; inline with embedded chDB,
     which allows one process per data directory)."""
     mode = settings.ingest.process
     if mode == "separate" and db.kind == "chdb":
@@ -55,8 +56,22 @@ def ingest_process_mode(settings: Settings, db: Database) -> str:
             "BLO_INGEST_PROCESS=separate needs a ClickHouse server (BLO_CLICKHOUSE_URL="
             "clickhouse://…): embedded chDB allows one process per data directory")
     if mode == "auto":
-        return "separate" if db.kind != "chdb" and (os.cpu_count() or 1) > 1 else "inline"
+        return "separate" if db.kind != "chdb" and available_cpus() > 1 else "inline"
     return mode
+
+
+def available_cpus() -> float:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (``cpu.max``,
+    e.g. ``docker run --cpus 1``), which ``os.cpu_count`` does not see."""
+    n: float = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return n
+    if quota != "max":
+        n = min(n, int(quota) / int(period))
+    return n
 
 
 class BloApp(faust.App):
@@ -189,7 +204,8 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         registry = Registry()  # for the alert engine's pairs; enrichment has its own
         sink = BatchingSink(db, b, metrics)  # alerts, station rows
         runtime = IngestProcess(settings, raw_topic=k.topic_raw, on_fatal=on_fatal,
-                                on_backpressure=on_backpressure)
+                                on_backpressure=on_backpressure,
+                                positions=lambda: positions())  # defined below
         sink.add_failure_listener(runtime.fail)
     else:
         parts = build_ingest(settings, db, metrics, produce, on_fatal)

@@ -28,13 +28,25 @@ class Channel:
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 22)
         return cls(reader, writer)
 
-    async def send(self, *message: Any) -> None:
+    def post(self, *message: Any) -> None:
+        """Queue a message without waiting for the other side to read (small messages:
+        acknowledgements, answers). Messages go out in the order they are posted or sent."""
         body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         if len(body) > MAX_MESSAGE:
             raise ValueError(f"message of {len(body)} bytes is over the channel's limit")
+        if self._writer.is_closing():
+            raise ChannelClosed("the channel is closed")
         self._writer.write(_LEN.pack(len(body)))
         self._writer.write(body)
-        await self._writer.drain()  # flow control: the other side reads as it can
+
+    async def send(self, *message: Any) -> None:
+        """Queue a message, then wait until the transport's buffer is below its high-water
+        mark (flow control: the other side reads as it can)."""
+        self.post(*message)
+        try:
+            await self._writer.drain()
+        except ConnectionError as e:
+            raise ChannelClosed("the other process closed the channel") from e
 
     async def recv(self) -> tuple[Any, ...]:
         try:

@@ -10,18 +10,22 @@ offsets, the alert engine and the HTTP endpoints.
 
 Messages (pickled tuples on one socket, :mod:`streams.channel`), Faust side → here:
 
-* ``("batch", seq, topic, partitions, offsets, values)`` — a take; answered by
-  ``("done", seq)`` once processed and handed to the sink (which may block: backpressure);
+* ``("batch", seq, generation, topic, partitions, offsets, values, positions)`` — a take;
+  answered by ``("done", seq)`` once processed and handed to the sink (which may block:
+  backpressure). A take of an older assignment ``generation`` than the current one is
+  dropped unprocessed: after a rebalance Faust fetches again from the committed offsets;
 * ``("positions", {(topic, partition): (highwater, committed)})`` — the consumer's view,
-  for "caught up" (idle closes) and lag;
-* ``("call", id, name, args)`` — ``assign``, ``revoke``, ``drain``, ``metrics``,
-  ``alert_types``; answered by ``("reply", id, ok, value)``;
+  for "caught up" (idle closes) and lag; also carried by every take;
+* ``("call", id, name, args)`` — ``assign`` (starts a new generation), ``revoke``,
+  ``drain``, ``metrics``, ``alert_types``; answered by ``("reply", id, ok, value)``;
 * ``("stop",)``.
 
 Here → Faust side: ``("ack", {(topic, partition): next_offset})`` — everything before
 ``next_offset`` is durable (the sink's ``on_durable``, through the same
 :class:`streams.frontier.AckFrontier` as inline), ``("pause", bool)`` — the sink's
-backpressure, ``("ready",)`` — registry loaded, and ``("fatal", message)``.
+backpressure, ``("ready",)`` — registry loaded, and ``("fatal", sink_failed, message)``.
+Everything goes out in program order, so the acknowledgements of a revoke's or a drain's
+flush arrive before its reply.
 
 The process dies with its parent (``PR_SET_PDEATHSIG``): a SIGKILLed worker leaves no
 orphan writing behind its successor. SIGINT and SIGTERM are ignored: the Faust process
@@ -59,9 +63,8 @@ class _Event:
         self.message, self.value = message, value
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int) -> None:
     """Linux: SIGKILL this process when the parent dies (however it dies)."""
-    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -87,6 +90,7 @@ class IngestServer:
         self.positions: dict[tuple[str, int], tuple[int | None, int | None]] = {}
         self._acks: dict[tuple[str, int], int] = {}
         self._ack_flush_scheduled = False
+        self.generation = 0  # of the assignment, set by the Faust side with each `assign`
         self._tasks: set[asyncio.Future[Any]] = set()
         self._batches: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
         self.stopped = asyncio.Event()
@@ -99,14 +103,21 @@ class IngestServer:
     async def produce(self, topic: str, key: bytes, value: bytes) -> Any:
         return await self.producer.send_and_wait(topic, value, key=key or None)
 
-    def _send_soon(self, *message: Any) -> None:
-        self._spawn(self.channel.send(*message), "sending to the Faust process")
+    def _post(self, *message: Any) -> None:
+        from streams.channel import ChannelClosed
+
+        try:
+            self.channel.post(*message)
+        except ChannelClosed:
+            pass  # the Faust process is gone; so are we, soon (PR_SET_PDEATHSIG)
 
     def _on_fatal(self, exc: BaseException) -> None:
-        self._send_soon("fatal", type(exc).__name__, str(exc))
+        from sinks.base import SinkError
+
+        self._post("fatal", isinstance(exc, SinkError), str(exc))
 
     def _on_backpressure(self, active: bool) -> None:
-        self._send_soon("pause", active)
+        self._post("pause", active)
 
     async def _ack(self, handle: _Event) -> None:
         m = handle.message
@@ -122,7 +133,7 @@ class IngestServer:
         self._ack_flush_scheduled = False
         acks, self._acks = self._acks, {}
         if acks:
-            self._send_soon("ack", acks)
+            self._post("ack", acks)
 
     def _spawn(self, coro: Awaitable[Any], what: str) -> None:
         fut = asyncio.ensure_future(coro)
@@ -151,19 +162,19 @@ class IngestServer:
         parts.sink.start()
         # the Faust process writes the `stations` rows; this reader only feeds enrichment
         reader = RegistryReader(s.kafka, parts.registry, self.metrics, lambda records: None)
-        reader_task = asyncio.ensure_future(reader.run())
-        tasks = [reader_task, asyncio.ensure_future(self._batch_loop()),
-                 asyncio.ensure_future(self._timer(0.5, runtime.release_holds)),
-                 asyncio.ensure_future(self._timer(2.0, self._update_lag))]
+        loops = [reader.run(), self._batch_loop(), self._timer(0.5, runtime.release_holds),
+                 self._timer(2.0, self._update_lag)]
         if parts.windows is not None:
-            tasks.append(asyncio.ensure_future(
-                self._timer(s.windows.tick_interval_s, self._tick_windows)))
+            loops.append(self._timer(s.windows.tick_interval_s, self._tick_windows))
+        tasks = [asyncio.ensure_future(loop) for loop in loops]
+        for t in tasks:
+            t.add_done_callback(self._loop_ended)
         tune_gc()
 
         async def registry_ready() -> None:
             await reader.ready.wait()
             runtime.registry_ready.set()
-            await self.channel.send("ready")
+            self._post("ready")
 
         self._spawn(registry_ready(), "waiting for the station registry")
         try:
@@ -176,6 +187,15 @@ class IngestServer:
                 await self.producer.stop()
             finally:
                 self.db.close()
+
+    def _loop_ended(self, task: asyncio.Future[Any]) -> None:
+        """The loops run until cancelled: one that ends by itself is a bug; say so, loudly,
+        instead of leaving a process that no longer processes anything."""
+        if task.cancelled():
+            return
+        exc = task.exception() or RuntimeError("a loop of the ingest process ended")
+        log.error("ingest process loop failed: %r", exc)
+        self.runtime.fail(RuntimeError(f"the ingest process failed: {exc!r}"))
 
     async def _read_loop(self) -> None:
         from streams.channel import ChannelClosed
@@ -192,6 +212,8 @@ class IngestServer:
             elif kind == "positions":
                 self.positions = msg[1]
             elif kind == "call":
+                if msg[2] == "assign":  # takes after this message belong to it
+                    self.generation = msg[3][1]
                 self._spawn(self._call(msg[1], msg[2], msg[3]), f"call {msg[2]}")
             elif kind == "stop":
                 return
@@ -199,15 +221,24 @@ class IngestServer:
                 log.error("unknown message %r from the Faust process", kind)
 
     async def _batch_loop(self) -> None:
-        runtime, channel, ack = self.runtime, self.channel, self._ack
+        runtime, ack, windows = self.runtime, self._ack, self.parts.windows
         while True:
             msg = await self._batches.get()
             assert msg is not None
-            _, seq, topic, partitions, offsets, values = msg
-            events = [_Event(_Message(topic, p, o), v)
-                      for p, o, v in zip(partitions, offsets, values, strict=True)]
-            await runtime.handle(events, ack)
-            await channel.send("done", seq)
+            _, seq, generation, topic, partitions, offsets, values, positions = msg
+            self.positions = positions
+            # wait here, not inside handle(): between the generation check and handle()
+            # nothing may yield, or a rebalance could slip in between
+            if not runtime.registry_ready.is_set():
+                log.info("waiting for the station registry before the first batch")
+                await runtime.registry_ready.wait()
+            if windows is not None and not windows.ready.is_set():
+                await windows.ready.wait()  # the new assignment's state being restored
+            if generation == self.generation:
+                events = [_Event(_Message(topic, p, o), v)
+                          for p, o, v in zip(partitions, offsets, values, strict=True)]
+                await runtime.handle(events, ack)
+            self._post("done", seq)
 
     async def _timer(self, interval: float, step: Callable[[], Awaitable[Any]]) -> None:
         while True:
@@ -218,6 +249,9 @@ class IngestServer:
             try:
                 await step()
             except Exception as e:  # a sink that failed for good, a refused produce
+                if runtime.stopping:  # begun before the drain, cut by it (sink closed)
+                    log.warning("timer step interrupted by the shutdown: %s", e)
+                    continue
                 log.exception("timer step failed")
                 runtime.fail(e)
 
@@ -241,9 +275,9 @@ class IngestServer:
         except Exception as e:
             log.exception("%s failed", name)
             value, ok = f"{type(e).__name__}: {e}", False
-        await self.channel.send("reply", call_id, ok, value)
+        self._post("reply", call_id, ok, value)
 
-    async def call_assign(self, tps: list[tuple[str, int]]) -> None:
+    async def call_assign(self, tps: list[tuple[str, int]], generation: int) -> None:
         runtime, windows = self.runtime, self.parts.windows
         runtime.assigned = set(tps)
         self.positions = {tp: v for tp, v in self.positions.items() if tp in runtime.assigned}
@@ -256,6 +290,8 @@ class IngestServer:
 
     async def call_revoke(self, tps: list[tuple[str, int]], flush_timeout: float) -> None:
         await self.runtime.on_revoked(tps, flush_timeout=flush_timeout)
+        gone = set(tps)
+        self.positions = {tp: v for tp, v in self.positions.items() if tp not in gone}
         self._flush_acks()  # what the flush made durable, before the reply
 
     async def call_drain(self, timeout: float) -> None:
@@ -286,13 +322,14 @@ async def _main(fd: int) -> None:
         server = IngestServer(channel, settings)
         server.runtime.alert_event_types = alert_types
     except Exception as e:
-        await channel.send("fatal", type(e).__name__, f"ingest process could not start: {e}")
+        channel.post("fatal", False, f"the ingest process could not start: {e}")
+        await asyncio.sleep(0.1)  # let it go out
         raise
     await server.run()
 
 
 def main(argv: list[str]) -> int:
-    die_with_parent()
+    die_with_parent(int(argv[2]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     asyncio.run(_main(int(argv[1])))

@@ -57,8 +57,10 @@ class _SinkState:
 class IngestProcess:
     def __init__(self, settings: Any, *, raw_topic: str, max_in_flight: int = 2,
                  on_fatal: Callable[[BaseException], None] = lambda e: None,
-                 on_backpressure: Callable[[bool], None] = lambda active: None) -> None:
+                 on_backpressure: Callable[[bool], None] = lambda active: None,
+                 positions: Callable[[], Positions] = dict) -> None:
         self.settings = settings
+        self.positions = positions  # the consumer's view, sent with every take
         self.raw_topic = raw_topic
         self.max_in_flight = max_in_flight
         self.on_fatal = on_fatal
@@ -81,6 +83,8 @@ class IngestProcess:
         self._started = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
         self._closed = False  # the channel reached EOF: the process is gone
+        self.generation = 0  # of the partition assignment: bumped by each `assign`
+        self._families: list[Metric] = []  # the last metrics the process sent
 
     # -- life ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -92,7 +96,7 @@ class IngestProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         fd = theirs.fileno()
         self.proc = subprocess.Popen(  # noqa: ASYNC220 - a fork and exec, not a wait
-            [sys.executable, "-m", "streams.engine_process", str(fd)],
+            [sys.executable, "-m", "streams.engine_process", str(fd), str(os.getpid())],
             pass_fds=(fd,), close_fds=True, cwd=os.getcwd(), env=os.environ.copy(),
             stdin=subprocess.DEVNULL,
         )
@@ -121,13 +125,16 @@ class IngestProcess:
             log.error("ingest process did not exit within %.0f s; killing it", timeout)
             proc.kill()
             await loop.run_in_executor(None, proc.wait)
+        if self._channel is not None:
+            self._channel.close()
         if self._reader is not None:
             self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
 
     # -- the surface the app uses (as IngestRuntime) --------------------------------------
     async def handle(self, events: Sequence[Any], acker: Acker) -> None:
-        """Send one take to the ingest process; wait only when ``max_in_flight`` takes are
-        already there (so a backpressured sink slows the agent, which fills Faust's buffer,
+        """Send one take to the ingest process; wait while more than ``max_in_flight`` takes
+        are there (so a backpressured sink slows the agent, which fills Faust's buffer,
         which pauses fetching)."""
         self.acker = acker
         if self.fatal is not None or self.stopping or not events:
@@ -152,7 +159,8 @@ class IngestProcess:
         seq = next(self._seq)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._in_flight.append((seq, done))
-        await self._send("batch", seq, self.raw_topic, partitions, offsets, values)
+        await self._send("batch", seq, self.generation, self.raw_topic, partitions, offsets,
+                         values, dict(self.positions()))
         while len(self._in_flight) > self.max_in_flight and self.fatal is None:
             await asyncio.shield(self._in_flight[0][1])
 
@@ -171,17 +179,22 @@ class IngestProcess:
         partitions before processing any of their records."""
         tps = list(tps)
         self.assigned = set(tps)
-        await self._call("assign", (tps,), timeout)
+        self.generation += 1  # takes sent before this are dropped there, unprocessed
+        await self._call("assign", (tps, self.generation), timeout)
 
     async def on_revoked(self, tps: Sequence[tuple[str, int]], flush_timeout: float) -> None:
         """As :meth:`IngestRuntime.on_revoked`: the ingest process writes what it processed
-        (its acknowledgements arrive before the reply), then forgets the partitions."""
+        (its acknowledgements arrive before the reply), then forgets the partitions. No
+        deadline, as inline: going on while it still works on them would let the revoke
+        land on the next assignment."""
         tps = list(tps)
         if not tps:
             return
+        if self.assigned is not None:  # no more takes of them from here
+            self.assigned -= set(tps)
         try:
-            await self._call("revoke", (tps, flush_timeout), flush_timeout + 5.0)
-        except (IngestProcessError, TimeoutError) as e:
+            await self._call("revoke", (tps, flush_timeout), None)
+        except IngestProcessError as e:
             log.warning("ingest process could not finish before the rebalance: %s", e)
         for tp in tps:
             self._pending.pop(tp, None)
@@ -217,17 +230,20 @@ class IngestProcess:
                       fut.exception())
 
     async def metric_families(self, timeout: float = 5.0) -> list[Metric]:
-        """The ingest process's metrics (for the one ``/metrics`` page); [] if it does not
-        answer in time (the page still shows this process's own)."""
+        """The ingest process's metrics (for the one ``/metrics`` page). If it does not
+        answer in time, the last ones it sent: counters that vanished from a scrape would
+        look like resets to Prometheus."""
         try:
-            families: list[Metric] = await self._call("metrics", (), timeout)
-        except (IngestProcessError, TimeoutError):
-            return []
-        return families
+            self._families = await self._call("metrics", (), timeout)
+        except (IngestProcessError, TimeoutError) as e:
+            log.warning("the ingest process did not send its metrics (%s); serving the "
+                        "last ones", e or type(e).__name__)
+        return self._families
 
     def fail(self, exc: BaseException) -> None:
         if self.fatal is None:
             self.fatal = exc
+            self._started.set()  # nothing waits for a start that will not come
             log.critical("%s", exc)
             for _, fut in self._in_flight:
                 if not fut.done():
@@ -240,13 +256,14 @@ class IngestProcess:
         the task that starts the process has run)."""
         if self._channel is None:
             await self._started.wait()
-        assert self._channel is not None
+        if self._channel is None:
+            raise IngestProcessError("the ingest process did not start")
         try:
             await self._channel.send(*message)
         except (ConnectionError, ChannelClosed) as e:
             self.fail(IngestProcessError(f"ingest process unreachable: {e}"))
 
-    async def _call(self, name: str, args: tuple[Any, ...], timeout: float) -> Any:
+    async def _call(self, name: str, args: tuple[Any, ...], timeout: float | None) -> Any:
         if self._closed:  # nobody would answer
             raise IngestProcessError(f"cannot {name}: the ingest process has exited")
         call_id = next(self._call_ids)
@@ -254,6 +271,8 @@ class IngestProcess:
         self._calls[call_id] = fut
         try:
             await self._send("call", call_id, name, args)
+            if timeout is None:
+                return await fut
             return await asyncio.wait_for(fut, timeout)
         finally:
             self._calls.pop(call_id, None)
@@ -314,7 +333,7 @@ class IngestProcess:
             self.registry_ready.set()
         elif kind == "fatal":
             err = IngestProcessError(msg[2])
-            if msg[1] == "SinkError":
+            if msg[1]:  # the sink failed for good
                 self.sink.failed = err
             self.fail(err)
         else:

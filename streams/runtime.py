@@ -115,6 +115,9 @@ class IngestRuntime:
         self.acker: Acker | None = None
         self.highwater: Callable[[str, int], int | None] = lambda t, p: None
         self.stopping = False
+        # bumped whenever partitions are forgotten (a rebalance): a take begun before it
+        # stops there instead of registering its records in the new assignment's frontier
+        self.epoch = 0
         self._lock = asyncio.Lock()
         self._frontier = AckFrontier()
         self._acked_next: dict[tuple[str, int], int] = {}
@@ -134,6 +137,7 @@ class IngestRuntime:
             if self.fatal is not None or self.stopping:
                 return
         assigned = self.assigned
+        epoch = self.epoch
         records = []
         frontier = self._frontier
         for ev in events:
@@ -145,6 +149,8 @@ class IngestRuntime:
         self.metrics.records_consumed.labels(self.raw_topic).inc(len(records))
         processed = self.processed_next
         for chunk in slices_by_bytes(records, self.slice_max_bytes):
+            if self.epoch != epoch:  # a rebalance came between two slices: the rest of the
+                return  # take is redelivered (from the committed offsets) to its owner
             await self._process(chunk)
             for rec in chunk:
                 src = rec.source
@@ -239,6 +245,7 @@ class IngestRuntime:
 
     def forget_partitions(self, tps: Sequence[tuple[str, int]]) -> None:
         """Revoked partitions: their unacknowledged records go to the new owner."""
+        self.epoch += 1
         for tp in tps:
             self._frontier.forget(tp)
             self._acked_next.pop(tp, None)
