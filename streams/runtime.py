@@ -149,9 +149,9 @@ class IngestRuntime:
         self.metrics.records_consumed.labels(self.raw_topic).inc(len(records))
         processed = self.processed_next
         for chunk in slices_by_bytes(records, self.slice_max_bytes):
-            if self.epoch != epoch:  # a rebalance came between two slices: the rest of the
-                return  # take is redelivered (from the committed offsets) to its owner
-            await self._process(chunk)
+            if not await self._process(chunk, epoch):
+                return  # a rebalance came between two slices: the rest of the take is
+                # redelivered (from the committed offsets) to whoever owns it now
             for rec in chunk:
                 src = rec.source
                 processed[(src.topic, src.partition)] = src.offset + 1
@@ -169,12 +169,18 @@ class IngestRuntime:
         self.metrics.events_held.set(self.processor.held_events)
 
     # -- internals ---------------------------------------------------------------------
-    async def _process(self, records: list[RawRecord]) -> None:
+    async def _process(self, records: list[RawRecord], epoch: int | None = None) -> bool:
         """Bad input never raises here (it becomes dead letters). What does raise stops the
         worker with the error instead of leaving a process that consumes nothing: a DLQ
         flood, a ClickHouse error retrying cannot fix, a topic that refuses the DLQ records.
-        Nothing of the failing batch is acknowledged, so it is redelivered after a restart."""
+        Nothing of the failing batch is acknowledged, so it is redelivered after a restart.
+
+        ``epoch``: the :attr:`epoch` the records were received in; if a rebalance came since
+        (judged once the lock is ours: the revoke may have been waiting for it), nothing is
+        processed and False is returned."""
         async with self._lock:
+            if epoch is not None and epoch != self.epoch:
+                return False
             try:
                 now = datetime.now(UTC)
                 outcome = await self.processor.process(records, now, self._lookup_hashes)
@@ -188,6 +194,7 @@ class IngestRuntime:
             except Exception as e:
                 log.exception("unexpected failure while processing a batch")
                 self._fail(e)
+        return True
 
     async def _write(self, outcome: BatchOutcome) -> None:
         limit = self.dlq_payload_limit
