@@ -29,7 +29,7 @@ from schemas.station import Registry, StationRecord
 from sinks.base import Database
 from sinks.batching import BatchingSink
 from streams.alert_runtime import AlertRuntime, paired_types
-from streams.assembly import build_ingest, window_tick
+from streams.assembly import build_ingest, take_assignment, window_tick
 from streams.offload import IngestProcess
 from streams.registry_reader import RegistryReader, station_row
 from streams.runtime import IngestRuntime
@@ -256,13 +256,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
                 log.exception("the ingest process could not take the new assignment")
                 runtime.fail(e)
         else:
-            runtime.assigned = tps
-            if windows is not None:
-                try:
-                    await windows.restore([p for t, p in tps if t == k.topic_raw])
-                except Exception as e:  # ClickHouse unreachable for good, ...: do not guess
-                    log.exception("could not restore the window state")
-                    runtime.fail(e)
+            await take_assignment(runtime, windows, tps)
         if alerts is not None:
             if any(tp.topic == k.topic_alert_input for tp in assigned):
                 # paired rules take their pairs from the registry: restoring before it is

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from blo.metrics import Metrics
@@ -84,6 +84,21 @@ def caught_up_partitions(positions: Positions, processed_next: Mapping[tuple[str
         if nxt >= hw:
             out.add(partition)
     return out
+
+
+async def take_assignment(runtime: IngestRuntime, windows: WindowRuntime | None,
+                          tps: Iterable[tuple[str, int]]) -> None:
+    """A new assignment: records of other partitions are skipped from now on, and the window
+    state of its raw partitions is rebuilt before any of their records is counted. A
+    restore that fails (ClickHouse unreachable for good, ...) stops the worker: no guessing."""
+    runtime.assigned = set(tps)
+    if windows is not None:
+        try:
+            await windows.restore(sorted(p for t, p in runtime.assigned
+                                         if t == runtime.raw_topic))
+        except Exception as e:
+            log.exception("could not restore the window state")
+            runtime.fail(e)
 
 
 async def window_tick(runtime: IngestRuntime, windows: WindowRuntime, positions: Positions,

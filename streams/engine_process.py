@@ -278,15 +278,11 @@ class IngestServer:
         self._post("reply", call_id, ok, value)
 
     async def call_assign(self, tps: list[tuple[str, int]], generation: int) -> None:
-        runtime, windows = self.runtime, self.parts.windows
-        runtime.assigned = set(tps)
-        self.positions = {tp: v for tp, v in self.positions.items() if tp in runtime.assigned}
-        if windows is not None:
-            try:
-                await windows.restore([p for t, p in tps if t == runtime.raw_topic])
-            except Exception as e:  # ClickHouse unreachable for good, ...: do not guess
-                log.exception("could not restore the window state")
-                runtime.fail(e)
+        from streams.assembly import take_assignment
+
+        mine = set(tps)
+        self.positions = {tp: v for tp, v in self.positions.items() if tp in mine}
+        await take_assignment(self.runtime, self.parts.windows, mine)
 
     async def call_revoke(self, tps: list[tuple[str, int]], flush_timeout: float) -> None:
         await self.runtime.on_revoked(tps, flush_timeout=flush_timeout)

@@ -157,6 +157,31 @@ class Stream(threading.Thread):
 
 
 # -- a. the default on a server --------------------------------------------------------------
+def _streaming(p: Pipeline, db: ServerDatabase, events: list[dict[str, Any]]
+               ) -> tuple[Any, int, Stream]:
+    """A worker with its ingest process, and events flowing to it, some already written."""
+    w = p.worker(BLO_KAFKA_COMMIT_INTERVAL_S="3")
+    w.wait_ready()
+    child = wait_for(lambda: _ingest_children(w.proc.pid), 30, "the ingest process")[0]
+    stream = Stream(p, events, bursts=20, every_s=0.5)
+    stream.start()
+    wait_for(lambda: raw_count(db) > 0, 60, "the first rows written", every=0.05)
+    return w, child, stream
+
+
+def _restart_and_check(p: Pipeline, db: ServerDatabase, events: list[dict[str, Any]],
+                       stream: Stream) -> None:
+    """The rest of the stream to a new worker: every event once, and a clean stop."""
+    stream.finish()
+    w2 = p.worker()
+    w2.wait_ready()
+    assert len(_ingest_children(w2.proc.pid)) == 1
+    wait_for(lambda: final_count(db) >= len(events), 120, "every event after the restart")
+    time.sleep(1.0)
+    _assert_exactly_once(db, events)
+    assert w2.terminate() == 0
+
+
 def test_default_on_a_server_runs_one_ingest_process_whose_metrics_are_merged(
         pipeline: tuple[Pipeline, ServerDatabase]) -> None:
     p, db = pipeline
@@ -207,12 +232,7 @@ def test_sigkilled_worker_takes_its_ingest_process_along_and_a_restart_loses_not
         subreaper: None, pipeline: tuple[Pipeline, ServerDatabase]) -> None:
     p, db = pipeline
     events = _events(4000, seed=12)
-    w = p.worker(BLO_KAFKA_COMMIT_INTERVAL_S="3")
-    w.wait_ready()
-    child = wait_for(lambda: _ingest_children(w.proc.pid), 30, "the ingest process")[0]
-    stream = Stream(p, events, bursts=20, every_s=0.5)
-    stream.start()
-    wait_for(lambda: raw_count(db) > 0, 60, "the first rows written", every=0.05)
+    w, child, stream = _streaming(p, db, events)
 
     flowing = stream.is_alive()
     w.kill()  # SIGKILL: no drain, no commit, no word to the child
@@ -236,14 +256,7 @@ def test_sigkilled_worker_takes_its_ingest_process_along_and_a_restart_loses_not
     time.sleep(1.5)
     assert raw_count(db) == settled
 
-    stream.finish()
-    w2 = p.worker()
-    w2.wait_ready()
-    assert len(_ingest_children(w2.proc.pid)) == 1
-    wait_for(lambda: final_count(db) >= len(events), 120, "every event after the restart")
-    time.sleep(1.0)
-    _assert_exactly_once(db, events)
-    assert w2.terminate() == 0
+    _restart_and_check(p, db, events, stream)
 
 
 # -- c. the ingest process SIGKILLed alone -----------------------------------------------------
@@ -251,12 +264,7 @@ def test_ingest_process_killed_alone_fails_the_worker_and_a_restart_loses_nothin
         pipeline: tuple[Pipeline, ServerDatabase]) -> None:
     p, db = pipeline
     events = _events(4000, seed=13)
-    w = p.worker(BLO_KAFKA_COMMIT_INTERVAL_S="3")
-    w.wait_ready()
-    child = wait_for(lambda: _ingest_children(w.proc.pid), 30, "the ingest process")[0]
-    stream = Stream(p, events, bursts=20, every_s=0.5)
-    stream.start()
-    wait_for(lambda: raw_count(db) > 0, 60, "the first rows written", every=0.05)
+    w, child, stream = _streaming(p, db, events)
     written_before = raw_count(db)
     flowing = stream.is_alive()
 
@@ -274,14 +282,7 @@ def test_ingest_process_killed_alone_fails_the_worker_and_a_restart_loses_nothin
     assert "blo worker stopped" in log
     assert flowing and written_before < len(events), "the kill came after the stream"
 
-    stream.finish()
-    w2 = p.worker()
-    w2.wait_ready()
-    assert len(_ingest_children(w2.proc.pid)) == 1
-    wait_for(lambda: final_count(db) >= len(events), 120, "every event after the restart")
-    time.sleep(1.0)
-    _assert_exactly_once(db, events)
-    assert w2.terminate() == 0
+    _restart_and_check(p, db, events, stream)
     assert p.committed_total() == len(events)
 
 
