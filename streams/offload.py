@@ -42,6 +42,11 @@ log = logging.getLogger("blo.ingest.offload")
 Acker = Callable[[Any], Any]
 
 
+MESSAGE_MAX_BYTES = 8 * 1024 * 1024
+"""Record values per take message: bounds the memory a take holds in the socket and the
+ingest process, and lets that process start on a big take before all of it has crossed."""
+
+
 class IngestProcessError(RuntimeError):
     """The ingest process failed (its message is the process's own error)."""
 
@@ -83,7 +88,7 @@ class IngestProcess:
         self._started = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
         self._closed = False  # the channel reached EOF: the process is gone
-        self.generation = 0  # of the partition assignment: bumped by each `assign`
+        self.generation = 0  # of the partition assignment: bumped by each revoke and assign
         self._families: list[Metric] = []  # the last metrics the process sent
 
     # -- life ----------------------------------------------------------------------------
@@ -101,12 +106,18 @@ class IngestProcess:
             stdin=subprocess.DEVNULL,
         )
         theirs.close()
-        self._channel = await Channel.open(ours)
+        await self.attach(await Channel.open(ours))
+        log.info("ingest process started (pid %d)", self.proc.pid)
+
+    async def attach(self, channel: Channel) -> None:
+        """Talk to the ingest process over ``channel``: the settings first, then takes and
+        calls; its messages are read from here on. (:meth:`start` opens the channel to the
+        process it starts; a test may hold the other end itself.)"""
+        self._channel = channel
         level = logging.getLogger().getEffectiveLevel()
-        await self._channel.send("init", self.settings, level, self._alert_types)
+        await channel.send("init", self.settings, level, self._alert_types)
         self._reader = asyncio.ensure_future(self._read_loop())
         self._started.set()
-        log.info("ingest process started (pid %d)", self.proc.pid)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Ask the process to exit (after :meth:`drain`), kill it if it does not."""
@@ -133,36 +144,49 @@ class IngestProcess:
 
     # -- the surface the app uses (as IngestRuntime) --------------------------------------
     async def handle(self, events: Sequence[Any], acker: Acker) -> None:
-        """Send one take to the ingest process; wait while more than ``max_in_flight`` takes
-        are there (so a backpressured sink slows the agent, which fills Faust's buffer,
-        which pauses fetching)."""
+        """Send one take to the ingest process, in messages of at most
+        :data:`MESSAGE_MAX_BYTES` of values (a take counts records, and batched records
+        can make it hundreds of MB); wait while more than ``max_in_flight`` messages are
+        there (so a backpressured sink slows the agent, which fills Faust's buffer, which
+        pauses fetching). A rebalance while it waits ends the take there: the rest is
+        fetched again from the committed offsets."""
         self.acker = acker
         if self.fatal is not None or self.stopping or not events:
             return
-        assigned = self.assigned
-        partitions, offsets, values = [], [], []
-        pending = self._pending
+        generation, assigned = self.generation, self.assigned
+        chunks: list[list[Any]] = [[]]
+        size = 0
         for ev in events:
             m = ev.message
-            key = (m.topic, m.partition)
-            if assigned is not None and key not in assigned:
+            if assigned is not None and (m.topic, m.partition) not in assigned:
                 continue  # fetched before a rebalance gave its partition to another worker
-            q = pending.get(key)
-            if q is None:
-                q = pending[key] = deque()
-            q.append((m.offset, ev))
-            partitions.append(m.partition)
-            offsets.append(m.offset)
-            values.append(ev.value)
-        if not offsets:
-            return
-        seq = next(self._seq)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._in_flight.append((seq, done))
-        await self._send("batch", seq, self.generation, self.raw_topic, partitions, offsets,
-                         values, dict(self.positions()))
-        while len(self._in_flight) > self.max_in_flight and self.fatal is None:
-            await asyncio.shield(self._in_flight[0][1])
+            n = len(ev.value) if ev.value is not None else 0
+            if size + n > MESSAGE_MAX_BYTES and chunks[-1]:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(ev)
+            size += n
+        pending = self._pending
+        for chunk in chunks:
+            if not chunk or self.generation != generation or self.fatal is not None \
+                    or self.stopping:
+                return
+            for ev in chunk:
+                m = ev.message
+                key = (m.topic, m.partition)
+                q = pending.get(key)
+                if q is None:
+                    q = pending[key] = deque()
+                q.append((m.offset, ev))
+            seq = next(self._seq)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._in_flight.append((seq, done))
+            await self._send("batch", seq, generation, self.raw_topic,
+                             [ev.message.partition for ev in chunk],
+                             [ev.message.offset for ev in chunk],
+                             [ev.value for ev in chunk], dict(self.positions()))
+            while len(self._in_flight) > self.max_in_flight and self.fatal is None:
+                await asyncio.shield(self._in_flight[0][1])
 
     async def release_holds(self) -> None:
         """Holds are released by the ingest process's own timer."""
@@ -192,6 +216,7 @@ class IngestProcess:
             return
         if self.assigned is not None:  # no more takes of them from here
             self.assigned -= set(tps)
+        self.generation += 1  # a take under way stops; what it sent is dropped there
         try:
             await self._call("revoke", (tps, flush_timeout), None)
         except IngestProcessError as e:
