@@ -6,30 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from dataclasses import dataclass
 from typing import Any
 
 from streams.channel import Channel
 from streams.offload import MESSAGE_MAX_BYTES, IngestProcess
+from tests.unit.streams.faust_shapes import Event, Message
 
 TOPIC = "raw"
 
 
-@dataclass
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass
-class _Event:
-    message: _Message
-    value: bytes
-
-
-def _take(sizes: list[int], partition: int = 0, first: int = 0) -> list[_Event]:
-    return [_Event(_Message(TOPIC, partition, first + i), bytes([65 + i % 26]) * n)
+def _take(sizes: list[int], partition: int = 0, first: int = 0) -> list[Event]:
+    return [Event(Message(TOPIC, partition, first + i), bytes([65 + i % 26]) * n)
             for i, n in enumerate(sizes)]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from blo.metrics import Metrics
@@ -17,20 +16,8 @@ from sinks.memory import MemoryDatabase
 from sinks.tables import EVENTS
 from streams.guard import DlqGuard
 from streams.runtime import IngestRuntime
+from tests.unit.streams.faust_shapes import Event, Message
 from tests.unit.streams.test_ingest import TOPIC, event, processor
-
-
-@dataclass
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass
-class _Event:
-    message: _Message
-    value: bytes
 
 
 async def _no_produce(topic: str, key: bytes, value: bytes) -> None:
@@ -58,7 +45,7 @@ async def _handle_take(revoke: bool) -> tuple[list[int], list[str], list[str], i
     db = MemoryDatabase()
     rt = _runtime(db)
     bodies = [event() for _ in range(10)]
-    take = [_Event(_Message(TOPIC, 0, 100 + i), json.dumps(b).encode())
+    take = [Event(Message(TOPIC, 0, 100 + i), json.dumps(b).encode())
             for i, b in enumerate(bodies)]
     acked: list[int] = []
 
