@@ -342,13 +342,6 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         sink.start()
         if alerts is not None:
             alerts.start()
-        if isinstance(runtime, IngestProcess):
-            try:
-                await runtime.start()
-            except Exception as e:
-                log.exception("could not start the ingest process")
-                runtime.fail(e)
-                return
         task = asyncio.ensure_future(reader.run())
         await reader.ready.wait()
         if not isinstance(runtime, IngestProcess):  # that one reports its own registry

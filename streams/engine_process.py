@@ -92,8 +92,7 @@ class IngestServer:
         self._ack_flush_scheduled = False
         self.generation = 0  # of the assignment, set by the Faust side with each `assign`
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._batches: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
-        self.stopped = asyncio.Event()
+        self._batches: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self.parts = build_ingest(settings, self.db, self.metrics, self.produce, self._on_fatal)
         self.runtime = self.parts.runtime
         self.runtime.highwater = lambda t, p: self.positions.get((t, p), (None, None))[0]
@@ -224,7 +223,6 @@ class IngestServer:
         runtime, ack, windows = self.runtime, self._ack, self.parts.windows
         while True:
             msg = await self._batches.get()
-            assert msg is not None
             _, seq, generation, topic, partitions, offsets, values, positions = msg
             self.positions = positions
             # wait here, not inside handle(): between the generation check and handle()

@@ -94,8 +94,8 @@ class IngestProcess:
     # -- life ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the process and hand it the settings; returns at once (the process loads
-        the registry and connects by itself; ``handle`` waits for nothing). Once: Faust
-        may start the app service again."""
+        the registry and connects by itself; ``handle`` waits for nothing). A second
+        call does nothing."""
         if self.proc is not None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -187,12 +187,6 @@ class IngestProcess:
                              [ev.value for ev in chunk], dict(self.positions()))
             while len(self._in_flight) > self.max_in_flight and self.fatal is None:
                 await asyncio.shield(self._in_flight[0][1])
-
-    async def release_holds(self) -> None:
-        """Holds are released by the ingest process's own timer."""
-
-    def update_lag(self) -> None:
-        """Lag is computed in the ingest process, from the positions sent to it."""
 
     async def send_positions(self, positions: Positions) -> None:
         if self.fatal is None:
