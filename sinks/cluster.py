@@ -92,6 +92,19 @@ _MERGE_TREES = frozenset({
     "CollapsingMergeTree", "VersionedCollapsingMergeTree",
 })
 _CREATE_DATABASE = re.compile(r"^CREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\s+\{db\}$", re.IGNORECASE)
+# the API's audit door (migration 0006, docs/deployment.md): database {db}_audit holds Null
+# tables and materialized views into {db}.api_audit / {db}.api_token_use, the same on every
+# node (a view writes into the Distributed api_audit, which places each row on its shard,
+# or into the node's replica of api_token_use)
+AUDIT_SUFFIX = "_audit"
+_AUDIT_DATABASE = re.compile(r"^CREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\s+\{db\}_audit$",
+                             re.IGNORECASE)
+_AUDIT_NULL_TABLE = re.compile(
+    r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\{db\}_audit\.(\w+)\s*(\(.*\))\s*ENGINE\s*=\s*Null$",
+    re.IGNORECASE | re.DOTALL)
+_AUDIT_VIEW = re.compile(
+    r"^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+\{db\}_audit\.(\w+)\s+"
+    r"(TO\s+\{db\}\.(?:api_audit|api_token_use)\s+AS\s.*)$", re.IGNORECASE | re.DOTALL)
 _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+)\s*\(", re.IGNORECASE)
 _ENGINE = re.compile(r"^\s*ENGINE\s*=\s*(\w+)\s*", re.IGNORECASE)
 _CREATE_VIEW = re.compile(r"^CREATE\s+VIEW\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+)\s+(AS\s.*)$",
@@ -262,6 +275,9 @@ def cluster_statements(
 
     if _CREATE_DATABASE.match(text):
         return [f"CREATE DATABASE IF NOT EXISTS {db} {on}"]
+    audit = _audit_door(text, db, on)
+    if audit is not None:
+        return audit
 
     table = _parse_create_table(text)
     if table is not None:
@@ -312,6 +328,22 @@ def cluster_statements(
         "no cluster form for this migration statement (supported: CREATE DATABASE/TABLE/VIEW "
         f"IF NOT EXISTS, ALTER TABLE ADD COLUMN); extend sinks/cluster.py:\n{text[:300]}"
     )
+
+
+def _audit_door(text: str, db: str, on: str) -> list[str] | None:
+    """The statements of the audit door (migration 0006) ``ON CLUSTER``, else ``None``."""
+    audit_db = db + AUDIT_SUFFIX
+    if _AUDIT_DATABASE.match(text):
+        return [f"CREATE DATABASE IF NOT EXISTS {audit_db} {on}"]
+    null = _AUDIT_NULL_TABLE.match(text)
+    if null:
+        return [f"CREATE TABLE IF NOT EXISTS {audit_db}.{null.group(1)} {on}\n"
+                f"{null.group(2)}\nENGINE = Null"]
+    view = _AUDIT_VIEW.match(text)
+    if view:
+        body = view.group(2).replace("{db}", db)
+        return [f"CREATE MATERIALIZED VIEW IF NOT EXISTS {audit_db}.{view.group(1)} {on} {body}"]
+    return None
 
 
 def _distributed(db: str, table: str, cluster: str, columns: str) -> str:
