@@ -18,7 +18,10 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from blo import door
+from blo.settings import Settings
 
 
 def _port_free(port: int) -> bool:
@@ -84,7 +87,8 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
                "BLO_WEB_PORT": str(web_port), "BLO_WEB_HOST": "127.0.0.1",
                "BLO_API_PORT": str(api_port), "BLO_API_HOST": "127.0.0.1",
                "BLO_DATA_DIR": str(data_dir)}
-        os.environ.update({k: env[k] for k in ("BLO_KAFKA_BOOTSTRAP", "BLO_CLICKHOUSE_URL")})
+        os.environ.update({k: env[k] for k in ("BLO_KAFKA_BOOTSTRAP", "BLO_CLICKHOUSE_URL",
+                                               "BLO_WEB_PORT", "BLO_WEB_HOST")})
         s = load_settings()
         ensure_pipeline_topics(s.kafka)
         seeds = seed_stations()
@@ -110,7 +114,7 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
             time.sleep(0.5)
         sim = _spawn(["simulate", "--stations", str(stations), "--rate", str(rate),
                       "--no-register" if stations <= len(seeds) else "--register"], env, slog)
-        token = _demo_token(base)
+        token = _demo_token(s)
         _print_banner(base, env, data_dir, api_port, token)
         last = 0.0
         while not interrupted:
@@ -119,7 +123,7 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
                 return 1
             if time.monotonic() - last >= 10:
                 last = time.monotonic()
-                _print_status(base)
+                _print_status(s)
             time.sleep(0.3)
         print("\nstopping: simulator, worker (flush + commit), broker …", flush=True)
         return 0
@@ -135,16 +139,23 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
 EXAMPLE_STATION = Path(__file__).resolve().parent / "data" / "examples" / "new-station.yaml"
 
 
-def _demo_token(base: str) -> str | None:
-    """A regional (all countries) API token for the dashboard, through the worker."""
-    req = urllib.request.Request(base + "/api/tokens", method="POST", data=json.dumps(
-        {"op": "create", "name": f"demo {time.strftime('%Y-%m-%d %H.%M')}", "all": True}
-    ).encode(), headers={"Content-Type": "application/json"})
+def _demo_token(s: Settings) -> str | None:
+    """A regional (all countries) API token for the dashboard, through the worker's admin
+    door (:mod:`blo.door`)."""
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return str(json.loads(resp.read())["token"])
-    except (OSError, ValueError, KeyError):
+        got = door.call(s, "tokens", {"op": "create", "all": True,
+                                      "name": f"demo {time.strftime('%Y-%m-%d %H.%M')}"})
+        return str(got["token"]) if got else None
+    except (door.DoorError, KeyError, TypeError):
         return None
+
+
+def _door_rows(s: Settings, sql: str) -> list[list[Any]] | None:
+    try:
+        got = door.call(s, "query", {"sql": sql}, timeout=5)
+    except door.DoorError:
+        return None
+    return list(got["rows"]) if got else None
 
 
 def _print_banner(base: str, env: dict[str, str], data_dir: Path, api_port: int,
@@ -174,17 +185,16 @@ In another terminal (same virtualenv), these go through the running worker:
 """, flush=True)
 
 
-def _print_status(base: str) -> None:
+def _print_status(s: Settings) -> None:
     sql = ("SELECT count(), uniqExact(station_id), max(occurred_at) FROM blo.events FINAL")
-    body = _get(base + "/api/query?" + urllib.parse.urlencode({"sql": sql}), timeout=5)
-    if body:
-        n, st, last = json.loads(body)["rows"][0]
+    rows = _door_rows(s, sql)
+    if rows:
+        n, st, last = rows[0]
         latest = f" (latest event time {last})" if n else ""
         firing = ""
         sql = "SELECT count() FROM (SELECT * FROM blo.alerts FINAL) WHERE state = 'firing'"
-        body = _get(base + "/api/query?" + urllib.parse.urlencode({"sql": sql}), timeout=5)
-        if body:
-            firing = f", alerts firing: {json.loads(body)['rows'][0][0]}"
+        alerts = _door_rows(s, sql)
+        if alerts:
+            firing = f", alerts firing: {alerts[0][0]}"
         print(f"[{time.strftime('%H:%M:%S')}] events stored: {n} from {st} stations{latest}"
               f"{firing}", flush=True)
-

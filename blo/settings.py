@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from blo.redact import Redactor, credentials_need_encoding, is_secret_field, mask_url
+
 DEFAULT_CLICKHOUSE_URL = "chdb://.blo/chdb"
 
 
@@ -119,6 +121,14 @@ def parse_clickhouse_url(url: str, default_database: str = "blo") -> ClickHouseT
             if k == "database" and v:
                 db = v
         return ClickHouseTarget(kind="chdb", database=db, path=Path(path_part))
+    # Messages never quote a part of the URL: the caller shows it through mask_url().
+    if credentials_need_encoding(url):
+        raise ValueError(
+            "the user name or password holds a character that ends the credentials part of "
+            "a URL: percent-encode the password: / → %2F, # → %23, @ → %40 (also ? → %3F, "
+            "% → %25), e.g. python3 -c 'import urllib.parse,getpass; "
+            "print(urllib.parse.quote(getpass.getpass(), safe=\"\"))'"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("clickhouse", "clickhouses"):
         raise ValueError(
@@ -129,8 +139,10 @@ def parse_clickhouse_url(url: str, default_database: str = "blo") -> ClickHouseT
         raise ValueError("no host in the URL")
     try:
         port = parts.port
-    except ValueError as e:
-        raise ValueError(f"bad port: {e}") from None
+    except ValueError:
+        raise ValueError("the port is not a number from 1 to 65535 (a password with a "
+                         "raw '#' or '/' also looks like this: percent-encode it: "
+                         "/ → %2F, # → %23, @ → %40)") from None
     secure = parts.scheme == "clickhouses"
     db = parts.path.lstrip("/") or default_database
     if not db.replace("_", "").isalnum():
@@ -362,6 +374,19 @@ _PREFIX = {
 }
 
 
+def _secret_problem(var: str, value: object, msg: str) -> str:
+    """``VAR='scheme://user:***@host…': message`` -- a secret's value is never echoed: a URL
+    is shown masked (:func:`blo.redact.mask_url`), anything else not at all, and whatever
+    of it the message might quote is redacted too."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(text, str) or not text:
+        return f"{var}: {msg}"
+    msg = Redactor([text])(msg)
+    if "://" in text:
+        return f"{var}={mask_url(text)!r}: {msg}"
+    return f"{var}: {msg}"
+
+
 def _load_group(cls: type[BaseSettings], overrides: dict[str, object]) -> BaseSettings:
     try:
         return cls.model_validate(overrides)
@@ -370,9 +395,9 @@ def _load_group(cls: type[BaseSettings], overrides: dict[str, object]) -> BaseSe
         for err in e.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
             var = _PREFIX[cls] + field.upper()
-            msg = err["msg"]
-            if "url" in field or "password" in field:  # never echo a secret back
-                problems.append(f"{var}: {msg}")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            if "url" in field or "password" in field or is_secret_field(cls, field):
+                problems.append(_secret_problem(var, err.get("input"), msg))
             else:
                 problems.append(f"{var}={err.get('input')!r}: {msg}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

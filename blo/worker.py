@@ -10,15 +10,19 @@ import asyncio
 import gc
 import logging
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import faust
 
 from blo.db import open_database
+from blo.door import Door, key_path, remove_key, write_key
+from blo.door import register as register_door
 from blo.kafka_io import ensure_pipeline_topics
 from blo.metrics import Metrics
 from blo.settings import Settings
-from sinks.base import Database
+from sinks.base import Database, Row
 from sinks.migrations import current_version, migrate
 from streams.app import build_app
 
@@ -64,6 +68,26 @@ def prepare_database(settings: Settings, *, auto_migrate: bool) -> Database:
     return db
 
 
+def _open_door(app: faust.App, db: Database, settings: Settings) -> tuple[Path, str] | None:
+    """Embedded mode: the admin door (:mod:`blo.door`) with a new key; its calls are
+    audited in ``api_audit`` through the worker's sink."""
+    if db.kind != "chdb":
+        return None
+    from blo.cli.api import token_operation
+
+    path = key_path(settings.clickhouse.target())
+    key = write_key(path)
+    sink = app.blo_sink  # type: ignore[attr-defined]
+
+    async def audit(rows: Sequence[Row]) -> None:
+        if settings.api.audit:
+            await sink.submit({"api_audit": rows})
+
+    register_door(app, Door(db, key, audit, token_operation))
+    log.info("admin door for blo query/tokens: key in %s (mode 0600)", path)
+    return path, key
+
+
 def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO") -> int:
     settings.kafka.bootstrap_servers()  # fail fast, naming BLO_KAFKA_BOOTSTRAP
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +100,7 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
     db = prepare_database(settings, auto_migrate=auto_migrate)
     metrics = Metrics()
     app = build_app(settings, db, metrics)
+    door_key = _open_door(app, db, settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           override_logging=False)
     tune_gc()
@@ -91,6 +116,9 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
     except SystemExit:
         pass
     finally:
+        if door_key is not None:
+            door_key_path, key = door_key
+            remove_key(door_key_path, key)
         db.close()
     if app.blo.fatal is not None:
         print(f"blo worker stopped: {app.blo.fatal}", file=sys.stderr)

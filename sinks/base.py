@@ -33,12 +33,25 @@ class SinkUnavailable(SinkError):
     """ClickHouse cannot be reached (connection refused/reset, timeout). Retryable."""
 
 
+class SinkTimeout(SinkUnavailable):
+    """ClickHouse took the connection but sent nothing for ``BLO_CLICKHOUSE_SEND_RECEIVE_
+    TIMEOUT_S`` (a paused or overloaded server). Retryable; a timed-out insert may still land
+    once the server wakes, so its retry can store the same rows twice: every table the
+    worker's sink writes is a ReplacingMergeTree keyed by the row's identity, and readers
+    see one row through ``FINAL``."""
+
+
 class SinkWriteError(SinkError):
     """A write failed for a reason retrying will not fix (missing table, type mismatch).
 
     Raised by :meth:`Sink.submit`/:meth:`Sink.flush` after bounded retries; the worker stops
     with this error instead of acknowledging anything.
     """
+
+
+class ReadOnlyRefused(SinkError):
+    """A reader's statement that the engine's read-only mode (or the one-statement rule)
+    refused; the message says what was refused and why."""
 
 
 class Database(Protocol):
@@ -61,6 +74,14 @@ class Database(Protocol):
 
     def command(self, sql: str) -> None:
         """Run DDL / a statement without result."""
+
+    def read_only_query(self, sql: str) -> list[Row]:
+        """Run one statement of a reader's own SQL (``blo query``, the embedded worker's
+        admin door) in the engine's own read-only mode: writes, DDL, ``SET``/``SETTINGS``
+        changes, table functions that reach files, URLs or other servers and
+        ``INTO OUTFILE`` are refused by the engine, whatever the text looks like. Raises
+        :class:`ReadOnlyRefused` for what the read-only mode refuses, :class:`SinkError`
+        for other failures."""
 
     def stored_body_hashes(
         self, station_ids: Sequence[str], event_ids: Sequence[UUID]

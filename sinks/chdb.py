@@ -28,15 +28,22 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
+import chdb
 import orjson
 import pyarrow as pa
 from chdb import session as chdb_session
 
 from blo.settings import ClickHouseTarget
-from sinks.base import Row, SinkError, SinkWriteError
+from sinks.base import ReadOnlyRefused, Row, SinkError, SinkWriteError
 from sinks.chdb_types import arrow_stream_bytes, result_rows, rows_to_arrow
 from sinks.lookups import IDS_STRUCTURE, IDS_TABLE, stored_body_hashes_sql
-from sinks.sql import check_identifier, render
+from sinks.sql import (
+    READ_ONLY_SETTINGS,
+    check_identifier,
+    client_side_clauses,
+    quote_string,
+    render,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,26 @@ class _Shared:
     session: _Session
     lock: threading.RLock = field(default_factory=threading.RLock)
     users: int = 0
+    readonly: Any = None  # a second connection to the directory, in read-only mode
+
+    def readonly_connection(self) -> Any:
+        """The engine's own read-only connection to the directory (opened on first use;
+        the caller holds ``lock``). Its settings come with the connection and cannot be
+        changed from it: ``readonly=1`` refuses every change, the setting itself included."""
+        if self.readonly is None:
+            if "?" in str(self.path) or "&" in str(self.path):
+                raise SinkError(f"chDB path {self.path} must not contain '?' or '&' (they "
+                                "start the connection's options)")
+            opts = "&".join(f"{k}={v}" for k, v in
+                            {**READ_ONLY_SETTINGS, "session_timezone": "UTC"}.items())
+            self.readonly = chdb.connect(f"{self.path}?{opts}")  # type: ignore[no-untyped-call]
+        return self.readonly
+
+    def close(self) -> None:
+        if self.readonly is not None:
+            self.readonly.close()
+            self.readonly = None
+        self.session.close()
 
 
 # chDB's engine is process-global (one directory per process), so the session that wraps it
@@ -128,6 +155,12 @@ def _open_session(path: Path) -> _Session:
     # whatever the machine's timezone (the server is configured with timezone UTC).
     sess.query("SET session_timezone = 'UTC'")
     return sess
+
+
+def _engine_message(exc: BaseException) -> str:
+    """The engine's message without its repeated ``Code: N. DB::Exception:`` prefixes."""
+    text = _first_line(exc)
+    return re.sub(r"(Code: \d+\. DB::Exception: )+", "", text)[:500]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -226,6 +259,37 @@ class ChdbDatabase:
     def command(self, sql: str) -> None:
         self._run(sql, "CSV")
 
+    def read_only_query(self, sql: str) -> list[Row]:
+        """See :meth:`sinks.base.Database.read_only_query`. The statement runs on a second
+        connection opened with ``readonly=1`` (:data:`sinks.sql.READ_ONLY_SETTINGS`), after
+        the engine's own parser has read it: ``formatQuerySingleLine`` refuses
+        multi-statements and yields the canonical text (no comments), which must not carry
+        ``INTO OUTFILE``/``FORMAT`` (chDB runs those in this process, outside the read-only
+        mode); the canonical text is what runs."""
+        if self._closed:
+            raise SinkWriteError(f"{self!r} is closed")
+        with self._shared.lock:
+            conn = self._shared.readonly_connection()
+            try:
+                res = conn.query(f"SELECT formatQuerySingleLine({quote_string(sql)})",
+                                 "JSONCompact")
+            except Exception as e:
+                raise ReadOnlyRefused(f"ClickHouse cannot read this as one statement: "
+                                      f"{_engine_message(e)}") from e
+            canonical = str(result_rows(bytes(res.bytes()))[0][0])
+            clauses = client_side_clauses(canonical)
+            if clauses:
+                raise ReadOnlyRefused(f"{' and '.join(clauses)} is not allowed here (the "
+                                      "result comes back to the caller as rows)")
+            try:
+                res = conn.query(canonical, "JSONCompact")
+            except Exception as e:
+                msg = _engine_message(e)
+                if "(READONLY)" in str(e) or "Code: 164" in str(e):
+                    raise ReadOnlyRefused(f"refused by ClickHouse's read-only mode: {msg}") from e
+                raise SinkWriteError(f"chDB: {msg}") from e
+        return result_rows(bytes(res.bytes()) if res is not None else b"")
+
     def stored_body_hashes(
         self, station_ids: Sequence[str], event_ids: Sequence[UUID]
     ) -> dict[UUID, str]:
@@ -289,5 +353,5 @@ class ChdbDatabase:
             if self._shared.users == 0:
                 _OPEN.pop(self.path, None)
                 with self._shared.lock:
-                    self._shared.session.close()
+                    self._shared.close()
 

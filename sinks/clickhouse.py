@@ -29,14 +29,22 @@ from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
 from blo.settings import ClickHouseSettings, ClickHouseTarget
-from sinks.base import Row, SinkError, SinkUnavailable, SinkWriteError
+from sinks.base import (
+    ReadOnlyRefused,
+    Row,
+    SinkError,
+    SinkTimeout,
+    SinkUnavailable,
+    SinkWriteError,
+)
 from sinks.lookups import IDS_STRUCTURE, IDS_TABLE, stored_body_hashes_sql
-from sinks.sql import check_identifier, render
+from sinks.sql import READ_ONLY_SETTINGS, check_identifier, render
 
 log = logging.getLogger(__name__)
 
 # Server-side error codes that a later retry can fix (overload, shutdown, network inside
 # the server); everything else is a SinkWriteError.
+_READONLY_CODE = 164  # READONLY: what the read-only mode refuses
 _RETRYABLE_SERVER_CODES = frozenset(
     {
         159,  # TIMEOUT_EXCEEDED
@@ -262,6 +270,23 @@ class ServerDatabase:
         with self._client() as client:
             try:
                 result = client.execute(text)
+            except Exception as e:
+                raise map_error(e, "query") from e
+        return [tuple(r) for r in result] if isinstance(result, list) else []
+
+    def read_only_query(self, sql: str) -> list[Row]:
+        """See :meth:`sinks.base.Database.read_only_query`: the statement goes as it is,
+        with :data:`sinks.sql.READ_ONLY_SETTINGS` in the query's own settings (the server
+        then refuses writes, DDL, setting changes and table functions; a multi-statement
+        is a syntax error; ``INTO OUTFILE`` is a client-side clause the server never writes)."""
+        with self._client() as client:
+            try:
+                result = client.execute(sql, settings=dict(READ_ONLY_SETTINGS))
+            except ch_errors.ServerException as e:
+                if e.code == _READONLY_CODE:
+                    raise ReadOnlyRefused("refused by ClickHouse's read-only mode: "
+                                          f"{server_message(e)}") from e
+                raise map_error(e, "query") from e
             except Exception as e:
                 raise map_error(e, "query") from e
         return [tuple(r) for r in result] if isinstance(result, list) else []

@@ -112,6 +112,11 @@ class MemoryDatabase:
             "(use .rows(table), or an integration test against a real engine)"
         )
 
+    def read_only_query(self, sql: str) -> list[Row]:
+        """The fake has no read-only mode to enforce: it answers what :meth:`query` can
+        (statements that only read)."""
+        return self.query(sql)
+
     def stored_body_hashes(
         self, station_ids: Sequence[str], event_ids: Sequence[UUID]
     ) -> dict[UUID, str]:

@@ -312,6 +312,9 @@ async def _main(fd: int) -> None:
                         format="%(asctime)s %(levelname)s %(name)s [ingest]: %(message)s")
     for noisy in ("kafka", "aiokafka"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    from blo.redact import install_redaction, settings_secrets
+
+    install_redaction(settings_secrets(settings))  # as in the worker: no secret in any log
     try:
         server = IngestServer(channel, settings)
         server.runtime.alert_event_types = alert_types

@@ -69,7 +69,13 @@ def _via_worker(s: Settings, body: dict[str, Any]) -> Any | None:
 def tokens_call(s: Settings, body: dict[str, Any]) -> Any:
     """Run a token operation (see :func:`token_operation`) on the configured ClickHouse."""
     if s.clickhouse.target().kind == "chdb":
-        got = _via_worker(s, body)
+        from blo.door import DoorError, call
+
+        try:
+            got = call(s, "tokens", body)
+        except DoorError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
         if got is not None:
             return got
     from blo.db import open_database

@@ -112,19 +112,114 @@ def render(sql: str, params: Mapping[str, Any] | None) -> str:
     return sql % {k: quote(v) for k, v in params.items()}
 
 
+READ_ONLY_SETTINGS: dict[str, int] = {"readonly": 1, "max_execution_time": 120}
+"""The settings a reader's own SQL runs with, on both engines. ``readonly=1`` is the
+engine's own guard: no writes or DDL, no ``SET``/``SETTINGS`` changes (the setting itself
+included), no table functions (``file``, ``url``, ``remote``, ``s3``, ...), whatever the
+text looks like. ``max_execution_time`` bounds a runaway query (seconds)."""
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\"")
+_CLIENT_SIDE = re.compile(r"\bINTO OUTFILE\b|\bFORMAT\b")
+
+
+def client_side_clauses(canonical: str) -> list[str]:
+    """``INTO OUTFILE`` / ``FORMAT`` clauses in ``canonical`` (a statement as ClickHouse's
+    own formatter prints it: no comments, keywords upper case, one space between words).
+
+    Embedded chDB executes these in the calling process, outside the read-only mode's
+    reach (``INTO OUTFILE`` writes a file even with ``readonly=1``), so readers' SQL must
+    not carry them. Quoted literals and identifiers are skipped."""
+    bare = _QUOTED.sub("''", canonical)
+    return sorted({m.group(0) for m in _CLIENT_SIDE.finditer(bare)})
+
+
 _READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS)\b", re.IGNORECASE)
 # what could reach outside the database from a SELECT: files, URLs, other servers, settings
 _FORBIDDEN = re.compile(
-    r"\bINTO\s+OUTFILE\b|\bSETTINGS\b|\bSYSTEM\b|"
+    r"\bINTO\s+OUTFILE\b|\bSETTINGS\b|"
     r"\b(file|url|remote|remoteSecure|s3|s3Cluster|gcs|azureBlobStorage|hdfs|mysql|postgresql|"
     r"mongodb|redis|sqlite|jdbc|odbc|executable|input|cluster|clusterAllReplicas|python|"
-    r"deltaLake|iceberg|hudi|dictionary|view|merge)\s*\(",
+    r"deltaLake|iceberg|hudi|dictionary|view|merge|fileCluster|urlCluster|loop)\s*\(",
     re.IGNORECASE,
 )
+# system tables a reader may look at (metadata of the database's own tables); the others can
+# hold other sessions' query texts, server configuration or credentials
+_SYSTEM_TABLE = re.compile(r"\bsystem\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+READER_SYSTEM_TABLES = frozenset({"one", "tables", "columns", "parts", "databases",
+                                  "data_type_families", "functions", "table_engines"})
+# literals and quoted identifiers (skipped), then the three comment forms (removed)
+_LEXEMES = re.compile(
+    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`\\]|\\.)*`"
+    r"|/\*.*?(?:\*/|\Z)|--[^\n]*|#[^\n]*", re.DOTALL)
+
+
+_SHOW = re.compile(r"^\s*SHOW\s+(TABLES|DATABASES|COLUMNS|CREATE\s+(TEMPORARY\s+)?TABLE)\b",
+                   re.IGNORECASE)
+
+
+MAX_READER_SQL_BYTES = 65536
+MAX_READER_DEPTH = 128
+"""Readers' statements are at most 64 KiB and nest brackets at most 128 deep: ClickHouse
+18.16 has no ``max_parser_depth`` and its server process dies (stack overflow in the
+parser) on a statement 1,000 brackets deep — measured; current servers refuse it."""
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]":
+            depth -= 1
+    return deepest
+
+
+def _visible(sql: str) -> str:
+    """``sql`` as the checks should see it: comments become one space (so that
+    ``INTO/**/OUTFILE`` reads ``INTO OUTFILE``), string literals become ``''``, quoted names
+    lose their quotes (so that `` `system`.`processes` `` reads ``system.processes``)."""
+    def one(m: re.Match[str]) -> str:
+        t = m.group(0)
+        if t[0] == "'":
+            return "''"
+        if t[0] in "\"`":
+            return t[1:-1]
+        return " "
+    return _LEXEMES.sub(one, sql)
 
 
 def is_read_only(sql: str) -> bool:
     """One read statement on the database's own tables: no ';' chaining, no table functions
-    that reach files, URLs or other servers, no INTO OUTFILE, no SETTINGS overrides."""
-    body = sql.strip().rstrip(";")
-    return bool(_READ_ONLY.match(body)) and ";" not in body and not _FORBIDDEN.search(body)
+    that reach files, URLs or other servers, no INTO OUTFILE, no SETTINGS overrides, no
+    system tables but :data:`READER_SYSTEM_TABLES`, no NUL byte; comments are seen through.
+
+    This is the friendly early message only: what actually stops a statement is the
+    engine's read-only mode (:meth:`sinks.base.Database.read_only_query`)."""
+    return read_only_problem(sql) is None
+
+
+def read_only_problem(sql: str) -> str | None:
+    """Why :func:`is_read_only` refuses ``sql`` (one sentence), or None."""
+    if "\0" in sql:
+        return "the statement contains a NUL byte"
+    if len(sql.encode()) > MAX_READER_SQL_BYTES:
+        return f"the statement is over {MAX_READER_SQL_BYTES // 1024} KiB"
+    body = _visible(sql).strip().rstrip(";").strip()
+    if _depth(body) > MAX_READER_DEPTH:
+        return f"the statement nests brackets more than {MAX_READER_DEPTH} deep"
+    if not _READ_ONLY.match(body):
+        return "only SELECT, WITH, SHOW, DESCRIBE and EXISTS statements are allowed"
+    if ";" in body:
+        return "one statement only (no ';' between statements)"
+    if body[:4].upper() == "SHOW" and not _SHOW.match(body):
+        return "of the SHOW statements only SHOW TABLES/DATABASES/COLUMNS/CREATE TABLE"
+    m = _FORBIDDEN.search(body)
+    if m:
+        return (f"{' '.join(m.group(0).split()).rstrip('(')} is not allowed here (no files, "
+                "URLs, other servers, setting changes or output files from a reader)")
+    for t in _SYSTEM_TABLE.findall(body):
+        if t.lower() not in READER_SYSTEM_TABLES:
+            return (f"system.{t} is not readable here (readers may see system."
+                    f"{', system.'.join(sorted(READER_SYSTEM_TABLES))})")
+    return None

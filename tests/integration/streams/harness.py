@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -26,7 +27,9 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from blo.door import HEADER, KEY_FILE
 from blo.localservices.tansu import free_port
+from blo.settings import parse_clickhouse_url
 
 REPO = Path(__file__).resolve().parents[3]
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -250,13 +253,21 @@ class WorkerProc:
         return total
 
     def query(self, sql: str) -> list[list[Any]]:
-        """Rows of a read-only query through the worker's ``/api/query`` (embedded mode)."""
-        body = self._get("/api/query?" + urllib.parse.urlencode({"sql": sql}))
-        if body is None:
-            raise AssertionError("the worker's /api/query did not answer")
-        doc = json.loads(body)
-        if "error" in doc:
-            raise AssertionError(f"/api/query: {doc['error']}")
+        """Rows of a read-only query through the worker's admin door (embedded mode), with
+        the key the worker wrote into its chDB directory, as ``blo query`` does."""
+        target = parse_clickhouse_url(self.pipeline.clickhouse_url)
+        path = Path(str(target.path))
+        key = ((path if path.is_absolute() else self.pipeline.workdir / path)
+               / KEY_FILE).read_text()
+        req = urllib.request.Request(self.base + "/api/query", data=json.dumps(
+            {"sql": sql}).encode(), headers={HEADER: key}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                doc = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"/api/query: {e.code} {e.read()[:300]!r}") from None
+        except OSError as e:
+            raise AssertionError(f"the worker's /api/query did not answer: {e}") from None
         return list(doc["rows"])
 
     def terminate(self, timeout: float = 60) -> int:

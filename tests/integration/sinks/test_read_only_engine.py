@@ -1,0 +1,148 @@
+"""A reader's SQL is stopped by the engine's own read-only mode, on ClickHouse 18.16 and on
+chDB, whatever the text looks like: these statements go straight to
+``Database.read_only_query``, past the friendly text check, and nothing of what they try
+happens — no file read or written, no request leaves, nothing written or dropped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sinks.base import Database, ReadOnlyRefused, SinkError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+class Listener:
+    """A TCP port on loopback that counts the connections it is offered."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    got = Listener()
+    yield got
+    got.close()
+
+
+SECRET = "ENV-SECRET-7d1f"
+
+
+def hostile(db: Database, tmp: Path, port: int) -> dict[str, str]:
+    secret_file = tmp / "secret.txt"
+    secret_file.write_text(SECRET + "\n")
+    victim = tmp / "victim.txt"
+    d = db.database
+    return {
+        "file": f"SELECT * FROM file('{secret_file}', 'LineAsString')",
+        "file (18.16 form)": f"SELECT * FROM file('{secret_file}', 'TSV', 's String')",
+        "file, comment between": f"SELECT * FROM file/**/('{secret_file}', 'LineAsString')",
+        "environ": "SELECT * FROM file('/proc/self/environ', 'LineAsString')",
+        "url": f"SELECT * FROM url/**/('http://127.0.0.1:{port}/x', 'CSV', 'x String')",
+        "remote": f"SELECT * FROM remote('127.0.0.1:{port}', system.one)",
+        "settings readonly=0": f"SELECT count() FROM {d}.events SETTINGS readonly = 0",
+        "settings then file": (f"SELECT * FROM file('{secret_file}', 'LineAsString') "
+                               "SETTINGS readonly = 0"),
+        "set": "SET readonly = 0",
+        "insert": f"INSERT INTO {d}.api_audit (path) VALUES ('x')",
+        "insert select": f"INSERT INTO {d}.api_audit (path) SELECT 'x'",
+        "multi-statement drop": f"SELECT 1; DROP TABLE {d}.events",
+        "multi-statement create": f"SELECT 1; CREATE TABLE {d}.pwned (x UInt8) ENGINE = Memory",
+        "create": f"CREATE TABLE {d}.pwned (x UInt8) ENGINE = Memory",
+        "alter": f"ALTER TABLE {d}.events DELETE WHERE 1",
+        "drop": f"DROP TABLE {d}.events",
+        "into outfile": f"SELECT 'x' INTO/**/OUTFILE '{victim}' FORMAT TSVRaw",
+        "into outfile append": f"SELECT 'x' INTO OUTFILE '{victim}' APPEND FORMAT TSVRaw",
+        "unicode look-alike": f"SELECT * FROM fіle('{secret_file}', 'LineAsString')",
+        # (no oversize or deeply nested text here: ClickHouse 18.16's server process dies
+        # on 1,000 nested brackets — the friendly check keeps those away, see
+        # tests/unit/sinks/test_read_only.py)
+        "oversize literal": "SELECT '" + "x" * 300_000 + "'",
+    }
+
+
+def test_the_engine_refuses_what_a_reader_must_not_do(engine_db: Database, tmp_path: Path,
+                                                       listener: Listener) -> None:
+    cases = hostile(engine_db, tmp_path, listener.port)
+    came_back: list[str] = []
+    for name, sql in cases.items():
+        try:
+            rows = engine_db.read_only_query(sql)
+        except SinkError:
+            continue
+        # The only statements the server may answer are INTO OUTFILE ones: ClickHouse 18.16
+        # sends the rows and writes no file (the clause is the client's business).
+        assert engine_db.kind == "server" and "outfile" in name, (name, rows)
+        came_back.append(repr(rows))
+    assert not (tmp_path / "victim.txt").exists()
+    assert listener.accepted == 0
+    assert not any(SECRET in r for r in came_back)
+    assert not any("PATH=" in r for r in came_back)
+    # nothing was written, created or dropped
+    d = engine_db.database
+    assert engine_db.query(f"SELECT count() FROM {d}.api_audit")[0][0] == 0
+    assert engine_db.query(f"EXISTS TABLE {d}.events")[0][0] == 1
+    assert engine_db.query(f"EXISTS TABLE {d}.pwned")[0][0] == 0
+
+
+def test_refusals_name_the_read_only_mode(engine_db: Database, tmp_path: Path) -> None:
+    (tmp_path / "s.txt").write_text("x\n")
+    with pytest.raises(ReadOnlyRefused, match="read-only mode"):
+        engine_db.read_only_query(f"SELECT * FROM file('{tmp_path / 's.txt'}', 'TSV', 's String')")
+    with pytest.raises(ReadOnlyRefused, match="read-only mode"):
+        engine_db.read_only_query(f"INSERT INTO {engine_db.database}.api_audit (path) SELECT 'x'")
+
+
+def test_reads_still_read(engine_db: Database) -> None:
+    d = engine_db.database
+    engine_db.insert("api_audit", ("path", "status"), [("/a", 200), ("/b", 401)])
+    assert engine_db.read_only_query(
+        f"SELECT path, status FROM {d}.api_audit ORDER BY path") == [("/a", 200), ("/b", 401)]
+    assert (engine_db.read_only_query(f"SHOW TABLES FROM {d}") and
+            ("events",) in engine_db.read_only_query(f"SHOW TABLES FROM {d}"))
+    # the writer is untouched by its reader's read-only mode
+    engine_db.insert("api_audit", ("path", "status"), [("/c", 200)])
+    assert engine_db.query(f"SELECT count() FROM {d}.api_audit")[0][0] == 3
+
+
+def test_chdb_refuses_client_side_clauses_by_its_own_parser(chdb_db: Database,
+                                                           tmp_path: Path) -> None:
+    victim = tmp_path / "v.txt"
+    for sql in (f"SELECT 1 INTO OUTFILE '{victim}'",
+                f"SELECT 1 INTO/* x */OUTFILE '{victim}' TRUNCATE FORMAT CSV",
+                "SELECT 1 FORMAT JSON"):
+        with pytest.raises(ReadOnlyRefused, match="not allowed"):
+            chdb_db.read_only_query(sql)
+    assert not victim.exists()
+    with pytest.raises(ReadOnlyRefused, match="one statement"):
+        chdb_db.read_only_query("SELECT 1; SELECT 2")
+    assert os.path.exists(tmp_path)
