@@ -7,10 +7,12 @@ they are read once here and passed down.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
 
+from blo.redact import environ_secrets, install_redaction, installed_redactor
 from blo.settings import Settings, SettingsError, load_settings
 
 
@@ -23,7 +25,7 @@ class BloGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (SettingsError, SinkError, FileNotFoundError, NotImplementedError) as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {installed_redactor()(str(e))}", err=True)
             sys.exit(2)
 
 
@@ -48,6 +50,10 @@ def main(ctx: click.Context, log_level: str) -> None:
     """
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every secret setting (and any URL's credentials) is redacted from every log record of
+    # every logger, third-party ones included: see blo/redact.py. Read from the environment
+    # (what load_settings reads) so that it holds even when the settings do not validate.
+    install_redaction(environ_secrets(Settings, os.environ))
     if log_level.upper() != "DEBUG":  # client libraries narrate every connection at INFO
         for noisy in ("kafka", "aiokafka"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,21 +1,25 @@
 import logging
+from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
 
 from blo.cli import main
+from blo.redact import uninstall_redaction
 from blo.settings import SettingsError, load_settings, parse_clickhouse_url
 
 SECRET = "s3cr3t-Pa55"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     import os
 
     for k in list(os.environ):
         if k.startswith("BLO_"):
             monkeypatch.delenv(k)
+    yield
+    uninstall_redaction()  # `main` installs the log redaction process-wide
 
 
 def test_missing_bootstrap_names_the_variable() -> None:
@@ -40,6 +44,53 @@ def test_a_bad_clickhouse_url_is_reported_without_its_password(
     with pytest.raises(SettingsError) as e:
         load_settings()
     assert "BLO_CLICKHOUSE_URL" in str(e.value) and SECRET not in str(e.value)
+
+
+@pytest.mark.parametrize("password", ["12/S3cretPass", "ab#S3cretPass", "S3cret@Pass/x",
+                                      "S3cret?Pass", "a/b#c@d"])
+def test_a_raw_password_that_breaks_the_url_is_named_never_shown(
+        monkeypatch: pytest.MonkeyPatch, password: str) -> None:
+    monkeypatch.setenv("BLO_CLICKHOUSE_URL", f"clickhouse://blo:{password}@host:32000/blo")
+    with pytest.raises(SettingsError) as e:
+        load_settings()
+    msg = str(e.value)
+    assert "BLO_CLICKHOUSE_URL='clickhouse://blo:***@host:32000/blo'" in msg
+    assert "percent-encode the password: / → %2F, # → %23, @ → %40" in msg
+    for piece in [password, *password.replace("#", "/").replace("@", "/")
+                  .replace("?", "/").split("/")]:
+        if len(piece) >= 3:
+            assert piece not in msg
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    (f"clickhouse://blo:{SECRET}@host:32000/b-lo", "clickhouse://blo:***@host:32000/b-lo"),
+    (f"clickhouse://blo:{SECRET}@host:99999/blo", "clickhouse://blo:***@host:99999/blo"),
+    (f"clickhouse://blo:ab#{SECRET}", "clickhouse://***"),
+    (f"postgres://blo:{SECRET}@host/blo", "postgres://blo:***@host/***"),
+])
+def test_every_clickhouse_url_error_masks_the_url(monkeypatch: pytest.MonkeyPatch, url: str,
+                                                  shown: str) -> None:
+    monkeypatch.setenv("BLO_CLICKHOUSE_URL", url)
+    with pytest.raises(SettingsError) as e:
+        load_settings()
+    assert f"BLO_CLICKHOUSE_URL={shown!r}: " in str(e.value)
+    assert SECRET not in str(e.value) and "ab#" not in str(e.value)
+
+
+def test_a_percent_encoded_password_with_every_breaking_character_parses() -> None:
+    from urllib.parse import quote
+
+    password = "a/b#c@d?e%f:g"
+    t = parse_clickhouse_url(f"clickhouse://blo:{quote(password, safe='')}@h:9000/blo")
+    assert t.password.get_secret_value() == password and (t.user, t.host) == ("blo", "h")
+
+
+def test_the_cli_error_for_a_bad_url_shows_no_secret() -> None:
+    res = CliRunner().invoke(main, ["stats"], env={
+        "BLO_CLICKHOUSE_URL": f"clickhouse://blo:12/{SECRET}@127.0.0.1:32000/blo"})
+    assert res.exit_code == 2
+    assert "clickhouse://blo:***@127.0.0.1:32000/blo" in res.output
+    assert SECRET not in res.output and "12/" not in res.output
 
 
 def test_urls_parse_to_targets() -> None:
