@@ -19,8 +19,9 @@ from blo.readers import run_query
 def worker(ctx: click.Context, migrate: bool | None) -> None:
     """Run the stream worker (Faust) against BLO_KAFKA_BOOTSTRAP and BLO_CLICKHOUSE_URL.
 
-    Serves /healthz, /readyz, /metrics and /api/query on BLO_WEB_HOST:BLO_WEB_PORT
-    (127.0.0.1:6066). Computes event-time windows and, on the worker that owns the alert
+    Serves /healthz, /readyz and /metrics on BLO_WEB_HOST:BLO_WEB_PORT (127.0.0.1:6066);
+    with embedded ClickHouse also the admin door that `blo query` and `blo tokens` use
+    (refused without the key the worker writes to <chDB dir>/blo-admin.key, mode 0600). Computes event-time windows and, on the worker that owns the alert
     input partition, runs the alert engine. With embedded ClickHouse (chdb://) it also
     serves the query API and dashboard on BLO_API_HOST:BLO_API_PORT (127.0.0.1:8080).
     With a ClickHouse server, the per-event work (validation, enrichment, windows, the
@@ -195,7 +196,14 @@ def db_retention(ctx: click.Context, dry_run: bool, now_text: str | None,
               show_default=True)
 @click.pass_context
 def query(ctx: click.Context, sql: str, fmt: str) -> None:
-    """Run a read-only SQL query (through the running worker when ClickHouse is embedded)."""
+    """Run one read-only SQL statement (through the running worker when ClickHouse is
+    embedded).
+
+    The engine's own read-only mode runs it (readonly=1): writes, DDL, setting changes,
+    table functions (file, url, remote, ...) and INTO OUTFILE are refused; so are system
+    tables beyond metadata (tables, columns, parts, databases). A refusal exits 2 with
+    the reason.
+    """
     rows = run_query(settings_of(ctx), sql)
     _print_rows(rows, None, fmt)
 
