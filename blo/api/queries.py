@@ -4,6 +4,11 @@ Each function returns ``(sql, params)`` for :meth:`sinks.base.Database.query`. W
 are read as ``window_stats FINAL`` (the latest version of every key: provisional rows of
 open windows, final and corrected ones of closed windows) restricted to the visible
 stations *before* anything is summed, so every roll-up is computed from visible rows only.
+
+No aggregate is ever aliased to a name that is also a column of the rows it reads
+(``any(country) AS country``): ClickHouse 18.16 resolves such an alias before the column, so a
+``WHERE country = …`` beside it becomes "aggregate function found in WHERE" (Code 184).
+Statistics are read by position; the few aliases used are names no table has.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from blo.api.params import GROUPS, STATISTICS, Filters
 
-_STATS = ", ".join(f"{agg} AS {name}" for name, agg in STATISTICS.items())
+_STATS = ", ".join(STATISTICS.values())  # read by position: no alias to shadow a column
 
 
 def _window_source(db: str) -> str:
@@ -63,17 +68,17 @@ def stats_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[
 def top_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
             f: Filters, stat: str, n: int) -> tuple[str, dict[str, Any]]:
     src, conds, params = _base(db, window, t0, t1, stations, f)
-    sql = (f"SELECT station_id, any(country) AS country, {STATISTICS[stat]} AS value "
+    sql = (f"SELECT station_id, any(country), {STATISTICS[stat]} AS stat_value "
            f"FROM {src} WHERE {' AND '.join(conds)} GROUP BY station_id "
-           f"ORDER BY value DESC, station_id LIMIT {int(n)}")
+           f"ORDER BY stat_value DESC, station_id LIMIT {int(n)}")
     return sql, params
 
 
 def series_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
                f: Filters, stat: str, limit: int) -> tuple[str, dict[str, Any]]:
     src, conds, params = _base(db, window, t0, t1, stations, f)
-    sql = (f"SELECT toUInt32(window_start) AS t, any(window_label) AS label, "
-           f"{STATISTICS[stat]} AS value FROM {src} WHERE {' AND '.join(conds)} "
+    sql = (f"SELECT toUInt32(window_start) AS t, any(window_label), "
+           f"{STATISTICS[stat]} FROM {src} WHERE {' AND '.join(conds)} "
            f"GROUP BY t ORDER BY t LIMIT {int(limit)}")
     return sql, params
 
