@@ -322,6 +322,24 @@ class ApiSettings(BaseSettings):
     max_rows: int = Field(10_000, ge=1, description="most rows one answer may carry")
     audit: bool = Field(True, description="record every call in the api_audit table")
     live_interval_s: float = Field(2.0, gt=0, le=60, description="dashboard update cadence")
+    # least privilege (docs/deployment.md, "ClickHouse users"); server mode (`blo api`) only
+    clickhouse_url: SecretStr | None = Field(
+        None, description="the API's read-only ClickHouse user (profile readonly=1), "
+        "clickhouse://blo_reader:…@host:9000/blo; default BLO_CLICKHOUSE_URL")
+    audit_clickhouse_url: SecretStr | None = Field(
+        None, description="the user that writes the API's audit rows and nothing else, "
+        "clickhouse://blo_audit:…@host:9000/blo_audit (the door of migration 0006); needed "
+        "with BLO_API_CLICKHOUSE_URL while BLO_API_AUDIT is on")
+    allow_unsafe_users: bool = Field(
+        False, description="let `blo api` start although its ClickHouse users can write or "
+        "run DDL (a loud warning instead of a refusal; development only)")
+
+    @field_validator("clickhouse_url", "audit_clickhouse_url")
+    @classmethod
+    def _check_server_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and parse_clickhouse_url(v.get_secret_value()).kind != "server":
+            raise ValueError("must be a ClickHouse server URL (clickhouse:// or clickhouses://)")
+        return v
 
 
 class WebSettings(BaseSettings):

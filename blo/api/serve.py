@@ -48,15 +48,20 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
     return runner
 
 
-def run_api(settings: Settings, db: Database) -> int:
-    """``blo api``: serve until SIGTERM/SIGINT (then the audit log is flushed)."""
+def run_api(settings: Settings, db: Database, writer: Database | None = None) -> int:
+    """``blo api``: serve until SIGTERM/SIGINT (then the audit log is flushed).
+
+    ``db`` reads (the read-only user); what the API writes (audit rows, tokens' last use)
+    goes to ``writer`` (the audit user, its database the door ``<db>_audit`` of migration
+    0006), or to ``db`` when there is none (one user for both)."""
     executor = ThreadPoolExecutor(8, thread_name_prefix="blo-api")
+    out = writer or db
 
     async def query(sql: str, params: Mapping[str, Any] | None) -> list[Row]:
         return await asyncio.get_running_loop().run_in_executor(executor, db.query, sql, params)
 
     async def insert(table: str, cols: Sequence[str], rows: Sequence[Row]) -> None:
-        await asyncio.get_running_loop().run_in_executor(executor, db.insert, table, cols, rows)
+        await asyncio.get_running_loop().run_in_executor(executor, out.insert, table, cols, rows)
 
     async def produce(topic: str, key: bytes, value: bytes) -> None:
         from blo.kafka_io import produce as send

@@ -3,40 +3,136 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from blo.cli import main, settings_of
-from blo.settings import Settings
+from blo.settings import ClickHouseSettings, Settings
+
+if TYPE_CHECKING:
+    from blo.api.privileges import Findings
+    from sinks.base import Database
+
+DOC = 'docs/deployment.md, "ClickHouse users"'
 
 
 @main.command("api")
 @click.pass_context
 def api_cmd(ctx: click.Context) -> None:
     """Serve the query API and the live dashboard on BLO_API_HOST:BLO_API_PORT
-    (127.0.0.1:8080) against the ClickHouse server of BLO_CLICKHOUSE_URL.
+    (127.0.0.1:8080) against a ClickHouse server.
 
     Endpoints under /api/v1 (spec: /api/v1/openapi.json; docs/api.md) need a token from
     `blo tokens create`; the dashboard is at /. In embedded mode (chdb://) the worker
     serves the API itself: run `blo worker` or `blo demo` instead.
+
+    \b
+    ClickHouse users (docs/deployment.md, "ClickHouse users"):
+      BLO_API_CLICKHOUSE_URL        reads; its profile must have readonly = 1
+                                    (default: BLO_CLICKHOUSE_URL, the worker's user)
+      BLO_API_AUDIT_CLICKHOUSE_URL  writes the audit rows and nothing else
+                                    (clickhouse://blo_audit:…@host:9000/blo_audit)
+    Before serving, the server is asked what each user may do; `blo api` refuses to
+    start (exit 2) while a user can write or run DDL beyond that, unless
+    BLO_API_ALLOW_UNSAFE_USERS=true (then a warning; development only).
     """
     from blo.api.serve import run_api
-    from blo.db import open_database
 
     s = settings_of(ctx)
-    if s.clickhouse.target().kind == "chdb":
+    reader_ch, writer_ch = api_clickhouse(s)
+    if reader_ch.target().kind == "chdb":
         click.echo("error: with embedded ClickHouse (chdb://) the worker serves the API on "
-                   "BLO_API_PORT; `blo api` is for a ClickHouse server", err=True)
+                   "BLO_API_PORT; `blo api` is for a ClickHouse server (BLO_CLICKHOUSE_URL "
+                   "or BLO_API_CLICKHOUSE_URL)", err=True)
         sys.exit(2)
-    db = open_database(s.clickhouse)
+    from blo.db import open_database
+
+    db = open_database(reader_ch)
+    writer = open_database(writer_ch) if writer_ch is not None else None
     try:
-        sys.exit(run_api(s, db))
+        _check_users(s, db, reader_ch.target().user, writer,
+                     writer_ch.target().user if writer_ch is not None else "")
+        sys.exit(run_api(s, db, writer))
     finally:
         db.close()
+        if writer is not None:
+            writer.close()
+
+
+def api_clickhouse(s: Settings) -> tuple[ClickHouseSettings, ClickHouseSettings | None]:
+    """The ClickHouse settings `blo api` reads with, and those it writes audit rows with
+    (None: the reader's connection writes them too, as when neither API URL is set).
+    Exits 2 when the reader is set apart but the audit writer is not."""
+    a = s.api
+    reader = (s.clickhouse.model_copy(update={"url": a.clickhouse_url})
+              if a.clickhouse_url is not None else s.clickhouse)
+    if a.audit_clickhouse_url is not None:
+        return reader, s.clickhouse.model_copy(update={"url": a.audit_clickhouse_url})
+    if a.clickhouse_url is not None and a.audit:
+        click.echo("error: BLO_API_CLICKHOUSE_URL is set (a read-only user, which cannot "
+                   "write the audit log) but BLO_API_AUDIT_CLICKHOUSE_URL is not: set it to "
+                   "the audit user (clickhouse://blo_audit:…@host:9000/blo_audit; "
+                   'docs/deployment.md, "ClickHouse users"), or BLO_API_AUDIT=false', err=True)
+        sys.exit(2)
+    return reader, None
+
+
+def _check_users(s: Settings, db: Database, user: str, writer: Database | None,
+                 writer_user: str) -> None:
+    """Ask the server what the API's users may do (blo.api.privileges); exit 2 on a user
+    the API cannot work with, or on one with more rights than it needs unless
+    BLO_API_ALLOW_UNSAFE_USERS. Waits (one line per state change) while ClickHouse does
+    not answer."""
+    import time
+
+    from blo.api.privileges import check_audit_writer, check_reader
+    from sinks.base import SinkUnavailable
+
+    log = logging.getLogger("blo.api")
+    reader_var = ("BLO_API_CLICKHOUSE_URL" if s.api.clickhouse_url is not None
+                  else "BLO_CLICKHOUSE_URL")
+    waiting = False
+    while True:
+        try:
+            found = check_reader(db, reader_var, user)
+            if writer is not None:
+                found += check_audit_writer(writer, "BLO_API_AUDIT_CLICKHOUSE_URL",
+                                            writer_user, db.database)
+            break
+        except SinkUnavailable as e:
+            if not waiting:
+                log.warning("cannot ask ClickHouse what the API's users may do (%s); "
+                            "retrying every 2 s", e)
+                waiting = True
+            time.sleep(2.0)
+    if waiting:
+        log.info("ClickHouse answers: checking the API's users")
+    _report(found, s.api.allow_unsafe_users, log)
+
+
+def _report(found: Findings, allow_unsafe: bool, log: logging.Logger) -> None:
+    if found.broken:
+        for line in found.broken:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(2)
+    if not found.unsafe:
+        return
+    if allow_unsafe:
+        for line in found.unsafe:
+            log.warning("UNSAFE (BLO_API_ALLOW_UNSAFE_USERS=true): %s", line)
+        return
+    for line in found.unsafe:
+        click.echo(f"error: {line}", err=True)
+    click.echo("`blo api` refuses to start while its ClickHouse users can do more than read "
+               "(and insert audit rows): set BLO_API_CLICKHOUSE_URL to a read-only user and "
+               f"BLO_API_AUDIT_CLICKHOUSE_URL to the audit writer ({DOC}), or "
+               "BLO_API_ALLOW_UNSAFE_USERS=true to start anyway (development only)", err=True)
+    sys.exit(2)
 
 
 @main.group()
