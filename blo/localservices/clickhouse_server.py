@@ -6,9 +6,15 @@ SIGTERM (then SIGKILL). Ports and data survive :meth:`ClickHouseServer.stop`, so
 ``stop()`` + ``start()`` is a restart of the *same* server (tests that take ClickHouse away
 for a while rely on that).
 
-Users: ``default`` (empty password) and ``blo_secret`` (password
-:data:`PASSWORD_USER_PASSWORD`), both only from 127.0.0.1. With ``tls=True`` a self-signed
-certificate is made with ``openssl`` and the native TLS port (``secure_port``) is opened too.
+Users, all only from 127.0.0.1: ``default`` (empty password), ``blo_secret`` (password
+:data:`PASSWORD_USER_PASSWORD`), and the query API's two least-privilege users, as
+docs/deployment.md ("ClickHouse users") describes them: ``blo_reader`` (profile
+``readonly = 1``: no write, no DDL, no setting changed, no table function; only the
+databases ``api_databases``) and ``blo_audit`` (``allow_ddl = 0``; only ``<db>_audit`` of
+each of those databases, the door of migration 0006 into ``api_audit``/``api_token_use``).
+:meth:`ClickHouseServer.reader_url` / :meth:`ClickHouseServer.audit_url` name them. With
+``tls=True`` a self-signed certificate is made with ``openssl`` and the native TLS port
+(``secure_port``) is opened too.
 """
 
 from __future__ import annotations
@@ -17,19 +23,24 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from blo.localservices.process import ManagedProcess, free_port
 
 __all__ = [  # free_port is re-exported: callers import it from here
-    "PASSWORD_USER", "PASSWORD_USER_PASSWORD", "ClickHouseServer", "ClickHouseServerError",
-    "ensure_installed", "free_port",
+    "AUDIT_PASSWORD", "AUDIT_USER", "PASSWORD_USER", "PASSWORD_USER_PASSWORD", "READER_PASSWORD",
+    "READER_USER", "ClickHouseServer", "ClickHouseServerError", "ensure_installed", "free_port",
 ]
 
 PASSWORD_USER = "blo_secret"
 PASSWORD_USER_PASSWORD = "s3cr\u00e9t pass'word"  # deliberately awkward characters
+READER_USER, READER_PASSWORD = "blo_reader", "reader-only-here"
+AUDIT_USER, AUDIT_PASSWORD = "blo_audit", "audit-only-here"
+AUDIT_SUFFIX = "_audit"  # the audit door's database: sinks/sql/0006_audit_writer.sql
 
 _INSTALL_HINT = (
     "clickhouse-server is not installed. Install Debian's package with\n"
@@ -100,7 +111,13 @@ def _config_xml(root: Path, tcp_port: int, http_port: int, secure_port: int | No
 """
 
 
-def _users_xml() -> str:
+def _databases_xml(names: Sequence[str]) -> str:
+    return "".join(f"<database>{escape(n)}</database>" for n in names)
+
+
+def _users_xml(api_databases: Sequence[str]) -> str:
+    readable = _databases_xml(api_databases)
+    audit = _databases_xml([d + AUDIT_SUFFIX for d in api_databases])
     return f"""<?xml version="1.0"?>
 <yandex>
     <profiles>
@@ -108,6 +125,17 @@ def _users_xml() -> str:
             <max_memory_usage>4000000000</max_memory_usage>
             <use_uncompressed_cache>0</use_uncompressed_cache>
         </default>
+        <blo_api_reader>
+            <readonly>1</readonly>
+            <max_memory_usage>4000000000</max_memory_usage>
+            <!-- what sinks.sql.READ_ONLY_SETTINGS sends: under readonly = 1, 18.16 takes
+                 a setting only at the value it already has -->
+            <max_execution_time>120</max_execution_time>
+        </blo_api_reader>
+        <blo_api_audit>
+            <readonly>0</readonly>
+            <allow_ddl>0</allow_ddl>
+        </blo_api_audit>
     </profiles>
     <users>
         <default>
@@ -122,6 +150,20 @@ def _users_xml() -> str:
             <profile>default</profile>
             <quota>default</quota>
         </{PASSWORD_USER}>
+        <{READER_USER}>
+            <password>{escape(READER_PASSWORD)}</password>
+            <networks><ip>127.0.0.1</ip></networks>
+            <profile>blo_api_reader</profile>
+            <quota>default</quota>
+            <allow_databases>{readable}</allow_databases>
+        </{READER_USER}>
+        <{AUDIT_USER}>
+            <password>{escape(AUDIT_PASSWORD)}</password>
+            <networks><ip>127.0.0.1</ip></networks>
+            <profile>blo_api_audit</profile>
+            <quota>default</quota>
+            <allow_databases>{audit}</allow_databases>
+        </{AUDIT_USER}>
     </users>
     <quotas>
         <default>
@@ -173,6 +215,7 @@ class ClickHouseServer(ManagedProcess):
         tcp_port: int | None = None,
         http_port: int | None = None,
         tls: bool = False,
+        api_databases: Sequence[str] = ("blo",),
         start_timeout_s: float = 30.0,
     ) -> None:
         self.directory = Path(directory).resolve()
@@ -180,6 +223,7 @@ class ClickHouseServer(ManagedProcess):
         self.tcp_port = tcp_port or free_port()
         self.http_port = http_port or free_port()
         self.secure_port: int | None = free_port() if tls else None
+        self.api_databases = tuple(api_databases)  # what blo_reader / blo_audit may use
         super().__init__(start_timeout_s)
         self._command = ensure_installed()
         self._prepared = False
@@ -206,6 +250,16 @@ class ClickHouseServer(ManagedProcess):
         """``clickhouse://default:@127.0.0.1:PORT/<database>``."""
         return f"clickhouse://default:@{self.host}:{self.tcp_port}/{database}"
 
+    def reader_url(self, database: str = "blo") -> str:
+        """The API's read-only user (``readonly = 1``) on ``database``."""
+        return (f"clickhouse://{READER_USER}:{quote(READER_PASSWORD, safe='')}@{self.host}:"
+                f"{self.tcp_port}/{database}")
+
+    def audit_url(self, database: str = "blo") -> str:
+        """The API's audit writer: the door ``<database>_audit`` and nothing else."""
+        return (f"clickhouse://{AUDIT_USER}:{quote(AUDIT_PASSWORD, safe='')}@{self.host}:"
+                f"{self.tcp_port}/{database}{AUDIT_SUFFIX}")
+
     # -- lifecycle ---------------------------------------------------------------------
     def _prepare(self) -> None:
         if self._prepared:
@@ -217,7 +271,7 @@ class ClickHouseServer(ManagedProcess):
         self.config_path.write_text(
             _config_xml(self.directory, self.tcp_port, self.http_port, self.secure_port)
         )
-        (self.directory / "users.xml").write_text(_users_xml())
+        (self.directory / "users.xml").write_text(_users_xml(self.api_databases))
         self._prepared = True
 
     def start(self) -> Self:

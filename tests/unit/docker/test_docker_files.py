@@ -407,17 +407,28 @@ def test_blo_variables_in_compose_and_dockerfile_are_real_settings(
         s = load_settings()
         assert str(s.data_dir) == interpolate(env["BLO_DATA_DIR"])
         assert s.kafka.bootstrap_servers() == ["kafka:9092"]
+        if name == "api":  # least privilege: no pipeline credentials, the API's own users
+            assert "BLO_CLICKHOUSE_URL" not in env
+            continue
         target = s.clickhouse.target()
         assert target.kind == "server" and target.host == "clickhouse"
         assert target.password.get_secret_value() == "placeholder-clickhouse-password"
         if name == "worker":
             assert s.web.host == "0.0.0.0" and s.web.port == 6066
             assert s.kafka.partitions == 8
-        if name == "api":  # reachable from the published port, which maps to it
-            assert s.api.host == "0.0.0.0"
-            published = [str(p) for p in services()["api"]["ports"]]
-            assert [p.rsplit(":", 1)[1] for p in published] == [str(s.api.port)]
-            assert all(p.startswith("127.0.0.1:") for p in published)
+
+    # the API: reachable from the published port, which maps to it
+    env = per_service["api"]
+    for var in [v for v in os.environ if v.startswith("BLO_")]:
+        monkeypatch.delenv(var)
+    for var, value in env.items():
+        if var.startswith("BLO_"):
+            monkeypatch.setenv(var, interpolate(value))
+    s = load_settings()
+    assert s.api.host == "0.0.0.0"
+    published = [str(p) for p in services()["api"]["ports"]]
+    assert [p.rsplit(":", 1)[1] for p in published] == [str(s.api.port)]
+    assert all(p.startswith("127.0.0.1:") for p in published)
 
 
 def test_api_service_shape() -> None:
@@ -439,13 +450,14 @@ def test_no_secret_is_written_in_the_compose_file() -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     for name, s in services().items():
         for var, value in env_of(s).items():
-            if "PASSWORD" in var or var == "BLO_CLICKHOUSE_URL":
+            is_url = var.endswith("CLICKHOUSE_URL")
+            if "PASSWORD" in var or is_url:
                 # the secret part must come from the environment and be required
-                secret = value.split("@")[0] if var == "BLO_CLICKHOUSE_URL" else value
+                secret = value.split("@")[0] if is_url else value
                 assert re.search(r"\$\{\w*PASSWORD:\?[^}]*\}", secret), f"{name}: {var}"
     required = required_variables(text)
-    assert {"CLICKHOUSE_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
-            "CLICKHOUSE_GRAFANA_PASSWORD"} <= required
+    assert {"CLICKHOUSE_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "CLICKHOUSE_GRAFANA_PASSWORD",
+            "CLICKHOUSE_API_READER_PASSWORD", "CLICKHOUSE_API_AUDIT_PASSWORD"} <= required
     # every required variable is documented in .env.example, with no value committed
     example = dict(
         line.split("=", 1) for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
@@ -658,6 +670,46 @@ def test_clickhouse_has_a_read_only_user_for_grafana() -> None:
         "/etc/clickhouse-server/users.d/grafana.xml"
     assert mounts["./clickhouse/config.d/access_control.xml"] == \
         "/etc/clickhouse-server/config.d/access_control.xml"
+
+
+def test_clickhouse_has_least_privilege_users_for_the_api() -> None:
+    """users.d/blo_api.xml: the API reads as a readonly = 1 user of database blo and
+    writes audit rows as a user of the door blo_audit alone, with allow_ddl = 0; each
+    password from the server's environment, the same variable the API's URL takes."""
+    root = ET.parse(CLICKHOUSE_CONFIG / "users.d" / "blo_api.xml").getroot()
+    assert root.tag == "clickhouse"
+    ch, api = services()["clickhouse"], env_of(services()["api"])
+    api_env = {k: interpolate(v) for k, v in api.items()}
+    reader = parse_clickhouse_url(api_env["BLO_API_CLICKHOUSE_URL"])
+    audit = parse_clickhouse_url(api_env["BLO_API_AUDIT_CLICKHOUSE_URL"])
+    pipeline = parse_clickhouse_url(interpolate(env_of(services()["worker"])["BLO_CLICKHOUSE_URL"]))
+    assert (reader.host, reader.database) == ("clickhouse", pipeline.database)
+    assert (audit.host, audit.database) == ("clickhouse", pipeline.database + "_audit")
+    assert len({reader.user, audit.user, pipeline.user}) == 3
+    for target, url_var in ((reader, "BLO_API_CLICKHOUSE_URL"),
+                            (audit, "BLO_API_AUDIT_CLICKHOUSE_URL")):
+        user = root.find(f"users/{target.user}")
+        assert user is not None, f"user {target.user} of {url_var} is defined"
+        password = user.find("password")
+        assert password is not None and not (password.text or "").strip()
+        var = password.get("from_env")
+        assert var and re.search(rf"\$\{{{var}:\?", env_of(ch)[var]), var
+        assert f"${{{var}:?" in api[url_var]  # the API's URL carries the same password
+        assert not user.findall("password_sha256_hex") + user.findall("password_double_sha1_hex")
+        assert [d.text for d in user.findall("allow_databases/database")] == [target.database]
+        assert user.findtext("access_management") == "0"
+    reader_profile = root.find(f"profiles/{root.findtext(f'users/{reader.user}/profile')}")
+    assert reader_profile is not None and reader_profile.findtext("readonly") == "1"
+    audit_profile = root.find(f"profiles/{root.findtext(f'users/{audit.user}/profile')}")
+    assert audit_profile is not None
+    assert audit_profile.findtext("allow_ddl") == "0"
+    assert audit_profile.findtext("readonly") == "0"  # it inserts
+    mounts = {str(v).split(":")[0]: str(v).split(":")[1] for v in ch["volumes"]}
+    assert mounts["./clickhouse/users.d/blo_api.xml"] == \
+        "/etc/clickhouse-server/users.d/blo_api.xml"
+    # the door the audit user writes into is a migration
+    door = (ROOT / "sinks" / "sql" / "0006_audit_writer.sql").read_text(encoding="utf-8")
+    assert "CREATE DATABASE IF NOT EXISTS {db}_audit" in door
 
 
 # --- Prometheus and Grafana use real metric names ---------------------------------------------
