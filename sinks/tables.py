@@ -219,6 +219,7 @@ ALERTS = TableSpec(
 
 # The query API's tokens: one row per version (created, revoked); only the SHA-256 of the
 # secret is stored. ReplacingMergeTree(version) ordered by token_id. docs/api.md.
+# expires_at (migration 5): epoch 0 = never expires.
 API_TOKENS = TableSpec(
     "api_tokens",
     (
@@ -233,6 +234,18 @@ API_TOKENS = TableSpec(
         ("revoked", "UInt8"),
         ("revoked_at", "DateTime('UTC')"),
         ("updated_at", "DateTime('UTC')"),
+        ("expires_at", "DateTime('UTC')"),  # epoch 0: never
+    ),
+)
+
+# Last use of each API token, apart from api_tokens so that a use never replaces a newer
+# (revoked) version of the token: ReplacingMergeTree(used_at) ordered by token_id, read with
+# max(used_at). Written by the API at most once a minute per token and process.
+API_TOKEN_USE = TableSpec(
+    "api_token_use",
+    (
+        ("token_id", "String"),
+        ("used_at", "DateTime('UTC')"),
     ),
 )
 
@@ -250,9 +263,11 @@ API_AUDIT = TableSpec(
         ("rows", "UInt32"),
         ("duration_ms", "Float64"),
         ("remote", "String"),
+        ("detail", "String"),  # why it was refused (HTTP layer, token check); '' otherwise
     ),
 )
 
 ALL_TABLES: tuple[TableSpec, ...] = (
-    EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS, API_TOKENS, API_AUDIT)
+    EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS, API_TOKENS, API_AUDIT,
+    API_TOKEN_USE)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
