@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from collections import Counter
@@ -16,10 +17,14 @@ from blo.cli import main, settings_of
 from blo.settings import Settings
 
 
+def _buffer_path(s: Settings, buffer: str | None, name: str) -> Path:
+    return Path(buffer) if buffer else s.data_dir / "sdk" / f"{name}.sqlite"
+
+
 def _publisher(s: Settings, buffer: str | None, name: str) -> Any:
     from blo.sdk import StationPublisher
 
-    path = Path(buffer) if buffer else s.data_dir / "sdk" / f"{name}.sqlite"
+    path = _buffer_path(s, buffer, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     return StationPublisher(s.kafka, s.kafka.topic_raw, path)
 
@@ -74,8 +79,15 @@ def _station_time_order(item: tuple[str, Any]) -> tuple[str, datetime]:
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
+EXIT_BUFFERED = 75
+"""Exit code (``EX_TEMPFAIL``) of a command that leaves events in its on-disk buffer: they
+are safe and go out with ``blo publish --flush-buffer --buffer PATH`` (or any later
+publish on that buffer) once the broker answers."""
+
+
 def _drain(pub: Any, timeout: float) -> None:
-    """Wait for the buffer to reach the broker, showing progress; never lose on timeout."""
+    """Wait up to ``timeout`` s for the buffer to reach the broker, showing progress.
+    Nothing is lost on timeout: what is left stays in the buffer (:func:`_left_behind`)."""
     total = pub.pending()
     if total == 0:
         return
@@ -86,13 +98,25 @@ def _drain(pub: Any, timeout: float) -> None:
             left = pub.pending()
             bar.update(last - left)
             last = left
-            if left == 0:
+            if left == 0 or time.monotonic() > deadline:
                 return
-            if time.monotonic() > deadline:
-                break
             time.sleep(0.2)
-    click.echo(f"warning: {pub.pending()} events still buffered on disk (broker unreachable?); "
-               "they are sent by the next publish with the same --buffer", err=True)
+
+
+def _left_behind(pub: Any, timeout: float) -> int:
+    """After ``pub.close()``: 0 if the buffer is empty; else say how many events are still
+    buffered, where, why, and the command that sends them, and return EXIT_BUFFERED."""
+    left: int = pub.pending()
+    if left == 0:
+        return 0
+    path = Path(pub.buffer_path).resolve()
+    why = f" ({pub.last_error})" if pub.last_error else ""
+    click.echo(
+        f"error: {left} event(s) not acknowledged by the broker within {timeout:g} s{why}; "
+        f"they are kept in the buffer {path}", err=True)
+    click.echo(f"send them later with: blo publish --flush-buffer --buffer {shlex.quote(str(path))}"
+               " (or any later blo publish with that --buffer)", err=True)
+    return EXIT_BUFFERED
 
 
 @main.group()
@@ -124,32 +148,67 @@ def stations_load(ctx: click.Context, file: str) -> None:
 @click.argument("file", default="-", type=click.File("r"))
 @click.option("--buffer", default=None, help="On-disk buffer (default: $BLO_DATA_DIR/sdk/publish.sqlite).")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for delivery.")
+@click.option("--flush-buffer", is_flag=True,
+              help="Read no input: send what the buffer still holds (events an earlier run "
+                   "could not deliver) and wait up to --timeout for the broker.")
 @click.pass_context
-def publish(ctx: click.Context, file: TextIO, buffer: str | None, timeout: float) -> None:
+def publish(ctx: click.Context, file: TextIO, buffer: str | None, timeout: float,
+            flush_buffer: bool) -> None:
     """Publish JSON Lines events (FILE or - for stdin) as a station would.
 
     Events are buffered on disk first, so nothing is lost if the broker is unreachable;
-    event_id is derived from (station_id, source_seq) when absent.
+    event_id is derived from (station_id, source_seq) when absent. Events an earlier run
+    left in the buffer are sent first.
+
+    Exit codes: 0 every event acknowledged by the broker; 75 (EX_TEMPFAIL) events remain
+    in the buffer after --timeout (the message says how many, where, and the command that
+    sends them: blo publish --flush-buffer --buffer PATH); 1 input lines or events skipped
+    (when nothing remains buffered); 2 bad settings.
     """
     from blo.sdk import iter_jsonl
 
     s = settings_of(ctx)
+    if flush_buffer:
+        if file.name != "<stdin>":
+            raise click.UsageError("--flush-buffer reads no input: give no FILE")
+        path = _buffer_path(s, buffer, "publish")
+        if not path.is_file():
+            click.echo(f"nothing to send: no buffer file at {path}", err=True)
+            return
     unreadable: list[str] = []
 
     def events() -> Any:
+        if flush_buffer:
+            return
         for n, item in enumerate(iter_jsonl(file), start=1):
             if isinstance(item, dict):
                 yield f"line {n}", item
             else:
                 unreadable.append(str(item))
 
-    with _publisher(s, buffer, "publish") as pub:
-        sent, refused = _publish_chunked(pub, events())
+    pub = _publisher(s, buffer, "publish")
+    try:
+        before = pub.pending()
+        accepted, refused = _publish_chunked(pub, events())
         _drain(pub, timeout)
+    finally:
+        pub.close(timeout=0.0)
     for msg in unreadable + refused:
         click.echo(f"skipped {msg}", err=True)
-    click.echo(f"published {sent} event(s); skipped {len(unreadable)} unreadable line(s) and "
-               f"{len(refused)} event(s) the SDK refused")
+    left = pub.pending()
+    earlier = f" (and {before} left in the buffer by an earlier run)" if before else ""
+    if flush_buffer:
+        click.echo(f"sent {pub.sent_events} buffered event(s); {left} still buffered")
+    elif left:
+        click.echo(f"buffered {accepted} event(s){earlier}: {pub.sent_events} sent to the "
+                   f"broker, {left} still buffered; skipped {len(unreadable)} unreadable "
+                   f"line(s) and {len(refused)} event(s) the SDK refused")
+    else:
+        click.echo(f"published {accepted} event(s){earlier}; skipped {len(unreadable)} "
+                   f"unreadable line(s) and {len(refused)} event(s) the SDK refused")
+    code = _left_behind(pub, timeout)
+    if code:
+        sys.exit(code)
     if unreadable or refused:
         sys.exit(1)
 
@@ -235,6 +294,9 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
         click.echo(f"  rejected {n:>6}  {code}  e.g. {examples[code]}")
     for msg in problems:
         click.echo(f"  not published: {msg}", err=True)
+    left = _left_behind(pub, timeout)
+    if left:
+        sys.exit(left)
     if problems:
         sys.exit(1)
 
@@ -265,6 +327,7 @@ def simulate(ctx: click.Context, n_stations: int, rate: float, duration: float |
     start = time.monotonic()
     sent = 0
     click.echo(f"simulating {len(posts)} posts at {rate:g} events/s (Ctrl-C to stop)", err=True)
+    pub = None
     try:
         with _publisher(s, buffer, "simulate") as pub:
             while duration is None or time.monotonic() - start < duration:
@@ -277,6 +340,8 @@ def simulate(ctx: click.Context, n_stations: int, rate: float, duration: float |
     except KeyboardInterrupt:
         pass
     click.echo(f"simulated {sent} events", err=True)
+    if pub is not None and _left_behind(pub, 60):
+        sys.exit(EXIT_BUFFERED)
 
 
 @main.group()
