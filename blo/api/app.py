@@ -1,11 +1,16 @@
 """The query API and dashboard as an aiohttp application: ``build_api(ctx)``.
 
 Every ``/api/v1`` endpoint but the OpenAPI document needs ``Authorization: Bearer <token>``
-(the live stream, which browsers open with ``EventSource``, may pass ``?access_token=``):
-no or an unknown/revoked token → 401; asking for what the token's scope does not cover
-(a station, a country) → 403; a bad parameter → 400 with every reason. Every call —
+(only the live stream, which browsers open with ``EventSource``, may pass
+``?access_token=``; anywhere else it is a 401): no or an unknown/revoked/expired token →
+401; asking for what the token's scope does not cover (a station, a country) → 403; a bad
+parameter → 400 with every reason. An open live stream re-checks its token before every
+snapshot and ends with an ``error`` event once it is revoked or expired. Every call —
 refused ones too — is recorded in ``api_audit`` (who, what, when, status, rows; the token
-secret never). docs/api.md describes each endpoint; ``/api/v1/openapi.json`` is the spec.
+secret never); what reaches the port without reaching the guard (the dashboard's files,
+requests aiohttp's parser refuses) is recorded through :data:`AUDIT_RECORD` by the access
+logger of ``blo.api.serve.start_site``. docs/api.md describes each endpoint;
+``/api/v1/openapi.json`` is the spec.
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 from uuid import UUID
 
 import orjson
 from aiohttp import web
 
+from blo.api.audit import PATH_MAX, Record, is_parser_refusal, query_text, redact, refusal
 from blo.api.openapi import openapi_document
 from blo.api.params import (
     AckBody,
@@ -49,9 +54,9 @@ from blo.api.queries import (
     top_sql,
 )
 from blo.api.scope import Scope, StationInfo, Visibility, alert_visible, visibility
-from blo.api.tokens import Token, TokenStore
+from blo.api.tokens import NO_TOKEN, Token, TokenStore
 from sinks.base import Row
-from sinks.tables import API_AUDIT
+from sinks.tables import API_AUDIT, API_TOKEN_USE
 
 log = logging.getLogger("blo.api")
 
@@ -60,6 +65,10 @@ Insert = Callable[[str, Sequence[str], Sequence[Row]], Awaitable[None]]
 SendAck = Callable[[str, str, str], Awaitable[None]]
 
 _TOKEN = web.RequestKey("token", Token)
+_AUDITED = web.RequestKey("blo_audited", bool)  # the guard records this request
+_DETAIL = web.RequestKey("blo_detail", str)  # why a handler ended the call (for the audit)
+AUDIT_RECORD: web.AppKey[Record] = web.AppKey("blo_audit_record")
+_LIVE = "/api/v1/live"
 _R = TypeVar("_R", bound=Range)
 _PUBLIC = ("/api/v1/openapi.json", "/healthz")
 
@@ -103,10 +112,12 @@ class _Stations:
 
 
 class _Audit:
-    """Buffers audit rows and writes them every second (and at shutdown)."""
+    """Buffers audit rows and writes them every second (and at shutdown), with the tokens'
+    last uses."""
 
-    def __init__(self, ctx: ApiContext) -> None:
+    def __init__(self, ctx: ApiContext, tokens: TokenStore) -> None:
         self.ctx = ctx
+        self.tokens = tokens
         self.rows: list[Row] = []
         self.task: asyncio.Task[None] | None = None
 
@@ -115,6 +126,13 @@ class _Audit:
             self.rows.append(row)
 
     async def flush(self) -> None:
+        uses = self.tokens.take_uses()
+        if uses:
+            try:
+                await self.ctx.insert("api_token_use", API_TOKEN_USE.column_names, uses)
+            except Exception as e:  # noqa: BLE001 - keep serving; last use is advisory
+                log.warning("could not write the last use of %d token(s): %s", len(uses), e)
+                self.tokens.uses[:0] = uses[-1000:]
         rows, self.rows = self.rows, []
         if rows:
             try:
@@ -141,17 +159,25 @@ def _json(body: Any, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-def _bearer(request: web.Request) -> str:
+def _bearer(request: web.Request) -> tuple[str, str]:
+    """(the token secret sent, why it is refused before any lookup or '')."""
+    if "access_token" in request.query and request.path != _LIVE:
+        # a secret in a URL ends up in proxies' and browsers' histories: only EventSource,
+        # which cannot send headers, may do it
+        return "", (f"access_token is accepted only on {_LIVE} (for EventSource); send "
+                    "the token as 'Authorization: Bearer <token>'")
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.query.get("access_token", "")
+        return auth[7:].strip(), ""
+    return request.query.get("access_token", "") if request.path == _LIVE else "", ""
 
 
 def build_api(ctx: ApiContext) -> web.Application:
-    tokens = TokenStore(lambda sql: ctx.query(sql, None), ctx.database)
+    # re-read at most every live interval: an open stream ends within two of a revocation
+    tokens = TokenStore(lambda sql: ctx.query(sql, None), ctx.database,
+                        refresh_s=min(2.0, ctx.live_interval_s), now=ctx.clock)
     stations = _Stations(ctx)
-    audit = _Audit(ctx)
+    audit = _Audit(ctx, tokens)
 
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -159,14 +185,18 @@ def build_api(ctx: ApiContext) -> web.Application:
         if not path.startswith("/api/") or path in _PUBLIC:
             return await handler(request)  # type: ignore[no-any-return]
         started = time.monotonic()
+        request[_AUDITED] = True
         token: Token | None = None
-        status, rows = 500, 0
+        status, rows, detail = 500, 0, ""
         try:
-            secret = _bearer(request)
-            token = await tokens.authenticate(secret) if secret else None
+            secret, detail = _bearer(request)
+            if detail:
+                raise ApiError(401, detail)
+            verdict = await tokens.check(secret) if secret else None
+            token = verdict.token if verdict else None
             if token is None:
-                raise ApiError(401, "a valid API token is required (Authorization: Bearer "
-                                    "<token>; tokens come from `blo tokens create`)")
+                detail = verdict.error if verdict else NO_TOKEN
+                raise ApiError(401, detail)
             request[_TOKEN] = token
             resp = await handler(request)
             status = resp.status
@@ -181,21 +211,42 @@ def build_api(ctx: ApiContext) -> web.Application:
         except ParamError as e:
             status = 400
             return _json({"error": "invalid parameters", "problems": e.problems}, 400)
-        except web.HTTPException:
+        except web.HTTPException as e:
+            status = e.status
             raise
         except Exception:  # ClickHouse down, a bug: logged here, never shown to the caller
             log.exception("API call %s %s failed", request.method, path)
             status = 500
             return _json({"error": "internal error (logged on the server)"}, 500)
         finally:
-            query = urlencode([(k, v) for k, v in request.query.items() if k != "access_token"])
             audit.record((ctx.clock().replace(microsecond=0),
                           token.token_id if token else "", token.name if token else "",
-                          request.method, path[:500], query[:2000], status, rows,
+                          request.method, redact(path)[:PATH_MAX],
+                          query_text(request.query.items()), status, rows,
                           round((time.monotonic() - started) * 1000, 3),
-                          request.remote or ""))
+                          request.remote or "", request.get(_DETAIL, detail)[:500]))
 
     app = web.Application(middlewares=[guard])
+
+    def record_unguarded(request: web.BaseRequest, response: web.StreamResponse,
+                         seconds: float) -> None:
+        """What reached the port but not the guard (see blo.api.audit)."""
+        if request.get(_AUDITED):
+            return
+        method, path, query, detail = request.method, request.path, request.query.items(), ""
+        if is_parser_refusal(request):
+            text = response.text if isinstance(response, web.Response) else ""
+            method = ""  # never parsed
+            path, q, detail = refusal(text or "")
+            log.info("refused a request from %s (%d): %s", request.remote, response.status,
+                     detail)
+        else:
+            path, q = redact(path)[:PATH_MAX], query_text(query)
+        audit.record((ctx.clock().replace(microsecond=0), "", "", method, path, q,
+                      response.status, 0, round(seconds * 1000, 3), request.remote or "",
+                      detail))
+
+    app[AUDIT_RECORD] = record_unguarded
     streams: set[asyncio.Task[Any]] = set()  # open /live responses
 
     async def vis(request: web.Request) -> tuple[Scope, Visibility]:
@@ -350,7 +401,8 @@ def build_api(ctx: ApiContext) -> web.Application:
         t = request[_TOKEN]
         return answer({"token_id": t.token_id, "name": t.name, "scope": t.scope.describe(),
                        "all": t.scope.all, "countries": sorted(t.scope.countries),
-                       "agencies": sorted(t.scope.agencies), "windows": list(ctx.windows)}, 1)
+                       "agencies": sorted(t.scope.agencies), "windows": list(ctx.windows),
+                       "expires_at": iso(t.expires_at) if t.expires_at else None}, 1)
 
     async def live(request: web.Request) -> web.StreamResponse:
         parse(LiveParams, dict(request.query))
@@ -363,6 +415,14 @@ def build_api(ctx: ApiContext) -> web.Application:
             streams.add(task)  # cancelled at shutdown: an open dashboard never holds it up
         try:
             while True:
+                # the token as it is now: a revocation or expiry ends the stream
+                verdict = await tokens.recheck(request[_TOKEN])
+                if verdict.token is None:
+                    request[_DETAIL] = f"stream ended: {verdict.error}"
+                    resp.force_close()
+                    await resp.write(b"event: error\ndata: " + orjson.dumps(
+                        {"error": verdict.error}) + b"\n\n")
+                    break
                 body = await snapshot(request, window)
                 await resp.write(b"event: snapshot\ndata: " + orjson.dumps(body) + b"\n\n")
                 await asyncio.sleep(ctx.live_interval_s)

@@ -42,7 +42,17 @@ def context(settings: Settings, *, query: Callable[[str, Mapping[str, Any] | Non
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    """Serve ``app`` on host:port. Its access logger audits what the app's guard never
+    sees, down to the requests aiohttp's parser refuses (blo.api.audit)."""
+    from blo.api.app import AUDIT_RECORD
+    from blo.api.audit import access_log_class, http_logger
+
+    record = app.get(AUDIT_RECORD)
+    audited: dict[str, Any] = {} if record is None else {
+        "access_log_class": access_log_class(record),
+        "access_log": logging.getLogger("blo.api.access")}
+    runner = web.AppRunner(app, handle_signals=False, logger=http_logger(),
+                           **(audited or {"access_log": None}))
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -185,21 +185,42 @@ def tokens_call(s: Settings, body: dict[str, Any]) -> Any:
 
 def token_operation(db: Any, body: dict[str, Any]) -> Any:
     """``{"op": "create"|"list"|"revoke", ...}`` → JSON-able answer; TokenError on bad input.
-    Shared by the CLI and the worker's loopback door (embedded mode)."""
-    from blo.api.tokens import TokenError, create_token, list_tokens, parse_scope, revoke_token
+    Shared by the CLI and the worker's loopback door (embedded mode). ``create`` takes
+    ``expires`` (see :func:`blo.api.tokens.parse_expiry`; default
+    :data:`blo.api.tokens.DEFAULT_EXPIRY`)."""
+    from datetime import UTC, datetime
+
+    from blo.api.tokens import (
+        DEFAULT_EXPIRY,
+        TokenError,
+        create_token,
+        iso,
+        last_uses,
+        list_tokens,
+        parse_expiry,
+        parse_scope,
+        revoke_token,
+    )
 
     op = body.get("op")
     if op == "create":
         scope = parse_scope(body.get("countries", []), body.get("agencies", []),
                             bool(body.get("all")))
-        token, secret = create_token(db, str(body.get("name", "")), scope)
+        expires_at = parse_expiry(str(body.get("expires") or DEFAULT_EXPIRY))
+        token, secret = create_token(db, str(body.get("name", "")), scope,
+                                     expires_at=expires_at)
         return {"token_id": token.token_id, "name": token.name, "scope": scope.describe(),
-                "token": secret}
+                "expires_at": iso(expires_at) if expires_at else None, "token": secret}
     if op == "list":
+        now, used = datetime.now(UTC), last_uses(db)
         return [{"token_id": t.token_id, "name": t.name, "scope": t.scope.describe(),
-                 "created_at": t.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 "revoked_at": t.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-                 if t.revoked_at else None} for t in list_tokens(db)]
+                 "created_at": iso(t.created_at),
+                 "expires_at": iso(t.expires_at) if t.expires_at else None,
+                 "last_used_at": iso(used[t.token_id]) if t.token_id in used else None,
+                 "state": "revoked" if t.revoked else "expired" if t.expired(now)
+                 else "active",
+                 "revoked_at": iso(t.revoked_at) if t.revoked_at else None}
+                for t in list_tokens(db)]
     if op == "revoke":
         t = revoke_token(db, str(body.get("token_id", "")))
         return {"token_id": t.token_id, "name": t.name, "revoked": t.revoked}
@@ -223,13 +244,21 @@ def _run(ctx: click.Context, body: dict[str, Any]) -> Any:
 @click.option("--agency", "agencies", multiple=True,
               help="Only stations of this agency (repeatable); default: every agency.")
 @click.option("--all", "all_", is_flag=True, help="Every country: the regional centre.")
+@click.option("--expires", metavar="WHEN",
+              help="When the token stops working: a duration (90d, 12h, 30m, 3600s), a "
+                   "date (2027-01-31, 00:00 UTC) or date-time (2027-01-31T18:00:00Z), or "
+                   "'never'. Default: 90d.")
 @click.pass_context
 def tokens_create(ctx: click.Context, name: str, countries: tuple[str, ...],
-                  agencies: tuple[str, ...], all_: bool) -> None:
-    """Create a token named NAME and print it (once: only its hash is kept)."""
+                  agencies: tuple[str, ...], all_: bool, expires: str | None) -> None:
+    """Create a token named NAME and print it (once: only its hash is kept).
+
+    Tokens expire after 90 days unless --expires says otherwise (docs/api.md: why);
+    rotate by creating the next one before the old one expires, then revoking the old."""
     got = _run(ctx, {"op": "create", "name": name, "countries": list(countries),
-                     "agencies": list(agencies), "all": all_})
-    click.echo(f"{got['token_id']}  {got['name']}  scope: {got['scope']}", err=True)
+                     "agencies": list(agencies), "all": all_, "expires": expires})
+    until = f"expires {got['expires_at']}" if got.get("expires_at") else "never expires"
+    click.echo(f"{got['token_id']}  {got['name']}  scope: {got['scope']}  {until}", err=True)
     click.echo("the token (shown once; send it as 'Authorization: Bearer <token>'):", err=True)
     click.echo(got["token"])
 
@@ -238,7 +267,8 @@ def tokens_create(ctx: click.Context, name: str, countries: tuple[str, ...],
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @click.pass_context
 def tokens_list(ctx: click.Context, as_json: bool) -> None:
-    """Every token: id, name, scope, created, revoked (never the token itself)."""
+    """Every token: id, name, scope, created, state (active, expired, revoked), expiry and
+    last use (to the minute, written by the API) — never the token itself."""
     got = _run(ctx, {"op": "list"})
     if as_json:
         click.echo(json.dumps(got, indent=2))
@@ -247,9 +277,11 @@ def tokens_list(ctx: click.Context, as_json: bool) -> None:
         click.echo("no tokens (create one with `blo tokens create NAME --country KZ`)", err=True)
         return
     for t in got:
-        state = f"revoked {t['revoked_at']}" if t["revoked_at"] else "active"
+        state = f"revoked {t['revoked_at']}" if t["revoked_at"] else t.get("state", "active")
+        expires = t.get("expires_at") or "never"
+        used = t.get("last_used_at") or "never"
         click.echo(f"{t['token_id']}  {t['name']:<28}  {t['scope']:<20}  "
-                   f"created {t['created_at']}  {state}")
+                   f"created {t['created_at']}  expires {expires}  last used {used}  {state}")
 
 
 @tokens.command("revoke")

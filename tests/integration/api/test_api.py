@@ -354,7 +354,7 @@ def test_every_call_is_audited_without_secrets(api: Api) -> None:
     assert got == sorted([("KZ centre", "/api/v1/stats", 200), ("", "/api/v1/stats", 401),
                           ("Regional centre", "/api/v1/top", 200),
                           ("KZ centre", "/api/v1/series", 403),
-                          ("TJ centre", "/api/v1/health", 200)])
+                          ("", "/api/v1/health", 401)])  # access_token: /live only
     text = json.dumps([list(map(str, r)) for r in rows])
     assert not any(secret in text for secret in api.tokens.values())
     assert "n=3" in text
