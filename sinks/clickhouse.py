@@ -141,9 +141,11 @@ class ServerDatabase:
     """A :class:`sinks.base.Database` on a ClickHouse server. Thread-safe.
 
     Connections are made lazily (constructing it never touches the network). Tables are
-    addressed as ``<database>.<table>``; the connection's current database is ``default``
-    so that a server without the target database (before :func:`sinks.migrations.migrate`)
-    can still be reached.
+    addressed as ``<database>.<table>``; the connection's current database is ``system``,
+    which every server has and every user may use (users.xml ``allow_databases`` never
+    hides it): a server without the target database (before
+    :func:`sinks.migrations.migrate`) can still be reached, and so can it by a user
+    allowed only the BLO database (the API's read-only user) or only ``<db>_audit``.
     """
 
     kind = "server"
@@ -182,7 +184,7 @@ class ServerDatabase:
         return Client(
             host=t.host,
             port=t.port,
-            database="default",
+            database="system",  # see the class docstring
             user=t.user,
             password=t.password.get_secret_value(),
             secure=secure,

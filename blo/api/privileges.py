@@ -94,6 +94,7 @@ def check_audit_writer(db: Database, variable: str, user: str, main_database: st
     if settings.get("readonly", "0") != "0":
         out.broken.append(f"{who} cannot insert (its profile has readonly = "
                           f"{settings['readonly']}): give it readonly = 0 and allow_ddl = 0")
+        return out  # a read-only user can neither run DDL nor write
     if settings.get("allow_ddl", "1") != "0":
         out.unsafe.append(f"{who} can run DDL (its profile has allow_ddl = 1): use a profile "
                           "with allow_ddl = 0")

@@ -118,6 +118,22 @@ def _databases_xml(names: Sequence[str]) -> str:
 def _users_xml(api_databases: Sequence[str]) -> str:
     readable = _databases_xml(api_databases)
     audit = _databases_xml([d + AUDIT_SUFFIX for d in api_databases])
+    # no API database: no API users (an empty allow_databases would allow them every one)
+    api_users = f"""        <{READER_USER}>
+            <password>{escape(READER_PASSWORD)}</password>
+            <networks><ip>127.0.0.1</ip></networks>
+            <profile>blo_api_reader</profile>
+            <quota>default</quota>
+            <allow_databases>{readable}</allow_databases>
+        </{READER_USER}>
+        <{AUDIT_USER}>
+            <password>{escape(AUDIT_PASSWORD)}</password>
+            <networks><ip>127.0.0.1</ip></networks>
+            <profile>blo_api_audit</profile>
+            <quota>default</quota>
+            <allow_databases>{audit}</allow_databases>
+        </{AUDIT_USER}>
+""" if api_databases else ""
     return f"""<?xml version="1.0"?>
 <yandex>
     <profiles>
@@ -150,21 +166,7 @@ def _users_xml(api_databases: Sequence[str]) -> str:
             <profile>default</profile>
             <quota>default</quota>
         </{PASSWORD_USER}>
-        <{READER_USER}>
-            <password>{escape(READER_PASSWORD)}</password>
-            <networks><ip>127.0.0.1</ip></networks>
-            <profile>blo_api_reader</profile>
-            <quota>default</quota>
-            <allow_databases>{readable}</allow_databases>
-        </{READER_USER}>
-        <{AUDIT_USER}>
-            <password>{escape(AUDIT_PASSWORD)}</password>
-            <networks><ip>127.0.0.1</ip></networks>
-            <profile>blo_api_audit</profile>
-            <quota>default</quota>
-            <allow_databases>{audit}</allow_databases>
-        </{AUDIT_USER}>
-    </users>
+{api_users}    </users>
     <quotas>
         <default>
             <interval>
@@ -223,7 +225,8 @@ class ClickHouseServer(ManagedProcess):
         self.tcp_port = tcp_port or free_port()
         self.http_port = http_port or free_port()
         self.secure_port: int | None = free_port() if tls else None
-        self.api_databases = tuple(api_databases)  # what blo_reader / blo_audit may use
+        # what blo_reader / blo_audit may use; () = no such users (a test of its own users.d)
+        self.api_databases = tuple(api_databases)
         super().__init__(start_timeout_s)
         self._command = ensure_installed()
         self._prepared = False

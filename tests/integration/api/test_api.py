@@ -427,7 +427,9 @@ def test_blo_api_serves_and_stops_promptly_with_a_live_stream_open(
     env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
     env.update(BLO_CLICKHOUSE_URL=clickhouse_server.url(db.database),
                BLO_KAFKA_BOOTSTRAP=kafka_broker.bootstrap, BLO_API_PORT=str(port),
-               BLO_API_LIVE_INTERVAL_S="0.5")
+               BLO_API_LIVE_INTERVAL_S="0.5",
+               # the session server's admin user (least privilege: test_least_privilege.py)
+               BLO_API_ALLOW_UNSAFE_USERS="true")
     log = open(tmp_path / "api.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "blo", "api"], env=env, stdout=log,
                             stderr=subprocess.STDOUT)

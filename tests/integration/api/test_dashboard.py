@@ -92,7 +92,10 @@ class ApiProc:
                 [sys.executable, "-m", "blo", "api"], cwd=self.pipeline.workdir, stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.pipeline.env(BLO_API_HOST="127.0.0.1", BLO_API_PORT=str(self.port),
-                                      BLO_API_LIVE_INTERVAL_S="1"))
+                                      BLO_API_LIVE_INTERVAL_S="1",
+                                      # the admin user (least privilege is
+                                      # test_least_privilege.py)
+                                      BLO_API_ALLOW_UNSAFE_USERS="true"))
 
         def up() -> bool:
             assert self.proc is not None and self.proc.poll() is None, self.log_path.read_text()
