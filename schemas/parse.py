@@ -3,11 +3,16 @@
 :func:`parse_event` checks ``event_type`` and ``schema_version`` first (so each gets its own
 dead-letter reason), then validates with the model of that type, then the clock. It never
 raises anything but :class:`EventRejected` for bad input. It holds no state.
+
+Events carry no names or other personal data, and the schemas have no field one could go
+into; such data arrives as fields the schema does not have. A rejection lists where they are
+(:attr:`EventRejected.withheld`) so that whoever keeps the rejected input (the dead letters)
+can drop their values, and no message ever echoes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -35,6 +40,16 @@ FUTURE_EVENT = "future_event"
 _TYPE_LIST = ", ".join(sorted(EVENT_TYPES))
 _VERSION_LIST = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
 _SHOWN_INPUT_CHARS = 60
+# every field name any event type has: before validation (an unknown event type or schema
+# version) the other top-level fields are the ones withheld
+_ALL_FIELDS: frozenset[str] = frozenset(f for m in EVENT_MODELS.values() for f in m.model_fields)
+
+Path = tuple[str | int, ...]
+"""Where a value sits in a decoded JSON value: keys and array indexes."""
+KEY = "[key]"
+"""Last part of a withheld path that names a mapping key, not its value (pydantic's own
+marker of an invalid key): e.g. a person's name used as an ``age_bands`` key."""
+
 _JSON_TYPE_NAMES: Mapping[type, str] = MappingProxyType(
     {
         list: "an array",
@@ -62,11 +77,16 @@ class Problem:
 
 
 class EventRejected(Exception):
-    """The input is not a valid event; ``reasons`` lists every problem found (at least one)."""
+    """The input is not a valid event; ``reasons`` lists every problem found (at least one).
 
-    def __init__(self, reasons: tuple[Problem, ...]) -> None:
-        super().__init__(reasons)  # args = (reasons,): picklable as is
+    ``withheld``: the paths (in the decoded input) of values that must not be stored: those
+    of fields the event's schema does not have, at any depth, where names or other personal
+    data would be. Their field names are in ``reasons``; their values never are."""
+
+    def __init__(self, reasons: tuple[Problem, ...], withheld: tuple[Path, ...] = ()) -> None:
+        super().__init__(reasons, withheld)  # args: picklable as is
         self.reasons = reasons
+        self.withheld = withheld
 
     def __str__(self) -> str:
         return "; ".join(str(p) for p in self.reasons)
@@ -86,19 +106,46 @@ class EventRejected(Exception):
         return "\n".join(str(p) for p in self.reasons)
 
 
-def _reject(code: str, field: str, message: str) -> EventRejected:
-    return EventRejected((Problem(code, field, message),))
+def _reject(code: str, field: str, message: str, withheld: tuple[Path, ...] = ()
+            ) -> EventRejected:
+    return EventRejected((Problem(code, field, message),), withheld)
+
+
+def _unknown_top_level(obj: dict[str, object], known: Iterable[str]) -> tuple[Path, ...]:
+    names = set(known)
+    return tuple((k,) for k in obj if k not in names)
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, dict | list):  # its content may be exactly what is withheld
+        return "an object" if isinstance(value, dict) else "an array"
     text = repr(value)
     if len(text) > _SHOWN_INPUT_CHARS:
         text = text[: _SHOWN_INPUT_CHARS - 3] + "..."
     return text
 
 
-def _problem(err: ErrorDetails, event_type: str) -> Problem:
-    field = ".".join(str(part) for part in err["loc"])
+def _withheld(errors: list[ErrorDetails]) -> tuple[Path, ...]:
+    return tuple(tuple(e["loc"]) for e in errors
+                 if e["type"] == "extra_forbidden" or e["loc"][-1:] == (KEY,))
+
+
+def _field(loc: Path, withheld: tuple[Path, ...]) -> tuple[str, bool]:
+    """Dotted ``loc``, every withheld mapping key in it shown as ``[key]``; and whether it
+    went through one (then the input is not echoed either)."""
+    parts = [str(p) for p in loc]
+    hidden = False
+    for w in withheld:
+        n = len(w) - 2  # where the key sits
+        if w[-1:] == (KEY,) and tuple(loc[: n + 1]) == w[: n + 1]:
+            parts[n], hidden = KEY, True
+    if loc[-1:] == (KEY,):
+        parts.pop()  # pydantic's marker after the key itself
+    return ".".join(parts), hidden
+
+
+def _problem(err: ErrorDetails, event_type: str, withheld: tuple[Path, ...]) -> Problem:
+    field, hidden = _field(tuple(err["loc"]), withheld)
     kind = err["type"]
     ctx: dict[str, Any] = err.get("ctx") or {}
     if kind == "rule":
@@ -111,6 +158,8 @@ def _problem(err: ErrorDetails, event_type: str) -> Problem:
         if event_type == "detention":
             message += " (detentions are counts only: never names or other personal data)"
         return Problem(INVALID, field, message)
+    if hidden:  # a mapping key that is input, perhaps a name: neither it nor its value shown
+        return Problem(INVALID, field, f"{err['msg']} (a key that is not allowed)")
     return Problem(INVALID, field, f"{err['msg']} (got {_shown(err['input'])})")
 
 
@@ -133,19 +182,23 @@ def parse_event(obj: object, *, now: datetime, max_future_skew: timedelta) -> Ev
             message = f"event_type is missing; expected one of: {_TYPE_LIST}"
         else:
             message = f"unknown event_type {_shown(event_type)}; expected one of: {_TYPE_LIST}"
-        raise _reject(UNKNOWN_EVENT_TYPE, "event_type", message)
+        raise _reject(UNKNOWN_EVENT_TYPE, "event_type", message,
+                      _unknown_top_level(obj, _ALL_FIELDS))
     version = obj.get("schema_version")
     if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
         if version is None:
             message = f"schema_version is missing; supported: {_VERSION_LIST}"
         else:
             message = f"unsupported schema_version {_shown(version)}; supported: {_VERSION_LIST}"
-        raise _reject(UNKNOWN_SCHEMA_VERSION, "schema_version", message)
+        raise _reject(UNKNOWN_SCHEMA_VERSION, "schema_version", message,
+                      _unknown_top_level(obj, EVENT_MODELS[event_type].model_fields))
     try:
         event = validate(obj)
     except ValidationError as e:
+        errors = e.errors(include_url=False)
+        withheld = _withheld(errors)
         raise EventRejected(
-            tuple(_problem(err, event_type) for err in e.errors(include_url=False))
+            tuple(_problem(err, event_type, withheld) for err in errors), withheld
         ) from None
     if event.occurred_at > now + max_future_skew:
         raise _reject(

@@ -6,19 +6,32 @@ from (topic/partition/offset and the element index inside a batched record), and
 station/event ids when they were readable. It becomes one ``dlq`` row and one record on the
 DLQ topic. ``dlq_id`` is derived from the source position, so a redelivered bad record
 produces the same id (one row in the readers' view).
+
+Personal data is never kept: an event refused for fields its schema does not have (where a
+name would be: :attr:`schemas.parse.EventRejected.withheld`) is dead-lettered with the values
+of those fields replaced by :data:`REDACTED` (:func:`withhold`), its reasons and field names
+intact. The payload's size and SHA-256 are those of the redacted payload, so neither can be
+used to confirm a guessed name. Such an event cannot be replayed: the station must correct it
+and send it again.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 
+from schemas.parse import KEY, Path
 from sinks.base import Row
 from streams.decode import SourcePos
+
+REDACTED = "[redacted: not in the schema, may be personal data]"
+WITHHELD_NOTE = ("payload: the values of fields the schema does not have are redacted (personal "
+                 "data is never stored); the station must correct the event and send it again")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,32 @@ def describe_element(obj: object) -> tuple[str, str, str]:
         return v[:64] if isinstance(v, str) else ""
 
     return field("station_id"), field("event_type"), field("event_id")
+
+
+def withhold(obj: object, paths: Iterable[Path]) -> bytes:
+    """The JSON of ``obj`` (a decoded event) with the value at each path replaced by
+    :data:`REDACTED`; a path ending in ``[key]`` renames that mapping key instead (the key
+    itself was the input). A path that leads nowhere in ``obj`` redacts the deepest part it
+    reaches: what cannot be found is not kept."""
+    renamed = [0]
+    for path in paths:
+        obj = _redact(obj, path, renamed)
+    return orjson.dumps(obj)
+
+
+def _redact(node: object, path: Path, renamed: list[int]) -> object:
+    if not path:
+        return REDACTED
+    head, rest = path[0], path[1:]
+    if isinstance(node, dict) and isinstance(head, str) and head in node:
+        if rest == (KEY,):
+            renamed[0] += 1
+            new = f"[redacted key {renamed[0]}]"
+            return {(new if k == head else k): v for k, v in node.items()}
+        return {k: (_redact(v, rest, renamed) if k == head else v) for k, v in node.items()}
+    if isinstance(node, list) and isinstance(head, int) and 0 <= head < len(node):
+        return [(_redact(v, rest, renamed) if i == head else v) for i, v in enumerate(node)]
+    return REDACTED
 
 
 def _payload_text(payload: bytes, limit: int) -> tuple[str, str, bool]:

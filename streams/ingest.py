@@ -27,10 +27,10 @@ import orjson
 from blo.settings import IngestSettings
 from schemas.countries import same_or_neighbouring
 from schemas.identity import canonical_json_and_hash
-from schemas.parse import EventRejected, parse_event
+from schemas.parse import EventRejected, Path, parse_event
 from schemas.station import Registry, StationRecord
 from sinks.base import Row
-from streams.dead_letters import DeadLetter, describe_element
+from streams.dead_letters import WITHHELD_NOTE, DeadLetter, describe_element, withhold
 from streams.decode import SourcePos, decode_record
 from streams.enrich import event_row
 
@@ -168,7 +168,7 @@ class IngestProcessor:
                 self._dead(out, rec, i, obj, now,
                            tuple(pr.code for pr in rej.reasons),
                            tuple(f"{pr.field}: {pr.message}" if pr.field else pr.message
-                                 for pr in rej.reasons))
+                                 for pr in rej.reasons), rej.withheld)
                 continue
             if not self.registry.known(event.station_id):
                 unknown = True
@@ -236,10 +236,13 @@ class IngestProcessor:
         return st
 
     def _dead(self, out: BatchOutcome, rec: RawRecord, index: int, obj: object, now: datetime,
-              reasons: tuple[str, ...], details: tuple[str, ...]) -> None:
+              reasons: tuple[str, ...], details: tuple[str, ...],
+              withheld: tuple[Path, ...] = ()) -> None:
         sid, etype, eid = describe_element(obj)
         value = rec.value or b""
-        if index < 0 or (rec.n_events == 1 and value.lstrip()[:1] == b"{"):
+        if withheld:  # fields where personal data would be: their values are never kept
+            payload, details = withhold(obj, withheld), (*details, WITHHELD_NOTE)
+        elif index < 0 or (rec.n_events == 1 and value.lstrip()[:1] == b"{"):
             payload = value  # the record as sent
         else:
             payload = orjson.dumps(obj)  # one element of a batched record

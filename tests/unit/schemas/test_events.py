@@ -150,7 +150,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("detention", {"sex": {"male": -1, "female": 4}}, "sex.male"),
     ("detention", {"age_bands": {"18_24": 1}}, "age_bands"),
     ("detention", {"age_bands": {}}, "age_bands"),
-    ("detention", {"age_bands": {"18-29": 3}}, "age_bands.18-29.[key]"),
+    ("detention", {"age_bands": {"18-29": 3}}, "age_bands.[key]"),  # the key is input: not shown
     ("detention", {"offence": "jaywalking"}, "offence"),
     # incident
     ("incident", {"incident_type": "party"}, "incident_type"),
