@@ -295,3 +295,26 @@ def test_tokens_cli_expiry_and_last_use(api: Api) -> None:
                  expires_at=datetime(2024, 2, 1, tzinfo=UTC))
     listed = {t["name"]: t for t in json.loads(api.blo("list", "--json").stdout)}
     assert listed["gone"]["state"] == "expired"
+
+
+def test_expiry_last_use_and_revocation_rows_on_both_engines(engine_db: Any) -> None:
+    """The token functions' SQL on ClickHouse 18.16 and chDB: expiry kept through a
+    revocation, last use as max(used_at), a later use row never reviving the token."""
+    from blo.cli.api import token_operation
+
+    until = datetime(2031, 2, 3, tzinfo=UTC)
+    t, _ = create_token(engine_db, "both", KZ, expires_at=until)
+    uses = [(t.token_id, datetime(2026, 1, 1, 10, tzinfo=UTC)),
+            (t.token_id, datetime(2026, 1, 1, 12, tzinfo=UTC)),
+            (t.token_id, datetime(2026, 1, 1, 11, tzinfo=UTC))]
+    engine_db.insert("api_token_use", API_TOKEN_USE.column_names, uses)
+    assert last_uses(engine_db) == {t.token_id: datetime(2026, 1, 1, 12, tzinfo=UTC)}
+    revoke_token(engine_db, t.token_id)
+    engine_db.insert("api_token_use", API_TOKEN_USE.column_names,
+                     [(t.token_id, datetime(2026, 1, 2, tzinfo=UTC))])
+    [listed] = token_operation(engine_db, {"op": "list"})
+    assert (listed["state"], listed["expires_at"], listed["last_used_at"]) == (
+        "revoked", "2031-02-03T00:00:00Z", "2026-01-02T00:00:00Z")
+    made = token_operation(engine_db, {"op": "create", "name": "door", "all": True,
+                                       "expires": "2h"})
+    assert made["expires_at"] is not None and made["token"].startswith("blo_")
