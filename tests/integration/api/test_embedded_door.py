@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from blo.door import HEADER, KEY_FILE
-from blo.localservices.tansu import TansuBroker
+from blo.localservices.tansu import TansuBroker, free_port
 from tests.integration.sinks.test_read_only_engine import SECRET, Listener
 from tests.integration.streams.harness import (
     REPO,
@@ -70,7 +70,7 @@ def door(kafka_broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory
     p = Pipeline(kafka_broker.bootstrap, f"chdb://{chdb_dir}", "blo", tmp)
     p.create_topics()
     p.load_stations(TEST_STATIONS)
-    w = p.worker()
+    w = p.worker(BLO_API_PORT=str(free_port()))  # the embedded API: not this test's subject
     try:
         w.wait_ready()
         yield Door(p, w, chdb_dir)
