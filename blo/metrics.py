@@ -81,6 +81,21 @@ class Metrics:
         self.sink_backpressured = Gauge(
             "blo_sink_backpressured", "1 while the sink refuses more rows", registry=r
         )
+        self.sink_oldest_pending = Gauge(
+            "blo_sink_oldest_pending_seconds",
+            "Age of the oldest rows handed to the sink and not yet written to ClickHouse "
+            "(0 when everything is written)", registry=r,
+        )
+        self.sink_stalled = Gauge(
+            "blo_sink_stalled", "1 while the oldest pending write is older than "
+            "BLO_BATCH_SINK_STALL_S (ClickHouse not answering; /readyz answers 503)",
+            registry=r,
+        )
+        self.sink_write_timeouts = Counter(
+            "blo_sink_write_timeouts_total", "Inserts abandoned because ClickHouse sent "
+            "nothing for BLO_CLICKHOUSE_SEND_RECEIVE_TIMEOUT_S (then retried)", ["table"],
+            registry=r,
+        )
         # consumer
         self.paused_partitions = Gauge(
             "blo_consumer_paused_partitions", "Partitions paused for backpressure", registry=r
@@ -190,8 +205,8 @@ def merge_families(ours: Iterable[Metric], theirs: Iterable[Metric]) -> list[Met
     """One exposition from two processes' registries of the same metrics: counters and
     histograms add up, as do gauges (each is set in one process; the other holds its
     default 0, and a NaN stays NaN); ``*_created`` keeps the earlier time, and gauges both
-    processes set to the same fact (``blo_registry_stations``, ``blo_sink_backpressured``)
-    take the larger value."""
+    processes set to the same fact (``blo_registry_stations``, ``blo_sink_backpressured``,
+    ``blo_sink_oldest_pending_seconds``, ``blo_sink_stalled``) take the larger value."""
     merged: dict[str, Metric] = {}
     values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
     for fam in itertools.chain(ours, theirs):
@@ -217,4 +232,5 @@ def merge_families(ours: Iterable[Metric], theirs: Iterable[Metric]) -> list[Met
     return list(merged.values())
 
 
-_SAME_FACT = frozenset({"blo_registry_stations", "blo_sink_backpressured"})
+_SAME_FACT = frozenset({"blo_registry_stations", "blo_sink_backpressured",
+                        "blo_sink_oldest_pending_seconds", "blo_sink_stalled"})

@@ -166,7 +166,11 @@ class ClickHouseSettings(BaseSettings):
     ca_certs: Path | None = None
     verify: bool = True
     connect_timeout_s: float = Field(5.0, gt=0)
-    send_receive_timeout_s: float = Field(60.0, gt=0)
+    send_receive_timeout_s: float = Field(
+        10.0, gt=0, description="the longest a call waits on a silent server before it "
+        "fails as a timeout (a timed-out insert is retried). Long queries are not cut: the "
+        "server sends progress while it reads; raise it for statements that wait without "
+        "reading (ON CLUSTER DDL on a slow replica)")
 
     @field_validator("url")
     @classmethod
@@ -199,6 +203,9 @@ class BatchSettings(BaseSettings):
     sink_max_in_flight: int = Field(2, ge=1, le=16)
     sink_retry_initial_s: float = Field(0.5, gt=0)
     sink_retry_max_s: float = Field(10.0, gt=0)
+    sink_stall_s: float = Field(
+        15.0, gt=0, description="/readyz answers 503 (sink_stalled) while the oldest row "
+        "not yet written to ClickHouse is older than this")
     shutdown_flush_timeout_s: float = Field(
         30.0, gt=0, description="SIGTERM: how long the final flush may take before giving up"
     )
@@ -322,6 +329,9 @@ class ApiSettings(BaseSettings):
     max_rows: int = Field(10_000, ge=1, description="most rows one answer may carry")
     audit: bool = Field(True, description="record every call in the api_audit table")
     live_interval_s: float = Field(2.0, gt=0, le=60, description="dashboard update cadence")
+    query_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="an API call whose ClickHouse work takes longer "
+        "answers 503 (ClickHouse is not answering) instead of waiting")
     # least privilege (docs/deployment.md, "ClickHouse users"); server mode (`blo api`) only
     clickhouse_url: SecretStr | None = Field(
         None, description="the API's read-only ClickHouse user (profile readonly=1), "

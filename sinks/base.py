@@ -118,4 +118,13 @@ class Sink(Protocol):
 
     @property
     def backpressured(self) -> bool:
-        """True while writes are failing and being retried, or the buffer is full."""
+        """True while writes are failing and being retried, the buffer is full, or the
+        sink is stalled."""
+
+    @property
+    def stalled(self) -> bool:
+        """True while the oldest row not yet written is older than ``BLO_BATCH_SINK_STALL_S``
+        (ClickHouse not answering); ``/readyz`` answers 503 meanwhile."""
+
+    def oldest_pending_s(self) -> float:
+        """Age in seconds of the oldest submission not yet written (0 when none)."""

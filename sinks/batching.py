@@ -14,16 +14,27 @@ Batches: one buffer per table, flushed when it holds ``sink_max_rows`` rows or a
 
 Failures: :class:`SinkUnavailable` is retried forever with exponential backoff capped at
 ``sink_retry_max_s`` (a warning per attempt); any other error is retried 3 times, then it is
-raised from :meth:`submit`/:meth:`flush` and the sink accepts nothing more.
+raised from :meth:`submit`/:meth:`flush` and the sink accepts nothing more. An insert that
+times out (:class:`SinkTimeout`: ClickHouse took the connection, then said nothing) is
+retried like any unavailability; it may still land when the server wakes, so its retry can
+store the rows twice — harmless, as every table written here is a ReplacingMergeTree keyed
+by the row's identity and read through ``FINAL``.
 
 Reads the stream cannot do without (:meth:`stored_body_hashes`, the id-conflict lookup, and
 :meth:`query`) run in threads too and are retried like writes while ClickHouse is
 unreachable; other read errors are raised to the caller.
 
-Backpressure: ``submit`` awaits while a write (or a read) is failing, or while
-more than ``(sink_max_in_flight + 1) * sink_max_rows`` rows are not yet written. Listeners
-added with :meth:`add_backpressure_listener` hear ``True``/``False`` when that state
-starts/ends (the stream pauses/resumes its Kafka partitions).
+Backpressure: ``submit`` awaits while a write (or a read) is failing, while
+more than ``(sink_max_in_flight + 1) * sink_max_rows`` rows are not yet written, or while the
+sink is stalled. Listeners added with :meth:`add_backpressure_listener` hear
+``True``/``False`` when that state starts/ends (the stream pauses/resumes its Kafka
+partitions).
+
+Stalls: :meth:`oldest_pending_s` is the age of the oldest submission not yet written (and of
+a read failing since then); past ``sink_stall_s`` the sink is :attr:`stalled` — ClickHouse
+is not answering, even if no call has failed yet (a paused server holds an insert until the
+driver's timeout). ``/readyz`` answers 503 meanwhile; listeners added with
+:meth:`add_stall_listener` hear each change; it ends by itself once the old rows are written.
 """
 
 from __future__ import annotations
@@ -40,7 +51,15 @@ from uuid import UUID
 
 from blo.metrics import Metrics
 from blo.settings import BatchSettings
-from sinks.base import Database, OnDurable, Row, SinkError, SinkUnavailable, SinkWriteError
+from sinks.base import (
+    Database,
+    OnDurable,
+    Row,
+    SinkError,
+    SinkTimeout,
+    SinkUnavailable,
+    SinkWriteError,
+)
 from sinks.tables import BY_NAME
 
 log = logging.getLogger(__name__)
@@ -88,6 +107,7 @@ class _Batch:
 class _Submission:
     pending: int  # pieces not yet written
     on_durable: OnDurable | None
+    since: float  # monotonic time it was submitted
 
 
 class BatchingSink:
@@ -130,7 +150,11 @@ class BatchingSink:
         self._error: BaseException | None = None
         self._closed = False
         self._backpressured = False
+        self._stalled = False
+        self._stalled_at = 0.0  # monotonic time the oldest pending write of a stall began
+        self._failing_reads: dict[int, float] = {}  # id() of a failing read → its start
         self._listeners: list[Callable[[bool], None]] = []
+        self._stall_listeners: list[Callable[[bool, float], None]] = []
         self._failure_listeners: list[Callable[[BaseException], None]] = []
         self._room: asyncio.Event | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -140,12 +164,36 @@ class BatchingSink:
     # -- public --------------------------------------------------------------------------
     @property
     def backpressured(self) -> bool:
-        """True while a write is failing and being retried, or too many rows are unwritten."""
+        """True while a write is failing and being retried, too many rows are unwritten, or
+        the sink is stalled."""
         return self._backpressured
 
     @property
     def unwritten_rows(self) -> int:
         return self._unwritten
+
+    @property
+    def stalled(self) -> bool:
+        """True while the oldest pending write is older than ``sink_stall_s``."""
+        return self.oldest_pending_s() > self._cfg.sink_stall_s
+
+    def oldest_pending_s(self) -> float:
+        """Seconds since the oldest submission not yet written (and its ``on_durable`` run)
+        was submitted, or since a read that is failing started; 0 when there is none."""
+        now = time.monotonic()
+        oldest = now
+        for sub in self._subs.values():  # in submission order: the first is the oldest
+            oldest = sub.since
+            break
+        if self._failing_reads:
+            oldest = min(oldest, *self._failing_reads.values())
+        return max(0.0, now - oldest)
+
+    def add_stall_listener(self, callback: Callable[[bool, float], None]) -> None:
+        """``callback(True, age_s)`` when the sink stalls, ``callback(False, age_s)`` when it
+        writes again (``age_s``: :meth:`oldest_pending_s` at that moment, or how long the
+        stall lasted)."""
+        self._stall_listeners.append(callback)
 
     def add_backpressure_listener(self, callback: Callable[[bool], None]) -> None:
         """``callback(True)`` when backpressure starts, ``callback(False)`` when it ends."""
@@ -194,8 +242,8 @@ class BatchingSink:
                 )
         seq = self._next_seq
         self._next_seq += 1
-        sub = self._subs[seq] = _Submission(pending=0, on_durable=on_durable)
         now = time.monotonic()
+        sub = self._subs[seq] = _Submission(pending=0, on_durable=on_durable, since=now)
         for table, rows in rows_by_table.items():
             if not rows:
                 continue
@@ -327,6 +375,7 @@ class BatchingSink:
             for table, buf in list(self._buffers.items()):
                 if buf.rows and now - buf.since >= max_age:
                     self._dispatch(table, "age")
+            self._update_backpressure()  # a stall starts while nothing else happens
 
     # -- reading -------------------------------------------------------------------------
     async def _read(self, call: Callable[[], T], what: str, table: str) -> T:
@@ -336,6 +385,7 @@ class BatchingSink:
         loop = asyncio.get_running_loop()
         token = object()
         attempt = 0
+        started = time.monotonic()
         try:
             while True:
                 self._raise_if_failed()
@@ -344,15 +394,18 @@ class BatchingSink:
                 except SinkUnavailable as e:
                     attempt += 1
                     delay = self._backoff_s(attempt)
+                    kind = "timeout" if isinstance(e, SinkTimeout) else "unavailable"
                     log.warning(
-                        "%s on %s failed (attempt %d, unavailable): %s; retrying in %.1f s",
-                        what, table, attempt, e, delay,
+                        "%s on %s failed (attempt %d, %s): %s; retrying in %.1f s",
+                        what, table, attempt, kind, e, delay,
                     )
-                    self._m.sink_retries.labels(table, "unavailable").inc()
+                    self._m.sink_retries.labels(table, kind).inc()
                     self._retrying.add(id(token))
+                    self._failing_reads[id(token)] = started
                     self._update_backpressure()
                     await asyncio.sleep(delay)
         finally:
+            self._failing_reads.pop(id(token), None)
             if id(token) in self._retrying:
                 self._retrying.discard(id(token))
                 self._update_backpressure()
@@ -396,6 +449,9 @@ class BatchingSink:
             except SinkUnavailable as e:
                 error: BaseException = e
                 kind = "unavailable"
+                if isinstance(e, SinkTimeout):  # may land later: the retry collapses in FINAL
+                    kind = "timeout"
+                    self._m.sink_write_timeouts.labels(batch.table).inc()
             except Exception as e:  # noqa: BLE001 - bounded retries, then surfaced
                 error, kind = e, "write"
                 write_failures += 1
@@ -474,9 +530,36 @@ class BatchingSink:
                     self._fail(e)
 
     # -- backpressure --------------------------------------------------------------------
+    def _update_stall(self) -> bool:
+        age = self.oldest_pending_s()
+        self._m.sink_oldest_pending.set(age)
+        stalled = age > self._cfg.sink_stall_s
+        if stalled == self._stalled:
+            return stalled
+        self._stalled = stalled
+        self._m.sink_stalled.set(1 if stalled else 0)
+        if stalled:
+            log.warning(
+                "ClickHouse has not taken rows handed to the sink %.1f s ago (%d rows "
+                "unwritten, %d inserts in flight): not answering? /readyz answers 503 "
+                "(sink_stalled) until they are written", age, self._unwritten,
+                len(self._tasks),
+            )
+            self._stalled_at = time.monotonic() - age
+        else:
+            age = time.monotonic() - self._stalled_at
+            log.warning("ClickHouse takes rows again: the sink was stalled for %.1f s", age)
+        for listener in list(self._stall_listeners):
+            try:
+                listener(stalled, age)
+            except Exception:
+                log.exception("stall listener %r failed", listener)
+        return stalled
+
     def _update_backpressure(self) -> None:
         self._m.sink_buffered_rows.set(self._unwritten)
-        state = bool(self._retrying) or self._unwritten > self._limit_rows
+        stalled = self._update_stall()
+        state = bool(self._retrying) or self._unwritten > self._limit_rows or stalled
         if state == self._backpressured:
             return
         self._backpressured = state

@@ -10,6 +10,10 @@ A clickhouse-driver ``Client`` is not thread-safe, so each call borrows a client
 small pool (one client per concurrent caller, at most ``pool_size``). A client whose
 connection broke reconnects on its next use: after ClickHouse comes back, writes resume
 without any action from the caller.
+
+A server that takes the connection but says nothing (paused, overloaded) fails a call after
+``BLO_CLICKHOUSE_SEND_RECEIVE_TIMEOUT_S`` of silence with :class:`sinks.base.SinkTimeout` (plus
+up to ~5 s for the ping of a pooled connection): a thread is never held for longer than that.
 """
 
 from __future__ import annotations
@@ -99,6 +103,8 @@ def map_error(exc: BaseException, what: str) -> SinkError:
         if exc.code in _RETRYABLE_SERVER_CODES:
             return SinkUnavailable(f"{what}: {server_message(exc)}")
         return SinkWriteError(f"{what}: {server_message(exc)}")
+    if isinstance(exc, TimeoutError | ch_errors.SocketTimeoutError):  # socket.timeout too
+        return SinkTimeout(f"{what}: ClickHouse did not answer in time ({server_message(exc)})")
     if isinstance(exc, _CONNECTION_ERRORS):
         return SinkUnavailable(f"{what}: ClickHouse unreachable ({server_message(exc)})")
     return SinkWriteError(f"{what}: {server_message(exc)}")
@@ -218,6 +224,16 @@ class ServerDatabase:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def bounded(self, timeout_s: float) -> ServerDatabase:
+        """Another database on the same target whose calls wait at most ``timeout_s`` on a
+        silent server (connect and send/receive), for callers with a deadline of their own
+        (the API). It has its own connections; close it separately."""
+        s = self.settings
+        limited = s.model_copy(update={
+            "connect_timeout_s": min(s.connect_timeout_s, timeout_s),
+            "send_receive_timeout_s": min(s.send_receive_timeout_s, timeout_s)})
+        return ServerDatabase(self.target, limited)
 
     # -- Database protocol ---------------------------------------------------------------
     def _datetime_columns(self, table: str) -> frozenset[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from blo.metrics import Metrics
 from blo.settings import BatchSettings
-from sinks.base import Row, SinkError, SinkWriteError
+from sinks.base import Row, SinkError, SinkTimeout, SinkWriteError
 from sinks.batching import WRITE_ERROR_RETRIES, BatchingSink
 from sinks.memory import MemoryDatabase
 
@@ -489,3 +489,110 @@ def test_query_shares_the_read_retries() -> None:
     run(main())
     assert db.read_attempts == 3
     assert sample(m, "blo_sink_retries_total", table="dlq", error="unavailable") == 2
+
+
+# -- stalls: ClickHouse takes the connection and then says nothing ----------------------
+def test_a_held_insert_stalls_the_sink_past_the_bound_and_it_recovers_by_itself() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    stalls: list[bool] = []
+    pauses: list[bool] = []
+    durable: list[int] = []
+
+    async def main() -> None:
+        sink = make_sink(db, m, sink_max_age_s=0.02, sink_stall_s=0.3)
+        sink.add_stall_listener(lambda stalled, age: stalls.append(stalled))
+        sink.add_backpressure_listener(pauses.append)
+        await sink.submit({"events": rows(0, 3)})
+        await sink.flush()
+        assert sink.oldest_pending_s() == 0.0 and not sink.stalled  # nothing pending
+        db.hold()  # the server is paused: the insert neither answers nor fails
+
+        async def ack() -> None:
+            durable.append(1)
+
+        await sink.submit({"events": rows(3, 3)}, ack)
+        await until(lambda: sample(m, "blo_sink_batches_in_flight") == 1, "the insert")
+        assert not sink.stalled and not sink.backpressured  # not yet past the bound
+        await until(lambda: sink.stalled, "the stall")
+        await until(lambda: sample(m, "blo_sink_stalled") == 1, "the stall gauge")
+        assert sink.oldest_pending_s() > 0.3
+        assert sample(m, "blo_sink_oldest_pending_seconds") > 0.3
+        assert sink.backpressured and sample(m, "blo_sink_backpressured") == 1
+        blocked = asyncio.create_task(sink.submit({"events": rows(6, 1)}))
+        await asyncio.sleep(0.05)
+        assert not blocked.done()  # a stalled sink takes no more rows
+        assert durable == []
+        db.release()  # the server wakes
+        await asyncio.wait_for(blocked, 10)
+        await until(lambda: not sink.stalled and sample(m, "blo_sink_stalled") == 0,
+                    "the end of the stall")
+        await sink.flush()
+        assert sink.oldest_pending_s() == 0.0
+        await sink.close()
+
+    run(main())
+    assert stalls == [True, False]
+    assert pauses == [True, False]
+    assert durable == [1]
+    assert [r[0] for r in db.rows("events")] == list(range(7))
+    assert sample(m, "blo_sink_oldest_pending_seconds") < 0.3
+    assert sample(m, "blo_sink_backpressured") == 0
+
+
+def test_steady_writes_never_stall() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    stalls: list[bool] = []
+
+    async def main() -> None:
+        sink = make_sink(db, m, sink_max_age_s=0.01, sink_stall_s=0.5)
+        sink.add_stall_listener(lambda stalled, age: stalls.append(stalled))
+        for i in range(40):  # ~1 s of small submissions, each written within max_age
+            await sink.submit({"events": rows(i, 1)})
+            await asyncio.sleep(0.025)
+            assert not sink.stalled
+        await sink.close()
+
+    run(main())
+    assert stalls == []
+    assert sample(m, "blo_sink_stalled") == 0
+    assert len(db.rows("events")) == 40
+
+
+def test_timed_out_inserts_are_counted_and_retried() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    db.fail_next(2, SinkTimeout)
+
+    async def main() -> None:
+        sink = make_sink(db, m)
+        await sink.submit({"events": rows(0, 4)})
+        await sink.flush()
+        await sink.close()
+
+    run(main())
+    assert db.attempts == 3
+    assert [r[0] for r in db.rows("events")] == [0, 1, 2, 3]
+    assert sample(m, "blo_sink_write_timeouts_total", table="events") == 2
+    assert sample(m, "blo_sink_retries_total", table="events", error="timeout") == 2
+    assert sample(m, "blo_sink_retries_total", table="events", error="unavailable") == 0
+
+
+def test_a_lookup_failing_since_longer_than_the_bound_stalls_the_sink() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    ids = stored_events(db, 1)
+    db.fail_next_reads(10_000, SinkTimeout)
+    stalls: list[bool] = []
+
+    async def main() -> None:
+        sink = make_sink(db, m, sink_stall_s=0.2)
+        sink.add_stall_listener(lambda stalled, age: stalls.append(stalled))
+        lookup = asyncio.create_task(sink.stored_body_hashes(["ST-1"], ids))
+        await until(lambda: sink.stalled, "the stall of a failing lookup")
+        await until(lambda: stalls == [True], "the stall heard by the listener")
+        db.clear_failures()
+        assert await asyncio.wait_for(lookup, 10) == {ids[0]: "h0"}
+        assert not sink.stalled and sink.oldest_pending_s() == 0.0
+        await until(lambda: stalls == [True, False], "the end of the stall")
+        await sink.close()
+
+    run(main())
+    assert sample(m, "blo_sink_retries_total", table="events", error="timeout") >= 1
