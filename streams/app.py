@@ -26,7 +26,7 @@ from blo.kafka_config import faust_broker_kwargs
 from blo.metrics import Metrics
 from blo.settings import Settings, SettingsError
 from schemas.station import Registry, StationRecord
-from sinks.base import Database
+from sinks.base import Database, SinkTimeout
 from sinks.batching import BatchingSink
 from streams.alert_runtime import AlertRuntime, paired_types
 from streams.assembly import build_ingest, take_assignment, window_tick
@@ -207,6 +207,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
                                 on_backpressure=on_backpressure,
                                 positions=lambda: positions())  # defined below
         sink.add_failure_listener(runtime.fail)
+        runtime.sink.watch(sink)  # /readyz answers for both processes' sinks
     else:
         parts = build_ingest(settings, db, metrics, produce, on_fatal)
         registry, sink, windows, runtime = parts.registry, parts.sink, parts.windows, parts.runtime
@@ -315,8 +316,14 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         from blo.api.app import build_api
         from blo.api.serve import context, start_site
 
+        api_timeout = settings.api.query_timeout_s
+
         async def api_query(sql: str, params: Any) -> list[Any]:
-            rows: list[Any] = await sink.query(sql, params, table="api")
+            try:  # the sink retries while ClickHouse is unreachable: the caller may not
+                rows: list[Any] = await asyncio.wait_for(
+                    sink.query(sql, params, table="api"), api_timeout)
+            except TimeoutError:
+                raise SinkTimeout(f"no answer within {api_timeout:g} s") from None
             return rows
 
         async def api_insert(table: str, cols: Any, rows: Any) -> None:

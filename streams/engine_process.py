@@ -23,7 +23,9 @@ Messages (pickled tuples on one socket, :mod:`streams.channel`), Faust side → 
 Here → Faust side: ``("ack", {(topic, partition): next_offset})`` — everything before
 ``next_offset`` is durable (the sink's ``on_durable``, through the same
 :class:`streams.frontier.AckFrontier` as inline), ``("pause", bool)`` — the sink's
-backpressure, ``("ready",)`` — registry loaded, and ``("fatal", sink_failed, message)``.
+backpressure, ``("stall", bool, age_s)`` — the sink stalled (its oldest pending write
+``age_s`` old: ``/readyz`` answers 503) or writes again, ``("ready",)`` — registry loaded,
+and ``("fatal", sink_failed, message)``.
 Everything goes out in program order, so the acknowledgements of a revoke's or a drain's
 flush arrive before its reply.
 
@@ -97,6 +99,7 @@ class IngestServer:
         self.runtime = self.parts.runtime
         self.runtime.highwater = lambda t, p: self.positions.get((t, p), (None, None))[0]
         self.parts.sink.add_backpressure_listener(self._on_backpressure)
+        self.parts.sink.add_stall_listener(self._on_stall)
 
     # -- outgoing ------------------------------------------------------------------------
     async def produce(self, topic: str, key: bytes, value: bytes) -> Any:
@@ -117,6 +120,9 @@ class IngestServer:
 
     def _on_backpressure(self, active: bool) -> None:
         self._post("pause", active)
+
+    def _on_stall(self, stalled: bool, age_s: float) -> None:
+        self._post("stall", stalled, age_s)
 
     async def _ack(self, handle: _Event) -> None:
         m = handle.message

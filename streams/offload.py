@@ -28,6 +28,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -51,12 +52,51 @@ class IngestProcessError(RuntimeError):
     """The ingest process failed (its message is the process's own error)."""
 
 
-class _SinkState:
-    """What ``/readyz`` reads of the sink, as last reported by the ingest process."""
+class SinkState:
+    """What ``/readyz`` reads of the sinks of a worker with an ingest process: the ingest
+    process's sink as last reported (its ``pause``, ``stall`` and ``fatal`` messages) and,
+    once :meth:`watch` gave it, the Faust process's own sink (alert versions, station rows).
+    Either one backpressured, failed or stalled makes the worker so."""
 
     def __init__(self) -> None:
-        self.backpressured = False
-        self.failed: BaseException | None = None
+        self.remote_backpressured = False
+        self.remote_failed: BaseException | None = None
+        self._remote_stalled_since: float | None = None  # this process's monotonic clock
+        self._local: Any = None  # a sinks.batching.BatchingSink
+
+    def watch(self, sink: Any) -> None:
+        """Also answer for ``sink`` (the Faust process's own)."""
+        self._local = sink
+
+    def remote_stall(self, stalled: bool, age_s: float) -> None:
+        """The ingest process's sink stalled (its oldest pending write ``age_s`` old) or
+        writes again."""
+        self._remote_stalled_since = time.monotonic() - age_s if stalled else None
+
+    @property
+    def backpressured(self) -> bool:
+        local = self._local is not None and self._local.backpressured
+        return self.remote_backpressured or bool(local)
+
+    @property
+    def failed(self) -> BaseException | None:
+        if self.remote_failed is not None or self._local is None:
+            return self.remote_failed
+        failed: BaseException | None = self._local.failed
+        return failed
+
+    @property
+    def stalled(self) -> bool:
+        local = self._local is not None and self._local.stalled
+        return self._remote_stalled_since is not None or bool(local)
+
+    def oldest_pending_s(self) -> float:
+        """The larger of the two sinks' ages (the ingest process's is known only while it
+        is stalled: it reports changes, not every tick)."""
+        since = self._remote_stalled_since
+        remote = 0.0 if since is None else time.monotonic() - since
+        local = 0.0 if self._local is None else float(self._local.oldest_pending_s())
+        return max(remote, local)
 
 
 class IngestProcess:
@@ -73,7 +113,7 @@ class IngestProcess:
         self.fatal: BaseException | None = None
         self.stopping = False
         self.registry_ready = asyncio.Event()  # the ingest process has loaded the registry
-        self.sink = _SinkState()
+        self.sink = SinkState()
         self.assigned: set[tuple[str, int]] | None = None
         self.acker: Acker | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -346,14 +386,16 @@ class IngestProcess:
                 else:
                     call.set_exception(IngestProcessError(msg[3]))
         elif kind == "pause":
-            self.sink.backpressured = bool(msg[1])
+            self.sink.remote_backpressured = bool(msg[1])
             self.on_backpressure(bool(msg[1]))
+        elif kind == "stall":
+            self.sink.remote_stall(bool(msg[1]), float(msg[2]))
         elif kind == "ready":
             self.registry_ready.set()
         elif kind == "fatal":
             err = IngestProcessError(msg[2])
             if msg[1]:  # the sink failed for good
-                self.sink.failed = err
+                self.sink.remote_failed = err
             self.fail(err)
         else:
             log.error("unknown message %r from the ingest process", kind)

@@ -40,9 +40,15 @@ def register_pages(app: faust.App, runtime: IngestRuntime | IngestProcess, db: D
             "no_fatal_error": runtime.fatal is None,
             "sink_flowing": not runtime.sink.backpressured,
             "sink_healthy": runtime.sink.failed is None,
+            "sink_not_stalled": not runtime.sink.stalled,
         }
         ok = all(checks.values())
-        return self.json({"ready": ok, "checks": checks}, status=200 if ok else 503)
+        body: dict[str, Any] = {"ready": ok, "checks": checks}
+        if not checks["sink_not_stalled"]:
+            body["sink_stalled"] = (
+                f"the oldest write not yet in ClickHouse is "
+                f"{runtime.sink.oldest_pending_s():.0f} s old: ClickHouse is not answering")
+        return self.json(body, status=200 if ok else 503)
 
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:

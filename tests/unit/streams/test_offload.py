@@ -124,3 +124,48 @@ def test_acknowledgements_ack_every_pending_record_below_the_offset_in_order() -
 
     asyncio.run(scenario())
     assert acked == [(0, 10), (0, 11), (1, 70), (0, 12), (0, 13)]
+
+
+def test_readiness_answers_for_the_ingest_process_sink_and_the_faust_process_own() -> None:
+    from blo.metrics import Metrics
+    from blo.settings import BatchSettings
+    from sinks.batching import BatchingSink
+    from sinks.memory import MemoryDatabase
+
+    async def until(pred: Any) -> None:
+        for _ in range(500):
+            if pred():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("timed out")
+
+    async def scenario() -> None:
+        proc, peer = await _pair()
+        sink = proc.sink
+        assert not sink.stalled and sink.oldest_pending_s() == 0.0
+        peer.post("stall", True, 16.0)  # the ingest process's sink stalled
+        await until(lambda: sink.stalled)
+        assert 16.0 <= sink.oldest_pending_s() < 30.0
+        peer.post("pause", True)
+        await until(lambda: sink.backpressured)
+        peer.post("stall", False, 17.0)
+        peer.post("pause", False)
+        await until(lambda: not sink.stalled and not sink.backpressured)
+        assert sink.oldest_pending_s() == 0.0
+
+        db = MemoryDatabase()  # the Faust process's own sink (alerts, station rows)
+        own = BatchingSink(db, BatchSettings.model_validate(
+            {"sink_max_age_s": 0.01, "sink_stall_s": 0.2}), Metrics(),
+            columns={"stations": ("id",)})
+        sink.watch(own)
+        db.hold()
+        await own.submit({"stations": [(1,)]})
+        await until(lambda: sink.stalled)
+        assert sink.oldest_pending_s() > 0.2
+        db.release()
+        await own.flush()
+        assert not sink.stalled and sink.failed is None
+        await own.close()
+        proc.stopping = True
+
+    asyncio.run(scenario())
