@@ -55,7 +55,7 @@ from blo.api.queries import (
 )
 from blo.api.scope import Scope, StationInfo, Visibility, alert_visible, visibility
 from blo.api.tokens import NO_TOKEN, Token, TokenStore
-from sinks.base import Row
+from sinks.base import Row, SinkUnavailable
 from sinks.tables import API_AUDIT, API_TOKEN_USE
 
 log = logging.getLogger("blo.api")
@@ -214,7 +214,13 @@ def build_api(ctx: ApiContext) -> web.Application:
         except web.HTTPException as e:
             status = e.status
             raise
-        except Exception:  # ClickHouse down, a bug: logged here, never shown to the caller
+        except SinkUnavailable as e:  # paused or down (ctx.query gives up in time)
+            status = 503
+            log.warning("API call %s %s: ClickHouse is not answering (%s)", request.method,
+                        path, e)
+            return _json({"error": f"ClickHouse is not answering ({e}); try again shortly"},
+                         503)
+        except Exception:  # a bug: logged here, never shown to the caller
             log.exception("API call %s %s failed", request.method, path)
             status = 500
             return _json({"error": "internal error (logged on the server)"}, 500)
