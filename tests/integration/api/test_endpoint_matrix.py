@@ -2,8 +2,9 @@
 
 So that no SQL-dialect error hides again (ClickHouse 18.16 refused ``any(country) AS
 country`` once a ``country`` filter was added to the same query): the app runs in-process
-(aiohttp's test server) over the ClickHouse 18.16 server and over chDB, with window rows,
-events, late events, dead letters and alerts present, and is called with
+(aiohttp's test server) over the ClickHouse 18.16 server — reading as the API's read-only
+user, auditing through the audit user, as ``blo api`` does — and over chDB, with window
+rows, events, late events, dead letters and alerts present, and is called with
 
 * ``/stats``: every subset of the filters × every subset of the group-bys (the order of the
   group-bys alternates), for a regional and a national token (the latter also answers the
@@ -45,8 +46,11 @@ from blo.api.params import Filters, SeriesParams, StatsParams, TopParams
 from blo.api.scope import Scope
 from blo.api.serve import context
 from blo.api.tokens import create_token
-from blo.settings import load_settings
+from blo.localservices.clickhouse_server import ClickHouseServer
+from blo.settings import ClickHouseSettings, load_settings, parse_clickhouse_url
 from sinks.base import Database, Row
+from sinks.clickhouse import ServerDatabase
+from sinks.migrations import migrate
 from sinks.tables import ALERTS, DLQ, EVENTS, LATE_EVENTS, STATIONS, WINDOW_STATS, TableSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -418,9 +422,10 @@ CHECKS = {"/api/v1/stats": check_stats, "/api/v1/top": check_top,
 
 
 class Runner:
-    """The app over one engine's database, called in-process."""
+    """The app over one engine's database, called in-process: it reads through ``reader``
+    and writes (audit) through ``writer``, as ``blo api`` and the embedded worker do."""
 
-    def __init__(self, fx: Fixture) -> None:
+    def __init__(self, fx: Fixture, reader: Database, writer: Database) -> None:
         self.fx = fx
         self.executor = ThreadPoolExecutor(4)
         self.acks: list[tuple[str, str, str]] = []
@@ -428,11 +433,11 @@ class Runner:
 
         async def query(sql: str, params: Any) -> list[Row]:
             return await asyncio.get_running_loop().run_in_executor(
-                self.executor, db.query, sql, params)
+                self.executor, reader.query, sql, params)
 
         async def insert(table: str, cols: Any, rows: Any) -> None:
             await asyncio.get_running_loop().run_in_executor(
-                self.executor, db.insert, table, cols, rows)
+                self.executor, writer.insert, table, cols, rows)
 
         async def produce(topic: str, key: bytes, value: bytes) -> None:
             self.acks.append((topic, key.decode(), value.decode()))
@@ -561,12 +566,33 @@ def _routes(app: Any) -> set[str]:
     return out
 
 
-@pytest.fixture
-def runner(engine_db: Database) -> Iterator[Runner]:
+@pytest.fixture(params=["server", "chdb"])
+def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
+    """On the ClickHouse 18.16 server the app reads as the API's read-only user
+    (``readonly = 1``) and audits through the audit user's door, as ``blo api`` does; those
+    users may use the database ``blo`` only. On chDB one database does both."""
     windows = tuple(w.name for w in load_settings().windows.window_config().windows)
-    r = Runner(_fill(engine_db, windows))
+    if request.param == "chdb":
+        db: Database = request.getfixturevalue("chdb_db")
+        r = Runner(_fill(db, windows), db, db)
+        yield r
+        r.executor.shutdown()
+        return
+    server: ClickHouseServer = request.getfixturevalue("clickhouse_server")
+    make = request.getfixturevalue("make_clickhouse_db")
+    admin: ServerDatabase = make("blo", migrated=False)
+    for name in ("blo", "blo_audit"):  # whatever an interrupted run left behind
+        admin.command(f"DROP DATABASE IF EXISTS {name}")
+    migrate(admin)
+    ch = ClickHouseSettings.model_validate({})
+    reader, writer = (ServerDatabase(parse_clickhouse_url(url), ch)
+                      for url in (server.reader_url("blo"), server.audit_url("blo")))
+    r = Runner(_fill(admin, windows), reader, writer)
     yield r
     r.executor.shutdown()
+    reader.close()
+    writer.close()
+    admin.command("DROP DATABASE IF EXISTS blo_audit")
 
 
 def test_every_endpoint_with_every_filter_group_by_and_statistic(runner: Runner) -> None:
@@ -591,7 +617,10 @@ def test_every_endpoint_with_every_filter_group_by_and_statistic(runner: Runner)
             done.add("GET /healthz")
             return n, routes, done
 
-    n, routes, done = asyncio.run(main())
+    n, routes, done = asyncio.run(main())  # the app's cleanup flushes the audit rows
+    audited = r.fx.db.query(f"SELECT count() FROM {r.fx.db.database}.api_audit "
+                            "WHERE status = 200")
+    assert int(audited[0][0]) >= n
     assert not failures, f"{len(failures)} of {n} statistics calls failed:\n" + \
         "\n".join(failures[:40])
     assert n > 2000
