@@ -30,6 +30,7 @@ import asyncio
 import itertools
 import json
 import random
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +44,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from blo.api.app import build_api
 from blo.api.params import Filters, SeriesParams, StatsParams, TopParams
+from blo.api.queries import live_sql, series_sql, stats_sql, top_sql
 from blo.api.scope import Scope
 from blo.api.serve import context
 from blo.api.tokens import create_token
@@ -111,6 +113,21 @@ def test_the_parameter_models_are_fully_known_here() -> None:
     for model in (StatsParams, TopParams, SeriesParams):
         unknown = set(model.model_fields) - set(FILTERS) - OTHER_PARAMS
         assert not unknown, f"{model.__name__}: new parameter(s) {unknown}: cover them here"
+
+
+def test_no_aggregate_is_aliased_to_a_column_name() -> None:
+    """18.16 resolves such an alias before the column: a filter on it is Code 184."""
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    f = Filters.model_validate(SAMPLE)
+    built = [stats_sql("blo", "1h", t, t, ("S",), f, gb, 10)[0] for gb in _subsets(GROUP_NAMES)]
+    for stat in STAT_NAMES:
+        built += [top_sql("blo", "1h", t, t, ("S",), f, stat, 10)[0],
+                  series_sql("blo", "1h", t, t, ("S",), f, stat, 10)[0]]
+    built += [q for q, _ in live_sql("blo", "1m", ("S",), t)]
+    columns = set(WINDOW_STATS.column_names) | set(EVENTS.column_names)
+    for sql in built:
+        for expr, alias in re.findall(r"(\w+\([^()]*\))\s+AS\s+(\w+)", sql):
+            assert alias not in columns, (expr, alias, sql)
 
 
 # --------------------------------------------------------------------------------------
