@@ -13,9 +13,10 @@ All three first call :func:`check_security`, which raises
 :class:`~blo.settings.SettingsError` naming the ``BLO_KAFKA_*`` variable at fault.
 
 Secrets: the returned mappings necessarily hold the SASL password in clear text (the
-clients need it). Never log them; log :func:`redacted` of them instead. Note that
-kafka-python's ``KafkaAdminClient`` itself logs its configuration at DEBUG level, so keep
-the ``kafka.admin`` logger above DEBUG when SASL is used.
+clients need it). Never log them; log :func:`redacted` of them instead. kafka-python's
+``KafkaAdminClient`` itself logs its configuration at DEBUG level: the ``blo`` commands
+redact the password from it (and from every other log record) with :mod:`blo.redact`;
+an application using these clients elsewhere should install that too.
 """
 
 from __future__ import annotations
