@@ -148,8 +148,11 @@ def _capture(logger: logging.Logger, *filters: logging.Filter) -> io.StringIO:
 def test_every_logger_every_level_and_every_later_handler_is_covered() -> None:
     install_redaction(SECRETS)
     root_out = _capture(logging.getLogger())  # a handler added after the install
-    old_level = logging.getLogger().level
-    logging.getLogger().setLevel(logging.DEBUG)
+    # every logger used below at DEBUG, whatever earlier tests did (the SDK quiets "kafka")
+    names = ("", "kafka", "aiokafka", "clickhouse_driver", "urllib3", "faust", "blo")
+    old_levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.DEBUG)
     lone = logging.getLogger("thirdparty.quiet")  # does not propagate, own handler
     lone.propagate = False
     lone_out = _capture(lone)
@@ -168,7 +171,8 @@ def test_every_logger_every_level_and_every_later_handler_is_covered() -> None:
             lone.debug("again", exc_info=True)
         logging.getLogger("blo.x").info("stack", stack_info=True, extra={})
     finally:
-        logging.getLogger().setLevel(old_level)
+        for n, level in old_levels.items():
+            logging.getLogger(n).setLevel(level)
         for logger in (logging.getLogger(), lone):
             logger.handlers = [h for h in logger.handlers
                                if not isinstance(getattr(h, "stream", None), io.StringIO)]
