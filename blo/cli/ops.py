@@ -96,7 +96,13 @@ def db_migrate(ctx: click.Context, cluster: str | None, print_only: bool) -> Non
         db_name = s.clickhouse.target().database
         click.echo(statements_text(cluster_migration_sql(db_name, cluster)), nl=False)
         return
-    database = open_database(s.clickhouse)
+    ch = s.clickhouse
+    if cluster is not None:
+        # ON CLUSTER DDL waits for every replica (distributed_ddl_task_timeout, 180 s by
+        # default) without sending progress: the worker's 10 s silence bound would cut it
+        ch = ch.model_copy(update={"send_receive_timeout_s": max(ch.send_receive_timeout_s,
+                                                                 300.0)})
+    database = open_database(ch)
     try:
         applied = migrate(database, cluster=cluster)
         version = current_version(database)
