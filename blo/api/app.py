@@ -421,15 +421,24 @@ def build_api(ctx: ApiContext) -> web.Application:
             streams.add(task)  # cancelled at shutdown: an open dashboard never holds it up
         try:
             while True:
-                # the token as it is now: a revocation or expiry ends the stream
-                verdict = await tokens.recheck(request[_TOKEN])
-                if verdict.token is None:
-                    request[_DETAIL] = f"stream ended: {verdict.error}"
-                    resp.force_close()
-                    await resp.write(b"event: error\ndata: " + orjson.dumps(
-                        {"error": verdict.error}) + b"\n\n")
-                    break
-                body = await snapshot(request, window)
+                try:
+                    # the token as it is now: a revocation or expiry ends the stream
+                    verdict = await tokens.recheck(request[_TOKEN])
+                    if verdict.token is None:
+                        request[_DETAIL] = f"stream ended: {verdict.error}"
+                        resp.force_close()
+                        await resp.write(b"event: error\ndata: " + orjson.dumps(
+                            {"error": verdict.error}) + b"\n\n")
+                        break
+                    body = await snapshot(request, window)
+                except SinkUnavailable:
+                    # ClickHouse not answering: no token check, no data; say so and keep
+                    # the stream (the dashboard shows it stale), the next snapshot follows
+                    await resp.write(b"event: unavailable\ndata: " + orjson.dumps(
+                        {"error": "ClickHouse is not answering; the next snapshot follows "
+                                  "when it does"}) + b"\n\n")
+                    await asyncio.sleep(ctx.live_interval_s)
+                    continue
                 await resp.write(b"event: snapshot\ndata: " + orjson.dumps(body) + b"\n\n")
                 await asyncio.sleep(ctx.live_interval_s)
         except (ConnectionResetError, asyncio.CancelledError):
