@@ -228,7 +228,10 @@
       ` (${fmtDur(age)} old).` : '';
     let msg = null;
     let bad = false;
-    if (c === 'stale') msg = `No update from the server for ${fmtDur(age)}.${last} Waiting for the stream…`;
+    if (state.dbDown && (c === 'live' || c === 'stale')) {
+      msg = `The database is not answering.${last} The next update follows when it does.`;
+      bad = age !== null && age > 60;
+    } else if (c === 'stale') msg = `No update from the server for ${fmtDur(age)}.${last} Waiting for the stream…`;
     else if (c === 'reconnecting') {
       msg = `Connection to the server lost.${last} Reconnecting automatically.`;
       bad = age !== null && age > 60;
@@ -260,8 +263,15 @@
     closeStream();
     const es = new EventSource(`/api/v1/live?access_token=${encodeURIComponent(state.token)}`);
     state.es = es;
+    // the server is up but ClickHouse is not answering: the stream stays open
+    es.addEventListener('unavailable', () => {
+      if (state.es !== es) return;
+      state.dbDown = true;
+      updateBanner();
+    });
     es.addEventListener('snapshot', (ev) => {
       if (state.es !== es) return;
+      state.dbDown = false;
       let snap;
       try { snap = JSON.parse(ev.data); } catch (e) { return; }
       onSnapshot(snap);
