@@ -338,8 +338,8 @@ def _audit_door(text: str, db: str, on: str) -> list[str] | None:
         return [f"CREATE DATABASE IF NOT EXISTS {audit_db} {on}"]
     null = _AUDIT_NULL_TABLE.match(text)
     if null:
-        return [f"CREATE TABLE IF NOT EXISTS {audit_db}.{null.group(1)} {on}\n"
-                f"{null.group(2)}\nENGINE = Null"]
+        return [(f"CREATE TABLE IF NOT EXISTS {audit_db}.{null.group(1)} {on}\n"
+                f"{null.group(2)}\nENGINE = Null")]
     view = _AUDIT_VIEW.match(text)
     if view:
         body = view.group(2).replace("{db}", db)

@@ -21,7 +21,8 @@ import pytest
 
 from blo.door import HEADER, KEY_FILE
 from blo.localservices.tansu import TansuBroker, free_port
-from tests.integration.sinks.test_read_only_engine import SECRET, Listener
+from tests.integration.api.processes import Listener
+from tests.integration.sinks.test_read_only_engine import SECRET
 from tests.integration.streams.harness import (
     REPO,
     TEST_STATIONS,

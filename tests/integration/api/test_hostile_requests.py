@@ -8,12 +8,7 @@ a row of ``api_audit``."""
 from __future__ import annotations
 
 import http.client
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,9 +20,10 @@ from blo.api.scope import Scope
 from blo.api.tokens import create_token
 from blo.localservices.tansu import TansuBroker, free_port
 from sinks.tables import STATIONS
+from tests.integration.api.processes import Listener, api_env, blo_api
 from tests.integration.api.test_api import _station_rows
 from tests.integration.api.test_embedded_door import Door
-from tests.integration.sinks.test_read_only_engine import SECRET, Listener
+from tests.integration.sinks.test_read_only_engine import SECRET
 from tests.integration.streams.harness import TEST_STATIONS, Pipeline, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -44,18 +40,6 @@ class Target:
     exists: Callable[[str], bool]
 
 
-def _wait_http(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return
-        except OSError:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
-
-
 @pytest.fixture(params=["server", "embedded"])
 def target(request: pytest.FixtureRequest, kafka_broker: TansuBroker,
            tmp_path: Path) -> Iterator[Target]:
@@ -66,26 +50,14 @@ def target(request: pytest.FixtureRequest, kafka_broker: TansuBroker,
         db.insert("stations", STATIONS.column_names, _station_rows())
         kz = create_token(db, "KZ centre", Scope(countries=frozenset({"KZ"})))[1]
         everything = create_token(db, "Regional centre", Scope(all=True))[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
-        env.update(BLO_CLICKHOUSE_URL=clickhouse_server.url(db.database),
-                   BLO_API_PORT=str(port), BLO_API_ALLOW_UNSAFE_USERS="true",
-                   BLO_KAFKA_BOOTSTRAP=kafka_broker.bootstrap)
-        log = tmp_path / "api.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "blo", "api"], env=env, stdout=out,
-                                    stderr=subprocess.STDOUT)
-        try:
-            _wait_http(port, proc, log)
+        env = api_env(BLO_CLICKHOUSE_URL=clickhouse_server.url(db.database),
+                      BLO_API_PORT=str(port), BLO_API_ALLOW_UNSAFE_USERS="true",
+                      BLO_KAFKA_BOOTSTRAP=kafka_broker.bootstrap)
+        with blo_api(env, tmp_path / "api.log"):
             yield Target(
                 "server", port, kz, everything, ("TJ-PYANJ", "KG-AK-JOL", "AF-SHERKHAN"),
                 lambda: int(db.query(f"SELECT count() FROM {db.database}.api_audit")[0][0]),
                 lambda t: bool(db.query(f"EXISTS TABLE {db.database}.{t}")[0][0]))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         return
     chdb_dir = tmp_path / "chdb"
     p = Pipeline(kafka_broker.bootstrap, f"chdb://{chdb_dir}", "blo", tmp_path)

@@ -12,7 +12,6 @@ users (and without the pipeline's credentials) serves a call whose audit row lan
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from blo.settings import ClickHouseSettings, parse_clickhouse_url
 from sinks.clickhouse import ServerDatabase
 from sinks.migrations import migrate
 from sinks.tables import ALL_TABLES, API_AUDIT
+from tests.integration.api.processes import Listener
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -68,28 +68,6 @@ def refused(c: Client, sql: str) -> int:
 
 def admin_db(server: ClickHouseServer) -> ServerDatabase:
     return ServerDatabase(parse_clickhouse_url(server.url(DB)), ClickHouseSettings())
-
-
-class Listener:
-    """A TCP port on loopback that records whether anything connected (url() probes)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(5)
-        self.sock.settimeout(0.5)
-        self.port = self.sock.getsockname()[1]
-
-    def connected(self) -> bool:
-        try:
-            conn, _ = self.sock.accept()
-        except TimeoutError:
-            return False
-        conn.close()
-        return True
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_the_reader_reads_and_the_server_refuses_it_everything_else(

@@ -4,12 +4,8 @@ unavailable``) instead of dying or hanging, and snapshots resume by themselves."
 from __future__ import annotations
 
 import http.client
-import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +14,7 @@ import pytest
 from blo.api.scope import Scope
 from blo.api.tokens import create_token
 from blo.localservices.tansu import free_port
+from tests.integration.api.processes import api_env, blo_api
 from tests.integration.streams.test_clickhouse_stall import _pause
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -58,45 +55,27 @@ def test_a_live_stream_says_clickhouse_is_not_answering_and_resumes(
     db = make_clickhouse_db(server=server)
     _, secret = create_token(db, "Regional centre", Scope(all=True))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
-    env.update(BLO_CLICKHOUSE_URL=server.url(db.database), BLO_API_PORT=str(port),
-               BLO_API_ALLOW_UNSAFE_USERS="true", BLO_API_QUERY_TIMEOUT_S="2",
-               BLO_API_LIVE_INTERVAL_S="1")
-    log = tmp_path / "api.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "blo", "api"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    stopped = False
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.3)
-        conn.request("GET", "/api/v1/live", headers={"Authorization": f"Bearer {secret}"})
-        resp = conn.getresponse()
-        assert resp.status == 200
-        events = Events(conn, resp)
-        assert events.next(15) == "snapshot"
-        _pause(server, signal.SIGSTOP)
-        stopped = True
-        during = events.until("unavailable", 20)
-        assert "error" not in during
-        _pause(server, signal.SIGCONT)
+    env = api_env(BLO_CLICKHOUSE_URL=server.url(db.database), BLO_API_PORT=str(port),
+                  BLO_API_ALLOW_UNSAFE_USERS="true", BLO_API_QUERY_TIMEOUT_S="2",
+                  BLO_API_LIVE_INTERVAL_S="1")
+    with blo_api(env, tmp_path / "api.log"):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         stopped = False
-        after = events.until("snapshot", 60)
-        assert "error" not in after  # the same stream, never ended
-    finally:
-        if stopped:
-            _pause(server, signal.SIGCONT)
-        conn.close()
-        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            conn.request("GET", "/api/v1/live", headers={"Authorization": f"Bearer {secret}"})
+            resp = conn.getresponse()
+            assert resp.status == 200
+            events = Events(conn, resp)
+            assert events.next(15) == "snapshot"
+            _pause(server, signal.SIGSTOP)
+            stopped = True
+            during = events.until("unavailable", 20)
+            assert "error" not in during
+            _pause(server, signal.SIGCONT)
+            stopped = False
+            after = events.until("snapshot", 60)
+            assert "error" not in after  # the same stream, never ended
+        finally:
+            if stopped:
+                _pause(server, signal.SIGCONT)
+            conn.close()
