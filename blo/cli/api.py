@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -142,24 +140,6 @@ def tokens() -> None:
     Only a hash of each token is stored; the token itself is printed once, by `create`.
     In embedded mode these go through the running worker (or open chDB when none runs).
     """
-
-
-def _via_worker(s: Settings, body: dict[str, Any]) -> Any | None:
-    req = urllib.request.Request(f"http://{s.web.host}:{s.web.port}/api/tokens",
-                                 data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        try:
-            msg = json.loads(e.read()).get("error", str(e))
-        except ValueError:
-            msg = str(e)
-        click.echo(f"error: {msg}", err=True)
-        sys.exit(2)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
 
 
 def tokens_call(s: Settings, body: dict[str, Any]) -> Any:
