@@ -23,10 +23,12 @@ KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy":
 
 
 def ensure_pipeline_topics(kafka: KafkaSettings, *, enriched: bool = False,
-                           windows: bool = False, alerts: bool = False) -> None:
+                           windows: bool = False, alerts: bool = False,
+                           timeout_s: float | None = None) -> None:
     """Create the pipeline's topics that are missing, with their retention policies. The
     alert input has one partition (one engine sees every station), and so has the alerts
-    topic (an alert's versions in order, for every consumer)."""
+    topic (an alert's versions in order, for every consumer). ``timeout_s``: see
+    :func:`ensure_topics`."""
     topics = {kafka.topic_raw: kafka.partitions, kafka.topic_dlq: kafka.partitions,
               kafka.topic_stations: 1}
     if enriched:
@@ -37,14 +39,19 @@ def ensure_pipeline_topics(kafka: KafkaSettings, *, enriched: bool = False,
         topics[kafka.topic_alert_input] = 1
         topics[kafka.topic_alerts] = 1
     ensure_topics(kafka, topics, configs={kafka.topic_stations: KEEP_FOREVER,
-                                          kafka.topic_dlq: KEEP_FOREVER})
+                                          kafka.topic_dlq: KEEP_FOREVER}, timeout_s=timeout_s)
 
 
 def ensure_topics(kafka: KafkaSettings, topics: dict[str, int],
-                  configs: dict[str, dict[str, str]] | None = None) -> None:
+                  configs: dict[str, dict[str, str]] | None = None,
+                  timeout_s: float | None = None) -> None:
     """Create missing topics (name → partitions, optional topic configs); existing ones are
-    left as they are."""
-    admin = KafkaAdminClient(**kafka_python_kwargs(kafka, role="admin"))
+    left as they are. ``timeout_s``: how long to wait for the broker's first answer and
+    for each request (kafka-python's default: 30 s); an unreachable broker raises
+    ``kafka.errors.NoBrokersAvailable`` / ``KafkaTimeoutError``."""
+    limits = {} if timeout_s is None else {"bootstrap_timeout_ms": int(timeout_s * 1000),
+                                           "request_timeout_ms": int(timeout_s * 1000)}
+    admin = KafkaAdminClient(**kafka_python_kwargs(kafka, role="admin"), **limits)
     try:
         existing = set(admin.list_topics())
         new = [NewTopic(t, num_partitions=p, replication_factor=kafka.replication_factor,

@@ -97,6 +97,10 @@ class Metrics:
             registry=r,
         )
         # consumer
+        self.kafka_broker_up = Gauge(
+            "blo_kafka_broker_up", "1 while the Kafka broker answers the worker's probe "
+            "(BLO_KAFKA_BOOTSTRAP), 0 during an outage", registry=r,
+        )
         self.paused_partitions = Gauge(
             "blo_consumer_paused_partitions", "Partitions paused for backpressure", registry=r
         )

@@ -1,7 +1,13 @@
-"""Run the stream worker: open ClickHouse, check the schema, build the Faust app, run it.
+"""Run the stream worker: wait for the broker, open ClickHouse, check the schema, build the
+Faust app, run it.
 
 SIGTERM/SIGINT: Faust stops fetching, the sink flushes (acknowledging what it wrote), the
-consumer commits, the process exits 0. A fatal error (DLQ flood) exits 3 with its message.
+consumer commits, the process exits 0. A broker that does not answer is waited for, at start
+(:mod:`blo.broker_wait`) and while running (:mod:`streams.broker`), never a reason to exit.
+Exit codes (docs/deployment.md, "Exit codes"): 0 stopped cleanly (also when stopped while
+waiting for the broker), 2 bad configuration or no schema (the CLI), :data:`EXIT_DLQ_GUARD`
+the dead-letter guard tripped, :data:`EXIT_FATAL` any other fatal error (a ClickHouse
+failure retrying cannot fix, the ingest process died, Faust crashed).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 import faust
 
+from blo.broker_wait import StopWaiting, serve_while_waiting, stop_on_signals, wait_for_topics
 from blo.db import open_database
 from blo.door import Door, key_path, remove_key, write_key
 from blo.door import register as register_door
@@ -25,10 +32,17 @@ from blo.settings import Settings
 from sinks.base import Database, Row
 from sinks.migrations import current_version, migrate
 from streams.app import build_app
+from streams.broker import BrokerState, tame_client_logs
+from streams.guard import DlqFloodError
 
 log = logging.getLogger("blo.worker")
 
-EXIT_FATAL = 3
+EXIT_DLQ_GUARD = 3
+"""The dead-letter guard stopped the worker: nearly all input is failing (fix the producers;
+restarting alone will trip it again)."""
+EXIT_FATAL = 4
+"""Any other fatal stop: ClickHouse failed for good, the ingest process died, Faust crashed
+(nothing unacknowledged is lost; a restart may be enough)."""
 
 GC_THRESHOLD = (50_000, 20, 100)
 """Young-generation collection every 50,000 allocations instead of CPython's 700."""
@@ -89,17 +103,32 @@ def _open_door(app: faust.App, db: Database, settings: Settings) -> tuple[Path, 
 
 
 def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO") -> int:
-    settings.kafka.bootstrap_servers()  # fail fast, naming BLO_KAFKA_BOOTSTRAP
+    k = settings.kafka
+    bootstrap = ",".join(k.bootstrap_servers())  # fail fast, naming BLO_KAFKA_BOOTSTRAP
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for name, value in settings.describe().items():
         log.debug("setting %s = %s", name, value)
     w = settings.windows
-    ensure_pipeline_topics(settings.kafka, enriched=settings.ingest.produce_enriched,
-                           windows=w.enabled and w.produce,
-                           alerts=w.enabled and settings.alerts.enabled)
-    db = prepare_database(settings, auto_migrate=auto_migrate)
     metrics = Metrics()
-    app = build_app(settings, db, metrics)
+    broker = BrokerState(bootstrap,
+                         on_change=lambda up: metrics.kafka_broker_up.set(1 if up else 0))
+    tame_client_logs(broker)  # one line per outage, not one per reconnect
+
+    def create_topics(timeout_s: float) -> None:
+        ensure_pipeline_topics(k, enriched=settings.ingest.produce_enriched,
+                               windows=w.enabled and w.produce,
+                               alerts=w.enabled and settings.alerts.enabled,
+                               timeout_s=timeout_s)
+
+    try:  # Faust's web server starts with the app: until then, answer /readyz ourselves
+        with stop_on_signals(), serve_while_waiting(settings.web.host, settings.web.port,
+                                                    broker, metrics):
+            wait_for_topics(k, broker, create_topics)
+            db = prepare_database(settings, auto_migrate=auto_migrate)
+    except StopWaiting as e:
+        log.info("stopped (%s) before the worker started", e)
+        return 0
+    app = build_app(settings, db, metrics, broker)
     door_key = _open_door(app, db, settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           override_logging=False)
@@ -111,16 +140,22 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
         stopping.append(asyncio.ensure_future(worker.stop()))  # referenced until exit
 
     app.blo.on_fatal = on_fatal
+    code: Any = 0
     try:
         worker.execute_from_commandline()
-    except SystemExit:
-        pass
+    except SystemExit as e:
+        code = e.code
     finally:
         if door_key is not None:
             door_key_path, key = door_key
             remove_key(door_key_path, key)
         db.close()
-    if app.blo.fatal is not None:
-        print(f"blo worker stopped: {app.blo.fatal}", file=sys.stderr)
+    fatal = app.blo.fatal
+    if fatal is not None:
+        print(f"blo worker stopped: {fatal}", file=sys.stderr)
+        return EXIT_DLQ_GUARD if isinstance(fatal, DlqFloodError) else EXIT_FATAL
+    if code not in (0, None):  # Faust stopped on an error of its own (logged above)
+        reason = getattr(worker, "crash_reason", None) or f"exit status {code}"
+        print(f"blo worker stopped: the Faust worker crashed: {reason!r}", file=sys.stderr)
         return EXIT_FATAL
     return 0

@@ -30,6 +30,7 @@ from sinks.base import Database, SinkTimeout
 from sinks.batching import BatchingSink
 from streams.alert_runtime import AlertRuntime, paired_types
 from streams.assembly import build_ingest, take_assignment, window_tick
+from streams.broker import BrokerState, retrying, watch_broker
 from streams.offload import IngestProcess
 from streams.registry_reader import RegistryReader, station_row
 from streams.runtime import IngestRuntime
@@ -44,6 +45,11 @@ stops (the same wait is unbounded inline, where it runs in this process)."""
 
 POSITIONS_INTERVAL_S = 0.5
 """How often the ingest process hears the consumer's positions (caught up, lag)."""
+
+PRODUCER_REQUEST_TIMEOUT_S = 30.0
+"""When a produce the broker does not take fails (Faust's default: 20 minutes). It is
+retried (:func:`streams.broker.retrying`) until the broker is back; a shutdown during an
+outage waits at most this long for the producer's buffer."""
 
 
 def ingest_process_mode(settings: Settings, db: Database) -> str:
@@ -83,8 +89,15 @@ class BloApp(faust.App):
     blo_alerts: AlertRuntime | None
     blo_api_runner: Any = None
     blo_shutdown_timeout_s: float
+    blo_broker: BrokerState
+    blo_watch_broker: Callable[[], Awaitable[None]] | None = None
+    _blo_watching: asyncio.Future[None] | None = None
 
     async def on_start(self) -> None:
+        # the broker probe (/readyz broker_connected) runs from here, not as an app task:
+        # those start only once the group is joined, which an outage may hold up for good
+        if self.blo_watch_broker is not None and self._blo_watching is None:
+            self._blo_watching = asyncio.ensure_future(self.blo_watch_broker())
         # before the consumer (a child service) joins the group: rebalance callbacks and
         # the first take talk to the ingest process
         runtime = getattr(self, "blo", None)
@@ -109,10 +122,15 @@ class BloApp(faust.App):
         alerts = getattr(self, "blo_alerts", None)
         if alerts is not None:
             await alerts.close()  # webhook deliveries still pending get a few seconds
+        if self._blo_watching is not None:
+            self._blo_watching.cancel()
 
 
-def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) -> BloApp:
-    """Build the worker app. ``db`` is an open :class:`sinks.base.Database`."""
+def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
+              broker: BrokerState | None = None) -> BloApp:
+    """Build the worker app. ``db`` is an open :class:`sinks.base.Database`; ``broker``:
+    the broker's state as :mod:`blo.worker` saw it at start (a new one, reachable, if not
+    given), which the app's probe drives from then on."""
     metrics = metrics or Metrics()
     k, b, web = settings.kafka, settings.batch, settings.web
     app = BloApp(
@@ -128,6 +146,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
         broker_session_timeout=k.session_timeout_s,
         broker_heartbeat_interval=max(0.5, k.session_timeout_s / 4),
         broker_rebalance_timeout=max(k.session_timeout_s * 2, 20.0),
+        producer_request_timeout=PRODUCER_REQUEST_TIMEOUT_S,
         stream_wait_empty=False,
         stream_buffer_maxsize=max(4096, b.take_max * 2),
         web_enabled=True,
@@ -153,9 +172,20 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None) 
 
         fut.add_done_callback(done)
 
-    async def produce(topic: str, key: bytes, value: bytes) -> Any:
+    if broker is None:  # reachable: the worker starts once its topics are there
+        broker = BrokerState(",".join(k.bootstrap_servers()))
+    metrics.kafka_broker_up.set(1 if broker.connected else 0)
+    if broker.on_change is None:
+        broker.on_change = lambda up: metrics.kafka_broker_up.set(1 if up else 0)
+    app.blo_broker = broker
+    app.blo_watch_broker = lambda: watch_broker(broker, k)  # started by BloApp.on_start
+
+    async def produce_once(topic: str, key: bytes, value: bytes) -> Any:
         fut = await app.producer.send(topic, key or None, value, None, None, None)
         return await fut
+
+    # an outage is ridden out, not fatal: nothing is acknowledged until the produce is done
+    produce = retrying(produce_once, broker, lambda: runtime.stopping)
 
     def on_fatal(exc: BaseException) -> None:
         # stop the worker; nothing of the failing batch was acknowledged

@@ -25,7 +25,7 @@ Here → Faust side: ``("ack", {(topic, partition): next_offset})`` — everythi
 :class:`streams.frontier.AckFrontier` as inline), ``("pause", bool)`` — the sink's
 backpressure, ``("stall", bool, age_s)`` — the sink stalled (its oldest pending write
 ``age_s`` old: ``/readyz`` answers 503) or writes again, ``("ready",)`` — registry loaded,
-and ``("fatal", sink_failed, message)``.
+and ``("fatal", sink_failed, message, dlq_flood)``.
 Everything goes out in program order, so the acknowledgements of a revoke's or a drain's
 flush arrive before its reply.
 
@@ -95,6 +95,12 @@ class IngestServer:
         self.generation = 0  # of the assignment, set by the Faust side with each `assign`
         self._tasks: set[asyncio.Future[Any]] = set()
         self._batches: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        from streams.broker import BrokerState, retrying
+
+        # a broker outage is waited out (one line when it starts, one when it ends)
+        self.broker = BrokerState(",".join(settings.kafka.bootstrap_servers()))
+        self._produce = retrying(self._produce_once, self.broker,
+                                 lambda: self.runtime.stopping, drives_state=True)
         self.parts = build_ingest(settings, self.db, self.metrics, self.produce, self._on_fatal)
         self.runtime = self.parts.runtime
         self.runtime.highwater = lambda t, p: self.positions.get((t, p), (None, None))[0]
@@ -103,6 +109,9 @@ class IngestServer:
 
     # -- outgoing ------------------------------------------------------------------------
     async def produce(self, topic: str, key: bytes, value: bytes) -> Any:
+        return await self._produce(topic, key, value)
+
+    async def _produce_once(self, topic: str, key: bytes, value: bytes) -> Any:
         return await self.producer.send_and_wait(topic, value, key=key or None)
 
     def _post(self, *message: Any) -> None:
@@ -115,8 +124,11 @@ class IngestServer:
 
     def _on_fatal(self, exc: BaseException) -> None:
         from sinks.base import SinkError
+        from streams.guard import DlqFloodError
 
-        self._post("fatal", isinstance(exc, SinkError), str(exc))
+        # the Faust side exits 3 for the dead-letter guard, 4 for anything else
+        self._post("fatal", isinstance(exc, SinkError), str(exc),
+                   isinstance(exc, DlqFloodError))
 
     def _on_backpressure(self, active: bool) -> None:
         self._post("pause", active)
@@ -160,7 +172,7 @@ class IngestServer:
         from streams.registry_reader import RegistryReader
 
         s = self.settings
-        self.producer = AIOKafkaProducer(acks="all", linger_ms=5,
+        self.producer = AIOKafkaProducer(acks="all", linger_ms=5, request_timeout_ms=30_000,
                                          **aiokafka_kwargs(s.kafka, role="producer"))
         await self.producer.start()
         parts, runtime = self.parts, self.runtime
@@ -324,6 +336,9 @@ async def _main(fd: int) -> None:
     try:
         server = IngestServer(channel, settings)
         server.runtime.alert_event_types = alert_types
+        from streams.broker import tame_client_logs
+
+        tame_client_logs(server.broker)
     except Exception as e:
         channel.post("fatal", False, f"the ingest process could not start: {e}")
         await asyncio.sleep(0.1)  # let it go out

@@ -3,7 +3,8 @@
 * ``/healthz`` — liveness: the process is serving.
 * ``/readyz`` — readiness: registry loaded, no fatal error, sink not backpressured and
   not stalled (``sink_stalled``: its oldest pending write older than
-  ``BLO_BATCH_SINK_STALL_S``; 503 until ClickHouse takes it).
+  ``BLO_BATCH_SINK_STALL_S``; 503 until ClickHouse takes it), and the Kafka broker
+  answering (``broker_connected``; why not in ``broker_unreachable``).
 * ``/metrics`` — Prometheus exposition of the one registry.
 
 In embedded mode the application adds the admin door (``/api/query``, ``/api/tokens``, behind
@@ -42,8 +43,13 @@ def register_pages(app: faust.App, runtime: IngestRuntime | IngestProcess, db: D
             "sink_healthy": runtime.sink.failed is None,
             "sink_not_stalled": not runtime.sink.stalled,
         }
+        broker = getattr(app, "blo_broker", None)  # streams.broker.BrokerState
+        if broker is not None:
+            checks["broker_connected"] = broker.connected
         ok = all(checks.values())
         body: dict[str, Any] = {"ready": ok, "checks": checks}
+        if broker is not None and not broker.connected:
+            body["broker_unreachable"] = broker.describe()
         if not checks["sink_not_stalled"]:
             body["sink_stalled"] = (
                 f"the oldest write not yet in ClickHouse is "
