@@ -393,7 +393,10 @@ class IngestProcess:
         elif kind == "ready":
             self.registry_ready.set()
         elif kind == "fatal":
-            err = IngestProcessError(msg[2])
+            from streams.guard import DlqFloodError
+
+            flood = len(msg) > 3 and bool(msg[3])
+            err = DlqFloodError(msg[2]) if flood else IngestProcessError(msg[2])
             if msg[1]:  # the sink failed for good
                 self.sink.remote_failed = err
             self.fail(err)

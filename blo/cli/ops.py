@@ -27,6 +27,16 @@ def worker(ctx: click.Context, migrate: bool | None) -> None:
     With a ClickHouse server, the per-event work (validation, enrichment, windows, the
     writes) runs in a second process beside the Faust one (BLO_INGEST_PROCESS=auto;
     inline keeps one process). On SIGTERM it flushes, commits and exits 0.
+
+    A Kafka broker that does not answer (at start or later) is waited for: one log line,
+    /readyz 503 (broker_connected), and the stream resumes by itself.
+
+    \b
+    Exit codes (docs/deployment.md, "Exit codes"):
+      0  stopped cleanly (SIGTERM/SIGINT)
+      2  bad settings or no schema (the message names what)
+      3  the dead-letter guard tripped (nearly all input failing)
+      4  any other fatal stop (the last line on stderr says which)
     """
     from blo.worker import SchemaNotReady, run_worker
 
