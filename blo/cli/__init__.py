@@ -17,7 +17,9 @@ from blo.settings import Settings, SettingsError, load_settings
 
 
 class BloGroup(click.Group):
-    """Turns expected failures into one clear line and exit code 2 (no traceback)."""
+    """Turns expected failures into one clear line and exit code 2 (no traceback), and an
+    unexpected exception into its traceback (redacted, through logging), one line and exit
+    code 70."""
 
     def invoke(self, ctx: click.Context) -> object:
         from sinks.base import SinkError
@@ -27,6 +29,18 @@ class BloGroup(click.Group):
         except (SettingsError, SinkError, FileNotFoundError, NotImplementedError) as e:
             click.echo(f"error: {installed_redactor()(str(e))}", err=True)
             sys.exit(2)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:  # a bug: its own exit code, the traceback through logging
+            logging.getLogger("blo").critical("unexpected error", exc_info=True)
+            click.echo(f"error: internal error ({type(e).__name__}: "
+                       f"{installed_redactor()(str(e))[:300]}); this is a bug, please report "
+                       "it with the traceback above", err=True)
+            sys.exit(EXIT_INTERNAL)
+
+
+EXIT_INTERNAL = 70
+"""An unexpected exception in a ``blo`` command (``EX_SOFTWARE``): a bug to report."""
 
 
 def settings_of(ctx: click.Context) -> Settings:
