@@ -395,6 +395,7 @@ def dlq_replay(ctx: click.Context, reason: str | None, replay_all: bool, station
         raise click.UsageError("choose what to replay: --reason REASON (e.g. unknown_station) "
                                "or --all")
     from blo.kafka_io import produce, read_topic
+    from streams.dead_letters import WITHHELD_NOTE
 
     s = settings_of(ctx)
     todo: list[tuple[bytes | None, bytes]] = []
@@ -411,6 +412,9 @@ def dlq_replay(ctx: click.Context, reason: str | None, replay_all: bool, station
             continue
         if d["payload_truncated"] or d["payload_encoding"] != "utf-8":
             skipped["truncated or not UTF-8"] += 1
+            continue
+        if WITHHELD_NOTE in d.get("details", ()):
+            skipped["personal data redacted: the station must send it again, corrected"] += 1
             continue
         todo.append((d["station_id"].encode() or None, d["payload"].encode()))
     if dry_run:

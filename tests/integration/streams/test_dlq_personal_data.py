@@ -90,4 +90,10 @@ def test_a_name_in_a_refused_event_is_nowhere_in_clickhouse_nor_on_the_dlq_topic
     assert len(on_topic) == 4
     assert SURNAME not in json.dumps(on_topic, ensure_ascii=False)
     assert sorted(m["payload_sha256"] for m in on_topic) == sorted(r[5] for r in rows)
+    # a replay cannot bring them back (their values are gone): it says why, and sends none
+    out = p.blo("dlq", "replay", "--all")
+    assert out.returncode == 0, out.stderr
+    assert "re-published 0 dead letter(s)" in out.stdout
+    assert "not replayable: 4 (personal data redacted: the station must send it again" \
+        in out.stdout
     assert w.alive()
