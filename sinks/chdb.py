@@ -42,6 +42,7 @@ from sinks.sql import (
     check_identifier,
     client_side_clauses,
     quote_string,
+    read_only_problem,
     render,
 )
 
@@ -63,6 +64,31 @@ class _Session(Protocol):
 _new_session: Callable[[str], _Session] = chdb_session.Session
 
 
+READER_SETTINGS: dict[str, object] = {
+    **READ_ONLY_SETTINGS,
+    # a reader's statement holds the directory's lock, so the stream's writes wait for it:
+    # it gets 10 s (the CLI gives up after 30), and bounded memory and answer in this process
+    "max_execution_time": 10,
+    "max_memory_usage": 2_000_000_000,
+    "max_result_rows": 1_000_000,
+    "max_result_bytes": 256 * 1024 * 1024,
+    "result_overflow_mode": "throw",
+    "session_timezone": "UTC",
+}
+"""The read-only connection's settings (embedded chDB runs in the worker's process)."""
+
+# functions that reach outside the database; chDB's readonly=1 refuses them as table
+# functions but not all of them as scalar functions (measured: file('/etc/…') reads a file)
+_OUTSIDE_FUNCTIONS = frozenset({
+    "file", "filecluster", "url", "urlcluster", "executable", "executablepool", "remote",
+    "remotesecure", "cluster", "clusterallreplicas", "s3", "s3cluster", "gcs", "hdfs",
+    "hdfscluster", "azureblobstorage", "azureblobstoragecluster", "mysql", "postgresql",
+    "mongodb", "redis", "sqlite", "odbc", "jdbc", "input", "python", "deltalake", "iceberg",
+    "hudi", "dictionary", "merge", "loop", "getserversetting", "getsettingordefault",
+    "filesystemavailable", "filesystemcapacity", "filesystemunreserved"})
+_AST_FUNCTION = re.compile(r"^\s*(?:Table)?Function (\w+)", re.MULTILINE)
+
+
 @dataclass
 class _Shared:
     path: Path
@@ -79,15 +105,22 @@ class _Shared:
             if "?" in str(self.path) or "&" in str(self.path):
                 raise SinkError(f"chDB path {self.path} must not contain '?' or '&' (they "
                                 "start the connection's options)")
-            opts = "&".join(f"{k}={v}" for k, v in
-                            {**READ_ONLY_SETTINGS, "session_timezone": "UTC"}.items())
+            opts = "&".join(f"{k}={v}" for k, v in READER_SETTINGS.items())
             self.readonly = chdb.connect(f"{self.path}?{opts}")  # type: ignore[no-untyped-call]
         return self.readonly
 
-    def close(self) -> None:
+    def drop_readonly_connection(self) -> None:
+        """Close the read-only connection (the next reader opens a new one): after a failed
+        statement it may still hold part of that statement's answer (measured: the next
+        statement's result then starts with it)."""
         if self.readonly is not None:
-            self.readonly.close()
-            self.readonly = None
+            try:
+                self.readonly.close()
+            finally:
+                self.readonly = None
+
+    def close(self) -> None:
+        self.drop_readonly_connection()
         self.session.close()
 
 
@@ -261,34 +294,62 @@ class ChdbDatabase:
 
     def read_only_query(self, sql: str) -> list[Row]:
         """See :meth:`sinks.base.Database.read_only_query`. The statement runs on a second
-        connection opened with ``readonly=1`` (:data:`sinks.sql.READ_ONLY_SETTINGS`), after
-        the engine's own parser has read it: ``formatQuerySingleLine`` refuses
-        multi-statements and yields the canonical text (no comments), which must not carry
-        ``INTO OUTFILE``/``FORMAT`` (chDB runs those in this process, outside the read-only
-        mode); the canonical text is what runs."""
+        connection opened with ``readonly=1`` and bounded time, memory and answer
+        (:data:`READER_SETTINGS`), after the engine's own parser has read it:
+
+        1. ``formatQuerySingleLine`` refuses multi-statements and yields the canonical text
+           (no comments, heredocs as plain literals): the checks below read that text, and
+           it is what runs;
+        2. :func:`sinks.sql.read_only_problem` on the canonical text;
+        3. no ``INTO OUTFILE``/``FORMAT`` (chDB runs those in this process, outside the
+           read-only mode);
+        4. ``EXPLAIN AST``: no function that reaches outside the database, table function
+           or scalar (:data:`_OUTSIDE_FUNCTIONS`).
+
+        A failed statement closes the read-only connection (it may hold part of an answer)."""
         if self._closed:
             raise SinkWriteError(f"{self!r} is closed")
         with self._shared.lock:
             conn = self._shared.readonly_connection()
             try:
-                res = conn.query(f"SELECT formatQuerySingleLine({quote_string(sql)})",
-                                 "JSONCompact")
-            except Exception as e:
-                raise ReadOnlyRefused(f"ClickHouse cannot read this as one statement: "
-                                      f"{_engine_message(e)}") from e
+                return self._read_only(conn, sql)
+            except BaseException:
+                self._shared.drop_readonly_connection()
+                raise
+
+    def _read_only(self, conn: Any, sql: str) -> list[Row]:
+        try:
+            res = conn.query(f"SELECT formatQuerySingleLine({quote_string(sql)})",
+                             "JSONCompact")
             canonical = str(result_rows(bytes(res.bytes()))[0][0])
-            clauses = client_side_clauses(canonical)
-            if clauses:
-                raise ReadOnlyRefused(f"{' and '.join(clauses)} is not allowed here (the "
-                                      "result comes back to the caller as rows)")
-            try:
-                res = conn.query(canonical, "JSONCompact")
-            except Exception as e:
-                msg = _engine_message(e)
-                if "(READONLY)" in str(e) or "Code: 164" in str(e):
-                    raise ReadOnlyRefused(f"refused by ClickHouse's read-only mode: {msg}") from e
-                raise SinkWriteError(f"chDB: {msg}") from e
-        return result_rows(bytes(res.bytes()) if res is not None else b"")
+        except Exception as e:
+            raise ReadOnlyRefused(f"ClickHouse cannot read this as one statement: "
+                                  f"{_engine_message(e)}") from e
+        problem = read_only_problem(canonical)
+        if problem is not None:
+            raise ReadOnlyRefused(f"not run: {problem}")
+        clauses = client_side_clauses(canonical)
+        if clauses:
+            raise ReadOnlyRefused(f"{' and '.join(clauses)} is not allowed here (the "
+                                  "result comes back to the caller as rows)")
+        try:
+            ast = bytes(conn.query(f"EXPLAIN AST {canonical}", "TSVRaw").bytes()).decode()
+        except Exception as e:
+            raise ReadOnlyRefused(f"ClickHouse cannot explain this statement: "
+                                  f"{_engine_message(e)}") from e
+        outside = sorted({f for f in _AST_FUNCTION.findall(ast)
+                          if f.lower() in _OUTSIDE_FUNCTIONS})
+        if outside:
+            raise ReadOnlyRefused(f"not run: {', '.join(outside)}() reaches outside the "
+                                  "database (files, URLs, other servers)")
+        try:
+            res = conn.query(canonical, "JSONCompact")
+            return result_rows(bytes(res.bytes()) if res is not None else b"")
+        except Exception as e:
+            msg = _engine_message(e)
+            if "(READONLY)" in str(e) or "Code: 164" in str(e):
+                raise ReadOnlyRefused(f"refused by ClickHouse's read-only mode: {msg}") from e
+            raise SinkWriteError(f"chDB: {msg}") from e
 
     def stored_body_hashes(
         self, station_ids: Sequence[str], event_ids: Sequence[UUID]

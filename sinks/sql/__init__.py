@@ -149,7 +149,7 @@ READER_SYSTEM_TABLES = frozenset({"one", "tables", "columns", "parts", "database
                                   "data_type_families", "functions", "table_engines"})
 # literals and quoted identifiers (skipped), then the three comment forms (removed)
 _LEXEMES = re.compile(
-    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`\\]|\\.)*`"
+    r"\$([A-Za-z0-9_]*)\$.*?\$\1\$|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`\\]|\\.)*`"
     r"|/\*.*?(?:\*/|\Z)|--[^\n]*|#[^\n]*", re.DOTALL)
 
 
@@ -159,9 +159,10 @@ _SHOW = re.compile(r"^\s*SHOW\s+(TABLES|DATABASES|COLUMNS|CREATE\s+(TEMPORARY\s+
 
 MAX_READER_SQL_BYTES = 65536
 MAX_READER_DEPTH = 128
-"""Readers' statements are at most 64 KiB and nest brackets at most 128 deep: ClickHouse
-18.16 has no ``max_parser_depth`` and its server process dies (stack overflow in the
-parser) on a statement 1,000 brackets deep — measured; current servers refuse it."""
+"""Readers' statements are at most 64 KiB and nest brackets at most 128 deep, with at most
+128 ``CASE`` and 128 ``INTERVAL`` expressions: ClickHouse 18.16 has no ``max_parser_depth``
+and its server process dies (stack overflow in the parser) on 1,000 nested brackets or
+``CASE``s, or 3,000 chained ``INTERVAL``s — measured; current servers refuse them."""
 
 
 def _depth(text: str) -> int:
@@ -181,7 +182,7 @@ def _visible(sql: str) -> str:
     lose their quotes (so that `` `system`.`processes` `` reads ``system.processes``)."""
     def one(m: re.Match[str]) -> str:
         t = m.group(0)
-        if t[0] == "'":
+        if t[0] in "'$":  # a string literal, quoted or heredoc ($tag$ … $tag$)
             return "''"
         if t[0] in "\"`":
             return t[1:-1]
@@ -208,6 +209,9 @@ def read_only_problem(sql: str) -> str | None:
     body = _visible(sql).strip().rstrip(";").strip()
     if _depth(body) > MAX_READER_DEPTH:
         return f"the statement nests brackets more than {MAX_READER_DEPTH} deep"
+    for word in ("CASE", "INTERVAL"):  # nesting without brackets (18.16 dies on these too)
+        if len(re.findall(rf"\b{word}\b", body, re.IGNORECASE)) > MAX_READER_DEPTH:
+            return f"the statement has more than {MAX_READER_DEPTH} {word} expressions"
     if not _READ_ONLY.match(body):
         return "only SELECT, WITH, SHOW, DESCRIBE and EXISTS statements are allowed"
     if ";" in body:

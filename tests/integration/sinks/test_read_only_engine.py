@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sinks.base import Database, ReadOnlyRefused, SinkError
+from sinks.chdb import ChdbDatabase
 from tests.integration.api.processes import Listener
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -37,6 +38,11 @@ def hostile(db: Database, tmp: Path, port: int) -> dict[str, str]:
         "file (18.16 form)": f"SELECT * FROM file('{secret_file}', 'TSV', 's String')",
         "file, comment between": f"SELECT * FROM file/**/('{secret_file}', 'LineAsString')",
         "environ": "SELECT * FROM file('/proc/self/environ', 'LineAsString')",
+        # file() as a scalar function: chDB's readonly=1 lets it read any file (measured)
+        "scalar file": f"SELECT file('{secret_file}') AS x",
+        "scalar file in a heredoc's shadow": f"SELECT $$'$$ AS a, file('{secret_file}') AS x",
+        "scalar environ": "SELECT lower(file('/proc/self/environ')) AS env",
+        "server settings": "SELECT $$'$$ AS a, * FROM system.server_settings WHERE 1 != $$'$$",
         "url": f"SELECT * FROM url/**/('http://127.0.0.1:{port}/x', 'CSV', 'x String')",
         "remote": f"SELECT * FROM remote('127.0.0.1:{port}', system.one)",
         "settings readonly=0": f"SELECT count() FROM {d}.events SETTINGS readonly = 0",
@@ -86,10 +92,20 @@ def test_the_engine_refuses_what_a_reader_must_not_do(engine_db: Database, tmp_p
 
 def test_refusals_name_the_read_only_mode(engine_db: Database, tmp_path: Path) -> None:
     (tmp_path / "s.txt").write_text("x\n")
+    table_function = f"SELECT * FROM file('{tmp_path / 's.txt'}', 'TSV', 's String')"
+    insert = f"INSERT INTO {engine_db.database}.api_audit (path) SELECT 'x'"
+    if isinstance(engine_db, ChdbDatabase):
+        # chDB: the checks before the engine refuse these already; the connection itself
+        # must refuse them too, whatever reaches it
+        conn = engine_db._shared.readonly_connection()
+        for sql in (table_function, insert, "SET readonly = 0"):
+            with pytest.raises(Exception, match="READONLY"):
+                conn.query(sql, "CSV")
+        return
     with pytest.raises(ReadOnlyRefused, match="read-only mode"):
-        engine_db.read_only_query(f"SELECT * FROM file('{tmp_path / 's.txt'}', 'TSV', 's String')")
+        engine_db.read_only_query(table_function)
     with pytest.raises(ReadOnlyRefused, match="read-only mode"):
-        engine_db.read_only_query(f"INSERT INTO {engine_db.database}.api_audit (path) SELECT 'x'")
+        engine_db.read_only_query(insert)
 
 
 def test_reads_still_read(engine_db: Database) -> None:
@@ -116,3 +132,13 @@ def test_chdb_refuses_client_side_clauses_by_its_own_parser(chdb_db: Database,
     with pytest.raises(ReadOnlyRefused, match="one statement"):
         chdb_db.read_only_query("SELECT 1; SELECT 2")
     assert os.path.exists(tmp_path)
+
+
+def test_chdb_answers_are_bounded_and_a_failure_leaves_nothing_behind(
+        chdb_db: Database) -> None:
+    with pytest.raises(SinkError, match="Limit for result"):
+        chdb_db.read_only_query("SELECT number FROM numbers(2000000)")
+    with pytest.raises(SinkError, match="throwIf"):
+        chdb_db.read_only_query("SELECT throwIf(number = 5) FROM numbers(10)")
+    # the next statement gets its own answer, not the rest of the failed one's
+    assert chdb_db.read_only_query("SELECT 41 + 1") == [(42,)]

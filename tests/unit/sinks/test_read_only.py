@@ -12,6 +12,8 @@ from sinks.sql import client_side_clauses, is_read_only, read_only_problem
     # words in literals and comments are not statements
     "SELECT 'INTO OUTFILE; file(' AS note -- SETTINGS readonly=0",
     "SELECT count() /* ; DROP */ FROM blo.events",
+    "SELECT $$file('/etc/passwd'); DROP$$ AS note",
+    "SELECT " + "CASE WHEN 1 THEN 1 ELSE 0 END + " * 100 + "1",
     "SELECT name, type FROM system.columns WHERE database = 'blo'",
     "SHOW CREATE TABLE blo.events",
     "SELECT " + "(" * 100 + "1" + ")" * 100 + ", '" + "(" * 500 + "'",
@@ -53,6 +55,11 @@ def test_reads_are_allowed(sql: str) -> None:
     "SELECT " + "(" * 1000 + "1" + ")" * 1000,
     "SELECT " + "[" * 129 + "1" + "]" * 129,
     "SELECT " + "1+" * 40_000 + "1",
+    "SELECT " + "CASE WHEN 1 THEN " * 1000 + "1" + " END" * 1000,
+    "SELECT " + "INTERVAL " * 3000 + "1 DAY",
+    # a heredoc is a string literal: what follows it is read, not skipped
+    "SELECT $$'$$ AS a, file('/proc/self/environ') AS env",
+    "SELECT $x$'$x$ AS a, * FROM system.server_settings WHERE 1 != $x$'$x$",
     # NUL: C-string APIs would read a different statement than the checks saw
     "SELECT 1\x00; DROP TABLE blo.events",
 ])
