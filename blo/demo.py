@@ -55,13 +55,13 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> Non
 
 def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
              api_port: int = 8080) -> int:
+    from blo.db import private_dir
     from blo.kafka_io import ensure_pipeline_topics, produce
     from blo.localservices.tansu import TansuBroker
     from blo.settings import load_settings
     from blo.simulate import seed_stations
 
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_dir(data_dir.resolve())
     for port, option in ((web_port, "--port"), (api_port, "--api-port")):
         if not _port_free(port):
             print(f"error: port {port} is in use (another demo or worker?); "

@@ -23,7 +23,7 @@ from typing import Any
 import faust
 
 from blo.broker_wait import StopWaiting, serve_while_waiting, stop_on_signals, wait_for_topics
-from blo.db import open_database
+from blo.db import open_database, private_dir
 from blo.door import Door, key_path, remove_key, write_key
 from blo.door import register as register_door
 from blo.kafka_io import ensure_pipeline_topics
@@ -105,7 +105,7 @@ def _open_door(app: faust.App, db: Database, settings: Settings) -> tuple[Path, 
 def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO") -> int:
     k = settings.kafka
     bootstrap = ",".join(k.bootstrap_servers())  # fail fast, naming BLO_KAFKA_BOOTSTRAP
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     for name, value in settings.describe().items():
         log.debug("setting %s = %s", name, value)
     w = settings.windows

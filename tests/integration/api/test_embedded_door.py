@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -66,8 +67,13 @@ class Door:
 @pytest.fixture(scope="module")
 def door(kafka_broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Door]:
-    tmp = tmp_path_factory.mktemp("door")
+    # a directory others may enter, holding a chDB directory created open (0755), as a
+    # user's umask would make it: the worker must close it
+    tmp = Path(tempfile.mkdtemp(prefix="blo-door-"))
+    os.chmod(tmp, 0o755)
     chdb_dir = tmp / "chdb"
+    chdb_dir.mkdir()
+    os.chmod(chdb_dir, 0o755)
     p = Pipeline(kafka_broker.bootstrap, f"chdb://{chdb_dir}", "blo", tmp)
     p.create_topics()
     p.load_stations(TEST_STATIONS)
@@ -77,11 +83,14 @@ def door(kafka_broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory
         yield Door(p, w, chdb_dir)
     finally:
         p.kill_workers()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_the_key_is_readable_by_the_workers_user_only(door: Door) -> None:
     mode = stat.S_IMODE(door.key_file.stat().st_mode)
     assert mode == 0o600
+    # and so is everything beside it: the database and BLO_DATA_DIR
+    assert stat.S_IMODE(door.dir.stat().st_mode) == 0o700
     assert len(door.key()) >= 40  # 256 random bits, URL-safe base64
 
 
@@ -189,6 +198,10 @@ def test_another_os_user_cannot_use_the_door(door: Door) -> None:
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode != 0
     assert "api_tokens" not in out.stdout and out.stdout.strip() == ""
+    # nor read the database files themselves (the directory is 0700)
+    ls = subprocess.run(["runuser", "-u", "nobody", "--", "ls", str(door.dir)], cwd="/",
+                        capture_output=True, text=True, timeout=60, check=False)
+    assert ls.returncode != 0 and "Permission denied" in ls.stderr
 
 
 def test_a_clean_stop_removes_the_key(door: Door) -> None:
