@@ -34,6 +34,7 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,11 @@ def key_path(target: ClickHouseTarget) -> Path:
     return Path(target.path).resolve() / KEY_FILE
 
 
-def write_key(path: Path) -> str:
+def write_key(path: Path, port: int) -> str:
     """A new key at ``path``, mode 0600 from the moment the file exists (never readable by
-    others, even briefly), replacing any earlier one atomically."""
+    others, even briefly), replacing any earlier one atomically. The file's lines: the key,
+    this process's PID, the port the door listens on (what :func:`call` checks before it
+    sends the key anywhere)."""
     key = secrets.token_urlsafe(32)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
@@ -72,7 +75,7 @@ def write_key(path: Path) -> str:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)  # whatever the umask
-        os.write(fd, key.encode())
+        os.write(fd, f"{key}\n{os.getpid()}\n{port}\n".encode())
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -82,19 +85,26 @@ def write_key(path: Path) -> str:
 def remove_key(path: Path, key: str) -> None:
     """Remove the key file if it still holds ``key`` (a newer worker may have replaced it)."""
     try:
-        if path.read_text().strip() == key:
+        if path.read_text().split("\n", 1)[0] == key:
             path.unlink()
     except OSError:
         pass
 
 
-def read_key(target: ClickHouseTarget) -> str | None:
-    """The running worker's key, or None when no worker has written one (none runs, or it
-    stopped cleanly). :class:`DoorError` when the file exists but this OS user may not read
-    it."""
+@dataclass(frozen=True)
+class KeyFile:
+    key: str
+    pid: int
+    port: int
+
+
+def read_key(target: ClickHouseTarget) -> KeyFile | None:
+    """The running worker's key file, or None when no worker has written one (none runs, or
+    it stopped cleanly). :class:`DoorError` when the file exists but this OS user may not
+    read it."""
     path = key_path(target)
     try:
-        return path.read_text().strip() or None
+        lines = path.read_text().split("\n")
     except FileNotFoundError:
         return None
     except PermissionError:
@@ -102,6 +112,57 @@ def read_key(target: ClickHouseTarget) -> str | None:
             f"the worker's admin key {path} is not readable by this OS user: the worker "
             "holding this chDB directory runs as another user; run this command as that "
             "user (or stop the worker to open the directory directly)") from None
+    try:
+        return KeyFile(lines[0], int(lines[1]), int(lines[2]))
+    except (IndexError, ValueError):
+        raise DoorError(f"{path} is not a key file written by `blo worker`: remove it if no "
+                        "worker runs") from None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of the TCP sockets listening on ``port`` in this network namespace."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                found.add(f[9])
+    return found
+
+
+def holds_port(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds a socket listening on ``port``: True, False, or None
+    where this system cannot tell (no ``/proc``)."""
+    if not Path("/proc/net/tcp").exists():
+        return None
+    inodes = {f"socket:[{i}]" for i in _listening_inodes(port)}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def call(settings: Settings, endpoint: str, body: dict[str, Any],
@@ -111,9 +172,23 @@ def call(settings: Settings, endpoint: str, body: dict[str, Any],
     nothing listening: a worker that died). :class:`DoorError` with the worker's message
     when it refuses."""
     target = settings.clickhouse.target()
-    key = read_key(target)
-    if key is None:
+    kf = read_key(target)
+    if kf is None:
         return None
+    # the key goes only to the worker that wrote it: after a crash the file stays, and any
+    # local user may have taken the port since
+    if not _alive(kf.pid):
+        with contextlib.suppress(OSError):
+            key_path(target).unlink()  # a crashed worker's: nobody holds the directory
+        return None
+    if kf.port != settings.web.port:
+        raise DoorError(f"the worker holding {target.path} serves its door on port {kf.port}, "
+                        f"not BLO_WEB_PORT={settings.web.port}: set BLO_WEB_PORT={kf.port}")
+    if holds_port(kf.pid, kf.port) is False:
+        raise DoorError(f"port {kf.port} is not held by the worker (PID {kf.pid}) that wrote "
+                        f"{key_path(target)}: the key was not sent; is the worker still "
+                        "starting?")
+    key = kf.key
     host = settings.web.host if settings.web.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     conn = http.client.HTTPConnection(host, settings.web.port, timeout=timeout)
     try:
@@ -154,14 +229,17 @@ class Door:
         self._refusal_logged_at = -1e9
 
     def _authorised(self, given: str | None) -> bool:
-        return given is not None and hmac.compare_digest(given.encode(), self.key.encode())
+        # header values arrive as latin-1/surrogate-escaped text: compare bytes, never fail
+        return given is not None and hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), self.key.encode())
 
     async def handle(self, endpoint: str, given_key: str | None, body: bytes,
                      remote: str) -> tuple[int, Any]:
         started = time.monotonic()
-        ok = self._authorised(given_key)
+        ok = False
         status, answer, what, rows, detail = 500, {"error": "internal error"}, "", 0, ""
         try:
+            ok = self._authorised(given_key)
             if not ok:
                 status, detail = 401, "no or wrong admin key"
                 answer = {"error": "the admin key is required (header X-BLO-Admin-Key, from "

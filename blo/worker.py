@@ -90,7 +90,7 @@ def _open_door(app: faust.App, db: Database, settings: Settings) -> tuple[Path, 
     from blo.cli.api import token_operation
 
     path = key_path(settings.clickhouse.target())
-    key = write_key(path)
+    key = write_key(path, settings.web.port)
     sink = app.blo_sink  # type: ignore[attr-defined]
 
     async def audit(rows: Sequence[Row]) -> None:

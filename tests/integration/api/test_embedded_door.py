@@ -42,7 +42,7 @@ class Door:
         self.key_file = chdb_dir / KEY_FILE
 
     def key(self) -> str:
-        return self.key_file.read_text()
+        return self.key_file.read_text().split("\n")[0]
 
     def post(self, endpoint: str, body: Any, key: str | None = None,
              raw: bytes | None = None, url_suffix: str = "") -> tuple[int, Any]:
@@ -114,6 +114,64 @@ def test_no_key_no_token_and_no_sql(door: Door) -> None:
         30, "the refusals in api_audit")
     dumped = json.dumps(door.rows("SELECT * FROM blo.api_audit"))
     assert door.key() not in dumped
+
+
+def test_a_key_header_that_is_not_utf8_is_a_401_and_audited(door: Door) -> None:
+    import socket
+
+    before = door.rows("SELECT count() FROM blo.api_audit WHERE status = 401")[0][0]
+    with socket.create_connection(("127.0.0.1", door.p.web_port), timeout=10) as s:
+        s.sendall(b"POST /api/query HTTP/1.1\r\nHost: x\r\nX-BLO-Admin-Key: \xff\xfe\r\n"
+                  b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.split(b" ", 2)[1] == b"401", answer[:200]
+    wait_for(lambda: door.rows("SELECT count() FROM blo.api_audit WHERE status = 401")[0][0]
+             > before, 30, "the refusal in api_audit")
+
+
+def test_the_key_goes_to_no_one_but_the_worker_that_wrote_it(door: Door, tmp_path: Path
+                                                              ) -> None:
+    """A key file naming a live process that does not hold the port (as after a crash and
+    another local user taking the port): the CLI refuses to send the key."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Impostor(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(str(self.headers.get(HEADER)))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = tmp_path / "other-chdb"
+    other.mkdir()
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Impostor)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    # written as a worker would, but the PID is this test's (alive, its port is not this one)
+    (other / KEY_FILE).write_text(f"stolen-key\n{os.getppid()}\n{port}\n")
+    try:
+        out = door.p.blo("tokens", "list", BLO_CLICKHOUSE_URL=f"chdb://{other}",
+                         BLO_WEB_PORT=str(port))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert out.returncode == 2, out
+    assert "the key was not sent" in out.stderr
+    assert seen == []
+    # a key file whose worker is gone is removed, and the directory is opened directly
+    (other / KEY_FILE).write_text(f"stolen-key\n{2**22 + 12345}\n{port}\n")
+    out = door.p.blo("query", "SELECT 1", BLO_CLICKHOUSE_URL=f"chdb://{other}",
+                     BLO_WEB_PORT=str(port))
+    assert out.returncode == 0, out.stderr
+    assert not (other / KEY_FILE).exists()
 
 
 def test_hostile_sql_through_the_door_is_refused_and_audited(door: Door, tmp_path: Path) -> None:

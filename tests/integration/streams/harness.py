@@ -258,7 +258,7 @@ class WorkerProc:
         target = parse_clickhouse_url(self.pipeline.clickhouse_url)
         path = Path(str(target.path))
         key = ((path if path.is_absolute() else self.pipeline.workdir / path)
-               / KEY_FILE).read_text()
+               / KEY_FILE).read_text().split("\n")[0]
         req = urllib.request.Request(self.base + "/api/query", data=json.dumps(
             {"sql": sql}).encode(), headers={HEADER: key}, method="POST")
         try:
