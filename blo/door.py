@@ -196,7 +196,10 @@ def call(settings: Settings, endpoint: str, body: dict[str, Any],
                      headers={"Content-Type": "application/json", HEADER: key})
         resp = conn.getresponse()
         raw = resp.read()
-    except (ConnectionError, TimeoutError, OSError):
+    except TimeoutError:
+        raise DoorError(f"the worker (PID {kf.pid}) did not answer within {timeout:g} s "
+                        "(a long statement, or the worker is stuck)") from None
+    except (ConnectionError, OSError):
         return None
     finally:
         conn.close()

@@ -143,6 +143,10 @@ def parse_clickhouse_url(url: str, default_database: str = "blo") -> ClickHouseT
         raise ValueError("the port is not a number from 1 to 65535 (a password with a "
                          "raw '#' or '/' also looks like this: percent-encode it: "
                          "/ → %2F, # → %23, @ → %40)") from None
+    if parts.query:  # e.g. ?password=…: ignored silently, it would connect without it
+        raise ValueError("a clickhouse:// URL takes no ?options: put the user and password "
+                         "before the host (clickhouse://user:password@host:9000/blo) and "
+                         "TLS in BLO_CLICKHOUSE_SECURE / BLO_CLICKHOUSE_CA_CERTS")
     secure = parts.scheme == "clickhouses"
     db = parts.path.lstrip("/") or default_database
     if not db.replace("_", "").isalnum():

@@ -185,3 +185,9 @@ def test_the_readme_documents_every_setting() -> None:
     missing = [prefix + name.upper() for cls, prefix in groups.items()
                for name in cls.model_fields if f"`{prefix}{name.upper()}`" not in readme]
     assert not missing, missing
+
+
+def test_a_server_url_with_options_is_refused_not_half_read() -> None:
+    """?password=… was ignored and the connection made without it."""
+    with pytest.raises(ValueError, match="takes no \\?options"):
+        parse_clickhouse_url("clickhouse://default@127.0.0.1:9000/blo?password=S3cret")
