@@ -56,7 +56,7 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                 "problems": {"type": "array", "items": {"type": "string"}}}}},
         },
         "paths": {
-            "/api/v1/whoami": get("The token's name and scope", []),
+            "/api/v1/whoami": get("The token's name, scope and expiry (expires_at)", []),
             "/api/v1/stats": get(
                 "Statistics over a time range",
                 [*rng, _p("group_by", "comma-separated: " + ", ".join(GROUPS),
@@ -86,7 +86,11 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                 "responses": {"200": {"description": "sent to the alert engine"}, **errors,
                               "404": {**err, "description": "no such alert in scope"}}}},
             "/api/v1/live": get("Server-sent events: a dashboard snapshot every few seconds",
-                                [_p("access_token", "the token, for EventSource",
-                                    {"type": "string"})]),
+                                [_p("access_token", "the token, for EventSource (only here)",
+                                    {"type": "string"})],
+                                "Events: `snapshot` (JSON) each interval; `unavailable` "
+                                "instead while ClickHouse does not answer (the stream stays "
+                                "open); `error` once the token is revoked or expired, then "
+                                "the stream ends."),
         },
     }
