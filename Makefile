@@ -37,12 +37,19 @@ services-deps:
 demo: install
 	$(VENV)/bin/blo demo
 
-# The session fixtures start the Tansu broker and clickhouse-server on free loopback
-# ports and stop them at the end. pytest's exit code 5 ("no tests ran") is a failure.
+# ruff and mypy (strict, as configured in pyproject.toml) first, then the suite: the session
+# fixtures start the Tansu broker and clickhouse-server on free loopback ports and stop them
+# at the end. Every part runs whatever the others gave; any failure fails the target, and
+# pytest's exit code 5 ("no tests ran") is a failure.
 test: install-test services-deps
 	@mkdir -p test-artifacts
-	@$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+	@static=0; \
+	$(VENV)/bin/ruff check blo schemas streams sinks tests bench || static=1; \
+	$(VENV)/bin/mypy blo schemas streams sinks || static=1; \
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
+	if [ $$rc -eq 0 ] && [ $$static -ne 0 ]; then echo "ruff or mypy failed (above): failing"; exit 1; fi; \
+	exit $$rc
 
 lint: install-test
 	$(VENV)/bin/ruff check blo schemas streams sinks tests bench
