@@ -16,7 +16,7 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,10 @@ from blo.door import register as register_door
 from blo.kafka_io import ensure_pipeline_topics
 from blo.metrics import Metrics
 from blo.settings import Settings
-from sinks.base import Database, Row
+from sinks.base import Database, Row, SinkTimeout
+from sinks.batching import BatchingSink
 from sinks.migrations import current_version, migrate
-from streams.app import build_app
+from streams.app import AppParts, BloApp, build_app
 from streams.broker import BrokerState, tame_client_logs
 from streams.guard import DlqFloodError
 
@@ -102,6 +103,48 @@ def _open_door(app: faust.App, db: Database, settings: Settings) -> tuple[Path, 
     return path, key
 
 
+def _embedded_api(settings: Settings, db: Database) -> AppParts | None:
+    """Embedded mode (chDB: one process per data directory): the worker serves the query
+    API and dashboard itself, reading and auditing through its own sink."""
+    if db.kind != "chdb":
+        return None
+
+    def add(app: BloApp, sink: BatchingSink,
+            produce: Callable[[str, bytes, bytes], Awaitable[Any]]) -> None:
+        from blo.api.app import build_api
+        from blo.api.serve import context, start_site
+
+        api_timeout = settings.api.query_timeout_s
+
+        async def api_query(sql: str, params: Any) -> list[Any]:
+            try:  # the sink retries while ClickHouse is unreachable: the caller may not
+                rows: list[Any] = await asyncio.wait_for(
+                    sink.query(sql, params, table="api"), api_timeout)
+            except TimeoutError:
+                raise SinkTimeout(f"no answer within {api_timeout:g} s") from None
+            return rows
+
+        async def api_insert(table: str, cols: Any, rows: Any) -> None:
+            await sink.submit({table: rows})
+
+        api_ctx = context(settings, query=api_query, insert=api_insert, database=db.database,
+                          produce=produce)
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def serve_api() -> None:
+            where = f"http://{settings.api.host}:{settings.api.port}/"
+            try:
+                runner = await start_site(build_api(api_ctx), settings.api.host,
+                                          settings.api.port)
+            except OSError as e:  # the stream goes on without the API
+                log.error("cannot serve the query API on %s (%s); set BLO_API_PORT", where, e)
+                return
+            log.info("query API and dashboard on %s", where)
+            app.blo_api_runner = runner
+
+    return add
+
+
 def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO") -> int:
     k = settings.kafka
     bootstrap = ",".join(k.bootstrap_servers())  # fail fast, naming BLO_KAFKA_BOOTSTRAP
@@ -128,7 +171,7 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
     except StopWaiting as e:
         log.info("stopped (%s) before the worker started", e)
         return 0
-    app = build_app(settings, db, metrics, broker)
+    app = build_app(settings, db, metrics, broker, with_app=_embedded_api(settings, db))
     door_key = _open_door(app, db, settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           override_logging=False)

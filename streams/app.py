@@ -26,7 +26,7 @@ from blo.kafka_config import faust_broker_kwargs
 from blo.metrics import Metrics
 from blo.settings import Settings, SettingsError
 from schemas.station import Registry, StationRecord
-from sinks.base import Database, SinkTimeout
+from sinks.base import Database
 from sinks.batching import BatchingSink
 from streams.alert_runtime import AlertRuntime, paired_types
 from streams.assembly import build_ingest, take_assignment, window_tick
@@ -126,11 +126,17 @@ class BloApp(faust.App):
             self._blo_watching.cancel()
 
 
+AppParts = Callable[["BloApp", BatchingSink, Callable[[str, bytes, bytes], Awaitable[Any]]],
+                   None]
+"""What the application layer adds to the built app (pages, tasks), given the app, its sink
+and its producer: in embedded mode ``blo.worker`` adds the query API and dashboard."""
+
+
 def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
-              broker: BrokerState | None = None) -> BloApp:
+              broker: BrokerState | None = None, with_app: AppParts | None = None) -> BloApp:
     """Build the worker app. ``db`` is an open :class:`sinks.base.Database`; ``broker``:
     the broker's state as :mod:`blo.worker` saw it at start (a new one, reachable, if not
-    given), which the app's probe drives from then on."""
+    given), which the app's probe drives from then on; ``with_app``: :data:`AppParts`."""
     metrics = metrics or Metrics()
     k, b, web = settings.kafka, settings.batch, settings.web
     app = BloApp(
@@ -342,37 +348,8 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
         async def reload_rules() -> None:
             await guarded("applying the reloaded rules", alerts.reload_rules)
 
-    if db.kind == "chdb":  # one process per data directory: the worker serves the API
-        from blo.api.app import build_api
-        from blo.api.serve import context, start_site
-
-        api_timeout = settings.api.query_timeout_s
-
-        async def api_query(sql: str, params: Any) -> list[Any]:
-            try:  # the sink retries while ClickHouse is unreachable: the caller may not
-                rows: list[Any] = await asyncio.wait_for(
-                    sink.query(sql, params, table="api"), api_timeout)
-            except TimeoutError:
-                raise SinkTimeout(f"no answer within {api_timeout:g} s") from None
-            return rows
-
-        async def api_insert(table: str, cols: Any, rows: Any) -> None:
-            await sink.submit({table: rows})
-
-        api_ctx = context(settings, query=api_query, insert=api_insert, database=db.database,
-                          produce=produce)
-
-        @app.task  # type: ignore[untyped-decorator]
-        async def serve_api() -> None:
-            where = f"http://{settings.api.host}:{settings.api.port}/"
-            try:
-                runner = await start_site(build_api(api_ctx), settings.api.host,
-                                          settings.api.port)
-            except OSError as e:  # the stream goes on without the API
-                log.error("cannot serve the query API on %s (%s); set BLO_API_PORT", where, e)
-                return
-            log.info("query API and dashboard on %s", where)
-            app.blo_api_runner = runner
+    if with_app is not None:  # the application's parts (embedded mode: the query API)
+        with_app(app, sink, produce)
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_registry() -> None:
