@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
+from blo.backoff import delays
 from blo.metrics import Metrics
 from blo.settings import KafkaSettings
 from streams.broker import BrokerState
@@ -74,7 +75,7 @@ def wait_for_topics(kafka: KafkaSettings, state: BrokerState,
     """Call ``create_topics(timeout_s)`` until it gets through; ``state`` goes down (one
     line) on the first failure and up (one line) when the broker answers. Errors other
     than an unreachable broker (authentication, a refused topic) are raised."""
-    delay = BACKOFF_FIRST_S
+    waits = delays(BACKOFF_FIRST_S, BACKOFF_MAX_S)
     while True:
         reason = unreachable_reason(kafka)
         if reason is None:
@@ -87,8 +88,7 @@ def wait_for_topics(kafka: KafkaSettings, state: BrokerState,
                     raise
                 reason = f"connected, but no Kafka answer ({type(e).__name__}: {e})"
         state.down(reason)
-        time.sleep(delay)
-        delay = min(delay * 2, BACKOFF_MAX_S)
+        time.sleep(next(waits))
 
 
 @contextmanager

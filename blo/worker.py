@@ -83,36 +83,22 @@ def prepare_database(settings: Settings, *, auto_migrate: bool) -> Database:
     return db
 
 
-def _open_door(app: faust.App, db: Database, settings: Settings) -> tuple[Path, str] | None:
-    """Embedded mode: the admin door (:mod:`blo.door`) with a new key; its calls are
-    audited in ``api_audit`` through the worker's sink."""
-    if db.kind != "chdb":
-        return None
-    from blo.cli.api import token_operation
-
-    path = key_path(settings.clickhouse.target())
-    key = write_key(path, settings.web.port)
-    sink = app.blo_sink  # type: ignore[attr-defined]
-
-    async def audit(rows: Sequence[Row]) -> None:
-        if settings.api.audit:
-            await sink.submit({"api_audit": rows})
-
-    register_door(app, Door(db, key, audit, token_operation))
-    log.info("admin door for blo query/tokens: key in %s (mode 0600)", path)
-    return path, key
-
-
-def _embedded_api(settings: Settings, db: Database) -> AppParts | None:
+def _embedded_parts(settings: Settings, db: Database, key: str) -> AppParts:
     """Embedded mode (chDB: one process per data directory): the worker serves the query
-    API and dashboard itself, reading and auditing through its own sink."""
-    if db.kind != "chdb":
-        return None
+    API and dashboard itself, and the admin door (:mod:`blo.door`, behind ``key``) for
+    ``blo query``/``blo tokens``; both read and audit through the worker's own sink."""
 
     def add(app: BloApp, sink: BatchingSink,
             produce: Callable[[str, bytes, bytes], Awaitable[Any]]) -> None:
         from blo.api.app import build_api
         from blo.api.serve import context, start_site
+        from blo.cli.api import token_operation
+
+        async def audit(rows: Sequence[Row]) -> None:
+            if settings.api.audit:
+                await sink.submit({"api_audit": rows})
+
+        register_door(app, Door(db, key, audit, token_operation))
 
         api_timeout = settings.api.query_timeout_s
 
@@ -125,7 +111,7 @@ def _embedded_api(settings: Settings, db: Database) -> AppParts | None:
             return rows
 
         async def api_insert(table: str, cols: Any, rows: Any) -> None:
-            await sink.submit({table: rows})
+            await sink.submit({table: rows})  # api_audit, api_token_use
 
         api_ctx = context(settings, query=api_query, insert=api_insert, database=db.database,
                           produce=produce)
@@ -171,8 +157,13 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
     except StopWaiting as e:
         log.info("stopped (%s) before the worker started", e)
         return 0
-    app = build_app(settings, db, metrics, broker, with_app=_embedded_api(settings, db))
-    door_key = _open_door(app, db, settings)
+    door_key: tuple[Path, str] | None = None
+    if db.kind == "chdb":
+        door_path = key_path(settings.clickhouse.target())
+        door_key = door_path, write_key(door_path, settings.web.port)
+        log.info("admin door for blo query/tokens: key in %s (mode 0600)", door_path)
+    app = build_app(settings, db, metrics, broker, with_app=None if door_key is None
+                    else _embedded_parts(settings, db, door_key[1]))
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           override_logging=False)
     tune_gc()

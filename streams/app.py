@@ -129,7 +129,7 @@ class BloApp(faust.App):
 AppParts = Callable[["BloApp", BatchingSink, Callable[[str, bytes, bytes], Awaitable[Any]]],
                    None]
 """What the application layer adds to the built app (pages, tasks), given the app, its sink
-and its producer: in embedded mode ``blo.worker`` adds the query API and dashboard."""
+and its producer: in embedded mode ``blo.worker`` adds the query API and the admin door."""
 
 
 def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
@@ -348,7 +348,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
         async def reload_rules() -> None:
             await guarded("applying the reloaded rules", alerts.reload_rules)
 
-    if with_app is not None:  # the application's parts (embedded mode: the query API)
+    if with_app is not None:  # the application's parts (embedded mode: API, admin door)
         with_app(app, sink, produce)
 
     @app.task  # type: ignore[untyped-decorator]

@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from blo.backoff import delays
 from blo.kafka_config import aiokafka_kwargs
 from blo.settings import KafkaSettings
 
@@ -206,7 +207,7 @@ def retrying(produce: Callable[..., Awaitable[T]], state: BrokerState,
     success marks it up -- one line each."""
 
     async def produce_retrying(topic: str, *args: Any) -> T:
-        delay = RETRY_FIRST_S
+        waits = delays(RETRY_FIRST_S, RETRY_MAX_S)
         warned = False
         started = time.monotonic()
         while True:
@@ -221,8 +222,7 @@ def retrying(produce: Callable[..., Awaitable[T]], state: BrokerState,
                 elif state.connected and not warned:
                     logger.warning("%s; retrying until the broker takes it", reason)
                     warned = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+                await asyncio.sleep(next(waits))
                 continue
             if drives_state:
                 state.up()

@@ -143,6 +143,13 @@ class ManagedProcess(ABC):
         if proc is not None:
             stop_process(proc, timeout_s)
 
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the running process (tests pause a server with SIGSTOP/SIGCONT
+        to play an outage: Tansu's memory storage would not survive a restart)."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise self.error(f"{self.process_name} is not running")
+        self._proc.send_signal(sig)
+
     def restart(self) -> Self:
         self.stop()
         return self.start()

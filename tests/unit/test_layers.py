@@ -15,7 +15,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = ("blo", "schemas", "sinks", "streams")
-LEAF = ("blo.settings", "blo.metrics", "blo.kafka_config", "blo.redact")
+LEAF = ("blo.settings", "blo.metrics", "blo.kafka_config", "blo.redact", "blo.backoff")
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "leaf": LEAF,
     "schemas": (*LEAF, "schemas"),

@@ -11,7 +11,6 @@ counts are exact. A worker started against a closed port waits for its broker th
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import threading
@@ -52,8 +51,8 @@ def own_broker(tmp_path: Path) -> Iterator[TansuBroker]:
     try:
         yield broker
     finally:
-        if broker._proc is not None:
-            os.kill(broker._proc.pid, signal.SIGCONT)
+        if broker.running:
+            broker.send_signal(signal.SIGCONT)
         broker.stop()
 
 
@@ -151,8 +150,6 @@ def _dlq_count(db: ServerDatabase) -> int:
 def test_broker_paused_60s_mid_stream_is_waited_out_with_exact_counts(
         outage_pipeline, mode: str) -> None:
     p, db, broker = outage_pipeline
-    assert broker._proc is not None
-    pid = broker._proc.pid
     w = p.worker(BLO_INGEST_HOLD_UNKNOWN_STATION_S="20", BLO_INGEST_PROCESS=mode)
     w.wait_ready()
     stations = Stations(p)
@@ -165,7 +162,7 @@ def test_broker_paused_60s_mid_stream_is_waited_out_with_exact_counts(
     wait_for(lambda: w.metric("blo_events_held") >= len(ghosts), 30, "the held events")
 
     log_before = w.log_path.read_text(errors="replace")
-    os.kill(pid, signal.SIGSTOP)
+    broker.send_signal(signal.SIGSTOP)
     paused_at = time.monotonic()
     seen: list[tuple[float, int | None, dict[str, Any]]] = []
     try:
@@ -175,7 +172,7 @@ def test_broker_paused_60s_mid_stream_is_waited_out_with_exact_counts(
             seen.append((time.monotonic() - paused_at, status, body))
             time.sleep(1.0)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        broker.send_signal(signal.SIGCONT)
     resumed_at = time.monotonic()
     during = w.log_path.read_text(errors="replace")[len(log_before):]
 

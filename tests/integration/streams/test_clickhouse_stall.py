@@ -8,7 +8,6 @@ and were retried may have landed twice: the ReplacingMergeTree collapses them)."
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -144,9 +143,7 @@ def _readyz(w: WorkerProc) -> tuple[int | None, Any]:
 
 
 def _pause(srv: ClickHouseServer, sig: signal.Signals) -> None:
-    proc = srv._proc  # the server's own process (a session of its own, no children)
-    assert proc is not None and proc.poll() is None
-    os.kill(proc.pid, sig)
+    srv.send_signal(sig)  # the server's own process (a session of its own, no children)
 
 
 def test_a_paused_clickhouse_is_seen_answered_and_loses_or_doubles_nothing(
