@@ -124,6 +124,7 @@ class WindowRuntime:
         # of a rebalanced partition is counted before its state is rebuilt.
         self.ready = asyncio.Event()
         self._lock = asyncio.Lock()  # one tick or restore at a time
+        self._lag_labels: set[str] = set()  # stations whose lag gauge this worker set
         self._stations: set[str] = set()
         self.span_s = int(config.out_of_orderness_s + config.grace_s
                           + config.allowed_lateness_s
@@ -169,8 +170,16 @@ class WindowRuntime:
         m = self.metrics
         m.windows_open.set(self.state.open_windows)
         now = self.clock()
-        for station, wm in self.state.watermarks().items():
+        marks = self.state.watermarks()
+        for station, wm in marks.items():
             m.window_event_time_lag.labels(station).set(max(0.0, now - wm))
+        # a station whose partition went to another worker: its frozen lag must not linger
+        for station in self._lag_labels - marks.keys():
+            try:
+                m.window_event_time_lag.remove(station)
+            except KeyError:
+                pass
+        self._lag_labels = set(marks)
 
     # -- partitions ------------------------------------------------------------------------
     def hold(self) -> None:

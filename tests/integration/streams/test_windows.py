@@ -214,7 +214,7 @@ def test_two_workers_give_exact_country_and_border_rollups(pipeline, tmp_path: P
     assert finals > 0
     assert w1.metric("blo_windows_open") + _metric_on_port(p.web_port + 1,
                                                            "blo_windows_open") > 0
-    lags = {s["station_id"]: max(  # the owner's gauge (a former owner's may linger)
+    lags = {s["station_id"]: max(  # the owner's gauge (a former owner removes its own)
         w1.metric("blo_window_event_time_lag_seconds", station=s["station_id"]),
         _metric_on_port(p.web_port + 1,
                         'blo_window_event_time_lag_seconds{{station="{}"}}'.format(s["station_id"])))

@@ -105,3 +105,50 @@ def test_rebuild_leaves_windows_that_may_still_be_open_to_the_worker() -> None:
     assert report.skipped_open >= 2
     ends = [dict(zip(COLS, r, strict=True))["window_end"].timestamp() for r in rows]
     assert max(ends) <= now - cfg.grace_s - cfg.allowed_lateness_s
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.batches: list[dict[str, Any]] = []
+
+    async def submit(self, batch: dict[str, Any]) -> None:
+        self.batches.append(batch)
+
+
+def test_event_time_lag_of_a_station_whose_partition_went_away_is_not_left_behind() -> None:
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from blo.metrics import Metrics
+    from streams.window_runtime import WindowRuntime
+
+    registry = CollectorRegistry()
+    now = (T0 + timedelta(hours=3)).timestamp()
+    wr = WindowRuntime(config=WindowConfig(), sink=_Sink(), database="blo",
+                       metrics=Metrics(registry), produce=None, topic=None, raw_topic="raw",
+                       clock=lambda: now)
+
+    def lag(station: str) -> float | None:
+        return registry.get_sample_value("blo_window_event_time_lag_seconds",
+                                         {"station": station})
+
+    kz = _rows([("KZ-KORDAI", T0 + timedelta(minutes=5))])
+    tj = _rows([("TJ-PYANJ", T0 + timedelta(minutes=50))])
+
+    async def go() -> None:
+        wr.ready.set()
+        for row in kz:
+            wr.state.add(row, 0)
+        for row in tj:
+            wr.state.add(row, 1)
+        await wr.tick(())
+        ooo = WindowConfig().out_of_orderness_s
+        assert lag("KZ-KORDAI") == now - (T0 + timedelta(minutes=5)).timestamp() + ooo
+        assert lag("TJ-PYANJ") == now - (T0 + timedelta(minutes=50)).timestamp() + ooo
+        wr.forget([1])  # partition 1 went to another worker: its owner reports TJ-PYANJ now
+        await wr.tick(())
+        assert lag("TJ-PYANJ") is None
+        assert lag("KZ-KORDAI") is not None
+
+    asyncio.run(go())
