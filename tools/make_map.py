@@ -7,7 +7,7 @@ identical on both sides), clips to the frame and writes SVG path strings.
     npm pack world-atlas@2.0.2 && tar xzf world-atlas-2.0.2.tgz
     python tools/make_map.py package/countries-50m.json blo/api/static/central-asia.json
 
-The projection constants are repeated in blo/api/static/app.js (station positions): change
+The projection is computed again in blo/api/static/js/geo.js (station positions): change
 both together. Not part of the package or the tests; kept so the map can be rebuilt."""
 import json
 import math

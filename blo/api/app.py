@@ -485,7 +485,7 @@ def build_api(ctx: ApiContext) -> web.Application:
         return _json({"status": "alive"})
 
     app.router.add_get("/", index)
-    app.router.add_get("/static/{name:[A-Za-z0-9_.-]+}", static)
+    app.router.add_get("/static/{name:(?:js/)?[A-Za-z0-9_.-]+}", static)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/api/v1/whoami", whoami)
@@ -560,7 +560,7 @@ _CONTENT_TYPES = {".html": "text/html", ".js": "application/javascript", ".css":
 
 def _static_response(name: str) -> web.StreamResponse:
     """Files shipped in blo/api/static (the dashboard: no CDN, works offline)."""
-    if "/" in name or name.startswith("."):
+    if "/" in name.removeprefix("js/") or name.removeprefix("js/").startswith("."):
         raise web.HTTPNotFound()
     f = resources.files("blo.api") / "static" / name
     if not f.is_file():

@@ -5,7 +5,8 @@ The page must load without console errors and without one request leaving the ma
 show a marker per visible station, update its events-per-hour figure from the live stream
 after new events are published, show and acknowledge alerts, honour the token's scope, ask
 for a token (and refuse a bad one), show a silent stream as stale and reconnect after the
-server drops. Full-page screenshots are kept in ``test-artifacts/`` (dashboard.png, the
+server drops. The page is native ES modules (blo/api/static/js, no bundler), served as
+JavaScript. Full-page screenshots are kept in ``test-artifacts/`` (dashboard.png, the
 regional view; dashboard-kz.png, a national one; dashboard-stale.png).
 
 One stack serves the module (~40 s on 2 cores): unique topics and database on the session's
@@ -280,6 +281,22 @@ def _assert_png(path: Path, min_width: int) -> None:
     width, height = struct.unpack(">II", data[16:24])
     assert width >= min_width and height >= 600, (width, height)
     assert len(data) > 40_000, f"suspiciously small screenshot ({len(data)} bytes)"
+
+
+def test_the_modules_are_served_as_javascript_and_nothing_beside_them(stack: Stack) -> None:
+    # a module script with another MIME type is refused by the browser (the page would stay
+    # blank); the one subfolder the static route allows is js/, and only plain names in it
+    static = REPO / "blo" / "api" / "static"
+    modules = sorted(static.glob("js/*.js"))
+    assert len(modules) >= 10
+    for f in modules:
+        with urllib.request.urlopen(f"{stack.base}/static/js/{f.name}", timeout=5) as r:
+            assert r.headers.get_content_type() in ("text/javascript", "application/javascript")
+            assert r.read() == f.read_bytes()
+    for path in ("/static/js/..%2f..%2fapp.py", "/static/js/%2e%2e/app.py", "/static/js/.x.js",
+                 "/static/js/js/main.js", "/static/other/main.js", "/static/js/"):
+        code, body = _get(stack.base + path)
+        assert code == 404, (path, code, body[:200])
 
 
 def test_dashboard_shows_the_stations_and_follows_new_events(stack: Stack, browser: Any) -> None:

@@ -1,0 +1,43 @@
+/* The header's figures: events of the last hour, stations reporting, open alerts (with the
+ * worst severity and a breakdown). */
+import { worstSeverity } from './alerts.js';
+import { updateTitle } from './connection.js';
+import { $ } from './dom.js';
+import { fmtInt } from './format.js';
+
+/** What the header shows for a snapshot. */
+export function kpiView(snap) {
+  const st = snap.stations || [];
+  const reporting = st.filter((x) => x.events_1h > 0).length;
+  const worst = worstSeverity(snap.alerts || []);
+  const counts = {};
+  for (const a of snap.alerts || []) counts[a.severity] = (counts[a.severity] || 0) + 1;
+  const parts = ['critical', 'warning', 'info'].filter((k) => counts[k]).map((k) => `${counts[k]} ${k}`);
+  return {
+    events: String(snap.events_1h),
+    eventsText: fmtInt(snap.events_1h),
+    reporting: `${reporting} / ${st.length}`,
+    alertsText: fmtInt(snap.alerts_open),
+    alertsClass: `kpi-v${worst === 'critical' || worst === 'warning' ? ` sev-${worst}` : ''}`,
+    breakdown: parts.length ? parts.join(' · ') : 'open alerts',
+  };
+}
+
+export function renderKpis(snap) {
+  const v = kpiView(snap);
+  const ev = document.querySelector('[data-testid="events-1h"]');
+  const prev = ev.dataset.value;
+  ev.textContent = v.eventsText;
+  ev.dataset.value = v.events;
+  if (prev !== '' && prev !== v.events) {
+    ev.classList.remove('flash');
+    void ev.offsetWidth; // restart the animation
+    ev.classList.add('flash');
+  }
+  document.querySelector('[data-testid="stations-reporting"]').textContent = v.reporting;
+  const al = document.querySelector('[data-testid="alerts-open"]');
+  al.textContent = v.alertsText;
+  al.className = v.alertsClass;
+  $('alerts-breakdown').textContent = v.breakdown;
+  updateTitle();
+}

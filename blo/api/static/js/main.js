@@ -1,0 +1,110 @@
+/* BLO live dashboard: the wiring.
+ *
+ * One page, no libraries, no external requests: native ES modules served from /static/js
+ * (no bundler), the map drawn as SVG from the shipped country outlines (central-asia.json),
+ * the chart by chart.js. Data:
+ *   GET /api/v1/whoami                 who the token is, its scope
+ *   GET /api/v1/live (SSE "snapshot")  stations, per-minute totals, open alerts (every ~2 s)
+ *   GET /api/v1/series                 the selected station's/country's per-minute series
+ *   GET /api/v1/health                 per-station lag, late events, dead letters (polled)
+ *   POST /api/v1/alerts/{id}/ack       acknowledge as the token's name
+ * The token comes from the URL fragment (#token=…, then removed from the address bar and
+ * kept in sessionStorage) or from the form; a 401 asks for it again (api.js,
+ * connection.js).
+ *
+ * Modules: dom (hyperscript, keyed lists), format (numbers, times), clock (server time,
+ * "… ago"), state (what the panels share), api (requests, the stream, the token),
+ * connection (whoami, stream, reconnects, staleness), selection; the panels kpis, map
+ * (+ geo), chart, stations, alerts, health. Panels do not import each other's drawing:
+ * what redraws when is decided here.
+ */
+import { initAlerts, renderAlerts } from './alerts.js';
+import { tokenFromFragment, storedToken } from './api.js';
+import { refreshAgo, serverNow } from './clock.js';
+import { askToken, checkStale, connect, initConnection } from './connection.js';
+import { renderChart } from './chart.js';
+import { $ } from './dom.js';
+import { hhmmss, localTzLabel, pad2 } from './format.js';
+import { renderHealth, startHealth, stopHealth } from './health.js';
+import { renderKpis } from './kpis.js';
+import { fitView, highlightScope, initMap, loadMap, renderMarkers } from './map.js';
+import { initSelection, refreshSelection } from './selection.js';
+import { state } from './state.js';
+import { renderStations } from './stations.js';
+
+function onSnapshot(snap, arrived) {
+  renderKpis(snap);
+  renderMarkers();
+  renderStations(snap);
+  renderAlerts(snap);
+  renderChart();
+  renderHealth();
+  refreshSelection(arrived);
+  document.body.classList.remove('connecting');
+}
+
+function renderWho() {
+  const w = state.who;
+  $('who').textContent = w.name;
+  $('scope').textContent = w.all ? 'all countries' : w.scope;
+  $('local-tz').textContent = localTzLabel();
+  highlightScope();
+}
+
+// every second: clocks, "… ago" texts, staleness
+function tick() {
+  const now = new Date(serverNow());
+  $('clock-utc').textContent = hhmmss(now.getTime());
+  $('clock-local').textContent =
+    `${pad2(now.getHours())}:${pad2(now.getMinutes())}:${pad2(now.getSeconds())}`;
+  refreshAgo();
+  checkStale();
+}
+
+function onResize() {
+  fitView();
+  renderChart();
+}
+
+initConnection({
+  snapshot: onSnapshot,
+  connected: () => { renderWho(); startHealth(); },
+  stopped: stopHealth,
+  changed: () => { if (state.health) renderHealth(); },
+});
+initSelection({
+  changed: () => {
+    highlightScope();
+    if (state.snap) {
+      renderMarkers();
+      renderStations(state.snap);
+    }
+    renderChart();
+  },
+  series: renderChart,
+});
+initMap();
+initAlerts();
+
+if (window.ResizeObserver) {
+  let pending = false;
+  const ro = new ResizeObserver(() => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; onResize(); });
+  });
+  ro.observe($('map-wrap'));
+  ro.observe($('chart-wrap'));
+} else {
+  window.addEventListener('resize', onResize);
+}
+
+$('local-tz').textContent = localTzLabel();
+setInterval(tick, 1000);
+tick();
+renderChart();
+renderHealth();
+loadMap();
+state.token = tokenFromFragment() || storedToken();
+if (state.token) connect();
+else askToken();
