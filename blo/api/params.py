@@ -130,17 +130,20 @@ def parse(model: type[_P], query: dict[str, str]) -> _P:
 
 
 
-def parse_ack(alert_id: str, raw: bytes) -> tuple[str, AckBody]:
-    """The alert id (a UUID, normalised) and the body of an acknowledgement: absent or
-    ``{"comment": "..."}``."""
+def parse_alert_id(alert_id: str) -> str:
+    """The alert id of an acknowledgement's path: a UUID, normalised."""
     try:
-        alert_id = str(UUID(alert_id))
+        return str(UUID(alert_id))
     except ValueError:
         raise ParamError([f"alert_id: not a UUID: {alert_id[:60]!r}"]) from None
+
+
+def parse_ack(raw: bytes) -> AckBody:
+    """The body of an acknowledgement: absent or ``{"comment": "..."}``."""
     try:
         body = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError:
         raise ParamError(["body: not JSON (send {\"comment\": \"...\"})"]) from None
     if not isinstance(body, dict):
         raise ParamError(["body: a JSON object"])
-    return alert_id, parse(AckBody, body)
+    return parse(AckBody, body)

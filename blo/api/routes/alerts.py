@@ -8,7 +8,7 @@ from aiohttp import web
 from blo.api import shape
 from blo.api.deps import API, Api
 from blo.api.http import TOKEN, ApiError, answer
-from blo.api.params import AlertParams, parse, parse_ack
+from blo.api.params import AlertParams, parse, parse_ack, parse_alert_id
 from blo.api.queries import alerts_sql
 from blo.api.scope import Scope, Visibility
 
@@ -30,7 +30,8 @@ async def alerts(request: web.Request) -> web.Response:
 
 
 async def ack(request: web.Request) -> web.Response:
-    aid, body = parse_ack(request.match_info["alert_id"], await request.read())
+    aid = parse_alert_id(request.match_info["alert_id"])
+    body = parse_ack(await request.read())
     api, token = request.app[API], request[TOKEN]
     if not await visible_alerts(api, token.scope, await api.visibility(token.scope), False, 1,
                                 aid):

@@ -16,6 +16,7 @@ from blo.api.params import (
     TopParams,
     parse,
     parse_ack,
+    parse_alert_id,
 )
 from blo.api.queries import (
     alerts_sql,
@@ -134,13 +135,15 @@ def test_the_range_defaults_to_the_last_day_and_is_bounded() -> None:
 
 def test_an_acknowledgement_is_a_uuid_and_an_optional_json_comment() -> None:
     aid = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
-    assert parse_ack(aid, b"") == (aid.lower(), parse_ack(aid, b"{}")[1])
-    assert parse_ack(aid, b'{"comment": "seen"}')[1].comment == "seen"
+    assert parse_alert_id(aid) == aid.lower()
+    with pytest.raises(ParamError, match="alert_id: not a UUID: '../../etc'"):
+        parse_alert_id("../../etc")
+    assert parse_ack(b"") == parse_ack(b"{}") == parse_ack(b" \n")
+    assert parse_ack(b"").comment == ""
+    assert parse_ack(b'{"comment": "seen"}').comment == "seen"
     for raw, why in ((b"{nope", "body: not JSON"), (b"[1]", "body: a JSON object"),
                      (b'{"comment": "x", "who": "y"}', "who"),
                      (b'{"comment": "' + b"x" * 2001 + b'"}', "comment")):
         with pytest.raises(ParamError) as e:
-            parse_ack(aid, raw)
+            parse_ack(raw)
         assert why in e.value.problems[0], (raw, e.value.problems)
-    with pytest.raises(ParamError, match="alert_id: not a UUID"):
-        parse_ack("../../etc", b"")
