@@ -49,7 +49,7 @@ async def ranged(request: web.Request, model: type[_R]) -> Ranged[_R]:
 
 async def stats(request: web.Request) -> web.Response:
     r = await ranged(request, StatsParams)
-    api, p, ctx = r.api, r.p, r.api.ctx
+    p, ctx = r.p, r.api.ctx
     sql, params = stats_sql(ctx.database, p.window, r.t0, r.t1, r.v.station_ids(), p,
                             p.group_by, ctx.max_rows)
     rows = shape.stat_rows(p.group_by, await ctx.query(sql, params))
@@ -60,7 +60,7 @@ async def stats(request: web.Request) -> web.Response:
         pf = Filters.model_validate({"event_type": p.event_type, "drug": p.drug})
         sql, params = stats_sql(ctx.database, p.window, r.t0, r.t1, r.v.paired_ids(), pf,
                                 groups, ctx.max_rows)
-        paired = groups, shape.stat_rows(groups, await api.ctx.query(sql, params))
+        paired = groups, shape.stat_rows(groups, await ctx.query(sql, params))
     return answer(shape.stats_body(p.window, r.t0, r.t1, r.scope, p.group_by, rows, paired),
                   len(rows))
 
