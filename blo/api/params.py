@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 STATISTICS: dict[str, str] = {
@@ -126,3 +128,22 @@ def parse(model: type[_P], query: dict[str, str]) -> _P:
         raise ParamError(problems) from None
 
 
+
+
+def parse_alert_id(alert_id: str) -> str:
+    """The alert id of an acknowledgement's path: a UUID, normalised."""
+    try:
+        return str(UUID(alert_id))
+    except ValueError:
+        raise ParamError([f"alert_id: not a UUID: {alert_id[:60]!r}"]) from None
+
+
+def parse_ack(raw: bytes) -> AckBody:
+    """The body of an acknowledgement: absent or ``{"comment": "..."}``."""
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise ParamError(["body: not JSON (send {\"comment\": \"...\"})"]) from None
+    if not isinstance(body, dict):
+        raise ParamError(["body: a JSON object"])
+    return parse(AckBody, body)

@@ -105,3 +105,18 @@ def alert_visible(scope: Scope, vis: Visibility, alert: Mapping[str, str]) -> bo
     if kind == "border":
         return any(scope.sees_country(c) for c in border_countries(key))
     return False  # 'all' roll-ups: the regional scope only
+
+
+def filter_refusal(scope: Scope, vis: Visibility, station: str | None = None,
+                   country: str | None = None, border: str | None = None) -> str:
+    """Why a query filtered on ``station``, ``country`` or ``border`` asks for more than
+    ``scope`` covers ('' when it does not): the API answers 403 with it. A station must be
+    visible; a country must be one of the scope's (its agencies aside: the answer is still
+    computed from visible stations only); a border must touch one of them."""
+    if station and station not in vis.stations:
+        return f"station {station} is outside this token's scope ({scope.describe()})"
+    if country and not scope.all and country not in scope.countries:
+        return f"country {country} is outside this token's scope ({scope.describe()})"
+    if border and not scope.all and not any(c in scope.countries for c in border.split("-")):
+        return f"border {border} does not touch this token's countries ({scope.describe()})"
+    return ""

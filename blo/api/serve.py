@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from blo.api.app import ApiContext, build_api
+from blo.api.app import build_api
+from blo.api.deps import ApiContext
 from blo.settings import Settings
 from sinks.base import Database, Row, SinkTimeout, SinkUnavailable
 from streams.alert_input import ack_record
@@ -122,8 +123,8 @@ def context(settings: Settings, *, query: Callable[[str, Mapping[str, Any] | Non
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Serve ``app`` on host:port. Its access logger audits what the app's guard never
     sees, down to the requests aiohttp's parser refuses (blo.api.audit)."""
-    from blo.api.app import AUDIT_RECORD
     from blo.api.audit import access_log_class, http_logger
+    from blo.api.guard import AUDIT_RECORD
 
     record = app.get(AUDIT_RECORD)
     audited: dict[str, Any] = {} if record is None else {

@@ -12,26 +12,24 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from blo.api.app import build_api
 from blo.api.scope import Scope
-from blo.api.serve import context
 from blo.api.tokens import create_token, revoke_token
-from blo.kafka_io import produce
 from blo.localservices.tansu import TansuBroker
 from blo.settings import load_settings
 from sinks.clickhouse import ServerDatabase
 from sinks.tables import ALERTS, STATIONS, WINDOW_STATS
 from streams.alert_input import decode_input
+from tests.integration.api.inprocess import InProcessApi, first_snapshot
 from tests.unit.streams.alerts.factories import wrow
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -113,30 +111,16 @@ ALERT_ID = {name: str(uuid.uuid5(uuid.NAMESPACE_URL, name)) for name in (
     "kz-kg-pair")}
 
 
-class Api:
-    """The app over the test database, with tokens of each kind."""
+class Api(InProcessApi):
+    """The app over the test database, with tokens of each kind; acknowledgements go to
+    ``topic`` on the session broker."""
 
     def __init__(self, db: ServerDatabase, bootstrap: str, topic: str) -> None:
+        super().__init__(db, settings=load_settings(
+            kafka={"bootstrap": bootstrap, "topic_alert_input": topic}), kafka=True)
         self.db = db
         self.topic = topic
         self.bootstrap = bootstrap
-        self.executor = ThreadPoolExecutor(4)
-        settings = load_settings(kafka={"bootstrap": bootstrap, "topic_alert_input": topic})
-
-        async def query(sql: str, params: Any) -> list[Any]:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor, db.query, sql, params)
-
-        async def insert(table: str, cols: Any, rows: Any) -> None:
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, db.insert, table, cols, rows)
-
-        async def send(topic: str, key: bytes, value: bytes) -> None:
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, produce, settings.kafka, topic, [(key, value)])
-
-        self.ctx = context(settings, query=query, insert=insert, database=db.database,
-                           produce=send)
         self.tokens = {
             "kz": create_token(db, "KZ centre", Scope(countries=frozenset({"KZ"})))[1],
             "kz_customs": create_token(db, "KZ customs", Scope(
@@ -146,13 +130,6 @@ class Api:
         }
         revoked, self.tokens["revoked"] = create_token(db, "old laptop", Scope(all=True))
         revoke_token(db, revoked.token_id)
-
-    def run(self, body: Callable[[TestClient], Awaitable[Any]]) -> Any:
-        async def main() -> Any:
-            async with TestClient(TestServer(build_api(self.ctx))) as client:
-                return await body(client)
-
-        return asyncio.run(main())
 
     def get(self, path: str, token: str | None, **params: Any) -> tuple[int, Any]:
         async def body(client: TestClient) -> tuple[int, Any]:
@@ -175,7 +152,7 @@ def api(make_clickhouse_db: Any, kafka_broker: TansuBroker) -> Iterator[Api]:
     admin.close()
     a = Api(db, kafka_broker.bootstrap, topic)
     yield a
-    a.executor.shutdown()
+    a.close()
 
 
 def _stations_in(body: Any) -> set[str]:
@@ -185,19 +162,7 @@ def _stations_in(body: Any) -> set[str]:
 
 
 def _live_snapshot(api: Api, token: str) -> dict[str, Any]:
-    async def body(client: TestClient) -> dict[str, Any]:
-        resp = await client.get("/api/v1/live", params={"access_token": api.tokens[token]})
-        assert resp.status == 200
-        assert resp.headers["Content-Type"].startswith("text/event-stream")
-        data = b""
-        while b"\n\n" not in data:
-            data += await resp.content.readany()
-        resp.close()
-        event, payload = data.split(b"\n\n")[0].split(b"\n")
-        assert event == b"event: snapshot"
-        return json.loads(payload[len(b"data: "):])  # type: ignore[no-any-return]
-
-    return api.run(body)  # type: ignore[no-any-return]
+    return api.run(lambda client: first_snapshot(client, api.tokens[token]))
 
 
 ENDPOINTS = [("/api/v1/stats", {"group_by": "station"}), ("/api/v1/top", {}),

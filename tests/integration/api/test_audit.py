@@ -8,13 +8,8 @@ sent as raw bytes over a socket, as an attacker would.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +18,7 @@ import pytest
 from blo.api.scope import Scope
 from blo.api.tokens import create_token
 from blo.localservices.tansu import free_port
+from tests.integration.api.processes import api_env, blo_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -42,25 +38,12 @@ def test_requests_refused_by_the_http_layer_are_audited_without_secrets(
     db = make_clickhouse_db()
     _, secret = create_token(db, "Regional centre", Scope(all=True))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
     # one ClickHouse user for reading and auditing: this test is about what gets audited
-    env.update(BLO_CLICKHOUSE_URL=clickhouse_server.url(db.database), BLO_API_PORT=str(port),
-               BLO_API_ALLOW_UNSAFE_USERS="true")
+    env = api_env(BLO_CLICKHOUSE_URL=clickhouse_server.url(db.database),
+                  BLO_API_PORT=str(port), BLO_API_ALLOW_UNSAFE_USERS="true")
     log_path = tmp_path / "api.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "blo", "--log-level", "debug", "api"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
     answers: dict[str, bytes] = {}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "blo api did not start"
-                time.sleep(0.3)
+    with blo_api(env, log_path, "--log-level", "debug") as proc:
         long_query = (b"GET /api/v1/stats?access_token=" + secret.encode() + b"&group_by="
                       + b"x" * 100_000 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
         answers["line"] = send(port, long_query)
@@ -78,10 +61,6 @@ def test_requests_refused_by_the_http_layer_are_audited_without_secrets(
                                    b"Bearer " + secret.encode() + b"\r\nConnection: close\r\n\r\n")
         proc.send_signal(signal.SIGTERM)  # the audit log is flushed at shutdown
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
     assert all(answers.values()), {k: v[:80] for k, v in answers.items()}
     status = {k: int(v.split(b" ", 2)[1]) for k, v in answers.items()}
     assert status == {"line": 400, "auth": 400, "header": 400, "tls": 400, "nothing": 404,

@@ -26,7 +26,6 @@ only).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import random
@@ -34,19 +33,17 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from blo.api.app import build_api
 from blo.api.params import Filters, SeriesParams, StatsParams, TopParams
 from blo.api.queries import live_sql, series_sql, stats_sql, top_sql
 from blo.api.scope import Scope
-from blo.api.serve import context
 from blo.api.tokens import create_token
 from blo.localservices.clickhouse_server import ClickHouseServer
 from blo.settings import ClickHouseSettings, load_settings, parse_clickhouse_url
@@ -54,6 +51,7 @@ from sinks.base import Database, Row
 from sinks.clickhouse import ServerDatabase
 from sinks.migrations import migrate
 from sinks.tables import ALERTS, DLQ, EVENTS, LATE_EVENTS, STATIONS, WINDOW_STATS, TableSpec
+from tests.integration.api.inprocess import InProcessApi, first_snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -438,30 +436,13 @@ CHECKS = {"/api/v1/stats": check_stats, "/api/v1/top": check_top,
           "/api/v1/series": check_series}
 
 
-class Runner:
+class Runner(InProcessApi):
     """The app over one engine's database, called in-process: it reads through ``reader``
     and writes (audit) through ``writer``, as ``blo api`` and the embedded worker do."""
 
     def __init__(self, fx: Fixture, reader: Database, writer: Database) -> None:
+        super().__init__(reader, writer, database=fx.db.database, clock=lambda: CLOCK)
         self.fx = fx
-        self.executor = ThreadPoolExecutor(4)
-        self.acks: list[tuple[str, str, str]] = []
-        db = fx.db
-
-        async def query(sql: str, params: Any) -> list[Row]:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor, reader.query, sql, params)
-
-        async def insert(table: str, cols: Any, rows: Any) -> None:
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, writer.insert, table, cols, rows)
-
-        async def produce(topic: str, key: bytes, value: bytes) -> None:
-            self.acks.append((topic, key.decode(), value.decode()))
-
-        self.ctx = context(load_settings(), query=query, insert=insert,
-                           database=db.database, produce=produce)
-        self.ctx.clock = lambda: CLOCK
 
     def headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.fx.secrets[token]}"}
@@ -495,21 +476,6 @@ async def _statistics(r: Runner, client: TestClient[Any, Any], failures: list[st
         except AssertionError as e:
             failures.append(_failure(token, path, q, status, body, f"— {e!r}"[:600]))
     return len(calls)
-
-
-async def _snapshot(client: TestClient[Any, Any], secret: str) -> dict[str, Any]:
-    resp = await client.get("/api/v1/live", params={"access_token": secret})
-    assert resp.status == 200, await resp.text()
-    assert resp.headers["Content-Type"].startswith("text/event-stream")
-    data = b""
-    while b"\n\n" not in data:
-        chunk = await resp.content.readany()
-        assert chunk, "the live stream ended before its first snapshot"
-        data += chunk
-    resp.close()
-    event, payload = data.split(b"\n\n")[0].split(b"\n", 1)
-    assert event == b"event: snapshot"
-    return json.loads(payload[len(b"data: "):])  # type: ignore[no-any-return]
 
 
 async def _others(r: Runner, client: TestClient[Any, Any], token: str) -> set[str]:
@@ -558,7 +524,7 @@ async def _others(r: Runner, client: TestClient[Any, Any], token: str) -> set[st
     assert r.acks and str(ALERT_ID["kz-station"]) in r.acks[-1][2]
     done.add("POST /api/v1/alerts/{alert_id}/ack")
 
-    snap = await _snapshot(client, fx.secrets[token])
+    snap = await first_snapshot(client, fx.secrets[token])
     window = "1m" if "1m" in r.ctx.windows else r.ctx.windows[0]
     recent = [t for t in fx.truth if t["window_kind"] == window and t["station_id"] in own
               and CLOCK - timedelta(hours=1) <= t["window_start"] < CLOCK + timedelta(hours=1)]
@@ -593,7 +559,7 @@ def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
         db: Database = request.getfixturevalue("chdb_db")
         r = Runner(_fill(db, windows), db, db)
         yield r
-        r.executor.shutdown()
+        r.close()
         return
     server: ClickHouseServer = request.getfixturevalue("clickhouse_server")
     make = request.getfixturevalue("make_clickhouse_db")
@@ -606,7 +572,7 @@ def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
                       for url in (server.reader_url("blo"), server.audit_url("blo")))
     r = Runner(_fill(admin, windows), reader, writer)
     yield r
-    r.executor.shutdown()
+    r.close()
     reader.close()
     writer.close()
     admin.command("DROP DATABASE IF EXISTS blo_audit")
@@ -615,26 +581,24 @@ def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
 def test_every_endpoint_with_every_filter_group_by_and_statistic(runner: Runner) -> None:
     r = runner
     failures: list[str] = []
+    routes = _routes(build_api(r.ctx))
 
-    async def main() -> tuple[int, set[str], set[str]]:
-        app = build_api(r.ctx)
-        routes = _routes(app)
-        async with TestClient(TestServer(app)) as client:
-            n = await _statistics(r, client, failures)
-            done = {"GET /api/v1/stats", "GET /api/v1/top", "GET /api/v1/series"}
-            for token in TOKENS:
-                done |= await _others(r, client, token)
-            status, doc = await _json(client, "/api/v1/openapi.json", {})
-            assert status == 200 and set(doc["paths"]) == {
-                p.split(" ", 1)[1] for p in routes if p.split(" ", 1)[1].startswith("/api/v1/")
-            } - {"/api/v1/openapi.json"}
-            done.add("GET /api/v1/openapi.json")
-            status, body = await _json(client, "/healthz", {})
-            assert status == 200 and body == {"status": "alive"}
-            done.add("GET /healthz")
-            return n, routes, done
+    async def main(client: TestClient[Any, Any]) -> tuple[int, set[str]]:
+        n = await _statistics(r, client, failures)
+        done = {"GET /api/v1/stats", "GET /api/v1/top", "GET /api/v1/series"}
+        for token in TOKENS:
+            done |= await _others(r, client, token)
+        status, doc = await _json(client, "/api/v1/openapi.json", {})
+        assert status == 200 and set(doc["paths"]) == {
+            p.split(" ", 1)[1] for p in routes if p.split(" ", 1)[1].startswith("/api/v1/")
+        } - {"/api/v1/openapi.json"}
+        done.add("GET /api/v1/openapi.json")
+        status, body = await _json(client, "/healthz", {})
+        assert status == 200 and body == {"status": "alive"}
+        done.add("GET /healthz")
+        return n, done
 
-    n, routes, done = asyncio.run(main())  # the app's cleanup flushes the audit rows
+    n, done = r.run(main)  # the app's cleanup flushes the audit rows
     audited = r.fx.db.query(f"SELECT count() FROM {r.fx.db.database}.api_audit "
                             "WHERE status = 200")
     assert int(audited[0][0]) >= n

@@ -11,7 +11,6 @@ users (and without the pipeline's credentials) serves a call whose audit row lan
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from blo.settings import ClickHouseSettings, parse_clickhouse_url
 from sinks.clickhouse import ServerDatabase
 from sinks.migrations import migrate
 from sinks.tables import ALL_TABLES, API_AUDIT
-from tests.integration.api.processes import Listener
+from tests.integration.api.processes import Listener, api_env, blo_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -203,10 +202,8 @@ def test_the_start_checks_tell_the_users_apart(server: ClickHouseServer) -> None
 
 
 def _api_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
-    env.update(BLO_KAFKA_BOOTSTRAP="127.0.0.1:1", BLO_API_PORT=str(port),
-               BLO_DATA_DIR=str(tmp_path / "data"), **extra)
-    return env
+    return api_env(BLO_KAFKA_BOOTSTRAP="127.0.0.1:1", BLO_API_PORT=str(port),
+                   BLO_DATA_DIR=str(tmp_path / "data"), **extra)
 
 
 def _get(url: str, token: str = "") -> int:
@@ -229,37 +226,23 @@ def test_blo_api_serves_with_the_reader_and_audits_with_the_audit_user(
     env = _api_env(tmp_path, port, BLO_API_CLICKHOUSE_URL=server.reader_url(DB),
                    BLO_API_AUDIT_CLICKHOUSE_URL=server.audit_url(DB))
     log_path = tmp_path / "api.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "blo", "api"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if _get(base + "/healthz") == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "blo api did not start"
-            time.sleep(0.3)
-        assert _get(base + "/api/v1/stations", secret) == 200, log_path.read_text()
-        assert _get(base + "/api/v1/stations") == 401
+        with blo_api(env, log_path):
+            base = f"http://127.0.0.1:{port}"
+            assert _get(base + "/api/v1/stations", secret) == 200, log_path.read_text()
+            assert _get(base + "/api/v1/stations") == 401
 
-        def audited() -> list[tuple[object, ...]]:
-            return admin.query(f"SELECT path, status FROM {DB}.api_audit "
-                               "WHERE path = '/api/v1/stations' ORDER BY status")
+            def audited() -> list[tuple[object, ...]]:
+                return admin.query(f"SELECT path, status FROM {DB}.api_audit "
+                                   "WHERE path = '/api/v1/stations' ORDER BY status")
 
-        deadline = time.monotonic() + 30
-        while len(audited()) < 2:
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.3)
-        assert audited() == [("/api/v1/stations", 200), ("/api/v1/stations", 401)]
-        assert "could not write" not in log_path.read_text()
+            deadline = time.monotonic() + 30
+            while len(audited()) < 2:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.3)
+            assert audited() == [("/api/v1/stations", 200), ("/api/v1/stations", 401)]
+            assert "could not write" not in log_path.read_text()
     finally:
-        proc.terminate()
-        proc.wait(30)
         admin.close()
 
 

@@ -9,27 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from blo.api.app import build_api
 from blo.api.scope import Scope
-from blo.api.serve import context
 from blo.api.tokens import create_token, last_uses, list_tokens, revoke_token
 from blo.settings import load_settings
 from sinks.clickhouse import ServerDatabase
 from sinks.tables import API_TOKEN_USE, STATIONS
+from tests.integration.api.inprocess import InProcessApi, bearer, next_event
+from tests.integration.api.processes import api_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -39,39 +36,16 @@ ALL = Scope(all=True)
 KZ = Scope(countries=frozenset({"KZ"}))
 
 
-class Api:
-    """The app over a test database."""
+class Api(InProcessApi):
+    """The app over a test database; `blo tokens` as the real command on the same one."""
 
     def __init__(self, db: ServerDatabase, url: str) -> None:
+        super().__init__(db, settings=load_settings(api={"live_interval_s": INTERVAL}))
         self.db, self.url = db, url
-        self.executor = ThreadPoolExecutor(4)
-        settings = load_settings(api={"live_interval_s": INTERVAL})
-
-        async def query(sql: str, params: Any) -> list[Any]:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor, db.query, sql, params)
-
-        async def insert(table: str, cols: Any, rows: Any) -> None:
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, db.insert, table, cols, rows)
-
-        async def produce(topic: str, key: bytes, value: bytes) -> None:
-            raise AssertionError("no acknowledgement is sent in these tests")
-
-        self.ctx = context(settings, query=query, insert=insert, database=db.database,
-                           produce=produce)
-
-    def run(self, body: Callable[[TestClient], Awaitable[Any]]) -> Any:
-        async def main() -> Any:
-            async with TestClient(TestServer(build_api(self.ctx))) as client:
-                return await body(client)
-
-        return asyncio.run(main())
 
     def blo(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
-        env["BLO_CLICKHOUSE_URL"] = self.url
-        return subprocess.run([sys.executable, "-m", "blo", "tokens", *args], env=env,
+        return subprocess.run([sys.executable, "-m", "blo", "tokens", *args],
+                              env=api_env(BLO_CLICKHOUSE_URL=self.url),
                               capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -84,24 +58,8 @@ def api(make_clickhouse_db: Any, clickhouse_server: Any) -> Iterator[Api]:
     db.insert("stations", STATIONS.column_names, [row])
     a = Api(db, clickhouse_server.url(db.database))
     yield a
-    a.executor.shutdown()
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
-async def next_event(resp: ClientResponse, buf: bytearray) -> tuple[str, Any] | None:
-    """The next server-sent event of ``resp`` (None at the end of the stream)."""
-    while b"\n\n" not in buf:
-        chunk = await resp.content.readany()
-        if not chunk:
-            return None
-        buf += chunk
-    raw, _, rest = bytes(buf).partition(b"\n\n")
-    buf[:] = rest
-    fields = dict(line.split(b": ", 1) for line in raw.split(b"\n"))
-    return fields[b"event"].decode(), json.loads(fields[b"data"])
+    assert a.acks == []  # no acknowledgement is sent in these tests
+    a.close()
 
 
 def test_revocation_ends_an_open_live_stream_within_two_intervals(api: Api) -> None:

@@ -1,0 +1,225 @@
+"""The API's answers, shaped from the rows ClickHouse returns. Pure.
+
+Every function here takes rows (as :meth:`sinks.base.Database.query` gives them) and plain
+values and returns the JSON body docs/api.md shows; nothing here does I/O. Times are
+``YYYY-MM-DDTHH:MM:SSZ`` (UTC) and a zero epoch (ClickHouse's "no time") is ``null``;
+floats are rounded to 6 decimals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from blo.api.params import STATISTICS
+from blo.api.queries import ALERT_COLUMNS
+from blo.api.scope import Scope, StationInfo, Visibility, alert_visible
+from blo.api.tokens import Token, iso
+
+JsonObject = dict[str, Any]
+"""One JSON object of an answer (its keys are those docs/api.md lists)."""
+
+STATION_FIELDS = ("station_id", "name", "country", "agency", "border", "paired_blo",
+                  "crossing_point", "lat", "lon", "tz", "active")
+"""The columns of :func:`blo.api.queries.stations_sql`, the keys of a station object."""
+_ALERT_TIMES = ("window_start", "window_end", "fired_at", "resolved_at", "acked_at")
+_SEVERITY = {"info": 0, "warning": 1, "critical": 2}
+
+
+def epoch_iso(t: Any) -> str | None:
+    """Seconds since the epoch as an ISO time; 0 (no time) as None."""
+    t = int(t)
+    return iso(datetime.fromtimestamp(t, UTC)) if t else None
+
+
+def plain_value(v: Any) -> Any:
+    """A value of a row as JSON: floats rounded, times as ISO (naive = UTC), the rest as
+    text."""
+    if isinstance(v, float):
+        return round(v, 6)
+    if isinstance(v, int | str | bool) or v is None:
+        return v
+    if isinstance(v, datetime):
+        return iso(v) if v.tzinfo else v.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(v)
+
+
+def plain(row: Sequence[Any]) -> list[Any]:
+    return [plain_value(v) for v in row]
+
+
+def num(v: Any) -> Any:
+    """A statistic: a float rounded, an integer as int."""
+    if isinstance(v, float):
+        return round(v, 6)
+    return int(v) if isinstance(v, int) else v
+
+
+def worse(a: str | None, b: str) -> str:
+    """The more severe of two alert severities (``a`` None: none yet)."""
+    return b if a is None or _SEVERITY.get(b, 0) > _SEVERITY.get(a, 0) else a
+
+
+# -- the registry ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Registry:
+    """The stations' latest records: as JSON objects (``STATION_FIELDS``) and for scopes."""
+
+    stations: tuple[JsonObject, ...]
+    infos: tuple[StationInfo, ...]
+
+    def visible(self, v: Visibility) -> list[JsonObject]:
+        """The station objects ``v`` sees, in registry order."""
+        return [s for s in self.stations if s["station_id"] in v.stations]
+
+
+def registry(rows: Iterable[Sequence[Any]]) -> Registry:
+    stations, infos = [], []
+    for r in rows:
+        raw = dict(zip(STATION_FIELDS, r, strict=True))
+        stations.append({k: plain_value(v) for k, v in raw.items()})
+        infos.append(StationInfo(str(raw["station_id"]), str(raw["country"]),
+                                 str(raw["agency"]), str(raw["border"]),
+                                 str(raw["paired_blo"])))
+    return Registry(tuple(stations), tuple(infos))
+
+
+# -- statistics -----------------------------------------------------------------------------
+def stat_rows(group_by: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[JsonObject]:
+    """Rows of :func:`blo.api.queries.stats_sql`: the groups, then every statistic."""
+    names = [*group_by, *STATISTICS]
+    return [dict(zip(names, plain(r), strict=True)) for r in rows]
+
+
+def paired_groups(group_by: Sequence[str]) -> tuple[str, ...]:
+    """How the paired posts' block is grouped: as asked, but never per station (the
+    foreign side is seen in aggregate only); by country when nothing else is left."""
+    return tuple(g for g in group_by if g != "station") or ("country",)
+
+
+def ranged_body(window: str, t0: datetime, t1: datetime, stat: str, scope: Scope,
+                key: str, items: list[JsonObject]) -> JsonObject:
+    """A ``/top`` (``key`` rows) or ``/series`` (``key`` points) answer."""
+    return {"window": window, "from": iso(t0), "to": iso(t1), "stat": stat,
+            "scope": scope.describe(), key: items}
+
+
+def stats_body(window: str, t0: datetime, t1: datetime, scope: Scope,
+               group_by: Sequence[str], rows: list[JsonObject],
+               paired: tuple[Sequence[str], list[JsonObject]] | None) -> JsonObject:
+    """A ``/stats`` answer; ``paired``: the groups and rows of the paired posts' block."""
+    body: JsonObject = {"window": window, "from": iso(t0), "to": iso(t1),
+                        "group_by": list(group_by),
+                        "scope": scope.describe(), "rows": rows}
+    if paired is not None:
+        groups, prows = paired
+        body["paired"] = {"group_by": list(groups), "rows": prows}
+    return body
+
+
+def top_rows(rows: Iterable[Sequence[Any]]) -> list[JsonObject]:
+    """Rows of :func:`blo.api.queries.top_sql`."""
+    return [{"station_id": s, "country": c, "value": num(x)} for s, c, x in rows]
+
+
+def series_points(rows: Iterable[Sequence[Any]]) -> list[JsonObject]:
+    """Rows of :func:`blo.api.queries.series_sql`; an empty label is null."""
+    return [{"t": epoch_iso(t), "label": label or None, "value": num(x)}
+            for t, label, x in rows]
+
+
+# -- station health -------------------------------------------------------------------------
+def health_stations(stations: Iterable[str], now: datetime,
+                    seen: Iterable[Sequence[Any]], late: Iterable[Sequence[Any]],
+                    dead: Iterable[Sequence[Any]]) -> list[JsonObject]:
+    """One object per station (sorted), from the three reads of
+    :func:`blo.api.queries.health_sql`; a station with no row has zeros and nulls."""
+    last_seen = {s: (int(a), int(b), int(n)) for s, a, b, n in seen}
+    late_n = {s: int(n) for s, n in late}
+    dead_n = {s: int(n) for s, n in dead}
+    out = []
+    for sid in sorted(stations):
+        last, ingested, n = last_seen.get(sid, (0, 0, 0))
+        out.append({"station_id": sid, "last_event_at": epoch_iso(last),
+                    "last_ingested_at": epoch_iso(ingested),
+                    "event_time_lag_s": round(now.timestamp() - last) if last else None,
+                    "events_30d": n, "late_events_24h": late_n.get(sid, 0),
+                    "dead_letters_24h": dead_n.get(sid, 0)})
+    return out
+
+
+def health_body(scope: Scope, now: datetime, stations: list[JsonObject]) -> JsonObject:
+    return {"scope": scope.describe(), "at": iso(now), "stations": stations}
+
+
+# -- alerts ---------------------------------------------------------------------------------
+def visible_alerts(rows: Iterable[Sequence[Any]], scope: Scope, v: Visibility,
+                   limit: int) -> list[JsonObject]:
+    """The first ``limit`` rows of :func:`blo.api.queries.alerts_sql` that ``scope`` may
+    see (:func:`blo.api.scope.alert_visible`), as the alert objects of an answer."""
+    out = []
+    for r in rows:
+        a = dict(zip(ALERT_COLUMNS, plain(r), strict=True))
+        if alert_visible(scope, v, a):
+            for k in _ALERT_TIMES:
+                a[k] = epoch_iso(a[k])
+            a["provisional"], a["acked"] = bool(a["provisional"]), bool(a["acked"])
+            out.append(a)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def firing_by_station(alerts: Iterable[Mapping[str, Any]], v: Visibility) -> dict[str, str]:
+    """Visible station → the worst severity of the open alerts naming it (its own, or a
+    pair it is in)."""
+    out: dict[str, str] = {}
+    for a in alerts:
+        for sid in (a["station_id"], *str(a["scope_key"]).split("+")):
+            if sid in v.stations:
+                out[sid] = worse(out.get(sid), a["severity"])
+    return out
+
+
+# -- the live dashboard ---------------------------------------------------------------------
+def live_window(windows: Sequence[str]) -> str:
+    """The window kind the live snapshot sums: ``1m`` when configured, else the first."""
+    return "1m" if "1m" in windows else windows[0]
+
+
+def snapshot(now: datetime, scope: Scope, window: str, interval_s: float,
+             stations: Iterable[Mapping[str, Any]], v: Visibility,
+             per_station: Iterable[Sequence[Any]], minutes: Iterable[Sequence[Any]],
+             open_alerts: list[JsonObject]) -> JsonObject:
+    """One snapshot of the live stream, from the visible station objects and the two
+    reads of :func:`blo.api.queries.live_sql`."""
+    per = {s: (int(n), int(t)) for s, n, t in per_station}
+    firing = firing_by_station(open_alerts, v)
+    return {
+        "at": iso(now), "scope": scope.describe(), "window": window,
+        "interval_s": interval_s,
+        "stations": [{**s, "events_1h": per.get(s["station_id"], (0, 0))[0],
+                      "last_event_at": epoch_iso(per.get(s["station_id"], (0, 0))[1]),
+                      "alert": firing.get(s["station_id"])} for s in stations],
+        "series": [{"t": epoch_iso(t), "events": int(n)} for t, n in minutes],
+        "events_1h": sum(n for n, _ in per.values()),
+        "alerts": open_alerts[:50], "alerts_open": len(open_alerts),
+    }
+
+
+def sse(event: str, data: Any) -> bytes:
+    """One server-sent event."""
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+# -- the token ------------------------------------------------------------------------------
+def whoami(token: Token, windows: Sequence[str]) -> JsonObject:
+    s = token.scope
+    return {"token_id": token.token_id, "name": token.name, "scope": s.describe(),
+            "all": s.all, "countries": sorted(s.countries), "agencies": sorted(s.agencies),
+            "windows": list(windows),
+            "expires_at": iso(token.expires_at) if token.expires_at else None}
