@@ -22,6 +22,7 @@ from blo.api.app import ApiContext, build_api
 from blo.settings import Settings
 from sinks.base import Database, Row, SinkTimeout, SinkUnavailable
 from streams.alert_input import ack_record
+from streams.windows import window_config
 
 log = logging.getLogger("blo.api")
 
@@ -112,7 +113,7 @@ def context(settings: Settings, *, query: Callable[[str, Mapping[str, Any] | Non
     async def send_ack(alert_id: str, who: str, comment: str) -> None:
         await produce(topic, *ack_record(alert_id, who, comment, time.time()))
 
-    windows = tuple(w.name for w in settings.windows.window_config().windows)
+    windows = tuple(w.name for w in window_config(settings.windows).windows)
     a = settings.api
     return ApiContext(query=query, insert=insert, database=database, windows=windows,
                       send_ack=send_ack, max_range_days=a.max_range_days, max_rows=a.max_rows,
