@@ -1,6 +1,6 @@
 """The glue between the worker and the pure alert core (:mod:`streams.alerts`).
 
-* **Input.** The one-partition alert input topic (:mod:`streams.alert_input`): window rows,
+* **Input.** The one-partition alert input topic (:mod:`schemas.alert_input`): window rows,
   station progress (latest event time, ``source_seq`` numbers, the events paired rules
   watch), partition progress and acknowledgements, produced by every ingest worker and by
   ``blo alerts ack``. Whichever worker the consumer group gives that partition runs the one
@@ -32,6 +32,15 @@ from typing import Any
 
 from blo.metrics import Metrics
 from blo.settings import AlertSettings
+from schemas.alert_input import (
+    Acknowledgement,
+    AlertInput,
+    BadInput,
+    PartitionProgress,
+    StationsProgress,
+    WindowRows,
+    decode,
+)
 from schemas.station import Registry
 from sinks.base import Row
 from sinks.read_model import Query
@@ -41,7 +50,7 @@ from sinks.read_model import windows as window_reads
 from sinks.tables import ALERTS
 from sinks.webhook import WebhookNotifier
 from streams.alert_baseline import BaselineHistory
-from streams.alert_input import BadInput, Decoded, decode_input
+from streams.alert_input import WINDOW_ROW_WIDTH
 from streams.alerts import (
     AlertEngine,
     AlertUpdate,
@@ -393,20 +402,22 @@ class AlertRuntime:
                 return  # revoked meanwhile: the new owner reads these records again
             self._update_pairs(engine)
             m = self.metrics
-            decoded: list[Decoded] = []
+            decoded: list[AlertInput] = []
             for ev in events:
                 try:
-                    decoded.append(decode_input(ev.value))
+                    decoded.append(decode(ev.value, window_row_width=WINDOW_ROW_WIDTH))
                 except BadInput as e:
                     m.alert_input_records.labels("bad").inc()
                     log.warning("alert input %s[%d]@%d skipped: %s", ev.message.topic,
                                 ev.message.partition, ev.message.offset, e)
-            rows = [r for d in decoded if d.kind == "w" for r in d.window_rows]
+            rows = [r for d in decoded if isinstance(d, WindowRows) for r in d.rows]
             if rows:
                 await self.baseline.prefetch(self.rules.ruleset, rows)
             if self._unprimed:
                 first: dict[str, int] = {}
                 for d in decoded:
+                    if not isinstance(d, StationsProgress):
+                        continue
                     for st in d.stations:
                         if st.station_id in self._unprimed and st.seqs:
                             t = int(min(t for _, t in st.seqs))
@@ -414,7 +425,7 @@ class AlertRuntime:
                 if first:
                     await self._prime(engine, first)
             for d in decoded:
-                m.alert_input_records.labels(d.kind).inc()
+                m.alert_input_records.labels(d.KIND).inc()
                 self._apply(engine, d)
             if events:
                 self.processed_next = events[-1].message.offset + 1
@@ -427,30 +438,34 @@ class AlertRuntime:
             await self._write(_drain(engine), on_durable)
         self._gauges()
 
-    def _apply(self, engine: AlertEngine, d: Decoded) -> None:
-        if d.kind == "w":
-            engine.on_window_rows(d.window_rows)
-        elif d.kind == "s":
-            for st in d.stations:
-                engine.on_station_seen(st.station_id, st.last_event_s, country=st.country,
-                                       border=st.border)
-                for seq, t in st.seqs:
-                    engine.on_sequence(st.station_id, seq, t)
-                for et, t, eid in st.events:
-                    engine.on_event(st.station_id, et, t, eid)
-        elif d.kind == "p":
-            for p, caught_up in d.parts.items():
-                self.progress[p] = (caught_up, d.at_s)
-        elif d.kind == "a" and d.ack is not None:
-            aid, who, comment = d.ack
-            try:
-                engine.acknowledge(aid, who, comment, d.at_s)
-                self.metrics.alert_acks.labels("ok").inc()
-                log.info("alert %s acknowledged by %s", aid, who)
-            except UnknownAlert:
-                self.metrics.alert_acks.labels("unknown").inc()
-                log.warning("acknowledgement of %s by %s ignored: no such alert (or resolved "
-                            "too long ago)", aid, who)
+    def _apply(self, engine: AlertEngine, d: AlertInput) -> None:
+        match d:
+            case WindowRows(rows=rows):
+                engine.on_window_rows(rows)
+            case StationsProgress(stations=stations):
+                for st in stations:
+                    engine.on_station_seen(st.station_id, st.last_event_s, country=st.country,
+                                           border=st.border)
+                    for seq, t in st.seqs:
+                        engine.on_sequence(st.station_id, seq, t)
+                    for et, t, eid in st.events:
+                        engine.on_event(st.station_id, et, t, eid)
+            case PartitionProgress(parts=parts, at_s=at_s):
+                for p, caught_up in parts.items():
+                    self.progress[p] = (caught_up, at_s)
+            case Acknowledgement(alert_id=aid, by=who, comment=comment, at_s=at_s):
+                self._acknowledge(engine, aid, who, comment, at_s)
+
+    def _acknowledge(self, engine: AlertEngine, aid: str, who: str, comment: str,
+                     at_s: float) -> None:
+        try:
+            engine.acknowledge(aid, who, comment, at_s)
+            self.metrics.alert_acks.labels("ok").inc()
+            log.info("alert %s acknowledged by %s", aid, who)
+        except UnknownAlert:
+            self.metrics.alert_acks.labels("unknown").inc()
+            log.warning("acknowledgement of %s by %s ignored: no such alert (or resolved "
+                        "too long ago)", aid, who)
 
     def raw_caught_up(self, now: float) -> bool:
         """Every raw partition reported caught up within ``progress_stale_s``."""

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from blo.metrics import Metrics
 from blo.settings import Settings
+from schemas.alert_input import partition_progress_record
 from schemas.station import Registry
 from sinks.base import Database
 from sinks.batching import BatchingSink
-from streams.alert_input import partition_progress_record
 from streams.guard import DlqGuard
 from streams.ingest import IngestPolicy, IngestProcessor
 from streams.runtime import IngestRuntime, Producer

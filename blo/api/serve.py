@@ -20,8 +20,8 @@ from aiohttp import web
 
 from blo.api.app import ApiContext, build_api
 from blo.settings import Settings
+from schemas.alert_input import ack_record
 from sinks.base import Database, Row, SinkTimeout, SinkUnavailable
-from streams.alert_input import ack_record
 from streams.windows import window_config
 
 log = logging.getLogger("blo.api")
