@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -255,17 +255,14 @@ class WindowSettings(BaseSettings):
             raise ValueError(f"no such file: {v}")
         return v
 
-    def window_config(self) -> Any:
-        """The :class:`streams.windows.WindowConfig` to use (validated; ValueError names
-        the file and the field)."""
-        from streams.windows import load_window_config
-
+    def config_path(self) -> Path:
+        """The window configuration file in use (the shipped default when none is
+        configured); :func:`streams.windows.window_config` reads it."""
         if self.config is not None:
-            return load_window_config(self.config)
-        from importlib.resources import as_file, files
+            return self.config
+        from importlib.resources import files
 
-        with as_file(files("blo") / "data" / "windows.yaml") as path:
-            return load_window_config(path)
+        return Path(str(files("blo") / "data" / "windows.yaml"))
 
 
 class AlertSettings(BaseSettings):

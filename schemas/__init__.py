@@ -9,6 +9,7 @@
 * :mod:`schemas.station` -- station records, registry history, station files
 * :mod:`schemas.export` -- JSON Schema files
 * :mod:`schemas.units` -- kilogram equivalents of seizure quantities
+* :mod:`schemas.alert_input` -- the alert input topic's records (workers → alert engine)
 
 Importing the package imports none of them.
 """

@@ -36,7 +36,7 @@ from chdb import session as chdb_session
 from blo.settings import ClickHouseTarget
 from sinks.base import ReadOnlyRefused, Row, SinkError, SinkWriteError
 from sinks.chdb_types import arrow_stream_bytes, result_rows, rows_to_arrow
-from sinks.lookups import IDS_STRUCTURE, IDS_TABLE, stored_body_hashes_sql
+from sinks.read_model.events import IDS_STRUCTURE, IDS_TABLE, stored_body_hashes_sql
 from sinks.sql import (
     READ_ONLY_SETTINGS,
     check_identifier,
@@ -355,7 +355,7 @@ class ChdbDatabase:
         self, station_ids: Sequence[str], event_ids: Sequence[UUID]
     ) -> dict[UUID, str]:
         """See :meth:`sinks.base.Database.stored_body_hashes`. The ids go as one ArrowStream
-        into the session's temporary ``Memory`` table :data:`sinks.lookups.IDS_TABLE`, read
+        into the session's temporary ``Memory`` table :data:`sinks.read_model.events.IDS_TABLE`, read
         by one SELECT, all under the directory's lock (the table belongs to the session,
         which every handle of the directory shares), and the table is emptied afterwards."""
         # Measured in chDB 26.9 (200k stored rows; 5,000 / 100,000 absent ids): toUUID('…')

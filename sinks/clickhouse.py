@@ -4,7 +4,7 @@ Inserts are columnar: ``INSERT INTO db.t (cols) VALUES`` with the data as separa
 never inline in the SQL text (clickhouse-driver hangs until its socket timeout on inline
 values against 18.16). Query parameters are rendered by :func:`sinks.sql.render`, the
 same text chDB gets. The id-conflict lookup sends its ids as an external table (a data block
-with the query, :mod:`sinks.lookups`).
+with the query, :mod:`sinks.read_model.events`).
 
 A clickhouse-driver ``Client`` is not thread-safe, so each call borrows a client from a
 small pool (one client per concurrent caller, at most ``pool_size``). A client whose
@@ -41,7 +41,7 @@ from sinks.base import (
     SinkUnavailable,
     SinkWriteError,
 )
-from sinks.lookups import IDS_STRUCTURE, IDS_TABLE, stored_body_hashes_sql
+from sinks.read_model.events import IDS_STRUCTURE, IDS_TABLE, stored_body_hashes_sql
 from sinks.sql import READ_ONLY_SETTINGS, check_identifier, render
 
 log = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ class ServerDatabase:
         self, station_ids: Sequence[str], event_ids: Sequence[UUID]
     ) -> dict[UUID, str]:
         """See :meth:`sinks.base.Database.stored_body_hashes`: one SELECT, the ids sent with
-        it as the external table :data:`sinks.lookups.IDS_TABLE` (no parsing of the ids, no
+        it as the external table :data:`sinks.read_model.events.IDS_TABLE` (no parsing of the ids, no
         ``max_query_size`` limit)."""
         if not event_ids or not station_ids:
             return {}

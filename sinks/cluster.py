@@ -1,11 +1,15 @@
 """The schema on a ClickHouse cluster: ``ON CLUSTER`` DDL, replicated and Distributed tables.
 
-:func:`cluster_statements` turns each statement of the versioned migrations
-(``sinks/sql/NNNN_*.sql``, written for one server) into the DDL for a cluster named in
-the servers' ``remote_servers``; :func:`migrate_cluster` applies it (``blo db migrate
---cluster NAME``, or ``--print`` to only show it). Every statement runs ``ON CLUSTER``, so
-one run creates the schema on every node; every statement stays ``IF NOT EXISTS``, so an
-interrupted run is simply repeated.
+:func:`cluster_statements` gives, for each versioned migration (``sinks/sql/NNNN_*.sql``,
+written for one server), the DDL for a cluster named in the servers' ``remote_servers``,
+generated from the structured table specs (:mod:`sinks.tables`: columns, and each table's
+:class:`~sinks.tables.Storage` — engine, keys, the migration that creates it and those that
+add its columns), :data:`VIEWS` and the audit door; never from the SQL text.
+:func:`migrate_cluster` applies it (``blo db migrate --cluster NAME``, or ``--print`` to
+only show it). Every statement runs ``ON CLUSTER``, so one run creates the schema on every
+node; every statement stays ``IF NOT EXISTS``, so an interrupted run is simply repeated.
+tests/integration/sinks/test_cluster.py checks that the result has the tables, columns,
+types and keys the migrations make on one server.
 
 Two placements (:data:`SHARDING_KEYS`, :data:`EVERY_NODE`):
 
@@ -34,12 +38,12 @@ Two placements (:data:`SHARDING_KEYS`, :data:`EVERY_NODE`):
 
 Views (``events_current``) are created ``ON CLUSTER`` unchanged: they read the Distributed
 table, and ``FINAL`` through it is exact because duplicates never cross shards.
-``ALTER TABLE ... ADD COLUMN`` of a sharded table is applied to ``<t>_local``, then the
-Distributed ``<t>`` is created again with the new columns (18.16 refuses ``ALTER ... ON
+A column added by a later migration (``Storage.added_in``) is added to ``<t>_local``, then
+the Distributed ``<t>`` is created again with the new columns (18.16 refuses ``ALTER ... ON
 CLUSTER`` of a Distributed table over replicated shards; stop the workers while such a
-migration runs). Any other statement raises :class:`ClusterDDLError` (a new kind of
-migration statement, or a new table, must get a deliberate cluster form here: a unit test
-fails until it has one).
+migration runs). A migration the specs do not describe raises :class:`ClusterDDLError`, as
+does a table without a placement here (a new kind of migration, or a new table, must get a
+deliberate cluster form: a unit test fails until it has one).
 
 Inserts into a Distributed table are asynchronous by default: the node keeps the rows in a
 local queue and returns before the shards have them, which would break the worker's
@@ -60,6 +64,7 @@ from datetime import UTC, datetime
 from sinks.base import Database, SinkError, SinkWriteError
 from sinks.migrations import MIGRATIONS_TABLE, Migration, applied_versions, load_migrations
 from sinks.sql import check_identifier, quote_string
+from sinks.tables import ALL_TABLES, SCHEMA_MIGRATIONS, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -80,105 +85,39 @@ SHARDING_KEYS: dict[str, str] = {
 EVERY_NODE: frozenset[str] = frozenset({"stations", "api_tokens", "api_token_use",
                                        "schema_migrations"})
 
-# schema_migrations as sinks.migrations._bootstrap creates it on one server
-BOOTSTRAP_STATEMENTS: tuple[str, ...] = (
-    "CREATE DATABASE IF NOT EXISTS {db}",
-    ("CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
-     "(version UInt32, name String, applied_at DateTime('UTC')) "
-     "ENGINE = ReplacingMergeTree(applied_at) ORDER BY version"),
+
+@dataclass(frozen=True)
+class View:
+    """A view of a migration: ``CREATE VIEW IF NOT EXISTS {db}.<name> AS <select>``."""
+
+    name: str
+    select: str  # with the ``{db}`` placeholder
+    created_in: int
+
+
+VIEWS: tuple[View, ...] = (
+    View("events_current", "SELECT * FROM {db}.events FINAL", 1),
 )
+"""The views of the migrations (sinks/sql), created ``ON CLUSTER`` unchanged."""
+
+# the API's audit door (migration 0006, docs/deployment.md): database {db}_audit holds Null
+# tables of the same columns and materialized views <t>_feed into {db}.<t>, the same on
+# every node (a view writes into the Distributed api_audit, which places each row on its
+# shard, or into the node's replica of api_token_use)
+AUDIT_SUFFIX = "_audit"
+AUDIT_DOOR_MIGRATION = 6
+AUDIT_DOOR_TABLES = ("api_audit", "api_token_use")
 
 _MERGE_TREES = frozenset({
     "MergeTree", "ReplacingMergeTree", "SummingMergeTree", "AggregatingMergeTree",
     "CollapsingMergeTree", "VersionedCollapsingMergeTree",
 })
-_CREATE_DATABASE = re.compile(r"^CREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\s+\{db\}$", re.IGNORECASE)
-# the API's audit door (migration 0006, docs/deployment.md): database {db}_audit holds Null
-# tables and materialized views into {db}.api_audit / {db}.api_token_use, the same on every
-# node (a view writes into the Distributed api_audit, which places each row on its shard,
-# or into the node's replica of api_token_use)
-AUDIT_SUFFIX = "_audit"
-_AUDIT_DATABASE = re.compile(r"^CREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\s+\{db\}_audit$",
-                             re.IGNORECASE)
-_AUDIT_NULL_TABLE = re.compile(
-    r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\{db\}_audit\.(\w+)\s*(\(.*\))\s*ENGINE\s*=\s*Null$",
-    re.IGNORECASE | re.DOTALL)
-_AUDIT_VIEW = re.compile(
-    r"^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+\{db\}_audit\.(\w+)\s+"
-    r"(TO\s+\{db\}\.(?:api_audit|api_token_use)\s+AS\s.*)$", re.IGNORECASE | re.DOTALL)
-_CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+)\s*\(", re.IGNORECASE)
-_ENGINE = re.compile(r"^\s*ENGINE\s*=\s*(\w+)\s*", re.IGNORECASE)
-_CREATE_VIEW = re.compile(r"^CREATE\s+VIEW\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+)\s+(AS\s.*)$",
-                          re.IGNORECASE | re.DOTALL)
-_ADD_COLUMN = re.compile(r"^ALTER\s+TABLE\s+\{db\}\.(\w+)\s+(ADD\s+COLUMN\s.*)$", re.IGNORECASE | re.DOTALL)
-_ORDER_BY = re.compile(r"\bORDER\s+BY\s+(\(.*?\)|\w+)", re.IGNORECASE | re.DOTALL)
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _FUNCTIONS = frozenset({"cityHash64", "sipHash64", "xxHash64", "toString", "intHash64"})
 
 
 class ClusterDDLError(ValueError):
-    """A migration statement has no cluster form (yet), or a placement rule is broken."""
-
-
-@dataclass(frozen=True)
-class _Table:
-    name: str
-    columns: str  # "(...)" as written
-    engine: str
-    engine_args: str  # inside the parentheses, "" if none
-    rest: str  # PARTITION BY / ORDER BY / SETTINGS ... as written
-
-
-def _matching_paren(text: str, start: int) -> int:
-    """Index of the ``)`` closing the ``(`` at ``start`` (quotes respected)."""
-    depth, i, quote = 0, start, ""
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'`\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise ClusterDDLError(f"unbalanced parentheses in {text[:80]!r}...")
-
-
-def _parse_create_table(statement: str) -> _Table | None:
-    m = _CREATE_TABLE.match(statement)
-    if not m:
-        return None
-    open_at = m.end() - 1
-    close_at = _matching_paren(statement, open_at)
-    columns = statement[open_at : close_at + 1]
-    after = statement[close_at + 1 :]
-    e = _ENGINE.match(after)
-    if not e:
-        raise ClusterDDLError(f"table {m.group(1)}: no ENGINE clause after the columns")
-    engine, rest = e.group(1), after[e.end() :]
-    args = ""
-    if rest.startswith("("):
-        end = _matching_paren(rest, 0)
-        args, rest = rest[1:end].strip(), rest[end + 1 :]
-    return _Table(m.group(1), columns, engine, args, rest.strip())
-
-
-def _key_columns(expression: str) -> set[str]:
-    return {w for w in _IDENT.findall(expression) if w not in _FUNCTIONS}
-
-
-def _order_by_columns(table: _Table) -> set[str]:
-    m = _ORDER_BY.search(table.rest)
-    if not m:
-        raise ClusterDDLError(f"table {table.name}: no ORDER BY")
-    return _key_columns(m.group(1))
+    """A migration has no cluster form (yet), or a placement rule is broken."""
 
 
 def sharding_key(table: str) -> str | None:
@@ -195,156 +134,131 @@ def sharding_key(table: str) -> str | None:
         ) from None
 
 
-def _replicated_engine(table: _Table, db: str, zk_table: str, shard: str) -> str:
-    if table.engine not in _MERGE_TREES:
-        raise ClusterDDLError(f"table {table.name}: engine {table.engine} has no replicated "
+def _columns_sql(columns: Sequence[tuple[str, str]]) -> str:
+    return "(\n    " + ",\n    ".join(f"{c} {t}" for c, t in columns) + "\n)"
+
+
+def _replicated_engine(spec: TableSpec, db: str, shard: str) -> str:
+    st = spec.storage
+    if st.engine not in _MERGE_TREES:
+        raise ClusterDDLError(f"table {spec.name}: engine {st.engine} has no replicated "
                               "form (only the MergeTree family does)")
-    path = f"{ZK_PREFIX}/{shard}/{db}/{zk_table}"
-    args = [quote_string(path), "'{replica}'"]
-    if table.engine_args:
-        args.append(table.engine_args)
-    return f"Replicated{table.engine}({', '.join(args)})"
+    path = f"{ZK_PREFIX}/{shard}/{db}/{spec.name}"
+    args = [quote_string(path), "'{replica}'", *st.engine_args]
+    return f"Replicated{st.engine}({', '.join(args)})"
 
 
-Columns = dict[str, list[str]]  # table -> its column definitions, in order
-
-
-def _split_columns(columns: str) -> list[str]:
-    """``"(a String, b Nullable(Float64))"`` -> ``["a String", "b Nullable(Float64)"]``."""
-    inner, out, depth, start, quote = columns.strip()[1:-1], [], 0, 0, ""
-    for i, ch in enumerate(inner):
-        if quote:
-            if ch == quote and inner[i - 1] != "\\":
-                quote = ""
-        elif ch in "'`\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            out.append(inner[start:i].strip())
-            start = i + 1
-    out.append(inner[start:].strip())
-    return [c for c in out if c]
-
-
-def _columns_text(defs: list[str]) -> str:
-    return "(\n    " + ",\n    ".join(defs) + "\n)"
-
-
-def _add_column(defs: list[str], action: str) -> list[str]:
-    m = _ADD_COLUMN_ACTION.match(action)
-    if not m:
-        raise ClusterDDLError(f"cannot read the column of {action!r}")
-    name, definition, after = m.group(1), m.group(2).strip(), m.group(3)
-    if any(d.split()[0] == name for d in defs):
-        return defs
-    at = len(defs)
-    if after:
-        names = [d.split()[0] for d in defs]
-        if after not in names:
-            raise ClusterDDLError(f"ADD COLUMN {name} AFTER {after}: no column {after}")
-        at = names.index(after) + 1
-    return [*defs[:at], f"{name} {definition}", *defs[at:]]
-
-
-_ADD_COLUMN_ACTION = re.compile(
-    r"^ADD\s+COLUMN\s+(\w+)\s+(.*?)(?:\s+AFTER\s+(\w+))?\s*$", re.IGNORECASE | re.DOTALL)
-
-
-def cluster_statements(
-    statement: str, db: str, cluster: str, columns: Columns | None = None
-) -> list[str]:
-    """The cluster DDL for one migration ``statement`` (with its ``{db}`` placeholder), for
-    database ``db`` on ``cluster``.
-
-    ``CREATE TABLE`` of a sharded table gives two statements (the local replicated table,
-    then the Distributed one). ``ALTER TABLE ... ADD COLUMN`` of a sharded table gives
-    three: the ALTER of ``<t>_local``, then the Distributed table dropped and created again
-    with the new column list (18.16 refuses ``ALTER ... ON CLUSTER`` of a Distributed table
-    when the shards are replicated; the Distributed table holds no data, inserts being
-    synchronous). That needs the columns the earlier statements created: ``columns``, a
-    map this function keeps up to date, fed with every statement from the first migration
-    on (:func:`cluster_migration_sql` and :func:`migrate_cluster` do). Raises
-    :class:`ClusterDDLError` for a statement without a cluster form.
-    """
+def create_table_statements(spec: TableSpec, db: str, cluster: str) -> list[str]:
+    """The cluster form of ``CREATE TABLE`` of ``spec`` as its migration creates it (the
+    columns of :meth:`TableSpec.columns_as_of` its ``created_in``): a replicated table on
+    every node, or the replicated ``<t>_local`` and the Distributed ``<t>`` over it."""
     check_identifier(db)
     check_identifier(cluster)
-    text = statement.strip().rstrip(";").strip()
+    key = sharding_key(spec.name)
+    columns = _columns_sql(spec.columns_as_of(spec.storage.created_in))
+    clauses = spec.storage.key_sql()
     on = f"ON CLUSTER {cluster}"
-
-    if _CREATE_DATABASE.match(text):
-        return [f"CREATE DATABASE IF NOT EXISTS {db} {on}"]
-    audit = _audit_door(text, db, on)
-    if audit is not None:
-        return audit
-
-    table = _parse_create_table(text)
-    if table is not None:
-        key = sharding_key(table.name)
-        rest = f"\n{table.rest}" if table.rest else ""
-        if columns is not None:
-            columns[table.name] = _split_columns(table.columns)
-        if key is None:
-            engine = _replicated_engine(table, db, table.name, "all")
-            return [(f"CREATE TABLE IF NOT EXISTS {db}.{table.name} {on}\n"
-                     f"{table.columns}\nENGINE = {engine}{rest}")]
-        engine = _replicated_engine(table, db, table.name, "{shard}")
-        missing = _key_columns(key) - _order_by_columns(table)
-        if missing:
-            raise ClusterDDLError(
-                f"table {table.name}: sharding key {key} uses {sorted(missing)}, not in its "
-                "ORDER BY: rows that replace each other could land on different shards"
-            )
-        local = table.name + LOCAL_SUFFIX
-        return [
-            (f"CREATE TABLE IF NOT EXISTS {db}.{local} {on}\n{table.columns}\n"
-             f"ENGINE = {engine}{rest}"),
-            _distributed(db, table.name, cluster, table.columns),
-        ]
-
-    view = _CREATE_VIEW.match(text)
-    if view:
-        body = view.group(2).replace("{db}", db)
-        return [f"CREATE VIEW IF NOT EXISTS {db}.{view.group(1)} {on} {body}"]
-
-    alter = _ADD_COLUMN.match(text)
-    if alter:
-        name, action = alter.group(1), alter.group(2).strip()
-        if sharding_key(name) is None:
-            if columns is not None and name in columns:
-                columns[name] = _add_column(columns[name], action)
-            return [f"ALTER TABLE {db}.{name} {on} {action}"]
-        if columns is None or name not in columns:
-            raise ClusterDDLError(
-                f"ADD COLUMN of the sharded table {name} needs its columns from the earlier "
-                "migrations (pass the same `columns` map through every statement)")
-        columns[name] = _add_column(columns[name], action)
-        return [f"ALTER TABLE {db}.{name}{LOCAL_SUFFIX} {on} {action}",
-                f"DROP TABLE IF EXISTS {db}.{name} {on}",
-                _distributed(db, name, cluster, _columns_text(columns[name]))]
-
-    raise ClusterDDLError(
-        "no cluster form for this migration statement (supported: CREATE DATABASE/TABLE/VIEW "
-        f"IF NOT EXISTS, ALTER TABLE ADD COLUMN); extend sinks/cluster.py:\n{text[:300]}"
-    )
+    if key is None:
+        engine = _replicated_engine(spec, db, "all")
+        return [(f"CREATE TABLE IF NOT EXISTS {db}.{spec.name} {on}\n{columns}\n"
+                f"ENGINE = {engine}\n{clauses}")]
+    missing = {w for w in _IDENT.findall(key) if w not in _FUNCTIONS} - set(
+        spec.storage.order_by)
+    if missing:
+        raise ClusterDDLError(
+            f"table {spec.name}: sharding key {key} uses {sorted(missing)}, not in its "
+            "ORDER BY: rows that replace each other could land on different shards")
+    engine = _replicated_engine(spec, db, "{shard}")
+    return [(f"CREATE TABLE IF NOT EXISTS {db}.{spec.name}{LOCAL_SUFFIX} {on}\n{columns}\n"
+            f"ENGINE = {engine}\n{clauses}"),
+            _distributed(db, spec.name, cluster, columns)]
 
 
-def _audit_door(text: str, db: str, on: str) -> list[str] | None:
-    """The statements of the audit door (migration 0006) ``ON CLUSTER``, else ``None``."""
+def add_column_statements(spec: TableSpec, column: str, db: str, cluster: str) -> list[str]:
+    """The cluster form of the migration that adds ``column`` (its ``Storage.added_in``)
+    to ``spec``: ``ALTER TABLE ... ON CLUSTER ... ADD COLUMN <column> <type> AFTER <the
+    column before it>`` of the replicated table; for a sharded table then the Distributed
+    table dropped and created again with the columns of that migration (18.16 refuses
+    ``ALTER ... ON CLUSTER`` of a Distributed table over replicated shards; it holds no
+    data, inserts being synchronous)."""
+    check_identifier(db)
+    check_identifier(cluster)
+    added = dict(spec.storage.added_in)
+    if column not in added:
+        raise ClusterDDLError(f"{spec.name}.{column} is not added by a migration "
+                              "(Storage.added_in)")
+    if spec.name in AUDIT_DOOR_TABLES and added[column] > AUDIT_DOOR_MIGRATION:
+        raise ClusterDDLError(
+            f"{spec.name}.{column}: a column of a table behind the audit door needs its "
+            "Null table and feed view changed too (sinks/sql/0006_audit_writer.sql); "
+            "give that a cluster form in sinks/cluster.py")
+    columns = spec.columns_as_of(added[column])
+    names = [c for c, _ in columns]
+    at = names.index(column)
+    if at == 0:
+        raise ClusterDDLError(f"{spec.name}.{column}: an added column cannot come first")
+    action = f"ADD COLUMN {column} {columns[at][1]} AFTER {names[at - 1]}"
+    on = f"ON CLUSTER {cluster}"
+    if sharding_key(spec.name) is None:
+        return [f"ALTER TABLE {db}.{spec.name} {on} {action}"]
+    return [f"ALTER TABLE {db}.{spec.name}{LOCAL_SUFFIX} {on} {action}",
+            f"DROP TABLE IF EXISTS {db}.{spec.name} {on}",
+            _distributed(db, spec.name, cluster, _columns_sql(columns))]
+
+
+def _audit_door(db: str, on: str) -> list[str]:
+    """The audit door (migration 0006) ``ON CLUSTER``: Null tables with the columns of the
+    tables they feed, and the materialized views that feed them."""
     audit_db = db + AUDIT_SUFFIX
-    if _AUDIT_DATABASE.match(text):
-        return [f"CREATE DATABASE IF NOT EXISTS {audit_db} {on}"]
-    null = _AUDIT_NULL_TABLE.match(text)
-    if null:
-        return [(f"CREATE TABLE IF NOT EXISTS {audit_db}.{null.group(1)} {on}\n"
-                f"{null.group(2)}\nENGINE = Null")]
-    view = _AUDIT_VIEW.match(text)
-    if view:
-        body = view.group(2).replace("{db}", db)
-        return [f"CREATE MATERIALIZED VIEW IF NOT EXISTS {audit_db}.{view.group(1)} {on} {body}"]
-    return None
+    out = [f"CREATE DATABASE IF NOT EXISTS {audit_db} {on}"]
+    for spec in ALL_TABLES:
+        if spec.name not in AUDIT_DOOR_TABLES:
+            continue
+        columns = spec.columns_as_of(AUDIT_DOOR_MIGRATION)
+        names = ", ".join(c for c, _ in columns)
+        out += [(f"CREATE TABLE IF NOT EXISTS {audit_db}.{spec.name} {on}\n"
+                f"{_columns_sql(columns)}\nENGINE = Null"),
+                (f"CREATE MATERIALIZED VIEW IF NOT EXISTS {audit_db}.{spec.name}_feed {on} "
+                f"TO {db}.{spec.name} AS SELECT {names} FROM {audit_db}.{spec.name}")]
+    return out
+
+
+def bootstrap_statements(db: str, cluster: str) -> list[str]:
+    """The database and ``schema_migrations`` on every node (what
+    ``sinks.migrations._bootstrap`` creates on one server)."""
+    check_identifier(db)
+    check_identifier(cluster)
+    return [f"CREATE DATABASE IF NOT EXISTS {db} ON CLUSTER {cluster}",
+            *create_table_statements(SCHEMA_MIGRATIONS, db, cluster)]
+
+
+def cluster_statements(migration: int, db: str, cluster: str) -> list[str]:
+    """The cluster DDL of migration number ``migration`` for database ``db`` on ``cluster``,
+    generated from the table specs (:mod:`sinks.tables`: the tables it creates, the columns
+    it adds), :data:`VIEWS` and the audit door. Raises :class:`ClusterDDLError` when the
+    migration has no cluster form (a new migration that the specs do not describe yet)."""
+    check_identifier(db)
+    check_identifier(cluster)
+    on = f"ON CLUSTER {cluster}"
+    out: list[str] = []
+    for spec in ALL_TABLES:
+        if spec.storage.created_in == migration:
+            out += create_table_statements(spec, db, cluster)
+    for spec in ALL_TABLES:
+        for column, version in spec.storage.added_in:
+            if version == migration:
+                out += add_column_statements(spec, column, db, cluster)
+    for view in VIEWS:
+        if view.created_in == migration:
+            select = view.select.replace("{db}", db)
+            out.append(f"CREATE VIEW IF NOT EXISTS {db}.{view.name} {on} AS {select}")
+    if migration == AUDIT_DOOR_MIGRATION:
+        out += _audit_door(db, on)
+    if not out:
+        raise ClusterDDLError(
+            f"migration {migration} has no cluster form: describe what it does in the table "
+            "specs (sinks/tables.py: Storage.created_in / added_in) or in sinks/cluster.py")
+    return out
 
 
 def _distributed(db: str, table: str, cluster: str, columns: str) -> str:
@@ -354,15 +268,10 @@ def _distributed(db: str, table: str, cluster: str, columns: str) -> str:
 
 
 def _translated(db: str, cluster: str) -> list[tuple[Migration | None, list[str]]]:
-    """The bootstrap (``None``) and every migration, translated in order with one
-    ``columns`` map."""
-    columns: Columns = {}
-    out: list[tuple[Migration | None, list[str]]] = [
-        (None, [s for st in BOOTSTRAP_STATEMENTS
-                for s in cluster_statements(st, db, cluster, columns)])]
+    """The bootstrap (``None``) and every migration, translated in order."""
+    out: list[tuple[Migration | None, list[str]]] = [(None, bootstrap_statements(db, cluster))]
     for mig in load_migrations():
-        out.append((mig, [s for st in mig.statements
-                          for s in cluster_statements(st, db, cluster, columns)]))
+        out.append((mig, cluster_statements(mig.version, db, cluster)))
     return out
 
 

@@ -6,7 +6,8 @@ to ``db.database``; each one applied is recorded in ``<database>.schema_migratio
 (``IF NOT EXISTS``), so a migration interrupted half-way is simply applied again. The SQL
 is the subset that ClickHouse 18.16 and chDB 26.9 both accept (tested on both).
 
-Adding a column: add it to :mod:`sinks.tables`, add ``NNNN_add_x.sql`` with
+Adding a column: add it to :mod:`sinks.tables` (with ``NNNN`` in its table's
+``Storage.added_in``, from which the cluster form follows), add ``NNNN_add_x.sql`` with
 ``ALTER TABLE {db}.t ADD COLUMN x Type``; never edit a released migration. 18.16 has no
 ``ADD COLUMN IF NOT EXISTS``, so :func:`migrate` itself treats "column already exists" from
 an ``ADD COLUMN`` statement as done (the repeat of an interrupted migration).

@@ -1,9 +1,11 @@
 """Column contracts of the tables the pipeline writes.
 
 Rows cross from ``streams/`` to ``sinks/`` as plain tuples in exactly this column order;
-the DDL in :mod:`sinks.migrations` declares the same columns with their ClickHouse types.
-A test checks the two agree. This module is the one place a column is added: add it here,
-in a new migration, and in the row builder of ``streams/``.
+the DDL in :mod:`sinks.migrations` declares the same columns with their ClickHouse types,
+and the engine and keys each spec's :class:`Storage` holds. Tests check the two agree. This
+module is the one place a column is added: add it here (with the migration's number in its
+``Storage.added_in``), in a new migration, and in the row builder of ``streams/``; the
+cluster DDL (:mod:`sinks.cluster`) follows from the spec.
 """
 
 from __future__ import annotations
@@ -12,9 +14,45 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Storage:
+    """How a table is stored — what its ``CREATE TABLE`` says after the columns — and which
+    migrations made it. The migrations (``sinks/sql``) write the same clauses for one
+    server; the cluster DDL (:mod:`sinks.cluster`) is generated from these and the columns.
+    Tests check both against the real servers."""
+
+    engine: str
+    """A MergeTree-family engine: ``MergeTree``, ``ReplacingMergeTree``, ..."""
+    order_by: tuple[str, ...]
+    """The sorting key (columns), which is also the key a ReplacingMergeTree collapses on."""
+    engine_args: tuple[str, ...] = ()
+    """The engine's own arguments, e.g. ``("version",)``: a ReplacingMergeTree's version."""
+    partition_by: str = ""
+    """An expression (``toYYYYMM(occurred_at)``); ``""``: no partitions."""
+    created_in: int = 1
+    """The migration that creates the table (0: the bootstrap, before any migration)."""
+    added_in: tuple[tuple[str, int], ...] = ()
+    """``(column, migration)`` for each column a later migration added (``ALTER TABLE ...
+    ADD COLUMN``); every other column is there from ``created_in`` on."""
+
+    def engine_sql(self) -> str:
+        """``ReplacingMergeTree(version)``; ``MergeTree`` (no parentheses) without
+        arguments, as the migrations write it."""
+        return f"{self.engine}({', '.join(self.engine_args)})" if self.engine_args \
+            else self.engine
+
+    def key_sql(self) -> str:
+        """``PARTITION BY …`` (when partitioned) and ``ORDER BY …``, one per line."""
+        order = self.order_by[0] if len(self.order_by) == 1 \
+            else f"({', '.join(self.order_by)})"
+        partition = f"PARTITION BY {self.partition_by}\n" if self.partition_by else ""
+        return f"{partition}ORDER BY {order}"
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str
     columns: tuple[tuple[str, str], ...]  # (name, ClickHouse type), insert order
+    storage: Storage
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -22,6 +60,15 @@ class TableSpec:
 
     def index(self, column: str) -> int:
         return self.column_names.index(column)
+
+    def columns_as_of(self, migration: int) -> tuple[tuple[str, str], ...]:
+        """The columns the table has once ``migration`` is applied (none before it is
+        created)."""
+        if migration < self.storage.created_in:
+            return ()
+        added = dict(self.storage.added_in)
+        return tuple((c, t) for c, t in self.columns
+                     if added.get(c, self.storage.created_in) <= migration)
 
 
 # Raw events, one row per accepted event, enriched. ReplacingMergeTree(ingested_at) ordered by
@@ -74,6 +121,8 @@ EVENTS = TableSpec(
         ("kafka_partition", "UInt32"),
         ("kafka_offset", "UInt64"),
     ),
+    Storage("ReplacingMergeTree", ("station_id", "event_id"), ("ingested_at",),
+            "toYYYYMM(occurred_at)"),
 )
 
 # Dead letters. ReplacingMergeTree ordered by dlq_id (hash of topic/partition/offset/element),
@@ -99,6 +148,7 @@ DLQ = TableSpec(
         ("payload_sha256", "String"),
         ("payload_truncated", "UInt8"),
     ),
+    Storage("ReplacingMergeTree", ("dlq_id",), ("failed_at",), "toYYYYMM(failed_at)"),
 )
 
 # Station registry history, for readers (dashboards join on it). Source of truth is the
@@ -123,6 +173,7 @@ STATIONS = TableSpec(
         ("active", "UInt8"),
         ("updated_at", "DateTime('UTC')"),
     ),
+    Storage("ReplacingMergeTree", ("station_id", "valid_from"), ("updated_at",)),
 )
 
 # Event-time window statistics (streams/windows). One row per emission of a window key
@@ -161,6 +212,9 @@ WINDOW_STATS = TableSpec(
         ("version", "UInt64"),  # strictly increasing per key
         ("updated_at", "DateTime('UTC')"),
     ),
+    Storage("ReplacingMergeTree",
+            ("window_kind", "station_id", "event_type", "measure", "dimension", "window_start"),
+            ("version",), "toYYYYMM(window_start)", created_in=2),
 )
 
 # Events later than a window's allowed lateness: one row per (event, window it missed). The
@@ -179,6 +233,8 @@ LATE_EVENTS = TableSpec(
         ("watermark", "DateTime('UTC')"),  # the window's watermark that judged it late
         ("recorded_at", "DateTime('UTC')"),
     ),
+    Storage("ReplacingMergeTree", ("station_id", "window_kind", "window_start", "event_id"),
+            ("recorded_at",), "toYYYYMM(window_start)", created_in=2),
 )
 
 # Alerts (streams/alerts): one row per version of an alert (fired, resolved, acknowledged).
@@ -215,6 +271,8 @@ ALERTS = TableSpec(
         ("ack_comment", "String"),
         ("updated_at", "DateTime('UTC')"),  # event time of the change (ack: its time)
     ),
+    Storage("ReplacingMergeTree", ("alert_id",), ("version",), "toYYYYMM(fired_at)",
+            created_in=3),
 )
 
 # The query API's tokens: one row per version (created, revoked); only the SHA-256 of the
@@ -236,6 +294,8 @@ API_TOKENS = TableSpec(
         ("updated_at", "DateTime('UTC')"),
         ("expires_at", "DateTime('UTC')"),  # epoch 0: never
     ),
+    Storage("ReplacingMergeTree", ("token_id",), ("version",), created_in=4,
+            added_in=(("expires_at", 5),)),
 )
 
 # Last use of each API token, apart from api_tokens so that a use never replaces a newer
@@ -247,6 +307,7 @@ API_TOKEN_USE = TableSpec(
         ("token_id", "String"),
         ("used_at", "DateTime('UTC')"),
     ),
+    Storage("ReplacingMergeTree", ("token_id",), ("used_at",), created_in=5),
 )
 
 # Every API call (who, what, when, outcome). MergeTree partitioned by month of `at`.
@@ -265,9 +326,23 @@ API_AUDIT = TableSpec(
         ("remote", "String"),
         ("detail", "String"),  # why it was refused (HTTP layer, token check); '' otherwise
     ),
+    Storage("MergeTree", ("at", "token_id"), (), "toYYYYMM(at)", created_in=4,
+            added_in=(("detail", 5),)),
 )
 
 ALL_TABLES: tuple[TableSpec, ...] = (
     EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS, API_TOKENS, API_AUDIT,
     API_TOKEN_USE)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
+
+# The record of applied migrations (sinks/migrations.py), made by the bootstrap before the
+# first migration; not a table the pipeline writes (not in ALL_TABLES).
+SCHEMA_MIGRATIONS = TableSpec(
+    "schema_migrations",
+    (
+        ("version", "UInt32"),
+        ("name", "String"),
+        ("applied_at", "DateTime('UTC')"),
+    ),
+    Storage("ReplacingMergeTree", ("version",), ("applied_at",), created_in=0),
+)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sinks.base import Row
+from sinks.read_model.windows import BASELINE_FILTER_COLUMNS, baseline_history
 from sinks.tables import WINDOW_STATS
 from streams.alerts import BaselineRule, RuleSet, history_starts
 from streams.alerts.rows import epoch
@@ -27,21 +28,15 @@ Query = Callable[[str, Mapping[str, Any]], Awaitable[list[Row]]]
 _KIND = WINDOW_STATS.index("window_kind")
 _START = WINDOW_STATS.index("window_start")
 
-_SCOPE_EXPR = {"station": "station_id", "country": "country", "border": "border",
-               "all": "'all'"}
-_FILTER_COLUMNS = {"event_type": "event_type", "measure": "measure",
-                   "dimension": "dimension", "stations": "station_id",
-                   "countries": "country", "borders": "border"}
 
-
-def _filter_sql(rule: BaselineRule, params: dict[str, Any]) -> str:
-    conds = []
-    for name, column in _FILTER_COLUMNS.items():
+def _filters(rule: BaselineRule) -> dict[str, Sequence[str]]:
+    """The rule's filters that are set, by name (what it sums)."""
+    out: dict[str, Sequence[str]] = {}
+    for name in BASELINE_FILTER_COLUMNS:
         values = getattr(rule.filters, name, None)
         if values is not None:
-            params[f"f_{name}"] = tuple(values)
-            conds.append(f"{column} IN %(f_{name})s")
-    return " AND ".join(conds) or "1"
+            out[name] = tuple(values)
+    return out
 
 
 class BaselineHistory:
@@ -94,15 +89,11 @@ class BaselineHistory:
         return queries
 
     async def _read(self, rule: BaselineRule, weeks: list[int]) -> None:
-        params: dict[str, Any] = {"kind": rule.window, "starts": tuple(weeks)}
-        cond = _filter_sql(rule, params)
-        agg = "max" if rule.statistic == "seizure_kg_max" else "sum"
-        scope = _SCOPE_EXPR[rule.scope]
-        sql = (f"SELECT {scope} AS scope_key, window_start, "
-               f"{agg}If(toFloat64({rule.statistic}), {cond}) AS v, count() AS n "
-               f"FROM (SELECT * FROM {self.database}.window_stats FINAL "
-               "WHERE window_kind = %(kind)s AND toUInt32(window_start) IN %(starts)s) "
-               "GROUP BY scope_key, window_start")
-        for key, start, value, n in await self.query(sql, params):
+        q = baseline_history(
+            self.database, window_kind=rule.window, week_starts=weeks, scope=rule.scope,
+            statistic=rule.statistic,
+            aggregate="max" if rule.statistic == "seizure_kg_max" else "sum",
+            filters=_filters(rule))
+        for key, start, value, n in await self.query(*q):
             self._weeks[(rule.id, str(key), epoch(start))] = (float(value), int(n) > 0)
         self._asked.setdefault(rule.id, set()).update(weeks)

@@ -1,6 +1,6 @@
 """The glue between the worker and the pure alert core (:mod:`streams.alerts`).
 
-* **Input.** The one-partition alert input topic (:mod:`streams.alert_input`): window rows,
+* **Input.** The one-partition alert input topic (:mod:`schemas.alert_input`): window rows,
   station progress (latest event time, ``source_seq`` numbers, the events paired rules
   watch), partition progress and acknowledgements, produced by every ingest worker and by
   ``blo alerts ack``. Whichever worker the consumer group gives that partition runs the one
@@ -32,12 +32,25 @@ from typing import Any
 
 from blo.metrics import Metrics
 from blo.settings import AlertSettings
+from schemas.alert_input import (
+    Acknowledgement,
+    AlertInput,
+    BadInput,
+    PartitionProgress,
+    StationsProgress,
+    WindowRows,
+    decode,
+)
 from schemas.station import Registry
 from sinks.base import Row
-from sinks.tables import ALERTS, WINDOW_STATS
+from sinks.read_model import Query
+from sinks.read_model import alerts as alert_reads
+from sinks.read_model import events as event_reads
+from sinks.read_model import windows as window_reads
+from sinks.tables import ALERTS
 from sinks.webhook import WebhookNotifier
 from streams.alert_baseline import BaselineHistory
-from streams.alert_input import BadInput, Decoded, decode_input
+from streams.alert_input import WINDOW_ROW_WIDTH
 from streams.alerts import (
     AlertEngine,
     AlertUpdate,
@@ -191,6 +204,9 @@ class AlertRuntime:
         rows: list[Row] = await self.sink.query(sql, params, table="alerts")
         return rows
 
+    async def _read(self, q: Query) -> list[Row]:
+        return await self._query(*q)
+
     # -- rules -----------------------------------------------------------------------------
     def paired_types(self) -> frozenset[str]:
         return paired_types(self.rules.ruleset)
@@ -272,22 +288,17 @@ class AlertRuntime:
         return int(span) + 60
 
     async def _restore(self, engine: AlertEngine, now: float) -> tuple[int, int, int, int]:
-        db, q = self.database, self._query
+        db, read = self.database, self._read
         rules = self.rules.ruleset.rules
-        latest_rows = await q(f"SELECT max(last_event_at) FROM {db}.window_stats", {})
-        seen = await q(
-            f"SELECT station_id, any(country), any(border), max(occurred_at) "
-            f"FROM {db}.events GROUP BY station_id", {})
+        latest_rows = await read(window_reads.latest_window_event(db))
+        seen = await read(event_reads.latest_event_per_station(db))
         top = max([_epoch_or_0(r[0]) for r in latest_rows]
                   + [_epoch_or_0(r[3]) for r in seen] or [0])
         if top == 0:
             return 0, 0, 0, 0  # nothing stored yet: a fresh pipeline
         horizon = top - self._horizon_s()
         # 1. alerts: every firing one, and the resolved ones of the horizon
-        cols = ", ".join(ALERTS.column_names)
-        alerts = await q(
-            f"SELECT {cols} FROM (SELECT * FROM {db}.alerts FINAL) "
-            "WHERE state = 'firing' OR resolved_at >= toDateTime(%(h)s)", {"h": max(0, horizon)})
+        alerts = await read(alert_reads.current_alerts(db, horizon))
         engine.restore(alerts)
         # 2. station trackers: latest event time, then recent numbers, then gap ranges
         for sid, country, border, t in seen:
@@ -301,11 +312,7 @@ class AlertRuntime:
         types = paired_types(self.rules.ruleset)
         if types:
             span = max(r.span_s for r in rules if isinstance(r, PairedRule))
-            evs = await q(
-                f"SELECT station_id, event_type, occurred_at, event_id FROM {db}.events FINAL "
-                "WHERE event_type IN %(types)s AND occurred_at >= toDateTime(%(s)s) "
-                "ORDER BY occurred_at, event_id",
-                {"types": tuple(sorted(types)), "s": max(0, int(top - 2 * span))})
+            evs = await read(event_reads.events_of_types_since(db, types, int(top - 2 * span)))
             for sid, et, t, eid in evs:
                 engine.on_event(str(sid), str(et), _epoch_or_0(t), str(eid))
                 n_ev += 1
@@ -332,26 +339,11 @@ class AlertRuntime:
         if not gap_rules or not until:
             return 0
         reorder = int(max(r.reorder_s for r in gap_rules)) + 60
-        params: dict[str, Any] = {}
-        conds = []
-        for i, (sid, t) in enumerate(sorted(until.items())):
-            params |= {f"s{i}": sid, f"a{i}": max(0, t - reorder), f"b{i}": t}
-            conds.append(f"(station_id = %(s{i})s AND occurred_at >= toDateTime(%(a{i})s) "
-                         f"AND occurred_at < toDateTime(%(b{i})s))")
-        spans = await self._query(
-            f"SELECT station_id, min(source_seq), max(source_seq) FROM {self.database}.events "
-            f"WHERE {' OR '.join(conds)} GROUP BY station_id", params)
+        spans = await self._read(event_reads.sequence_spans(self.database, until, reorder))
         got: list[Row] = []
         if spans:
-            params, conds = {}, []
-            for i, (sid, lo, hi) in enumerate(spans):
-                params |= {f"s{i}": str(sid), f"l{i}": int(lo), f"h{i}": int(hi)}
-                conds.append(f"(station_id = %(s{i})s AND source_seq >= %(l{i})s "
-                             f"AND source_seq <= %(h{i})s)")
-            got = await self._query(
-                f"SELECT station_id, source_seq, min(occurred_at) FROM {self.database}.events "
-                f"WHERE {' OR '.join(conds)} GROUP BY station_id, source_seq "
-                "ORDER BY station_id, source_seq", params)
+            got = await self._read(event_reads.sequence_numbers(
+                self.database, [(str(sid), int(lo), int(hi)) for sid, lo, hi in spans]))
         for sid, seq, t in got:
             engine.on_sequence(str(sid), int(seq), _epoch_or_0(t))
         alerts = [r for r in self._restored_alerts if str(r[_A_STATION]) in until]
@@ -371,16 +363,9 @@ class AlertRuntime:
                 ranges.setdefault(sid, []).append((lo, hi))
         if not ranges:
             return 0
-        params: dict[str, Any] = {}
-        conds = []
-        for i, (sid, spans) in enumerate(sorted(ranges.items())):
-            params |= {f"s{i}": sid, f"l{i}": min(lo for lo, _ in spans),
-                       f"h{i}": max(hi for _, hi in spans)}
-            conds.append(f"(station_id = %(s{i})s AND source_seq >= %(l{i})s "
-                         f"AND source_seq <= %(h{i})s)")
-        got = await self._query(
-            f"SELECT station_id, source_seq, occurred_at FROM {self.database}.events FINAL "
-            f"WHERE {' OR '.join(conds)} ORDER BY station_id, source_seq", params)
+        got = await self._read(event_reads.sequence_numbers_final(self.database, [
+            (sid, min(lo for lo, _ in spans), max(hi for _, hi in spans))
+            for sid, spans in sorted(ranges.items())]))
         n = 0
         for sid, seq, t in got:
             sid, seq = str(sid), int(seq)
@@ -397,14 +382,10 @@ class AlertRuntime:
         if not kinds:
             return 0
         if top is None:
-            got = await self._query(f"SELECT max(last_event_at) FROM {db}.window_stats", {})
+            got = await self._read(window_reads.latest_window_event(db))
             top = _epoch_or_0(got[0][0]) if got else 0
         since = max(0, (top or int(now)) - self._horizon_s())
-        cols = ", ".join(WINDOW_STATS.column_names)
-        rows = await self._query(
-            f"SELECT {cols} FROM {db}.window_stats FINAL WHERE window_kind IN %(k)s "
-            "AND window_end > toDateTime(%(s)s) ORDER BY last_event_at, window_start, "
-            "station_id, event_type, measure, dimension", {"k": kinds, "s": since})
+        rows = await self._read(window_reads.window_rows_ending_after(db, kinds, since))
         if rows:
             await self.baseline.prefetch(self.rules.ruleset, rows)
             engine.on_window_rows(rows)
@@ -421,20 +402,22 @@ class AlertRuntime:
                 return  # revoked meanwhile: the new owner reads these records again
             self._update_pairs(engine)
             m = self.metrics
-            decoded: list[Decoded] = []
+            decoded: list[AlertInput] = []
             for ev in events:
                 try:
-                    decoded.append(decode_input(ev.value))
+                    decoded.append(decode(ev.value, window_row_width=WINDOW_ROW_WIDTH))
                 except BadInput as e:
                     m.alert_input_records.labels("bad").inc()
                     log.warning("alert input %s[%d]@%d skipped: %s", ev.message.topic,
                                 ev.message.partition, ev.message.offset, e)
-            rows = [r for d in decoded if d.kind == "w" for r in d.window_rows]
+            rows = [r for d in decoded if isinstance(d, WindowRows) for r in d.rows]
             if rows:
                 await self.baseline.prefetch(self.rules.ruleset, rows)
             if self._unprimed:
                 first: dict[str, int] = {}
                 for d in decoded:
+                    if not isinstance(d, StationsProgress):
+                        continue
                     for st in d.stations:
                         if st.station_id in self._unprimed and st.seqs:
                             t = int(min(t for _, t in st.seqs))
@@ -442,7 +425,7 @@ class AlertRuntime:
                 if first:
                     await self._prime(engine, first)
             for d in decoded:
-                m.alert_input_records.labels(d.kind).inc()
+                m.alert_input_records.labels(d.KIND).inc()
                 self._apply(engine, d)
             if events:
                 self.processed_next = events[-1].message.offset + 1
@@ -455,30 +438,34 @@ class AlertRuntime:
             await self._write(_drain(engine), on_durable)
         self._gauges()
 
-    def _apply(self, engine: AlertEngine, d: Decoded) -> None:
-        if d.kind == "w":
-            engine.on_window_rows(d.window_rows)
-        elif d.kind == "s":
-            for st in d.stations:
-                engine.on_station_seen(st.station_id, st.last_event_s, country=st.country,
-                                       border=st.border)
-                for seq, t in st.seqs:
-                    engine.on_sequence(st.station_id, seq, t)
-                for et, t, eid in st.events:
-                    engine.on_event(st.station_id, et, t, eid)
-        elif d.kind == "p":
-            for p, caught_up in d.parts.items():
-                self.progress[p] = (caught_up, d.at_s)
-        elif d.kind == "a" and d.ack is not None:
-            aid, who, comment = d.ack
-            try:
-                engine.acknowledge(aid, who, comment, d.at_s)
-                self.metrics.alert_acks.labels("ok").inc()
-                log.info("alert %s acknowledged by %s", aid, who)
-            except UnknownAlert:
-                self.metrics.alert_acks.labels("unknown").inc()
-                log.warning("acknowledgement of %s by %s ignored: no such alert (or resolved "
-                            "too long ago)", aid, who)
+    def _apply(self, engine: AlertEngine, d: AlertInput) -> None:
+        match d:
+            case WindowRows(rows=rows):
+                engine.on_window_rows(rows)
+            case StationsProgress(stations=stations):
+                for st in stations:
+                    engine.on_station_seen(st.station_id, st.last_event_s, country=st.country,
+                                           border=st.border)
+                    for seq, t in st.seqs:
+                        engine.on_sequence(st.station_id, seq, t)
+                    for et, t, eid in st.events:
+                        engine.on_event(st.station_id, et, t, eid)
+            case PartitionProgress(parts=parts, at_s=at_s):
+                for p, caught_up in parts.items():
+                    self.progress[p] = (caught_up, at_s)
+            case Acknowledgement(alert_id=aid, by=who, comment=comment, at_s=at_s):
+                self._acknowledge(engine, aid, who, comment, at_s)
+
+    def _acknowledge(self, engine: AlertEngine, aid: str, who: str, comment: str,
+                     at_s: float) -> None:
+        try:
+            engine.acknowledge(aid, who, comment, at_s)
+            self.metrics.alert_acks.labels("ok").inc()
+            log.info("alert %s acknowledged by %s", aid, who)
+        except UnknownAlert:
+            self.metrics.alert_acks.labels("unknown").inc()
+            log.warning("acknowledgement of %s by %s ignored: no such alert (or resolved "
+                        "too long ago)", aid, who)
 
     def raw_caught_up(self, now: float) -> bool:
         """Every raw partition reported caught up within ``progress_stale_s``."""

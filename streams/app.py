@@ -36,6 +36,7 @@ from streams.registry_reader import RegistryReader, station_row
 from streams.runtime import IngestRuntime
 from streams.web import register_pages
 from streams.window_runtime import WindowRuntime
+from streams.windows import window_config
 
 log = logging.getLogger("blo.app")
 
@@ -252,7 +253,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
     alerts: AlertRuntime | None = None
     if settings.windows.enabled and settings.alerts.enabled:
         alerts = AlertRuntime(
-            settings=settings.alerts, window_config=settings.windows.window_config(),
+            settings=settings.alerts, window_config=window_config(settings.windows),
             registry=registry, sink=sink, database=db.database, metrics=metrics,
             produce=produce, alerts_topic=k.topic_alerts if settings.alerts.produce else None,
             raw_partitions=k.partitions,

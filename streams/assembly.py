@@ -16,14 +16,15 @@ from dataclasses import dataclass
 
 from blo.metrics import Metrics
 from blo.settings import Settings
+from schemas.alert_input import partition_progress_record
 from schemas.station import Registry
 from sinks.base import Database
 from sinks.batching import BatchingSink
-from streams.alert_input import partition_progress_record
 from streams.guard import DlqGuard
 from streams.ingest import IngestPolicy, IngestProcessor
 from streams.runtime import IngestRuntime, Producer
 from streams.window_runtime import WindowRuntime
+from streams.windows import window_config
 
 log = logging.getLogger("blo.ingest")
 
@@ -50,7 +51,7 @@ def build_ingest(settings: Settings, db: Database, metrics: Metrics, produce: Pr
     windows: WindowRuntime | None = None
     if settings.windows.enabled:
         windows = WindowRuntime(
-            config=settings.windows.window_config(), sink=sink, database=db.database,
+            config=window_config(settings.windows), sink=sink, database=db.database,
             metrics=metrics, produce=produce,
             topic=k.topic_windows if settings.windows.produce else None,
             raw_topic=k.topic_raw, alert_topic=k.topic_alert_input if alerting else None,

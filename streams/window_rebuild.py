@@ -27,8 +27,10 @@ from zoneinfo import ZoneInfo
 
 import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from sinks.base import Database, Row
+from sinks.read_model import events as event_reads
+from sinks.read_model import windows as window_reads
 from sinks.tables import EVENTS, WINDOW_STATS
-from streams.window_runtime import STORED_EVENT_COLUMNS, aware_utc, restored_event_row
+from streams.window_runtime import aware_utc, restored_event_row
 from streams.windows import WindowConfig, WindowState, emitted_from_row
 from streams.windows.assign import max_length_s
 
@@ -148,23 +150,12 @@ def rebuild(db: Database, config: WindowConfig, t1: int, t2: int,
 
     clock = now or time.time
     d = db.database
-    where_st = " AND station_id IN %(stations)s" if stations else ""
-    params: dict[str, Any] = {"stations": tuple(stations)} if stations else {}
-    zones = [str(z) for (z,) in db.query(
-        f"SELECT DISTINCT station_tz FROM {d}.events WHERE occurred_at >= "
-        f"toDateTime(%(t1)s) AND occurred_at < toDateTime(%(t2)s){where_st}",
-        params | {"t1": t1, "t2": t2})] or ["UTC"]
+    zones = [str(z) for (z,) in db.query(*event_reads.station_zones(d, t1, t2, stations))
+             ] or ["UTC"]
     lo, hi = expanded_range(config, t1, t2, zones)
-    params |= {"lo": max(0, lo), "hi": hi}
     progress(f"reading events {_iso(lo)} .. {_iso(hi)}")
-    events = db.query(
-        f"SELECT {STORED_EVENT_COLUMNS} FROM {d}.events FINAL WHERE occurred_at >= toDateTime(%(lo)s) "
-        f"AND occurred_at < toDateTime(%(hi)s){where_st} ORDER BY station_id, occurred_at",
-        params)
-    cols = ", ".join(WINDOW_STATS.column_names)
-    stored = db.query(
-        f"SELECT {cols} FROM {d}.window_stats FINAL WHERE window_start >= toDateTime(%(lo)s) "
-        f"AND window_start < toDateTime(%(hi)s){where_st}", params)
+    events = db.query(*event_reads.stored_events_between(d, lo, hi, stations))
+    stored = db.query(*window_reads.window_rows_between(d, lo, hi, stations))
     progress(f"recomputing from {len(events)} events ({len(stored)} stored window rows)")
     rows, report = rebuild_rows(config, events, stored, t1, t2, lo, hi, clock())
     names = WINDOW_STATS.column_names

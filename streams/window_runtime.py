@@ -35,6 +35,8 @@ import orjson
 
 from blo.metrics import Metrics
 from sinks.base import Row
+from sinks.read_model import events as event_reads
+from sinks.read_model import windows as window_reads
 from sinks.tables import EVENTS, LATE_EVENTS, WINDOW_STATS
 from streams.alert_input import window_input_records
 from streams.windows import Emission, WindowConfig, WindowState, emitted_from_row
@@ -61,11 +63,6 @@ def aware_utc(v: Any) -> Any:
     if isinstance(v, datetime) and v.tzinfo is None:
         return v.replace(tzinfo=UTC)  # clickhouse-driver returns naive UTC for DateTime('UTC')
     return v
-
-
-STORED_EVENT_COLUMNS = ", ".join("'' AS payload" if c == "payload" else c
-                                 for c in EVENTS.column_names)
-"""SELECT list reading ``events`` rows back in EVENTS order, without the (large) payload."""
 
 
 def restored_event_row(row: Sequence[Any]) -> tuple[Any, ...]:
@@ -209,12 +206,8 @@ class WindowRuntime:
                  "window rows", sorted(set(partitions)), took, n_events, n_rows)
 
     async def _restore(self, partitions: list[int]) -> tuple[int, int]:
-        db, q = self.database, self.sink.query
-        params: dict[str, Any] = {"topic": self.raw_topic, "parts": tuple(partitions)}
-        latest = await q(
-            f"SELECT station_id, event_type = 'count_report' AS reports, max(occurred_at) "
-            f"FROM {db}.events WHERE kafka_topic = %(topic)s AND kafka_partition IN %(parts)s "
-            "GROUP BY station_id, reports", params)
+        db, topic, q = self.database, self.raw_topic, self.sink.query
+        latest = await q(*event_reads.latest_event_times(db, topic, partitions))
         if not latest:
             return 0, 0
         newest: dict[tuple[str, str], int] = {}
@@ -224,13 +217,9 @@ class WindowRuntime:
         stations = tuple(sorted({s for s, _ in newest}))
         horizon = {k: t - self.span_s for k, t in newest.items()}
         since = min(horizon.values())
-        params |= {"stations": stations, "since": max(0, since)}
 
         # 1. what window_stats last held for each key that may still change
-        cols = ", ".join(WINDOW_STATS.column_names)
-        emitted = await q(
-            f"SELECT {cols} FROM {db}.window_stats FINAL WHERE station_id IN %(stations)s "
-            "AND window_start >= toDateTime(%(since)s)", params)
+        emitted = await q(*window_reads.window_rows_since(db, stations, since))
         for row in emitted:
             key, status, version, stats = emitted_from_row(row)
             self.state.restore_emitted(key, status, version, stats)
@@ -239,10 +228,8 @@ class WindowRuntime:
         for (station, stream), t in newest.items():
             self.state.restore_watermark(station, stream, t - ooo)
         # 3. the stored events of those windows (payload not needed)
-        events = await q(
-            f"SELECT {STORED_EVENT_COLUMNS} FROM {db}.events FINAL WHERE station_id IN %(stations)s "
-            "AND kafka_topic = %(topic)s AND kafka_partition IN %(parts)s "
-            "AND occurred_at >= toDateTime(%(since)s)", params)
+        events = await q(*event_reads.stored_events_since(db, topic, partitions, stations,
+                                                          since))
         add = self.state.add
         n = 0
         for raw in events:

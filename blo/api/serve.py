@@ -21,8 +21,9 @@ from aiohttp import web
 from blo.api.app import build_api
 from blo.api.deps import ApiContext
 from blo.settings import Settings
+from schemas.alert_input import ack_record
 from sinks.base import Database, Row, SinkTimeout, SinkUnavailable
-from streams.alert_input import ack_record
+from streams.windows import window_config
 
 log = logging.getLogger("blo.api")
 
@@ -113,7 +114,7 @@ def context(settings: Settings, *, query: Callable[[str, Mapping[str, Any] | Non
     async def send_ack(alert_id: str, who: str, comment: str) -> None:
         await produce(topic, *ack_record(alert_id, who, comment, time.time()))
 
-    windows = tuple(w.name for w in settings.windows.window_config().windows)
+    windows = tuple(w.name for w in window_config(settings.windows).windows)
     a = settings.api
     return ApiContext(query=query, insert=insert, database=database, windows=windows,
                       send_ack=send_ack, max_range_days=a.max_range_days, max_rows=a.max_rows,

@@ -3,7 +3,7 @@
 Reads go to the ``alerts`` table through :func:`blo.readers.run_query` (directly, or through
 the running worker when ClickHouse is embedded). An acknowledgement is never written to
 ClickHouse by the CLI: it is an ``a`` record on the alert engine's input topic
-(:func:`streams.alert_input.ack_record`), and the engine writes the acknowledged version
+(:func:`schemas.alert_input.ack_record`), and the engine writes the acknowledged version
 (it owns the version numbers). docs/alerts.md.
 """
 
@@ -207,7 +207,7 @@ def alerts_ack(ctx: click.Context, alert_id: UUID, who: str, comment: str, wait:
     from kafka.errors import KafkaError
 
     from blo.kafka_io import ensure_topics, produce
-    from streams.alert_input import ack_record
+    from schemas.alert_input import ack_record
 
     s = settings_of(ctx)
     before = current(s, alert_id)

@@ -317,12 +317,13 @@ def windows_rebuild(ctx: click.Context, t_from: str, t_to: str,
     """
     from blo.db import open_database
     from streams.window_rebuild import rebuild
+    from streams.windows import window_config
 
     t1, t2 = _instant(t_from), _instant(t_to)
     if t2 <= t1:
         raise click.BadParameter("--to must be later than --from")
     s = settings_of(ctx)
-    config = s.windows.window_config()
+    config = window_config(s.windows)
     database = open_database(s.clickhouse)
     try:
         report = rebuild(database, config, t1, t2, stations,
@@ -352,9 +353,10 @@ def rules_check(ctx: click.Context, file: str) -> None:
     (BLO_WINDOWS_CONFIG, default blo/data/windows.yaml).
     """
     from streams.alerts import check_rules, format_problems
+    from streams.windows import window_config
 
     s = settings_of(ctx)
-    kinds = [w.name for w in s.windows.window_config().windows]
+    kinds = [w.name for w in window_config(s.windows).windows]
     problems = check_rules(file, windows=kinds)
     if problems:
         click.echo(format_problems(problems), err=True)

@@ -4,7 +4,7 @@ No Kafka, ClickHouse or Faust here: the runtime feeds :class:`WindowState` with 
 rows and writes what :meth:`WindowState.tick` returns. See docs/windows.md.
 """
 
-from streams.windows.config import WindowConfig, WindowSpec, load_window_config
+from streams.windows.config import WindowConfig, WindowSpec, load_window_config, window_config
 from streams.windows.rows import WindowKey, emitted_from_row
 from streams.windows.state import Emission, WindowState
 from streams.windows.stats import WindowStats
@@ -18,4 +18,5 @@ __all__ = [
     "WindowStats",
     "emitted_from_row",
     "load_window_config",
+    "window_config",
 ]

@@ -2,7 +2,8 @@
 
 A :class:`WindowConfig` lists the windows (:class:`WindowSpec`) and the timing rules shared
 by all of them. ``blo/data/windows.yaml`` is the documented default; :func:`load_window_config`
-reads such a file (YAML or JSON) and names the file and the field on any error.
+reads such a file (YAML or JSON) and names the file and the field on any error;
+:func:`window_config` reads the one the settings name (``BLO_WINDOWS_CONFIG``).
 
 Every size and hop is a whole number of minutes: the state pre-aggregates events per
 minute, and a minute never straddles a window edge (docs/windows.md).
@@ -17,6 +18,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from blo.settings import WindowSettings
 
 WindowKind = Literal["tumbling", "hopping", "calendar_day", "calendar_month"]
 CALENDAR_KINDS = ("calendar_day", "calendar_month")
@@ -147,3 +150,10 @@ def load_window_config(path: Path | str) -> WindowConfig:
         return WindowConfig.model_validate(data)
     except ValidationError as e:
         raise ValueError(f"{path}: {describe_errors(e)}") from None
+
+
+def window_config(settings: WindowSettings) -> WindowConfig:
+    """The configuration of the file ``settings`` name (``BLO_WINDOWS_CONFIG``; the shipped
+    blo/data/windows.yaml by default). Raises :class:`ValueError` as
+    :func:`load_window_config`."""
+    return load_window_config(settings.config_path())

@@ -17,8 +17,9 @@ import pytest
 
 from blo.localservices.clickhouse_server import ClickHouseServer
 from blo.localservices.tansu import TansuBroker, free_port
+from schemas.alert_input import Acknowledgement, decode
 from sinks.clickhouse import ServerDatabase
-from streams.alert_input import decode_input
+from streams.alert_input import WINDOW_ROW_WIDTH
 from streams.alerts.rows import Alert, whole
 from tests.fixtures_kafka import consume_records
 from tests.unit.blo.test_cli_alerts import T0, insert_alerts, make_alert
@@ -57,6 +58,13 @@ class Cli:
 
     def input_records(self, expected: int) -> list[Any]:
         return consume_records(self.bootstrap, self.topic, expected, timeout_s=15)
+
+
+def ack_of(value: bytes) -> Acknowledgement:
+    """The acknowledgement an alert input record carries (fails if it carries another)."""
+    d = decode(value, window_row_width=WINDOW_ROW_WIDTH)
+    assert isinstance(d, Acknowledgement), d
+    return d
 
 
 @pytest.fixture
@@ -123,8 +131,8 @@ def test_ack_puts_one_acknowledgement_on_the_input_topic(cli: tuple[Cli, ServerD
 
     records = c.input_records(1)
     assert len(records) == 1
-    d = decode_input(records[0].value)
-    assert d.kind == "a" and d.ack == (aid, "duty-officer", "seen")
+    d = ack_of(records[0].value)
+    assert (d.alert_id, d.by, d.comment) == (aid, "duty-officer", "seen")
     assert before - 1 <= d.at_s <= after + 1
 
 
@@ -136,7 +144,8 @@ def test_ack_of_an_acknowledged_alert_says_so_and_still_sends(
     assert res.returncode == 0, res.stderr
     assert "already acknowledged by night shift" in res.stderr
     records = c.input_records(1)
-    assert [decode_input(r.value).ack for r in records] == [(aid, "day shift", "")]
+    assert [(a.alert_id, a.by, a.comment) for a in map(ack_of, (r.value for r in records))
+            ] == [(aid, "day shift", "")]
 
 
 def test_ack_of_an_unknown_alert_produces_nothing(cli: tuple[Cli, ServerDatabase],
@@ -170,9 +179,8 @@ def test_wait_ends_when_the_acknowledged_version_is_written(
     try:
         records = c.input_records(1)
         assert len(records) == 1
-        d = decode_input(records[0].value)
-        assert d.ack is not None
-        _, who, comment = d.ack
+        d = ack_of(records[0].value)
+        who, comment = d.by, d.comment
         # a version written in between without this acknowledgement does not end the wait
         unrelated = alert.next_version(value=70.0, updated_at=alert.updated_at + 60)
         insert_alerts(db, unrelated)

@@ -26,9 +26,10 @@ from blo.api.scope import Scope
 from blo.api.tokens import create_token, revoke_token
 from blo.localservices.tansu import TansuBroker
 from blo.settings import load_settings
+from schemas.alert_input import Acknowledgement, decode
 from sinks.clickhouse import ServerDatabase
 from sinks.tables import ALERTS, STATIONS, WINDOW_STATS
-from streams.alert_input import decode_input
+from streams.alert_input import WINDOW_ROW_WIDTH
 from tests.integration.api.inprocess import InProcessApi, first_snapshot
 from tests.unit.streams.alerts.factories import wrow
 
@@ -251,10 +252,10 @@ def test_acknowledging_sends_to_the_alert_engine_only_in_scope(api: Api) -> None
                              consumer_timeout_ms=3000)
     consumer.assign([TopicPartition(api.topic, 0)])
     consumer.seek_to_beginning()
-    got = [decode_input(m.value) for m in consumer]
+    got = [decode(m.value, window_row_width=WINDOW_ROW_WIDTH) for m in consumer]
     consumer.close()
-    assert len(got) == 1 and got[0].kind == "a"
-    aid, who, comment = got[0].ack  # type: ignore[misc]
+    assert len(got) == 1 and isinstance(got[0], Acknowledgement)
+    aid, who, comment = got[0].alert_id, got[0].by, got[0].comment
     assert (aid, comment) == (ALERT_ID["kz-station"], "patrol sent")
     assert who.startswith("KZ centre (tok_")
 

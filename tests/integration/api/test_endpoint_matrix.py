@@ -51,6 +51,7 @@ from sinks.base import Database, Row
 from sinks.clickhouse import ServerDatabase
 from sinks.migrations import migrate
 from sinks.tables import ALERTS, DLQ, EVENTS, LATE_EVENTS, STATIONS, WINDOW_STATS, TableSpec
+from streams.windows import window_config
 from tests.integration.api.inprocess import InProcessApi, first_snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -554,7 +555,7 @@ def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
     """On the ClickHouse 18.16 server the app reads as the API's read-only user
     (``readonly = 1``) and audits through the audit user's door, as ``blo api`` does; those
     users may use the database ``blo`` only. On chDB one database does both."""
-    windows = tuple(w.name for w in load_settings().windows.window_config().windows)
+    windows = tuple(w.name for w in window_config(load_settings().windows).windows)
     if request.param == "chdb":
         db: Database = request.getfixturevalue("chdb_db")
         r = Runner(_fill(db, windows), db, db)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,10 +31,10 @@ from blo.localservices.zookeeper import ZooKeeperError
 from blo.settings import ClickHouseSettings, RetentionSettings, parse_clickhouse_url
 from sinks.base import SinkError, SinkUnavailable
 from sinks.clickhouse import ServerDatabase
-from sinks.cluster import cluster_statements
+from sinks.cluster import LOCAL_SUFFIX, add_column_statements, local_table
 from sinks.migrations import current_version, load_migrations, migrate
 from sinks.retention import apply_retention
-from sinks.tables import EVENTS
+from sinks.tables import EVENTS, STATIONS, TableSpec
 from tests.integration.sinks.factories import event_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -162,14 +164,10 @@ def test_add_column_on_the_cluster(migrated: tuple[ServerDatabase, ServerDatabas
     a, b = migrated
     a.insert("events", EVENTS.column_names, [event_row(i, event_id=uuid.uuid4())
                                              for i in range(10)])
-    columns: dict[str, list[str]] = {}
-    for mig in load_migrations():
-        for st in mig.statements:
-            cluster_statements(st, a.database, CLUSTER, columns)
-    for table in ("events", "stations"):
-        st = f"ALTER TABLE {{db}}.{table} ADD COLUMN note String AFTER station_id"
+    for spec in (EVENTS, STATIONS):
+        with_note = _with_note(spec, "station_id")
         for _ in range(2):  # the repeat of an interrupted migration is harmless
-            for sql in cluster_statements(st, a.database, CLUSTER, columns):
+            for sql in add_column_statements(with_note, "note", a.database, CLUSTER):
                 _run(a, sql, "test")
     def has_note(db: ServerDatabase, table: str) -> bool:
         return bool(db.query(
@@ -185,6 +183,68 @@ def test_add_column_on_the_cluster(migrated: tuple[ServerDatabase, ServerDatabas
              [(*event_row(i, event_id=uuid.uuid4()), "hello") for i in range(5)])
     assert b.query(f"SELECT count() FROM {b.database}.events WHERE note = 'hello'") == [(5,)]
     assert b.query(f"SELECT count() FROM {b.database}.events_current") == [(15,)]
+
+
+def _with_note(spec: TableSpec, after: str) -> TableSpec:
+    """``spec`` with a column ``note String`` after ``after``, as a migration 99 adds it."""
+    at = spec.column_names.index(after) + 1
+    return replace(spec, columns=(*spec.columns[:at], ("note", "String"), *spec.columns[at:]),
+                   storage=replace(spec.storage, added_in=(("note", 99),)))
+
+
+def _schema(db: ServerDatabase, database: str) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """table -> (its engine, its (column, type) in order) in ``database``."""
+    engines = dict(db.query("SELECT name, engine FROM system.tables WHERE database = %(d)s",
+                            {"d": database}))
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, name, ch_type in db.query(
+            "SELECT table, name, type FROM system.columns WHERE database = %(d)s",
+            {"d": database}):
+        columns.setdefault(str(table), []).append((str(name), str(ch_type)))
+    return {str(t): (str(e), columns.get(str(t), [])) for t, e in engines.items()}
+
+
+def _keys(db: ServerDatabase, database: str, table: str) -> tuple[list[str], str]:
+    """The engine's own arguments (after a replicated engine's path and replica) and the
+    PARTITION BY / ORDER BY of ``table``, as the server prints its CREATE (18.16's
+    system.tables has no key columns)."""
+    (create,) = db.query(f"SHOW CREATE TABLE {database}.{table}")[0]
+    m = re.search(r"\) ENGINE = (\w+)(?:\((.*?)\))? ((?:PARTITION BY .*?)?ORDER BY .*?)"
+                  r"(?: SETTINGS .*)?$", str(create))
+    assert m, create
+    args = [a.strip() for a in (m.group(2) or "").split(",") if a.strip()]
+    if m.group(1).startswith("Replicated"):
+        args = args[2:]
+    return args, m.group(3)
+
+
+def test_the_generated_cluster_schema_is_the_one_of_the_migrations(
+        migrated: tuple[ServerDatabase, ServerDatabase], node_db: MakeNodeDb) -> None:
+    """The cluster DDL is generated from the table specs, the one-server schema comes from
+    the .sql migrations: on the same server, both give every table, view and audit door
+    table the same columns and types in the same order, and every table the same engine
+    (replicated) and keys."""
+    a, _ = migrated
+    one = node_db(0, unique())
+    migrate(one)  # the .sql files, without --cluster
+    for database, suffix in ((a.database, ""), (a.database, "_audit")):
+        single = _schema(one, one.database + suffix)
+        cluster = _schema(a, database + suffix)
+        assert single
+        for table, (engine, columns) in single.items():
+            assert cluster[table][1] == columns, (suffix, table)
+            local = local_table(table) if engine.endswith("MergeTree") and not suffix \
+                else table
+            assert cluster[local][1] == columns, (suffix, local)
+            if local != table:
+                assert cluster[table][0] == "Distributed"
+            if engine.endswith("MergeTree"):
+                assert cluster[local][0] == "Replicated" + engine, table
+                assert _keys(a, database, local) == _keys(one, one.database, table)
+            else:
+                assert cluster[local][0] == engine, table
+        extra = set(cluster) - set(single) - {t + LOCAL_SUFFIX for t in single}
+        assert not extra, extra
 
 
 def test_retention_drops_on_every_shard(migrated: tuple[ServerDatabase, ServerDatabase]) -> None:

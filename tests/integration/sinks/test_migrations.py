@@ -8,7 +8,7 @@ import pytest
 
 from sinks.base import Database, SinkError
 from sinks.migrations import current_version, load_migrations, migrate
-from sinks.tables import ALL_TABLES
+from sinks.tables import ALL_TABLES, SCHEMA_MIGRATIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -87,6 +87,21 @@ def test_sorting_and_partition_keys_on_chdb(chdb_db: Database) -> None:
     assert keys["late_events"] == (
         "toYYYYMM(window_start)", "station_id, window_kind, window_start, event_id")
     assert keys["alerts"] == ("toYYYYMM(fired_at)", "alert_id")
+
+
+def test_the_storage_of_the_specs_is_that_of_the_migrations_on_chdb(chdb_db: Database) -> None:
+    """Engine, its arguments and keys of sinks/tables.py's Storage (what the cluster DDL is
+    generated from) against what the .sql migrations made."""
+    rows = chdb_db.query(
+        "SELECT name, engine, engine_full, partition_key, sorting_key FROM system.tables "
+        "WHERE database = %(d)s", {"d": chdb_db.database})
+    made = {str(r[0]): tuple(str(v) for v in r[1:]) for r in rows}
+    for spec in (*ALL_TABLES, SCHEMA_MIGRATIONS):
+        st = spec.storage
+        engine, engine_full, partition_key, sorting_key = made[spec.name]
+        assert engine == st.engine, spec.name
+        assert engine_full.startswith(st.engine_sql() + " "), (spec.name, engine_full)
+        assert (partition_key, sorting_key) == (st.partition_by, ", ".join(st.order_by))
 
 
 def test_cluster_migrations_refuse_a_cluster_the_server_does_not_define(db: Database) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from sinks.base import Database, Row, SinkWriteError
 from sinks.chdb import ChdbDatabase
-from sinks.lookups import IDS_TABLE
+from sinks.read_model.events import IDS_TABLE
 from sinks.tables import EVENTS
 from tests.integration.sinks.factories import T0, event_row
 

@@ -13,15 +13,12 @@ from typing import Any
 
 from blo.metrics import Metrics
 from blo.settings import AlertSettings, BatchSettings
+from schemas.alert_input import partition_progress_record
 from sinks.base import Database, Row
 from sinks.batching import BatchingSink
 from sinks.tables import ALERTS, EVENTS, WINDOW_STATS
 from streams.alert_baseline import BaselineHistory
-from streams.alert_input import (
-    partition_progress_record,
-    station_progress_record,
-    window_input_records,
-)
+from streams.alert_input import station_progress_record, window_input_records
 from streams.alert_runtime import AlertRuntime
 from streams.alerts import load_rules
 from streams.windows import WindowConfig

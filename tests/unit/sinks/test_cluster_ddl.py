@@ -6,21 +6,27 @@ Executed against a real two-node cluster in tests/integration/sinks/test_cluster
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from sinks.cluster import (
+    AUDIT_DOOR_MIGRATION,
     EVERY_NODE,
     SHARDING_KEYS,
+    VIEWS,
     ClusterDDLError,
+    add_column_statements,
+    bootstrap_statements,
     cluster_migration_sql,
     cluster_statements,
+    create_table_statements,
     local_table,
     sharding_key,
     statements_text,
 )
 from sinks.migrations import load_migrations
-from sinks.tables import ALL_TABLES
+from sinks.tables import ALL_TABLES, API_AUDIT, EVENTS, STATIONS, TableSpec
 
 DB, CLUSTER = "blo", "prod"
 
@@ -157,64 +163,105 @@ def test_local_tables_come_before_their_distributed_tables() -> None:
     assert index["events"] < index["events_current"]
 
 
+def _with_note(spec: TableSpec, after: str, migration: int = 99) -> TableSpec:
+    """``spec`` with a column ``note String`` after ``after``, added by ``migration``."""
+    names = spec.column_names
+    at = names.index(after) + 1
+    return replace(spec, columns=(*spec.columns[:at], ("note", "String"), *spec.columns[at:]),
+                   storage=replace(spec.storage,
+                                   added_in=(*spec.storage.added_in, ("note", migration))))
+
+
 def test_add_column_alters_the_local_table_and_recreates_the_distributed_one() -> None:
-    columns: dict[str, list[str]] = {}
-    create = ("CREATE TABLE IF NOT EXISTS {db}.events (station_id String, event_id UUID, "
-              "n Nullable(Float64)) ENGINE = ReplacingMergeTree(v) ORDER BY (station_id, event_id)")
-    cluster_statements(create, DB, CLUSTER, columns)
-    assert columns["events"] == ["station_id String", "event_id UUID", "n Nullable(Float64)"]
-    st = "ALTER TABLE {db}.events ADD COLUMN note String DEFAULT 'x, y' AFTER event_id"
-    assert cluster_statements(st, DB, CLUSTER, columns) == [
-        ("ALTER TABLE blo.events_local ON CLUSTER prod ADD COLUMN note String DEFAULT 'x, y' "
-        "AFTER event_id"),
-        "DROP TABLE IF EXISTS blo.events ON CLUSTER prod",
-        ("CREATE TABLE IF NOT EXISTS blo.events ON CLUSTER prod\n(\n    station_id String,\n"
-        "    event_id UUID,\n    note String DEFAULT 'x, y',\n    n Nullable(Float64)\n)\n"
-        "ENGINE = Distributed(prod, blo, events_local, cityHash64(station_id))"),
-    ]
-    st2 = "ALTER TABLE {db}.events ADD COLUMN last UInt8"
-    assert cluster_statements(st2, DB, CLUSTER, columns)[2].endswith(
-        "n Nullable(Float64),\n    last UInt8\n)\n"
-        "ENGINE = Distributed(prod, blo, events_local, cityHash64(station_id))")
-    assert cluster_statements(st2, DB, CLUSTER, columns)[2].count("last UInt8") == 1  # a rerun
-    with pytest.raises(ClusterDDLError, match="needs its columns"):
-        cluster_statements(st, DB, CLUSTER)
-    st = "ALTER TABLE {db}.stations ADD COLUMN note String"
-    assert cluster_statements(st, DB, CLUSTER) == [
-        "ALTER TABLE blo.stations ON CLUSTER prod ADD COLUMN note String"]
+    spec = _with_note(EVENTS, "event_id")
+    got = add_column_statements(spec, "note", DB, CLUSTER)
+    assert got[:2] == [
+        "ALTER TABLE blo.events_local ON CLUSTER prod ADD COLUMN note String AFTER event_id",
+        "DROP TABLE IF EXISTS blo.events ON CLUSTER prod"]
+    assert got[2].startswith("CREATE TABLE IF NOT EXISTS blo.events ON CLUSTER prod\n(\n"
+                             "    event_id UUID,\n    note String,\n    event_type String,\n")
+    assert got[2].endswith("    kafka_offset UInt64\n)\n"
+                           "ENGINE = Distributed(prod, blo, events_local, cityHash64(station_id))")
+    assert add_column_statements(_with_note(STATIONS, "station_id"), "note", DB, CLUSTER) == [
+        "ALTER TABLE blo.stations ON CLUSTER prod ADD COLUMN note String AFTER station_id"]
+    with pytest.raises(ClusterDDLError, match="not added by a migration"):
+        add_column_statements(EVENTS, "payload", DB, CLUSTER)
 
 
-def test_columns_of_the_real_migrations_are_tracked() -> None:
-    columns: dict[str, list[str]] = {}
+def test_a_distributed_table_is_remade_with_the_columns_of_its_migration() -> None:
+    """A column added by a later migration is not in the Distributed table an earlier one
+    re-creates."""
+    spec = _with_note(EVENTS, "kafka_offset", migration=98)
+    spec = replace(spec, columns=(*spec.columns, ("extra", "UInt8")),
+                   storage=replace(spec.storage,
+                                   added_in=(*spec.storage.added_in, ("extra", 99))))
+    note = add_column_statements(spec, "note", DB, CLUSTER)
+    assert note[0].endswith("ADD COLUMN note String AFTER kafka_offset")
+    assert "note String\n)" in note[2] and "extra" not in note[2]
+    assert "note String,\n    extra UInt8\n)" in add_column_statements(
+        spec, "extra", DB, CLUSTER)[2]
+    assert spec.columns_as_of(97) == EVENTS.columns
+    assert [c for c, _ in API_AUDIT.columns_as_of(4)] == [c for c, _ in API_AUDIT.columns[:-1]]
+    assert API_AUDIT.columns_as_of(3) == ()
+
+
+def test_the_create_of_a_table_has_the_columns_of_its_migration() -> None:
+    (create,) = [s for s in cluster_statements(4, DB, CLUSTER)
+                 if s.startswith("CREATE TABLE IF NOT EXISTS blo.api_tokens ")]
+    assert "updated_at DateTime('UTC')\n)" in create and "expires_at" not in create
+    assert cluster_statements(5, DB, CLUSTER)[1] == (
+        "ALTER TABLE blo.api_tokens ON CLUSTER prod ADD COLUMN expires_at DateTime('UTC') "
+        "AFTER updated_at")
+
+
+def test_the_specs_describe_what_each_migration_file_does() -> None:
+    """The table names and added columns of the .sql files, against the specs the cluster
+    DDL is generated from (the columns, types and keys themselves: against the servers, in
+    tests/integration/sinks/test_migrations.py and test_cluster.py)."""
     for mig in load_migrations():
-        for st in mig.statements:
-            cluster_statements(st, DB, CLUSTER, columns)
-    for spec in ALL_TABLES:
-        assert [" ".join(c.split()) for c in columns[spec.name]] == [
-            f"{n} {t}" for n, t in spec.columns], spec.name
+        created = {m.group(1) for st in mig.statements
+                   if (m := re.match(r"CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)", st))}
+        added = {m.groups() for st in mig.statements
+                 if (m := re.match(r"ALTER TABLE \{db\}\.(\w+) ADD COLUMN (\w+)", st))}
+        assert created == {t.name for t in ALL_TABLES if t.storage.created_in == mig.version}
+        assert added == {(t.name, c) for t in ALL_TABLES for c, v in t.storage.added_in
+                         if v == mig.version}
+        views = {m.group(1) for st in mig.statements
+                 if (m := re.match(r"CREATE VIEW IF NOT EXISTS \{db\}\.(\w+)", st))}
+        assert views == {v.name for v in VIEWS if v.created_in == mig.version}
+        audit = any("{db}_audit" in st for st in mig.statements)
+        assert audit == (mig.version == AUDIT_DOOR_MIGRATION)
+        assert cluster_statements(mig.version, DB, CLUSTER)
 
 
-@pytest.mark.parametrize("statement, message", [
-    ("CREATE TABLE IF NOT EXISTS {db}.brand_new (a String) ENGINE = MergeTree ORDER BY a",
-     "no cluster placement"),
-    ("CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.mv TO {db}.x AS SELECT 1", "no cluster form"),
-    ("ALTER TABLE {db}.events DROP COLUMN payload", "no cluster form"),
-    ("CREATE TABLE {db}.events (a String) ENGINE = MergeTree ORDER BY a", "no cluster form"),
-    ("CREATE TABLE IF NOT EXISTS {db}.events (station_id String) ENGINE = Memory",
-     "no replicated form"),
-    (("CREATE TABLE IF NOT EXISTS {db}.events (station_id String, x String) "
-     "ENGINE = ReplacingMergeTree ORDER BY x"), "not in its ORDER BY"),
+def test_a_migration_the_specs_do_not_describe_is_refused() -> None:
+    last = load_migrations()[-1].version
+    with pytest.raises(ClusterDDLError, match=f"migration {last + 1} has no cluster form"):
+        cluster_statements(last + 1, DB, CLUSTER)
+
+
+@pytest.mark.parametrize("spec, message", [
+    (replace(EVENTS, name="brand_new"), "no cluster placement"),
+    (replace(EVENTS, storage=replace(EVENTS.storage, engine="Memory")), "no replicated form"),
+    (replace(EVENTS, storage=replace(EVENTS.storage, order_by=("event_id",))),
+     "not in its ORDER BY"),
 ])
-def test_statements_without_a_safe_cluster_form_are_refused(statement: str, message: str) -> None:
+def test_tables_without_a_safe_cluster_form_are_refused(spec: TableSpec, message: str) -> None:
     with pytest.raises(ClusterDDLError, match=message):
-        cluster_statements(statement, DB, CLUSTER)
+        create_table_statements(spec, DB, CLUSTER)
+
+
+def test_a_new_column_behind_the_audit_door_is_refused() -> None:
+    with pytest.raises(ClusterDDLError, match="audit door"):
+        add_column_statements(_with_note(API_AUDIT, "detail", migration=7), "note", DB,
+                              CLUSTER)
 
 
 def test_names_must_be_identifiers() -> None:
     with pytest.raises(ValueError):
-        cluster_statements("CREATE DATABASE IF NOT EXISTS {db}", DB, "prod; DROP")
+        cluster_statements(1, DB, "prod; DROP")
     with pytest.raises(ValueError):
-        cluster_statements("CREATE DATABASE IF NOT EXISTS {db}", "a-b", CLUSTER)
+        bootstrap_statements("a-b", CLUSTER)
 
 
 def test_print_text_is_runnable_sql() -> None:

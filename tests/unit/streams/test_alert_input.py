@@ -8,13 +8,23 @@ from pathlib import Path
 
 import pytest
 
+from schemas.alert_input import (
+    Acknowledgement,
+    AlertInput,
+    BadInput,
+    PartitionProgress,
+    StationProgress,
+    StationsProgress,
+    WindowRows,
+    ack_record,
+    decode,
+    encode,
+    partition_progress_record,
+)
 from sinks.tables import WINDOW_STATS
 from streams.alert_input import (
     ROWS_PER_RECORD,
-    BadInput,
-    ack_record,
-    decode_input,
-    partition_progress_record,
+    WINDOW_ROW_WIDTH,
     station_progress_record,
     window_input_records,
 )
@@ -28,11 +38,21 @@ from tests.unit.streams.test_window_glue import T0
 COLS = WINDOW_STATS.column_names
 
 
+def decode_input(value: bytes | None) -> AlertInput:
+    return decode(value, window_row_width=WINDOW_ROW_WIDTH)
+
+
+def rows_of(value: bytes) -> list[tuple[object, ...]]:
+    d = decode_input(value)
+    assert isinstance(d, WindowRows)
+    return d.rows
+
+
 def test_window_rows_survive_the_topic_as_the_engine_reads_them() -> None:
     rows = [wrow(3600 * i, events=i, seizure_kg=1.5 * i) for i in range(ROWS_PER_RECORD + 3)]
     records = window_input_records(rows)
     assert len(records) == 2  # at most ROWS_PER_RECORD rows per record
-    back = [r for _, v in records for r in decode_input(v).window_rows]
+    back = [r for _, v in records for r in rows_of(v)]
     assert len(back) == len(rows)
     for sent, got in zip(rows, back, strict=True):
         assert WindowRow.parse(got)[:-1] == WindowRow.parse(sent)[:-1]  # all but the row
@@ -48,7 +68,7 @@ def test_an_engine_fed_through_the_topic_writes_the_same_alerts_as_one_fed_direc
                  seizure_kg=kg) for i, kg in enumerate([10, 60, 70, 5, 1, 80])]
     direct.on_window_rows(rows)
     for _, value in window_input_records(rows):
-        via_topic.on_window_rows(decode_input(value).window_rows)
+        via_topic.on_window_rows(rows_of(value))
     fired = direct.drain()
     assert fired, "the spike must fire"
     assert via_topic.drain() == fired
@@ -64,7 +84,7 @@ def test_station_progress_carries_latest_time_every_number_and_paired_events() -
     assert not out.dead_letters, out.dead_letters
     key, value = station_progress_record(out.event_rows, frozenset({"seizure"}))  # type: ignore[misc]
     d = decode_input(value)
-    assert d.kind == "s" and key == b"s"
+    assert isinstance(d, StationsProgress) and key == b"s"
     [st] = d.stations
     assert st.station_id == "TJ-PYANJ" and st.country == "TJ" and st.border
     assert st.last_event_s == times[2].timestamp()
@@ -75,15 +95,34 @@ def test_station_progress_carries_latest_time_every_number_and_paired_events() -
 
 def test_partition_progress_and_acks_round_trip() -> None:
     d = decode_input(partition_progress_record({0: True, 3: False}, 1234.5)[1])
-    assert (d.kind, d.parts, d.at_s) == ("p", {0: True, 3: False}, 1234.5)
+    assert d == PartitionProgress({0: True, 3: False}, 1234.5)
     aid = uuid.uuid4()
-    d = decode_input(ack_record(aid, "duty officer KZ", "seen, patrol sent", 99.0)[1])
-    assert (d.kind, d.ack, d.at_s) == ("a", (str(aid), "duty officer KZ", "seen, patrol sent"),
-                                       99.0)
+    key, value = ack_record(aid, "duty officer KZ", "seen, patrol sent", 99.0)
+    assert key == b"a"
+    assert decode_input(value) == Acknowledgement(str(aid), "duty officer KZ",
+                                                  "seen, patrol sent", 99.0)
     with pytest.raises(ValueError):
         ack_record(aid, "  ", "", 1.0)
     with pytest.raises(ValueError):
         ack_record("not-a-uuid", "x", "", 1.0)
+
+
+def test_the_json_form_is_the_documented_one() -> None:
+    """The wire format of schemas/alert_input.py's docstring (workers of an older release
+    and the engine of a newer one read each other's records)."""
+    assert encode(WindowRows([(1, "a"), (2, "b")])) == (
+        b"w", b'{"k":"w","rows":[[1,"a"],[2,"b"]]}')
+    st = StationProgress("S", 5.0, "KZ", "KG-KZ", [(7, 4.0), (8, 5.0)], [("seizure", 4.0, "e")])
+    assert encode(StationsProgress([st])) == (
+        b"s", b'{"k":"s","st":{"S":[5.0,"KZ","KG-KZ",[[7,4.0],[8,5.0]],[["seizure",4.0,"e"]]]}}')
+    assert encode(PartitionProgress({2: False}, 1.5)) == (
+        b"p", b'{"k":"p","parts":{"2":false},"at":1.5}')
+    aid = "6f1c1a52-59c3-4bd4-9d77-5e0f3c2d2a10"
+    assert encode(Acknowledgement(aid, "me", "", 2.0)) == (
+        b"a", b'{"k":"a","id":"' + aid.encode() + b'","by":"me","comment":"","at":2.0}')
+    for one in (WindowRows([(1, "a")]), StationsProgress([st]),
+                PartitionProgress({2: False}, 1.5), Acknowledgement(aid, "me", "", 2.0)):
+        assert decode(encode(one)[1], window_row_width=2) == one
 
 
 @pytest.mark.parametrize("value, reason", [

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streams.windows.config import WindowConfig, WindowSpec, load_window_config
+from blo.settings import WindowSettings
+from streams.windows.config import WindowConfig, WindowSpec, load_window_config, window_config
 
 EXAMPLE = Path(__file__).resolve().parents[4] / "blo" / "data" / "windows.yaml"
 
@@ -108,3 +109,15 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
     p = tmp_path / "w.yml"
     p.write_text("# nothing set\n")
     assert load_window_config(p) == WindowConfig()
+
+
+def test_the_settings_name_the_file_and_the_stream_side_reads_it(tmp_path: Path) -> None:
+    assert WindowSettings().config_path().resolve() == EXAMPLE
+    assert window_config(WindowSettings()) == WindowConfig()
+    p = tmp_path / "w.yaml"
+    p.write_text("windows: [{name: 15m, kind: tumbling, size_s: 900}]\n")
+    c = window_config(WindowSettings(config=p))
+    assert c.windows == (WindowSpec(name="15m", kind="tumbling", size_s=900),)
+    p.write_text("grace_s: -1\n")
+    with pytest.raises(ValueError, match=r"w\.yaml: grace_s"):
+        window_config(WindowSettings(config=p))

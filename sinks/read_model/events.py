@@ -1,0 +1,147 @@
+"""Queries on ``events``: what the stream reads back of the events it wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from sinks.read_model import Query, any_of, table
+from sinks.sql import check_identifier, render
+from sinks.tables import EVENTS
+
+IDS_TABLE = "_blo_lookup_ids"  # the table the ids travel in: one column ``id UUID``
+IDS_STRUCTURE = (("id", "UUID"),)
+
+
+def stored_body_hashes_sql(
+    database: str, station_ids: Sequence[str], *, id_as_text: bool = False
+) -> str:
+    """The id-conflict lookup of :meth:`sinks.base.Database.stored_body_hashes` (both
+    engines): ``SELECT event_id, any(body_hash)`` of the ids in :data:`IDS_TABLE` stored
+    under one of ``station_ids`` (not empty), one row per id however many physical rows it
+    has (a ReplacingMergeTree keeps redelivered copies until a merge).
+
+    The ids never become SQL text. They travel as a one-column table of their own (a
+    native-protocol external table on the server, a temporary ``Memory`` table in chDB) and
+    the query reads ``event_id IN <that table>``: one query per batch whatever its size. Ids
+    written into the text as ``toUUID('…')`` literals cost ClickHouse more to parse than the
+    lookup itself, and over ~5,600 of them the text exceeds ``max_query_size``
+    (docs/performance.md). The station filter lets ClickHouse use the primary key
+    ``(station_id, event_id)``. ``id_as_text``: the id as ``toString(event_id)`` (cheaper
+    for chDB's answer than a UUID to convert)."""
+    key = "toString(event_id)" if id_as_text else "event_id"
+    return render(
+        f"SELECT {key}, any(body_hash) FROM {check_identifier(database)}.events "
+        f"WHERE station_id IN %(stations)s AND event_id IN {IDS_TABLE} GROUP BY event_id",
+        {"stations": tuple(station_ids)},
+    )
+
+
+STORED_EVENT_COLUMNS = ", ".join("'' AS payload" if c == "payload" else c
+                                 for c in EVENTS.column_names)
+"""SELECT list reading ``events`` rows back in EVENTS order, without the (large) payload."""
+
+
+# -- the window state (streams/window_runtime.py, streams/window_rebuild.py) --------------
+
+def latest_event_times(database: str, topic: str, partitions: Collection[int]) -> Query:
+    """``(station_id, reports, max(occurred_at))`` per station and stream (``reports`` 1 for
+    count reports, 0 for live events) of the events read from ``partitions`` of ``topic``."""
+    return Query(
+        "SELECT station_id, event_type = 'count_report' AS reports, max(occurred_at) "
+        f"FROM {table(database, 'events')} WHERE kafka_topic = %(topic)s "
+        "AND kafka_partition IN %(parts)s GROUP BY station_id, reports",
+        {"topic": topic, "parts": tuple(partitions)})
+
+
+def stored_events_since(database: str, topic: str, partitions: Collection[int],
+                        stations: Collection[str], since_s: int) -> Query:
+    """The stored events (``FINAL``, :data:`STORED_EVENT_COLUMNS`) of ``stations`` read
+    from ``partitions`` of ``topic`` with ``occurred_at >= since_s``."""
+    return Query(
+        f"SELECT {STORED_EVENT_COLUMNS} FROM {table(database, 'events')} FINAL "
+        "WHERE station_id IN %(stations)s AND kafka_topic = %(topic)s "
+        "AND kafka_partition IN %(parts)s AND occurred_at >= toDateTime(%(since)s)",
+        {"topic": topic, "parts": tuple(partitions), "stations": tuple(stations),
+         "since": max(0, since_s)})
+
+
+def _station_filter(stations: Sequence[str]) -> tuple[str, dict[str, tuple[str, ...]]]:
+    if not stations:
+        return "", {}
+    return " AND station_id IN %(stations)s", {"stations": tuple(stations)}
+
+
+def station_zones(database: str, t1: int, t2: int, stations: Sequence[str] = ()) -> Query:
+    """``DISTINCT station_tz`` of the events in [t1, t2) (of ``stations``; all if empty)."""
+    where_st, params = _station_filter(stations)
+    return Query(
+        f"SELECT DISTINCT station_tz FROM {table(database, 'events')} WHERE occurred_at >= "
+        f"toDateTime(%(t1)s) AND occurred_at < toDateTime(%(t2)s){where_st}",
+        params | {"t1": t1, "t2": t2})
+
+
+def stored_events_between(database: str, lo: int, hi: int, stations: Sequence[str] = ()
+                          ) -> Query:
+    """The stored events (``FINAL``, :data:`STORED_EVENT_COLUMNS`) in [lo, hi) (of
+    ``stations``; all if empty), by station then event time."""
+    where_st, params = _station_filter(stations)
+    return Query(
+        f"SELECT {STORED_EVENT_COLUMNS} FROM {table(database, 'events')} FINAL "
+        f"WHERE occurred_at >= toDateTime(%(lo)s) AND occurred_at < toDateTime(%(hi)s)"
+        f"{where_st} ORDER BY station_id, occurred_at",
+        params | {"lo": max(0, lo), "hi": hi})
+
+
+# -- the alert engine's restore (streams/alert_runtime.py) ---------------------------------
+
+def latest_event_per_station(database: str) -> Query:
+    """``(station_id, country, border, max(occurred_at))`` of every station with events."""
+    return Query(
+        "SELECT station_id, any(country), any(border), max(occurred_at) "
+        f"FROM {table(database, 'events')} GROUP BY station_id", {})
+
+
+def events_of_types_since(database: str, event_types: Collection[str], since_s: int
+                          ) -> Query:
+    """``(station_id, event_type, occurred_at, event_id)`` of the stored events (``FINAL``)
+    of ``event_types`` with ``occurred_at >= since_s``, in event-time order."""
+    return Query(
+        "SELECT station_id, event_type, occurred_at, event_id "
+        f"FROM {table(database, 'events')} FINAL "
+        "WHERE event_type IN %(types)s AND occurred_at >= toDateTime(%(s)s) "
+        "ORDER BY occurred_at, event_id",
+        {"types": tuple(sorted(event_types)), "s": max(0, since_s)})
+
+
+def sequence_spans(database: str, until: Mapping[str, int], reorder_s: int) -> Query:
+    """``(station_id, min(source_seq), max(source_seq))`` per station of the events with
+    ``until[station] - reorder_s <= occurred_at < until[station]``."""
+    cond, params = any_of(
+        "station_id = %(s)s AND occurred_at >= toDateTime(%(a)s) "
+        "AND occurred_at < toDateTime(%(b)s)",
+        [{"s": sid, "a": max(0, t - reorder_s), "b": t} for sid, t in sorted(until.items())])
+    return Query(
+        f"SELECT station_id, min(source_seq), max(source_seq) FROM {table(database, 'events')} "
+        f"WHERE {cond} GROUP BY station_id", params)
+
+
+_SEQ_RANGE = "station_id = %(s)s AND source_seq >= %(lo)s AND source_seq <= %(hi)s"
+
+
+def sequence_numbers(database: str, spans: Sequence[tuple[str, int, int]]) -> Query:
+    """``(station_id, source_seq, min(occurred_at))`` of every stored number of each
+    ``(station, lowest, highest)`` span, by station and number."""
+    cond, params = any_of(_SEQ_RANGE, [{"s": s, "lo": lo, "hi": hi} for s, lo, hi in spans])
+    return Query(
+        f"SELECT station_id, source_seq, min(occurred_at) FROM {table(database, 'events')} "
+        f"WHERE {cond} GROUP BY station_id, source_seq ORDER BY station_id, source_seq",
+        params)
+
+
+def sequence_numbers_final(database: str, spans: Sequence[tuple[str, int, int]]) -> Query:
+    """``(station_id, source_seq, occurred_at)`` of the stored events (``FINAL``) whose
+    number is in one of the ``(station, lowest, highest)`` spans, by station and number."""
+    cond, params = any_of(_SEQ_RANGE, [{"s": s, "lo": lo, "hi": hi} for s, lo, hi in spans])
+    return Query(
+        f"SELECT station_id, source_seq, occurred_at FROM {table(database, 'events')} FINAL "
+        f"WHERE {cond} ORDER BY station_id, source_seq", params)

@@ -1,0 +1,85 @@
+"""Queries on ``window_stats``: the rows the window state, the rebuild and the alert engine
+start from, and the alert engine's baseline history."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Literal
+
+from sinks.read_model import Query, table
+from sinks.sql import check_identifier
+from sinks.tables import WINDOW_STATS
+
+_COLUMNS = ", ".join(WINDOW_STATS.column_names)
+
+
+def latest_window_event(database: str) -> Query:
+    """``max(last_event_at)`` over every stored window row (one row)."""
+    return Query(f"SELECT max(last_event_at) FROM {table(database, 'window_stats')}", {})
+
+
+def window_rows_ending_after(database: str, kinds: Collection[str], since_s: int) -> Query:
+    """The current rows (``FINAL``) of window ``kinds`` that end after ``since_s``, in the
+    order they were emitted (``last_event_at``, then the key)."""
+    return Query(
+        f"SELECT {_COLUMNS} FROM {table(database, 'window_stats')} FINAL "
+        "WHERE window_kind IN %(k)s AND window_end > toDateTime(%(s)s) "
+        "ORDER BY last_event_at, window_start, station_id, event_type, measure, dimension",
+        {"k": tuple(kinds), "s": since_s})
+
+
+def window_rows_since(database: str, stations: Collection[str], since_s: int) -> Query:
+    """The current rows (``FINAL``) of ``stations`` whose window starts at or after
+    ``since_s``."""
+    return Query(
+        f"SELECT {_COLUMNS} FROM {table(database, 'window_stats')} FINAL "
+        "WHERE station_id IN %(stations)s AND window_start >= toDateTime(%(since)s)",
+        {"stations": tuple(stations), "since": max(0, since_s)})
+
+
+def window_rows_between(database: str, lo: int, hi: int, stations: Sequence[str] = ()
+                        ) -> Query:
+    """The current rows (``FINAL``) whose window starts in [lo, hi) (of ``stations``; all
+    if empty)."""
+    where_st = " AND station_id IN %(stations)s" if stations else ""
+    params = {"stations": tuple(stations)} if stations else {}
+    return Query(
+        f"SELECT {_COLUMNS} FROM {table(database, 'window_stats')} FINAL "
+        "WHERE window_start >= toDateTime(%(lo)s) "
+        f"AND window_start < toDateTime(%(hi)s){where_st}",
+        params | {"lo": max(0, lo), "hi": hi})
+
+
+BaselineScope = Literal["station", "country", "border", "all"]
+_SCOPE_EXPR: dict[str, str] = {"station": "station_id", "country": "country",
+                               "border": "border", "all": "'all'"}
+BASELINE_FILTER_COLUMNS: dict[str, str] = {
+    "event_type": "event_type", "measure": "measure", "dimension": "dimension",
+    "stations": "station_id", "countries": "country", "borders": "border"}
+"""A baseline rule's filter (by its name in the rules file) → the column it filters."""
+
+
+def baseline_history(database: str, *, window_kind: str, week_starts: Collection[int],
+                     scope: BaselineScope, statistic: str, aggregate: Literal["sum", "max"],
+                     filters: Mapping[str, Collection[str]]) -> Query:
+    """``(scope_key, window_start, value, rows)`` per scope key and week start: the
+    ``aggregate`` of ``statistic`` over the current rows (``FINAL``) of ``window_kind``
+    starting at one of ``week_starts`` that pass ``filters`` (each a
+    :data:`BASELINE_FILTER_COLUMNS` name → the values allowed), and the count of all rows
+    of that scope and start (``rows`` > 0: the scope was reporting then)."""
+    unknown = set(filters) - BASELINE_FILTER_COLUMNS.keys()
+    if unknown:
+        raise ValueError(f"no baseline filter {sorted(unknown)}")
+    params: dict[str, Any] = {"kind": window_kind, "starts": tuple(week_starts)}
+    conds = []
+    for name, column in BASELINE_FILTER_COLUMNS.items():
+        if name in filters:
+            params[f"f_{name}"] = tuple(filters[name])
+            conds.append(f"{column} IN %(f_{name})s")
+    cond = " AND ".join(conds) or "1"
+    return Query(
+        f"SELECT {_SCOPE_EXPR[scope]} AS scope_key, window_start, "
+        f"{aggregate}If(toFloat64({check_identifier(statistic)}), {cond}) AS v, count() AS n "
+        f"FROM (SELECT * FROM {table(database, 'window_stats')} FINAL "
+        "WHERE window_kind = %(kind)s AND toUInt32(window_start) IN %(starts)s) "
+        "GROUP BY scope_key, window_start", params)
