@@ -1,4 +1,4 @@
-"""The asynchronous front of the sinks: :class:`BatchingSink`, four parts put together.
+"""The asynchronous front of the sinks: :class:`BatchingSink`, five parts put together.
 
 * ``sinks.batcher`` — the buffers (pure): one per table, cut into batches of at most
   ``sink_max_rows`` rows when a buffer holds that many rows or about ``sink_max_bytes``
@@ -17,21 +17,16 @@
 * ``sinks.reader`` — the reads the stream cannot do without (:meth:`stored_body_hashes`,
   the id-conflict lookup, and :meth:`query`), in threads, retried like writes while
   ClickHouse is unreachable.
+* ``sinks.flow`` — backpressure: ``submit`` awaits while a write (or a read) is failing,
+  while more than ``(sink_max_in_flight + 1) * sink_max_rows`` rows are not yet written, or
+  while the sink is stalled: its oldest submission not yet written (or a read failing since)
+  is older than ``sink_stall_s`` (:attr:`BatchingSink.stalled`, ``/readyz`` 503). Listeners
+  hear each change (the stream pauses/resumes its Kafka partitions).
 
-What stays here is the flow control. Backpressure: ``submit`` awaits while a write (or a
-read) is failing, while more than ``(sink_max_in_flight + 1) * sink_max_rows`` rows are not
-yet written, or while the sink is stalled. Listeners added with
-:meth:`add_backpressure_listener` hear ``True``/``False`` when that state starts/ends (the
-stream pauses/resumes its Kafka partitions).
-
-Stalls: :meth:`oldest_pending_s` is the age of the oldest submission not yet written (and of
-a read failing since then); past ``sink_stall_s`` the sink is :attr:`stalled` — ClickHouse
-is not answering, even if no call has failed yet (a paused server holds an insert until the
-driver's timeout). ``/readyz`` answers 503 meanwhile; listeners added with
-:meth:`add_stall_listener` hear each change; it ends by itself once the old rows are written.
-
-A write error retrying cannot fix, or an ``on_durable`` that raises, fails the sink for
-good: :meth:`submit`/:meth:`flush` raise it and the sink accepts nothing more.
+What stays here is the wiring: who tells whom when a submission arrives, a batch is cut, a
+write ends, or the sink fails. A write error retrying cannot fix, or an ``on_durable`` that
+raises, fails the sink for good: :meth:`submit`/:meth:`flush` raise it and the sink accepts
+nothing more.
 """
 
 from __future__ import annotations
@@ -50,6 +45,7 @@ from blo.settings import BatchSettings
 from sinks.base import Database, OnDurable, Row, SinkError, SinkWriteError
 from sinks.batcher import Batch, Batcher
 from sinks.durability import DurabilityTracker
+from sinks.flow import FlowControl
 from sinks.reader import SinkReader
 from sinks.retrier import Retrier
 from sinks.tables import BY_NAME
@@ -85,24 +81,19 @@ class BatchingSink:
             ).items()
         }
         self._close_db = close_db
-        self._limit_rows = (self._max_in_flight + 1) * batch.sink_max_rows
         self._executor = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="blo-sink")
         self._batcher = Batcher(batch.sink_max_rows, batch.sink_max_bytes)
         self._durable = DurabilityTracker()
         self._retrier = Retrier(batch, metrics, self._executor, stopped=self._stopped,
                                 on_change=self._update_backpressure)
         self._reader = SinkReader(db, self._retrier)
+        self._flow = FlowControl(metrics, stall_s=batch.sink_stall_s,
+                                 limit_rows=(self._max_in_flight + 1) * batch.sink_max_rows)
         self._unwritten = 0  # rows buffered or being written
         self._tasks: set[asyncio.Task[None]] = set()
         self._error: BaseException | None = None
         self._closed = False
-        self._backpressured = False
-        self._stalled = False
-        self._stalled_at = 0.0  # monotonic time the oldest pending write of a stall began
-        self._listeners: list[Callable[[bool], None]] = []
-        self._stall_listeners: list[Callable[[bool, float], None]] = []
         self._failure_listeners: list[Callable[[BaseException], None]] = []
-        self._room: asyncio.Event | None = None
         self._slots: asyncio.Semaphore | None = None
         self._age_task: asyncio.Task[None] | None = None
 
@@ -111,7 +102,7 @@ class BatchingSink:
     def backpressured(self) -> bool:
         """True while a write is failing and being retried, too many rows are unwritten, or
         the sink is stalled."""
-        return self._backpressured
+        return self._flow.backpressured
 
     @property
     def unwritten_rows(self) -> int:
@@ -134,11 +125,11 @@ class BatchingSink:
         """``callback(True, age_s)`` when the sink stalls, ``callback(False, age_s)`` when it
         writes again (``age_s``: :meth:`oldest_pending_s` at that moment, or how long the
         stall lasted)."""
-        self._stall_listeners.append(callback)
+        self._flow.add_stall_listener(callback)
 
     def add_backpressure_listener(self, callback: Callable[[bool], None]) -> None:
         """``callback(True)`` when backpressure starts, ``callback(False)`` when it ends."""
-        self._listeners.append(callback)
+        self._flow.add_backpressure_listener(callback)
 
     def add_failure_listener(self, callback: Callable[[BaseException], None]) -> None:
         """``callback(error)`` once, when the sink fails for good (a write error retrying
@@ -152,9 +143,7 @@ class BatchingSink:
 
     def start(self) -> None:
         """Start the age timer (also done by the first :meth:`submit`). Needs a running loop."""
-        if self._room is None:
-            self._room = asyncio.Event()
-            self._room.set()
+        if self._slots is None:
             self._slots = asyncio.Semaphore(self._max_in_flight)
         if self._age_task is None and not self._closed:
             self._age_task = asyncio.get_running_loop().create_task(self._age_loop())
@@ -166,12 +155,7 @@ class BatchingSink:
         they and all earlier submissions are written. Awaits while backpressured. Raises
         the sink's :class:`SinkWriteError` once a write has failed for good."""
         self.start()
-        assert self._room is not None
-        while True:
-            self._raise_if_failed()
-            if not self._backpressured:
-                break
-            await self._room.wait()
+        await self._flow.wait_for_room(self._raise_if_failed)
         n_rows = 0
         for table, rows in rows_by_table.items():
             cols = self._columns.get(table)
@@ -294,8 +278,7 @@ class BatchingSink:
         first = self._error is None
         if first:
             self._error = error
-        if self._room is not None:
-            self._room.set()  # wake blocked submitters so they raise
+        self._flow.release()  # wake blocked submitters so they raise
         if first:
             for listener in list(self._failure_listeners):
                 try:
@@ -316,55 +299,9 @@ class BatchingSink:
         if error is not None:
             raise error
 
-    # -- backpressure --------------------------------------------------------------------
-    def _update_stall(self) -> bool:
-        age = self.oldest_pending_s()
-        self._m.sink_oldest_pending.set(age)
-        stalled = age > self._cfg.sink_stall_s
-        if stalled == self._stalled:
-            return stalled
-        self._stalled = stalled
-        self._m.sink_stalled.set(1 if stalled else 0)
-        if stalled:
-            log.warning(
-                "ClickHouse has not taken rows handed to the sink %.1f s ago (%d rows "
-                "unwritten, %d inserts in flight): not answering? /readyz answers 503 "
-                "(sink_stalled) until they are written", age, self._unwritten,
-                len(self._tasks),
-            )
-            self._stalled_at = time.monotonic() - age
-        else:
-            age = time.monotonic() - self._stalled_at
-            log.warning("ClickHouse takes rows again: the sink was stalled for %.1f s", age)
-        for listener in list(self._stall_listeners):
-            try:
-                listener(stalled, age)
-            except Exception:
-                log.exception("stall listener %r failed", listener)
-        return stalled
-
     def _update_backpressure(self) -> None:
-        self._m.sink_buffered_rows.set(self._unwritten)
-        stalled = self._update_stall()
-        retrying = self._retrier.retrying
-        state = bool(retrying) or self._unwritten > self._limit_rows or stalled
-        if state == self._backpressured:
-            return
-        self._backpressured = state
-        self._m.sink_backpressured.set(1 if state else 0)
-        if self._room is not None:
-            if state and self._error is None:
-                self._room.clear()
-            else:
-                self._room.set()
-        # Buffer-full backpressure is ordinary flow control at full speed: debug only.
-        # Failures are logged (as warnings) by the retry loop itself.
-        log.debug(
-            "sink backpressure %s (%d rows unwritten, %d batches retrying)",
-            "on" if state else "off", self._unwritten, retrying,
+        self._flow.update(
+            unwritten=self._unwritten, retrying=self._retrier.retrying,
+            oldest_pending_s=self.oldest_pending_s(), in_flight=len(self._tasks),
+            failed=self._error is not None,
         )
-        for listener in list(self._listeners):
-            try:
-                listener(state)
-            except Exception:
-                log.exception("backpressure listener %r failed", listener)
