@@ -44,7 +44,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from pipeline_bench import _policy, make_backlog, rows_to_columns
+from backlog import make_backlog
+from inprocess import ingest_policy, rows_to_columns
 
 from blo.localservices.clickhouse_server import ClickHouseServer
 from blo.settings import ClickHouseSettings, IngestSettings, parse_clickhouse_url
@@ -62,7 +63,7 @@ def build_rows(n: int) -> list[tuple[Any, ...]]:
     from streams.ingest import IngestProcessor, RawRecord
 
     backlog = make_backlog(n, 100)
-    proc = IngestProcessor(Registry(backlog.stations), _policy(IngestSettings()))
+    proc = IngestProcessor(Registry(backlog.stations), ingest_policy(IngestSettings()))
 
     async def none(*_: Any) -> dict:
         return {}

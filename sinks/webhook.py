@@ -47,6 +47,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from blo.backoff import delay_s
+
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("delivered", "retried", "failed_permanent", "failed_exhausted", "dropped",
@@ -365,10 +367,9 @@ class WebhookNotifier:
             return None
         if retry_after is not None:
             delay = min(retry_after, self._backoff_max_s)
-        else:
-            base = min(self._backoff_max_s,
-                       self._backoff_initial_s * 2.0 ** (d.attempts - 1))
-            delay = base * (0.5 + 0.5 * self._rand())  # never under half: spread, not skip
+        else:  # jitter never under half: spread, not skip
+            delay = delay_s(d.attempts, self._backoff_initial_s, self._backoff_max_s,
+                            jitter=(0.5, 1.0), rand=self._rand)
         self._warn("retrying",
                    "webhook %s: alert %s version %d attempt %d %s; retrying in %.2f s",
                    self._where, d.alert_id, d.version, d.attempts, problem, delay)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from blo.backoff import delays
 from blo.kafka_config import aiokafka_kwargs
 from blo.metrics import Metrics
 from blo.settings import KafkaSettings
@@ -24,6 +25,9 @@ from schemas.station import Registry, StationRecord
 from sinks.base import Row
 
 log = logging.getLogger("blo.registry")
+
+RETRY_FIRST_S = 1.0  # reconnect backoff: doubling to RETRY_MAX_S
+RETRY_MAX_S = 30.0
 
 
 def station_row(rec: StationRecord, updated_at: datetime) -> Row:
@@ -56,17 +60,17 @@ class RegistryReader:
 
         Sets :attr:`ready` once caught up. Re-reading after a reconnect is harmless:
         upserting the same record twice changes nothing."""
-        delay = 1.0
+        waits = delays(RETRY_FIRST_S, RETRY_MAX_S)
         while True:
             try:
                 await self._run_once()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure: log, back off, reconnect
+                delay = next(waits)
                 log.error("station registry reader failed (%s: %s); retrying in %.0f s",
                           type(e).__name__, e, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
     async def _run_once(self) -> None:
         topic = self.kafka.topic_stations

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ from kafka.errors import (
     RecordListTooLargeError,
 )
 
+from blo.backoff import delay_s
 from blo.sdk.batching import OutgoingRecord, first_per_station, group_records
 from blo.sdk.buffer import BufferClosed, BufferedEvent, DiskBuffer
 
@@ -350,9 +350,8 @@ class Sender:
 
     def _failure(self, what: str, exc: BaseException) -> None:
         c = self.config
-        delay = min(c.retry_max_s, c.retry_initial_s * 2 ** min(self._failures, 30))
-        delay *= random.uniform(0.8, 1.2)
         self._failures += 1
+        delay = delay_s(self._failures, c.retry_initial_s, c.retry_max_s, jitter=(0.8, 1.2))
         self.last_error = f"{what}: {describe_error(exc)}"
         since = self._down_since
         if since is None or self._may_warn():

@@ -13,8 +13,9 @@ import pytest
 from blo.metrics import Metrics
 from blo.settings import BatchSettings
 from sinks.base import Row, SinkError, SinkTimeout, SinkWriteError
-from sinks.batching import WRITE_ERROR_RETRIES, BatchingSink
+from sinks.batching import BatchingSink
 from sinks.memory import MemoryDatabase
+from sinks.retrier import WRITE_ERROR_RETRIES
 
 COLUMNS = {"events": ("id", "text"), "dlq": ("id", "reason")}
 

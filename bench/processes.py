@@ -1,0 +1,116 @@
+"""The processes under measurement: CPU seconds, the worker's ``/metrics``, its log's crash
+lines; and the bench's own log line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+_METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN|\+Inf)$')
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """utime+stime of a process (all its threads), 0 when it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def child_pid(pid: int) -> int | None:
+    """The first child process of ``pid`` (the worker's ingest process, when it has one)."""
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids = (task / "children").read_text().split()
+            if kids:
+                return int(kids[0])
+    except OSError:
+        return None
+    return None
+
+
+def machine_busy() -> tuple[float, float, float]:
+    """(busy, total, steal) CPU-seconds of all CPUs since boot."""
+    parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = parts[3] + parts[4]
+    total = sum(parts[:8])
+    return (total - idle) / CLK_TCK, total / CLK_TCK, parts[7] / CLK_TCK
+
+
+class CpuWatch:
+    """CPU seconds of named processes and of the whole machine between two marks."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+        self._machine: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def mark(self) -> None:
+        self._start = {k: cpu_seconds(p) for k, p in self.pids.items()}
+        self._machine = machine_busy()
+
+    def since(self) -> dict[str, float]:
+        out = {k: cpu_seconds(p) - self._start.get(k, 0.0) for k, p in self.pids.items()}
+        busy, total, steal = machine_busy()
+        out["machine_busy"] = busy - self._machine[0]
+        out["machine_total"] = total - self._machine[1]
+        out["machine_steal"] = steal - self._machine[2]
+        return out
+
+
+def service_pid(service: Any) -> int | None:
+    proc = getattr(service, "_proc", None)  # the launchers keep their Popen there
+    return proc.pid if proc is not None else None
+
+
+def scrape_metrics(port: int) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
+            body = r.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = defaultdict(float)
+    for line in body.splitlines():
+        m = _METRIC.match(line)
+        if m:
+            out[m.group(1)] += float(m.group(3))
+    return out
+
+
+class WorkerFailed(RuntimeError):
+    def __init__(self, what: str, problems: str) -> None:
+        super().__init__(f"{what}:\n{problems}")
+        self.what, self.problems = what, problems
+
+
+_CRASH = re.compile(r"Restarting dead <Agent|CRITICAL")
+
+
+def log_problems(path: Path, context: int = 2) -> str:
+    """The worker log's crash lines (Faust restarts a crashed agent and keeps running, so
+    the process does not exit: its records stay unacknowledged and the run never ends)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    hits = [i for i, ln in enumerate(lines) if _CRASH.search(ln)]
+    if not hits:
+        return ""
+    keep = sorted({j for i in hits for j in range(i, min(len(lines), i + 1 + context))}
+                  | {i for i, ln in enumerate(lines) if "Error" in ln and ":" in ln})
+    return "\n".join(lines[j][:400] for j in keep[:12])
