@@ -54,6 +54,7 @@ class RegistryReader:
         self.on_records = on_records
         self.ready = asyncio.Event()
         self.bad_records = 0
+        self._fetched = False  # the current connection has fetched (resets the backoff)
 
     async def run(self) -> None:
         """Read forever (cancel to stop), reconnecting after failures with backoff.
@@ -67,6 +68,9 @@ class RegistryReader:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure: log, back off, reconnect
+                if self._fetched:  # it had been reading: a new outage starts from the first wait
+                    waits = delays(RETRY_FIRST_S, RETRY_MAX_S)
+                    self._fetched = False
                 delay = next(waits)
                 log.error("station registry reader failed (%s: %s); retrying in %.0f s",
                           type(e).__name__, e, delay)
@@ -94,6 +98,7 @@ class RegistryReader:
             await consumer.seek_to_beginning(*tps)
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                self._fetched = True
                 records: list[StationRecord] = []
                 for msgs in batch.values():
                     for m in msgs:
