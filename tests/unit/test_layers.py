@@ -25,8 +25,6 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
 # (file, imported module): what issue 12 (the shape refactor) removes
 KNOWN_UPWARD = {
     ("blo/settings.py", "streams.windows"),  # window_config(): settings build the config
-    ("streams/engine_process.py", "blo.db"),  # the ingest process opens its own database
-    ("streams/engine_process.py", "blo.worker"),
 }
 
 
