@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -253,8 +253,9 @@ def add_ingest_agent(app: faust.App, raw_topic: Any, backend: IngestBackend,
 
     @app.agent(raw_topic, name="blo.ingest")
     async def ingest(stream: Any) -> None:  # faust.Stream; noack_take is not in StreamT
-        async def ack(record: RawRecord) -> None:
-            await stream.ack(record.handle)
+        def ack(record: RawRecord) -> Awaitable[bool]:  # the Faust event's own ack
+            ack_event: Awaitable[bool] = stream.ack(record.handle)
+            return ack_event
 
         async for batch in stream.noack_take(b.take_max, within=b.take_within_s):
             await backend.handle(raw_records(batch), ack)

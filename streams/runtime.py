@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from prometheus_client.metrics_core import Metric
+
 from blo.metrics import Metrics
 from schemas.parse import EVENT_TYPES
 from sinks.base import Database, Row, Sink, SinkError
@@ -44,7 +46,6 @@ class ReadingSink(Sink, SinkHealth, Protocol):
 
     async def stored_body_hashes(self, station_ids: Sequence[str], event_ids: Sequence[UUID]
                                  ) -> dict[UUID, str]: ...
-
 
 
 def caught_up_partitions(positions: Positions, processed_next: Mapping[TP, int],
@@ -128,7 +129,7 @@ class IngestRuntime:
     def registry_loaded(self) -> None:
         self.registry_ready.set()
 
-    async def metric_families(self) -> list[Any] | None:
+    async def metric_families(self) -> list[Metric] | None:
         return None  # all in this process's registry
 
     async def handle(self, records: list[RawRecord], ack: Acker) -> None:

@@ -50,6 +50,12 @@ async def _no_ack(rec: RawRecord) -> None:
     pass
 
 
+async def _recv_take(peer: Channel) -> Take:
+    msg = await peer.recv()
+    assert isinstance(msg, Take), msg
+    return msg
+
+
 def _greedy(sizes: list[int], limit: int) -> list[list[int]]:
     """The expected cut: consecutive records, a new message when the next would overflow."""
     out: list[list[int]] = [[]]
@@ -73,10 +79,9 @@ def test_a_take_is_sent_in_messages_of_bounded_size_in_order() -> None:
         proc, peer = await _pair(max_in_flight=10)
         # concurrently: a message this size waits for the reader (the socket's flow control)
         handling = asyncio.ensure_future(proc.handle(_take(sizes), _no_ack))
-        got = [await peer.recv() for _ in expected]
+        got = [await _recv_take(peer) for _ in expected]
         await asyncio.wait_for(handling, 5)
-        assert all(isinstance(m, Take) for m in got)
-        return got  # type: ignore[return-value]
+        return got
 
     messages = asyncio.run(scenario())
     assert [m.offsets for m in messages] == expected
@@ -99,8 +104,8 @@ def test_a_rebalance_while_a_take_waits_ends_the_take_there() -> None:
         proc, peer = await _pair(max_in_flight=1)
         proc.assigned = {(TOPIC, 0)}
         handling = asyncio.ensure_future(proc.handle(_take([big] * 5), acker))
-        first = [await peer.recv(), await peer.recv()]  # the third waits for a TakeDone
-        assert all(isinstance(m, Take) for m in first)
+        first = [await _recv_take(peer), await _recv_take(peer)]  # the third waits for
+        # a TakeDone
 
         async def peer_revoke() -> None:  # answer the revoke call as the process would
             msg = await peer.recv()
@@ -112,12 +117,12 @@ def test_a_rebalance_while_a_take_waits_ends_the_take_there() -> None:
         await proc.revoke([(TOPIC, 0)], flush_timeout=5)
         await answering
         for m in first:
-            peer.post(TakeDone(m.seq))  # type: ignore[attr-defined]
+            peer.post(TakeDone(m.seq))
         await asyncio.wait_for(handling, 5)
         await proc.send_positions({})  # a marker: whatever was sent before it comes first
         after = await peer.recv()
         proc.stopping = True
-        return first, after  # type: ignore[return-value]
+        return first, after
 
     first, after = asyncio.run(scenario())
     assert [m.offsets for m in first] == [[0], [1]]
