@@ -14,7 +14,7 @@ Variants:
   data (``Database.stored_body_hashes``; the former ``extlookup`` variant measured it).
 * ``aiokafka`` -- the raw topic consumed with a plain aiokafka ``getmany`` loop (a Faust
   task, like the station registry reader) instead of the Faust agent's
-  ``stream.noack_take`` + ``stream.ack`` per record; same ``IngestRuntime``, same sink,
+  ``stream.noack_take`` + ``stream.ack`` per record; same ingest backend, same sink,
   commit after write. A measuring prototype, not production code (see ``_aiokafka``).
 
 The former ``extlookup``, ``gc`` and ``orjson`` variants are now the product (the conflict
@@ -44,24 +44,15 @@ def _nolookup() -> None:
     IngestRuntime._lookup_hashes = _lookup_hashes  # type: ignore[method-assign]
 
 
-class _Rec:
-    """What ``IngestRuntime.handle`` reads of a Faust event: ``.value`` and ``.message``."""
-
-    __slots__ = ("message", "value")
-
-    def __init__(self, record: object) -> None:
-        self.message = record  # aiokafka ConsumerRecord: topic, partition, offset
-        self.value = record.value  # type: ignore[attr-defined]
-
-
 def _aiokafka() -> None:
     """The raw topic read by a plain aiokafka consumer (``getmany``) in a Faust task, fed
-    to the same ``IngestRuntime.handle``; acks record the next offset per partition (the
+    to the same ingest backend's ``handle``; acks record the next offset per partition (the
     sink calls ``on_durable`` in submission order, so it only grows) and a commit follows
     every ``BLO_KAFKA_COMMIT_INTERVAL_S`` and at the end. The Faust agent is removed (an
     idle one on the DLQ topic keeps Faust's consumer, which needs a subscription, happy).
     Simplified for measuring (consumer group ``<group>-aiokafka``; no pause on
-    backpressure -- ``handle`` awaits the sink instead; no rebalance handling)."""
+    backpressure -- ``handle`` awaits the sink instead; no rebalance handling; inline, the
+    lag and the caught-up partitions come from this consumer's positions)."""
     import logging
     import time
 
@@ -69,8 +60,8 @@ def _aiokafka() -> None:
 
     original = sa.build_app
 
-    def build_app(settings, db, metrics=None):  # type: ignore[no-untyped-def]
-        app = original(settings, db, metrics)
+    def build_app(settings, db, *args, **kwargs):  # type: ignore[no-untyped-def]
+        app = original(settings, db, *args, **kwargs)
         del app.agents["blo.ingest"]
         k, b = settings.kafka, settings.batch
 
@@ -86,6 +77,9 @@ def _aiokafka() -> None:
             from aiokafka import AIOKafkaConsumer, TopicPartition
 
             from blo.kafka_config import aiokafka_kwargs
+            from streams.decode import SourcePos
+            from streams.ingest import RawRecord
+            from streams.runtime import IngestRuntime
 
             consumer = AIOKafkaConsumer(
                 k.topic_raw, group_id=f"{k.group_id}-aiokafka", enable_auto_commit=False,
@@ -93,22 +87,18 @@ def _aiokafka() -> None:
                 heartbeat_interval_ms=int(k.session_timeout_s * 250),
                 **aiokafka_kwargs(k, role="consumer"))
             await consumer.start()
-            runtime = app.blo
-            update_lag = type(runtime).update_lag
-
-            def lag_from_this_consumer() -> None:  # the timer would ask Faust's consumer
-                runtime.highwater = lambda t, p: consumer.highwater(TopicPartition(t, p))
-                update_lag(runtime)
-
-            runtime.update_lag = lag_from_this_consumer
+            backend = app.worker.backend
+            if isinstance(backend, IngestRuntime):  # not Faust's consumer: it has no raw tps
+                backend.positions = lambda: {(tp.topic, tp.partition): (
+                    consumer.highwater(tp), None) for tp in consumer.assignment()}
             next_offset: dict[TopicPartition, int] = {}
             committed: dict[TopicPartition, int] = {}
 
-            async def ack(event: _Rec) -> None:
-                m = event.message
-                tp = TopicPartition(m.topic, m.partition)  # type: ignore[attr-defined]
-                if m.offset + 1 > next_offset.get(tp, -1):  # type: ignore[attr-defined]
-                    next_offset[tp] = m.offset + 1  # type: ignore[attr-defined]
+            async def ack(record: RawRecord) -> None:
+                src = record.source
+                tp = TopicPartition(src.topic, src.partition)
+                if src.offset + 1 > next_offset.get(tp, -1):
+                    next_offset[tp] = src.offset + 1
 
             async def commit() -> None:
                 todo = {tp: o for tp, o in next_offset.items() if committed.get(tp) != o}
@@ -121,13 +111,14 @@ def _aiokafka() -> None:
                 while True:
                     batches = await consumer.getmany(timeout_ms=int(b.take_within_s * 1000),
                                                      max_records=b.take_max)
-                    events = [_Rec(r) for recs in batches.values() for r in recs]
-                    if events:
-                        await app.blo.handle(events, ack)
+                    records = [RawRecord(r.value, SourcePos(r.topic, r.partition, r.offset))
+                               for recs in batches.values() for r in recs]
+                    if records:
+                        await backend.handle(records, ack)
                     if time.monotonic() - last_commit >= k.commit_interval_s:
                         await commit()
                         last_commit = time.monotonic()
-            finally:  # stopping: BloApp.on_stop drains the sink (acks what it wrote)
+            finally:  # stopping: BloApp.on_stop drains the backend (acks what it wrote)
                 try:
                     await commit()
                 except Exception as e:  # noqa: BLE001 - uncommitted records are redelivered

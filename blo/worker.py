@@ -30,11 +30,12 @@ from blo.kafka_io import ensure_pipeline_topics
 from blo.metrics import Metrics
 from blo.settings import Settings
 from sinks.base import Database, Row, SinkTimeout
-from sinks.batching import BatchingSink
 from sinks.migrations import current_version, migrate
 from streams.app import AppParts, BloApp, build_app
 from streams.broker import BrokerState, tame_client_logs
 from streams.guard import DlqFloodError
+from streams.process_messages import ProcessSetup
+from streams.worker import Worker
 
 log = logging.getLogger("blo.worker")
 
@@ -88,8 +89,9 @@ def _embedded_parts(settings: Settings, db: Database, key: str) -> AppParts:
     API and dashboard itself, and the admin door (:mod:`blo.door`, behind ``key``) for
     ``blo query``/``blo tokens``; both read and audit through the worker's own sink."""
 
-    def add(app: BloApp, sink: BatchingSink,
+    def add(app: BloApp, worker: Worker,
             produce: Callable[[str, bytes, bytes], Awaitable[Any]]) -> None:
+        sink = worker.sink
         from blo.api.app import build_api
         from blo.api.serve import context, start_site
         from blo.cli.api import token_operation
@@ -126,7 +128,7 @@ def _embedded_parts(settings: Settings, db: Database, key: str) -> AppParts:
                 log.error("cannot serve the query API on %s (%s); set BLO_API_PORT", where, e)
                 return
             log.info("query API and dashboard on %s", where)
-            app.blo_api_runner = runner
+            worker.api_runner = runner
 
     return add
 
@@ -163,20 +165,21 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
         door_key = door_path, write_key(door_path, settings.web.port)
         log.info("admin door for blo query/tokens: key in %s (mode 0600)", door_path)
     app = build_app(settings, db, metrics, broker, with_app=None if door_key is None
-                    else _embedded_parts(settings, db, door_key[1]))
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                    else _embedded_parts(settings, db, door_key[1]),
+                    process_setup=ProcessSetup(open_database=open_database, tune=tune_gc))
+    faust_worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           override_logging=False)
     tune_gc()
 
     stopping: list[asyncio.Future[Any]] = []
 
     def on_fatal(exc: BaseException) -> None:
-        stopping.append(asyncio.ensure_future(worker.stop()))  # referenced until exit
+        stopping.append(asyncio.ensure_future(faust_worker.stop()))  # referenced until exit
 
-    app.blo.on_fatal = on_fatal
+    app.worker.on_fatal = on_fatal
     code: Any = 0
     try:
-        worker.execute_from_commandline()
+        faust_worker.execute_from_commandline()
     except SystemExit as e:
         code = e.code
     finally:
@@ -184,12 +187,12 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
             door_key_path, key = door_key
             remove_key(door_key_path, key)
         db.close()
-    fatal = app.blo.fatal
+    fatal = app.worker.fatal
     if fatal is not None:
         print(f"blo worker stopped: {fatal}", file=sys.stderr)
         return EXIT_DLQ_GUARD if isinstance(fatal, DlqFloodError) else EXIT_FATAL
     if code not in (0, None):  # Faust stopped on an error of its own (logged above)
-        reason = getattr(worker, "crash_reason", None) or f"exit status {code}"
+        reason = getattr(faust_worker, "crash_reason", None) or f"exit status {code}"
         print(f"blo worker stopped: the Faust worker crashed: {reason!r}", file=sys.stderr)
         return EXIT_FATAL
     return 0

@@ -1,4 +1,5 @@
-"""The glue between the Faust agent, the pure ingest step and the sink.
+"""The inline ingest backend: the glue between the Faust agent, the pure ingest step and
+the sink (:class:`streams.backend.IngestBackend`; the ingest process runs one too).
 
 **Where offsets are committed.** Records are acknowledged in :meth:`IngestRuntime._ack`,
 which runs only as the sink's ``on_durable`` callback — after every row the records
@@ -14,17 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from prometheus_client.metrics_core import Metric
+
 from blo.metrics import Metrics
+from schemas.alert_input import partition_progress_record
 from schemas.parse import EVENT_TYPES
 from sinks.base import Database, Row, Sink, SinkError
 from streams.alert_input import station_progress_record
+from streams.backend import TP, Acker, Positions, SinkHealth, Timer, slices_by_bytes
 from streams.dead_letters import dlq_message, dlq_row
-from streams.decode import SourcePos
 from streams.enriched import enriched_records
 from streams.frontier import AckFrontier
 from streams.guard import DlqFloodError, DlqGuard
@@ -34,31 +39,7 @@ from streams.window_runtime import WindowRuntime
 log = logging.getLogger("blo.ingest")
 
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) → delivery
-Acker = Callable[[Any], Awaitable[Any]]
-
-
-def slices_by_bytes(records: list[RawRecord], max_bytes: int) -> list[list[RawRecord]]:
-    """Cut a take into consecutive slices of at most ``max_bytes`` of record values (at
-    least one record each). A take counts records, and a batched record may carry hundreds
-    of events: processing a whole take of those in one step would hold the event loop for
-    seconds (no HTTP answers, no writes meanwhile) and leave the sink idle. Value bytes are
-    the proxy for the work, known before decoding."""
-    out: list[list[RawRecord]] = []
-    current: list[RawRecord] = []
-    size = 0
-    for rec in records:
-        n = len(rec.value) if rec.value is not None else 0
-        if current and size + n > max_bytes:
-            out.append(current)
-            current, size = [], 0
-        current.append(rec)
-        size += n
-    if current:
-        out.append(current)
-    return out
-
-
-class ReadingSink(Sink, Protocol):
+class ReadingSink(Sink, SinkHealth, Protocol):
     """A sink that also runs the stream's reads, with its retries (``BatchingSink``)."""
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None, *,
@@ -67,11 +48,28 @@ class ReadingSink(Sink, Protocol):
     async def stored_body_hashes(self, station_ids: Sequence[str], event_ids: Sequence[UUID]
                                  ) -> dict[UUID, str]: ...
 
-    @property
-    def failed(self) -> BaseException | None: ...
+
+def caught_up_partitions(positions: Positions, processed_next: Mapping[TP, int],
+                         raw_topic: str) -> set[int]:
+    """Raw-topic partitions whose every fetched record is processed and whose fetch
+    position is at the high watermark the broker reported with its last fetch response
+    (never the end-offset lookup, wrong on Tansu). Only these may idle-close windows."""
+    out = set()
+    for (topic, partition), (hw, committed) in positions.items():
+        if topic != raw_topic or hw is None:
+            continue
+        nxt = processed_next.get((topic, partition))
+        if nxt is None:  # nothing processed since the assignment
+            nxt = committed or 0
+        if nxt >= hw:
+            out.add(partition)
+    return out
 
 
 class IngestRuntime:
+    """:class:`streams.backend.IngestBackend` in this process: built by
+    :func:`streams.backend_factory.build_inline`."""
+
     def __init__(
         self,
         *,
@@ -89,6 +87,8 @@ class IngestRuntime:
         slice_max_bytes: int = 4 * 1024 * 1024,
         windows: WindowRuntime | None = None,
         alert_input_topic: str | None = None,
+        positions: Callable[[], Positions] = dict,
+        window_tick_s: float = 1.0,
     ) -> None:
         self.processor = processor
         self.sink = sink
@@ -104,6 +104,8 @@ class IngestRuntime:
         self.slice_max_bytes = slice_max_bytes
         self.windows = windows
         self.alert_input_topic = alert_input_topic
+        self.positions = positions  # the consumer's view: lag, caught-up partitions
+        self.window_tick_s = window_tick_s
         # event types whose events the alert engine needs one by one (paired rules)
         self.alert_event_types: frozenset[str] = frozenset()
         # next offset after the last record processed, per partition (for "caught up")
@@ -113,19 +115,27 @@ class IngestRuntime:
         self.fatal: BaseException | None = None
         self.registry_ready = asyncio.Event()
         self.acker: Acker | None = None
-        self.highwater: Callable[[str, int], int | None] = lambda t, p: None
         self.stopping = False
         # bumped whenever partitions are forgotten (a rebalance): a take begun before it
         # stops there instead of registering its records in the new assignment's frontier
         self.epoch = 0
         self._lock = asyncio.Lock()
-        self._frontier = AckFrontier()
+        self._frontier = AckFrontier()  # its handles: the RawRecords themselves
         self._acked_next: dict[tuple[str, int], int] = {}
 
     # -- called by the agent -----------------------------------------------------------
-    async def handle(self, events: Sequence[Any], acker: Acker) -> None:
-        """Process one batch of Faust events (values are raw bytes)."""
-        self.acker = acker
+    async def start(self) -> None:
+        """Nothing to start: the sink starts with the app's tasks."""
+
+    def registry_loaded(self) -> None:
+        self.registry_ready.set()
+
+    async def metric_families(self) -> list[Metric] | None:
+        return None  # all in this process's registry
+
+    async def handle(self, records: list[RawRecord], ack: Acker) -> None:
+        """Process one take of raw records; ``ack`` each once durable (:meth:`_ack`)."""
+        self.acker = ack
         if self.fatal is not None or self.stopping:
             return  # stopping: leave everything unacknowledged (redelivered later)
         if not self.registry_ready.is_set():
@@ -138,14 +148,13 @@ class IngestRuntime:
                 return
         assigned = self.assigned
         epoch = self.epoch
-        records = []
+        if assigned is not None:  # fetched before a rebalance gave the partition away
+            records = [r for r in records
+                       if (r.source.topic, r.source.partition) in assigned]
         frontier = self._frontier
-        for ev in events:
-            m = ev.message
-            if assigned is not None and (m.topic, m.partition) not in assigned:
-                continue  # fetched before a rebalance gave its partition to another worker
-            records.append(RawRecord(ev.value, SourcePos(m.topic, m.partition, m.offset), ev))
-            frontier.received((m.topic, m.partition), m.offset, ev)
+        for rec in records:
+            src = rec.source
+            frontier.received((src.topic, src.partition), src.offset, rec)
         self.metrics.records_consumed.labels(self.raw_topic).inc(len(records))
         processed = self.processed_next
         for chunk in slices_by_bytes(records, self.slice_max_bytes):
@@ -225,10 +234,10 @@ class IngestRuntime:
         acked = 0
         for rec in done:
             key = (rec.source.topic, rec.source.partition)
-            for handle in self._frontier.completed(key, rec.source.offset):
-                await acker(handle)
+            for ready in self._frontier.completed(key, rec.source.offset):
+                await acker(ready)
                 acked += 1
-                self._acked_next[key] = handle.message.offset + 1
+                self._acked_next[key] = ready.source.offset + 1
         self.metrics.offsets_acked.labels(self.raw_topic).inc(acked)
 
     async def drain(self, timeout: float) -> None:
@@ -262,7 +271,21 @@ class IngestRuntime:
         if self.windows is not None:
             self.windows.forget([p for t, p in tps if t == self.raw_topic])
 
-    async def on_revoked(self, tps: Sequence[tuple[str, int]], flush_timeout: float) -> None:
+    async def assign(self, tps: set[TP]) -> None:
+        """A new assignment: records of other partitions are skipped from now on, and the
+        window state of its raw partitions is rebuilt before any of their records is counted.
+        A restore that fails (ClickHouse unreachable for good, ...) stops the worker: no
+        guessing."""
+        self.assigned = set(tps)
+        if self.windows is not None:
+            try:
+                await self.windows.restore(sorted(p for t, p in self.assigned
+                                                  if t == self.raw_topic))
+            except Exception as e:
+                log.exception("could not restore the window state")
+                self.fail(e)
+
+    async def revoke(self, tps: Sequence[tuple[str, int]], flush_timeout: float) -> None:
         """Before partitions go: let the batch in progress finish and write what was
         processed, so whoever gets them next (possibly this worker again) rebuilds its window
         state from ClickHouse with every event counted so far; then forget them. If the
@@ -279,11 +302,35 @@ class IngestRuntime:
                 self.processor.forget_cache()
             self.forget_partitions(tps)
 
-    def update_lag(self) -> None:
-        for (topic, partition), nxt in self._acked_next.items():
-            hw = self.highwater(topic, partition)
+    def timers(self) -> list[Timer]:
+        out = [Timer(0.5, "releasing held records", self.release_holds),
+               Timer(2.0, "updating the lag", self.update_lag)]
+        if self.windows is not None:
+            out.append(Timer(self.window_tick_s, "window tick", self.tick_windows))
+        return out
+
+    async def update_lag(self) -> None:
+        positions = self.positions()
+        for key, nxt in self._acked_next.items():
+            hw = positions.get(key, (None, None))[0]
             if hw is not None:
+                topic, partition = key
                 self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, hw - nxt))
+
+    async def tick_windows(self) -> None:
+        """One windows tick: close and emit what is due, then (with alerting) tell the alert
+        engine which raw partitions of this worker are caught up."""
+        windows = self.windows
+        if windows is None:
+            return
+        positions, raw = self.positions(), self.raw_topic
+        done = caught_up_partitions(positions, self.processed_next, raw)
+        await windows.tick(done)
+        if self.alert_input_topic is not None:
+            parts = {p: p in done for (t, p) in positions if t == raw}
+            if parts:
+                await self.produce(self.alert_input_topic,
+                                   *partition_progress_record(parts, time.time()))
 
     def _count(self, o: BatchOutcome) -> None:
         m = self.metrics

@@ -13,22 +13,18 @@ the admin key): :mod:`blo.door`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-from prometheus_client.metrics_core import Metric
 
 from blo.metrics import Metrics
-from sinks.base import Database
-from streams.offload import IngestProcess
-from streams.runtime import IngestRuntime
+from streams.worker import Worker
 
 
-def register_pages(app: faust.App, runtime: IngestRuntime | IngestProcess, db: Database,
-                   metrics: Metrics,
-                   more_metrics: Callable[[], Awaitable[list[Metric]]] | None = None) -> None:
-    """``more_metrics``: the ingest process's families, merged into ``/metrics``."""
+def register_pages(app: faust.App, worker: Worker, metrics: Metrics) -> None:
+    """The pages answer for ``worker``; ``/metrics`` merges the families its backend keeps
+    elsewhere (the ingest process's) into ``metrics``."""
+    runtime = worker.backend
 
     @app.page("/healthz")
     async def healthz(self: Any, request: Any) -> Any:
@@ -43,12 +39,11 @@ def register_pages(app: faust.App, runtime: IngestRuntime | IngestProcess, db: D
             "sink_healthy": runtime.sink.failed is None,
             "sink_not_stalled": not runtime.sink.stalled,
         }
-        broker = getattr(app, "blo_broker", None)  # streams.broker.BrokerState
-        if broker is not None:
-            checks["broker_connected"] = broker.connected
+        broker = worker.broker
+        checks["broker_connected"] = broker.connected
         ok = all(checks.values())
         body: dict[str, Any] = {"ready": ok, "checks": checks}
-        if broker is not None and not broker.connected:
+        if not broker.connected:
             body["broker_unreachable"] = broker.describe()
         if not checks["sink_not_stalled"]:
             body["sink_stalled"] = (
@@ -59,5 +54,5 @@ def register_pages(app: faust.App, runtime: IngestRuntime | IngestProcess, db: D
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:
         # aiohttp takes the charset separately; this is Prometheus' text format 0.0.4
-        extra = await more_metrics() if more_metrics is not None else None
+        extra = await runtime.metric_families()
         return self.bytes(metrics.render(extra), content_type="text/plain; version=0.0.4")

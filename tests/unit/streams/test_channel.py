@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from streams.channel import Channel, ChannelClosed
+from streams.process_messages import Acks, Assign, CallFailed, PositionsUpdate, Stop, Take
 
 
 def _run(body: Callable[[Channel, Channel], Awaitable[Any]], timeout: float = 30) -> Any:
@@ -27,29 +28,30 @@ def _run(body: Callable[[Channel, Channel], Awaitable[Any]], timeout: float = 30
     return asyncio.run(main())
 
 
-def test_tuples_of_bytes_none_and_dicts_round_trip_both_ways() -> None:
-    sent = [
-        ("batch", 7, "raw-x", [0, 1, 1], [10, 11, 12], [b"{}", None, b"\xff\x00"]),
-        ("positions", {("raw-x", 0): (100, None), ("raw-x", 3): (None, 42)}),
-        ("call", 3, "assign", ([("raw-x", 0), ("raw-x", 2)],)),
-        ("ack", {("raw-x", 1): 13}),
-        ("stop",),
-        ("reply", 9, False, "ValueError: boom \u00e9\u4e2d"),
+def test_the_process_messages_round_trip_both_ways() -> None:
+    sent: list[object] = [
+        Take(7, 2, "raw-x", [0, 1, 1], [10, 11, 12], [b"{}", None, b"\xff\x00"],
+             {("raw-x", 0): (100, None)}),
+        PositionsUpdate({("raw-x", 0): (100, None), ("raw-x", 3): (None, 42)}),
+        Assign(3, [("raw-x", 0), ("raw-x", 2)], 4),
+        Acks({("raw-x", 1): 13}),
+        Stop(),
+        CallFailed(9, "ValueError: boom \u00e9\u4e2d"),
     ]
 
     async def body(left: Channel, right: Channel) -> tuple[list[Any], list[Any]]:
         for m in sent:
-            await left.send(*m)
+            await left.send(m)
         forth = [await right.recv() for _ in sent]
         for m in reversed(sent):
-            await right.send(*m)
+            await right.send(m)
         back = [await left.recv() for _ in sent]
         return forth, back
 
     forth, back = _run(body)
     assert forth == sent
     assert back == list(reversed(sent))
-    assert all(type(m) is tuple for m in forth + back)
+    assert [type(m) for m in forth] == [type(m) for m in sent]
 
 
 def test_many_messages_arrive_in_order() -> None:
@@ -58,7 +60,7 @@ def test_many_messages_arrive_in_order() -> None:
     async def body(left: Channel, right: Channel) -> list[Any]:
         async def produce() -> None:
             for i in range(n):
-                await left.send("done", i, b"x" * (i % 97))
+                await left.send(("done", i, b"x" * (i % 97)))
 
         task = asyncio.ensure_future(produce())
         got = [await right.recv() for _ in range(n)]
@@ -80,9 +82,9 @@ def test_a_message_of_several_megabytes_while_the_reader_reads_concurrently() ->
 
         reader = asyncio.ensure_future(read_three())
         await asyncio.sleep(0)  # the reader is waiting before the first byte is sent
-        await left.send("small", 1)
-        await left.send("big", big)
-        await left.send("batch", 2, "t", list(range(len(values))), values)
+        await left.send(("small", 1))
+        await left.send(("big", big))
+        await left.send(("batch", 2, "t", list(range(len(values))), values))
         return await reader
 
     first, second, third = _run(body)
@@ -93,7 +95,7 @@ def test_a_message_of_several_megabytes_while_the_reader_reads_concurrently() ->
 
 def test_the_other_end_closing_raises_channel_closed() -> None:
     async def body(left: Channel, right: Channel) -> tuple[Any, bool]:
-        await left.send("last", b"words")
+        await left.send(("last", b"words"))
         left.close()
         first = await right.recv()  # what was sent before the close still arrives
         try:

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from blo.metrics import Metrics
 from blo.settings import BatchSettings
 from sinks.batching import BatchingSink
 from sinks.memory import MemoryDatabase
 from sinks.tables import EVENTS
+from streams.decode import SourcePos
 from streams.guard import DlqGuard
+from streams.ingest import RawRecord
 from streams.runtime import IngestRuntime
-from tests.unit.streams.faust_shapes import Event, Message
 from tests.unit.streams.test_ingest import TOPIC, event, processor
 
 
@@ -45,18 +45,18 @@ async def _handle_take(revoke: bool) -> tuple[list[int], list[str], list[str], i
     db = MemoryDatabase()
     rt = _runtime(db)
     bodies = [event() for _ in range(10)]
-    take = [Event(Message(TOPIC, 0, 100 + i), json.dumps(b).encode())
+    take = [RawRecord(json.dumps(b).encode(), SourcePos(TOPIC, 0, 100 + i))
             for i, b in enumerate(bodies)]
     acked: list[int] = []
 
-    async def acker(ev: Any) -> None:
-        acked.append(ev.message.offset)
+    async def acker(rec: RawRecord) -> None:
+        acked.append(rec.source.offset)
 
     handling = asyncio.ensure_future(rt.handle(take, acker))
     if revoke:
         while not rt._lock.locked():  # the first slice is being processed
             await asyncio.sleep(0)
-        await rt.on_revoked([(TOPIC, 0)], flush_timeout=10)
+        await rt.revoke([(TOPIC, 0)], flush_timeout=10)
     await asyncio.wait_for(handling, 10)
     await rt.sink.close()
     stored = [str(r[EVENTS.index("event_id")]) for r in db.rows("events")]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 import random
 
+from streams.backend import slices_by_bytes
 from streams.decode import SourcePos
 from streams.ingest import RawRecord
-from streams.runtime import slices_by_bytes
 
 
 def _records(sizes: list[int]) -> list[RawRecord]:

@@ -1,8 +1,8 @@
-"""streams.assembly.caught_up_partitions: which raw partitions may idle-close windows."""
+"""streams.runtime.caught_up_partitions: which raw partitions may idle-close windows."""
 
 from __future__ import annotations
 
-from streams.assembly import caught_up_partitions
+from streams.runtime import caught_up_partitions
 
 RAW = "raw-t"
 

@@ -1,4 +1,5 @@
-"""The Faust process's handle on its ingest process (``BLO_INGEST_PROCESS=separate``).
+"""The separate ingest backend (``BLO_INGEST_PROCESS=separate``): the Faust process's handle
+on its ingest process.
 
 Why: a Faust agent costs ~70 µs of event-loop time per Kafka record before any work is
 done (docs/performance.md), and the per-event work (validate, enrich, windows, rows for
@@ -9,14 +10,14 @@ process says they are durable; the work runs on another core.
 
 What does not change: **commit after write.** The ingest process acknowledges a record
 only from its sink's ``on_durable`` callback, through the same frontier as inline, as
-``("ack", {(topic, partition): next_offset})``; this side then acknowledges every record of
-that partition below ``next_offset`` with Faust, which commits them on its interval. A crash
-of either process loses nothing: unacknowledged records are redelivered, and redelivered
-rows collapse in the readers' view. Rebalances, the shutdown flush and the window restore
-run in the ingest process, called from Faust's callbacks and awaited.
+:class:`streams.process_messages.Acks`; this side then acknowledges every record of that
+partition below the acknowledged offset with Faust, which commits them on its interval. A
+crash of either process loses nothing: unacknowledged records are redelivered, and
+redelivered rows collapse in the readers' view. Rebalances, the shutdown flush and the
+window restore run in the ingest process, called from Faust's callbacks and awaited.
 
-:class:`IngestProcess` offers the surface of :class:`streams.runtime.IngestRuntime` the app
-uses (``handle``, ``on_revoked``, ``drain``, ``fatal``…), so the app wires both the same way.
+:class:`SeparateBackend` is an :class:`streams.backend.IngestBackend`, as
+:class:`streams.runtime.IngestRuntime` is.
 """
 
 from __future__ import annotations
@@ -30,22 +31,51 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from prometheus_client.metrics_core import Metric
 
-from streams.assembly import Positions
+from blo.settings import Settings
+from streams.backend import TP, Acker, Positions, SinkHealth, Timer, slices_by_bytes
 from streams.channel import Channel, ChannelClosed
+from streams.guard import DlqFloodError
+from streams.ingest import RawRecord
+from streams.process_messages import (
+    Acks,
+    Assign,
+    Call,
+    CallFailed,
+    CollectMetrics,
+    Drain,
+    Fatal,
+    Init,
+    Pause,
+    PositionsUpdate,
+    ProcessSetup,
+    RegistryReady,
+    Reply,
+    Revoke,
+    SetAlertTypes,
+    Stall,
+    Stop,
+    Take,
+    TakeDone,
+)
+from streams.tasks import Background
 
 log = logging.getLogger("blo.ingest.offload")
-
-Acker = Callable[[Any], Any]
 
 
 MESSAGE_MAX_BYTES = 8 * 1024 * 1024
 """Record values per take message: bounds the memory a take holds in the socket and the
 ingest process, and lets that process start on a big take before all of it has crossed."""
+
+RESTORE_TIMEOUT_S = 600.0
+"""How long a new assignment may take to restore in the ingest process before the worker
+stops (the same wait is unbounded inline, where it runs in this process)."""
+
+POSITIONS_INTERVAL_S = 0.5
+"""How often the ingest process hears the consumer's positions (caught up, lag)."""
 
 
 class IngestProcessError(RuntimeError):
@@ -54,7 +84,7 @@ class IngestProcessError(RuntimeError):
 
 class SinkState:
     """What ``/readyz`` reads of the sinks of a worker with an ingest process: the ingest
-    process's sink as last reported (its ``pause``, ``stall`` and ``fatal`` messages) and,
+    process's sink as last reported (its :class:`Pause`, :class:`Stall` and :class:`Fatal`) and,
     once :meth:`watch` gave it, the Faust process's own sink (alert versions, station rows).
     Either one backpressured, failed or stalled makes the worker so."""
 
@@ -62,9 +92,9 @@ class SinkState:
         self.remote_backpressured = False
         self.remote_failed: BaseException | None = None
         self._remote_stalled_since: float | None = None  # this process's monotonic clock
-        self._local: Any = None  # a sinks.batching.BatchingSink
+        self._local: SinkHealth | None = None
 
-    def watch(self, sink: Any) -> None:
+    def watch(self, sink: SinkHealth) -> None:
         """Also answer for ``sink`` (the Faust process's own)."""
         self._local = sink
 
@@ -99,12 +129,15 @@ class SinkState:
         return max(remote, local)
 
 
-class IngestProcess:
-    def __init__(self, settings: Any, *, raw_topic: str, max_in_flight: int = 2,
+class SeparateBackend:
+    def __init__(self, settings: Settings, setup: ProcessSetup, *,
+                 raw_topic: str, max_in_flight: int = 2,
                  on_fatal: Callable[[BaseException], None] = lambda e: None,
                  on_backpressure: Callable[[bool], None] = lambda active: None,
                  positions: Callable[[], Positions] = dict) -> None:
+        """``settings`` and ``setup`` go to the ingest process with :class:`Init`."""
         self.settings = settings
+        self.setup = setup
         self.positions = positions  # the consumer's view, sent with every take
         self.raw_topic = raw_topic
         self.max_in_flight = max_in_flight
@@ -118,15 +151,15 @@ class IngestProcess:
         self.acker: Acker | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
-        self._pending: dict[tuple[str, int], deque[tuple[int, Any]]] = {}
+        self._pending: dict[TP, deque[RawRecord]] = {}  # sent, not yet acknowledged
         self._in_flight: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._seq = itertools.count()
-        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._calls: dict[int, asyncio.Future[object]] = {}
         self._call_ids = itertools.count()
         self._reader: asyncio.Task[None] | None = None
         self._alert_types: frozenset[str] = frozenset()
         self._started = asyncio.Event()
-        self._background: set[asyncio.Future[Any]] = set()
+        self._background = Background()
         self._closed = False  # the channel reached EOF: the process is gone
         self.generation = 0  # of the partition assignment: bumped by each revoke and assign
         self._families: list[Metric] = []  # the last metrics the process sent
@@ -135,9 +168,16 @@ class IngestProcess:
     async def start(self) -> None:
         """Start the process and hand it the settings; returns at once (the process loads
         the registry and connects by itself; ``handle`` waits for nothing). A second
-        call does nothing."""
+        call does nothing; a failure (cannot fork, no socket) stops the worker, clearly."""
         if self.proc is not None:
             return
+        try:
+            await self._spawn()
+        except Exception as e:
+            log.exception("could not start the ingest process")
+            self.fail(e)
+
+    async def _spawn(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         fd = theirs.fileno()
         self.proc = subprocess.Popen(  # noqa: ASYNC220 - a fork and exec, not a wait
@@ -155,7 +195,7 @@ class IngestProcess:
         process it starts; a test may hold the other end itself.)"""
         self._channel = channel
         level = logging.getLogger().getEffectiveLevel()
-        await channel.send("init", self.settings, level, self._alert_types)
+        await channel.send(Init(self.settings, level, self._alert_types, self.setup))
         self._reader = asyncio.ensure_future(self._read_loop())
         self._started.set()
 
@@ -166,7 +206,7 @@ class IngestProcess:
             return
         if self._channel is not None and proc.poll() is None:
             try:
-                await self._channel.send("stop")
+                await self._channel.send(Stop())
             except (ConnectionError, ChannelClosed):
                 pass
         loop = asyncio.get_running_loop()
@@ -182,66 +222,66 @@ class IngestProcess:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
 
-    # -- the surface the app uses (as IngestRuntime) --------------------------------------
-    async def handle(self, events: Sequence[Any], acker: Acker) -> None:
+    # -- the IngestBackend surface -------------------------------------------------------
+    def registry_loaded(self) -> None:
+        """Nothing: the ingest process reads the registry itself (:class:`RegistryReady`)."""
+
+    def timers(self) -> list[Timer]:
+        return [Timer(POSITIONS_INTERVAL_S, "sending positions",
+                      lambda: self.send_positions(self.positions()))]
+
+    async def handle(self, records: list[RawRecord], ack: Acker) -> None:
         """Send one take to the ingest process, in messages of at most
         :data:`MESSAGE_MAX_BYTES` of values (a take counts records, and batched records
         can make it hundreds of MB); wait while more than ``max_in_flight`` messages are
         there (so a backpressured sink slows the agent, which fills Faust's buffer, which
         pauses fetching). A rebalance while it waits ends the take there: the rest is
         fetched again from the committed offsets."""
-        self.acker = acker
-        if self.fatal is not None or self.stopping or not events:
+        self.acker = ack
+        if self.fatal is not None or self.stopping or not records:
             return
         generation, assigned = self.generation, self.assigned
-        chunks: list[list[Any]] = [[]]
-        size = 0
-        for ev in events:
-            m = ev.message
-            if assigned is not None and (m.topic, m.partition) not in assigned:
-                continue  # fetched before a rebalance gave its partition to another worker
-            n = len(ev.value) if ev.value is not None else 0
-            if size + n > MESSAGE_MAX_BYTES and chunks[-1]:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(ev)
-            size += n
+        if assigned is not None:  # fetched before a rebalance gave the partition away
+            records = [r for r in records
+                       if (r.source.topic, r.source.partition) in assigned]
         pending = self._pending
-        for chunk in chunks:
-            if not chunk or self.generation != generation or self.fatal is not None \
-                    or self.stopping:
+        for chunk in slices_by_bytes(records, MESSAGE_MAX_BYTES):
+            if self.generation != generation or self.fatal is not None or self.stopping:
                 return
-            for ev in chunk:
-                m = ev.message
-                key = (m.topic, m.partition)
+            for rec in chunk:
+                key = (rec.source.topic, rec.source.partition)
                 q = pending.get(key)
                 if q is None:
                     q = pending[key] = deque()
-                q.append((m.offset, ev))
+                q.append(rec)
             seq = next(self._seq)
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._in_flight.append((seq, done))
-            await self._send("batch", seq, generation, self.raw_topic,
-                             [ev.message.partition for ev in chunk],
-                             [ev.message.offset for ev in chunk],
-                             [ev.value for ev in chunk], dict(self.positions()))
+            await self._send(Take(seq, generation, self.raw_topic,
+                                  [r.source.partition for r in chunk],
+                                  [r.source.offset for r in chunk],
+                                  [r.value for r in chunk], dict(self.positions())))
             while len(self._in_flight) > self.max_in_flight and self.fatal is None:
                 await asyncio.shield(self._in_flight[0][1])
 
     async def send_positions(self, positions: Positions) -> None:
         if self.fatal is None:
-            await self._send("positions", dict(positions))
+            await self._send(PositionsUpdate(dict(positions)))
 
-    async def assign(self, tps: Iterable[tuple[str, int]], timeout: float) -> None:
+    async def assign(self, tps: set[TP], timeout: float = RESTORE_TIMEOUT_S) -> None:
         """New assignment: the ingest process restores the window state of its raw
-        partitions before processing any of their records."""
-        tps = list(tps)
+        partitions before processing any of their records. One that fails or takes longer
+        than ``timeout`` stops the worker."""
         self.assigned = set(tps)
         self.generation += 1  # takes sent before this are dropped there, unprocessed
-        await self._call("assign", (tps, self.generation), timeout)
+        try:
+            await self._call(Assign(self._call_id(), sorted(tps), self.generation), timeout)
+        except Exception as e:
+            log.exception("the ingest process could not take the new assignment")
+            self.fail(e)
 
-    async def on_revoked(self, tps: Sequence[tuple[str, int]], flush_timeout: float) -> None:
-        """As :meth:`IngestRuntime.on_revoked`: the ingest process writes what it processed
+    async def revoke(self, tps: Sequence[TP], flush_timeout: float) -> None:
+        """As :meth:`IngestRuntime.revoke`: the ingest process writes what it processed
         (its acknowledgements arrive before the reply), then forgets the partitions. No
         deadline, as inline: going on while it still works on them would let the revoke
         land on the next assignment."""
@@ -252,7 +292,7 @@ class IngestProcess:
             self.assigned -= set(tps)
         self.generation += 1  # a take under way stops; what it sent is dropped there
         try:
-            await self._call("revoke", (tps, flush_timeout), None)
+            await self._call(Revoke(self._call_id(), tps, flush_timeout), None)
         except IngestProcessError as e:
             log.warning("ingest process could not finish before the rebalance: %s", e)
         for tp in tps:
@@ -265,7 +305,7 @@ class IngestProcess:
         if self._channel is None:
             return  # never started
         try:
-            await self._call("drain", (timeout,), timeout + 5.0)
+            await self._call(Drain(self._call_id(), timeout), timeout + 5.0)
         except (IngestProcessError, TimeoutError) as e:
             log.error("final flush of the ingest process failed: %s", e)
         await self.stop()
@@ -278,22 +318,18 @@ class IngestProcess:
     def alert_event_types(self, types: frozenset[str]) -> None:
         self._alert_types = frozenset(types)
         if self._channel is not None:  # else the init message carries them
-            fut = asyncio.ensure_future(self._call("alert_types", (self._alert_types,), 30.0))
-            self._background.add(fut)
-            fut.add_done_callback(self._background_done)
-
-    def _background_done(self, fut: asyncio.Future[Any]) -> None:
-        self._background.discard(fut)
-        if not fut.cancelled() and fut.exception() is not None:
-            log.error("telling the ingest process the paired event types failed: %s",
-                      fut.exception())
+            self._background.spawn(
+                self._call(SetAlertTypes(self._call_id(), self._alert_types), 30.0),
+                "telling the ingest process the paired event types")
 
     async def metric_families(self, timeout: float = 5.0) -> list[Metric]:
         """The ingest process's metrics (for the one ``/metrics`` page). If it does not
         answer in time, the last ones it sent: counters that vanished from a scrape would
         look like resets to Prometheus."""
         try:
-            self._families = await self._call("metrics", (), timeout)
+            families = await self._call(CollectMetrics(self._call_id()), timeout)
+            assert isinstance(families, list)
+            self._families = families
         except (IngestProcessError, TimeoutError) as e:
             log.warning("the ingest process did not send its metrics (%s); serving the "
                         "last ones", e or type(e).__name__)
@@ -310,7 +346,7 @@ class IngestProcess:
             self.on_fatal(exc)
 
     # -- internals -----------------------------------------------------------------------
-    async def _send(self, *message: Any) -> None:
+    async def _send(self, message: object) -> None:
         """Send, once started (Faust may assign partitions or deliver a first take before
         the task that starts the process has run)."""
         if self._channel is None:
@@ -318,18 +354,24 @@ class IngestProcess:
         if self._channel is None:
             raise IngestProcessError("the ingest process did not start")
         try:
-            await self._channel.send(*message)
+            await self._channel.send(message)
         except (ConnectionError, ChannelClosed) as e:
             self.fail(IngestProcessError(f"ingest process unreachable: {e}"))
 
-    async def _call(self, name: str, args: tuple[Any, ...], timeout: float | None) -> Any:
+    def _call_id(self) -> int:
+        return next(self._call_ids)
+
+    async def _call(self, call: Call, timeout: float | None) -> object:
+        """Send ``call`` and wait for its :class:`Reply` (its value returned) or
+        :class:`CallFailed` (raised as :class:`IngestProcessError`)."""
         if self._closed:  # nobody would answer
-            raise IngestProcessError(f"cannot {name}: the ingest process has exited")
-        call_id = next(self._call_ids)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            raise IngestProcessError(
+                f"cannot {type(call).__name__}: the ingest process has exited")
+        call_id = call.call_id
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._calls[call_id] = fut
         try:
-            await self._send("call", call_id, name, args)
+            await self._send(call)
             if timeout is None:
                 return await fut
             return await asyncio.wait_for(fut, timeout)
@@ -365,50 +407,46 @@ class IngestProcess:
             try:
                 await self._dispatch(msg)
             except Exception as e:
-                log.exception("handling %r from the ingest process failed", msg[0])
+                log.exception("handling %r from the ingest process failed", msg)
                 self.fail(e)
 
-    async def _dispatch(self, msg: tuple[Any, ...]) -> None:
-        kind = msg[0]
-        if kind == "ack":
-            await self._ack(msg[1])
-        elif kind == "done":
-            seq = msg[1]
-            while self._in_flight and self._in_flight[0][0] <= seq:
-                _, batch_done = self._in_flight.popleft()
-                if not batch_done.done():
-                    batch_done.set_result(None)
-        elif kind == "reply":
-            call = self._calls.get(msg[1])
-            if call is not None and not call.done():
-                if msg[2]:
-                    call.set_result(msg[3])
-                else:
-                    call.set_exception(IngestProcessError(msg[3]))
-        elif kind == "pause":
-            self.sink.remote_backpressured = bool(msg[1])
-            self.on_backpressure(bool(msg[1]))
-        elif kind == "stall":
-            self.sink.remote_stall(bool(msg[1]), float(msg[2]))
-        elif kind == "ready":
-            self.registry_ready.set()
-        elif kind == "fatal":
-            from streams.guard import DlqFloodError
+    async def _dispatch(self, msg: object) -> None:
+        match msg:
+            case Acks(next_offsets=acks):
+                await self._ack(acks)
+            case TakeDone(seq=seq):
+                while self._in_flight and self._in_flight[0][0] <= seq:
+                    _, batch_done = self._in_flight.popleft()
+                    if not batch_done.done():
+                        batch_done.set_result(None)
+            case Reply(call_id=call_id, value=value):
+                call = self._calls.get(call_id)
+                if call is not None and not call.done():
+                    call.set_result(value)
+            case CallFailed(call_id=call_id, error=error):
+                call = self._calls.get(call_id)
+                if call is not None and not call.done():
+                    call.set_exception(IngestProcessError(error))
+            case Pause(active=active):
+                self.sink.remote_backpressured = active
+                self.on_backpressure(active)
+            case Stall(stalled=stalled, age_s=age_s):
+                self.sink.remote_stall(stalled, age_s)
+            case RegistryReady():
+                self.registry_ready.set()
+            case Fatal(message=message, sink_failed=sink_failed, dlq_flood=flood):
+                err = DlqFloodError(message) if flood else IngestProcessError(message)
+                if sink_failed:  # the sink failed for good
+                    self.sink.remote_failed = err
+                self.fail(err)
+            case _:
+                log.error("unknown message %r from the ingest process", msg)
 
-            flood = len(msg) > 3 and bool(msg[3])
-            err = DlqFloodError(msg[2]) if flood else IngestProcessError(msg[2])
-            if msg[1]:  # the sink failed for good
-                self.sink.remote_failed = err
-            self.fail(err)
-        else:
-            log.error("unknown message %r from the ingest process", kind)
-
-    async def _ack(self, acks: dict[tuple[str, int], int]) -> None:
+    async def _ack(self, acks: dict[TP, int]) -> None:
         acker = self.acker
         if acker is None:
             return
         for key, nxt in acks.items():
             q = self._pending.get(key)
-            while q and q[0][0] < nxt:
-                await acker(q.popleft()[1])
-
+            while q and q[0].source.offset < nxt:
+                await acker(q.popleft())
