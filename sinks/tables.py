@@ -1,20 +1,32 @@
 """Column contracts of the tables the pipeline writes.
 
-Rows cross from ``streams/`` to ``sinks/`` as plain tuples in exactly this column order;
-the DDL in :mod:`sinks.migrations` declares the same columns with their ClickHouse types.
-A test checks the two agree. This module is the one place a column is added: add it here,
-in a new migration, and in the row builder of ``streams/``.
+Rows cross from ``streams/`` to ``sinks/`` as tuples in exactly this column order; the
+tables the stream builds rows for have a named row type in :mod:`schemas.rows` (a
+``NamedTuple``, so still a tuple), and a spec given its ``row_type`` refuses to load unless
+the names agree. The DDL in :mod:`sinks.migrations` declares the same columns with their
+ClickHouse types; a test checks the two agree. A column is added here, in the row type, in a
+new migration, and in the row builder of ``streams/``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from schemas.rows import AlertRow, EventRow, LateEventRow, WindowStatsRow
 
 
 @dataclass(frozen=True)
 class TableSpec:
     name: str
     columns: tuple[tuple[str, str], ...]  # (name, ClickHouse type), insert order
+    row_type: type[tuple[Any, ...]] | None = None  # the named row of schemas.rows, if any
+
+    def __post_init__(self) -> None:
+        rt = self.row_type
+        if rt is not None and (fields := tuple(getattr(rt, "_fields", ()))) != self.column_names:
+            raise ValueError(f"table {self.name}: the columns {self.column_names} are not "
+                             f"the fields of {rt.__name__}: {fields}")
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -74,6 +86,7 @@ EVENTS = TableSpec(
         ("kafka_partition", "UInt32"),
         ("kafka_offset", "UInt64"),
     ),
+    EventRow,
 )
 
 # Dead letters. ReplacingMergeTree ordered by dlq_id (hash of topic/partition/offset/element),
@@ -161,6 +174,7 @@ WINDOW_STATS = TableSpec(
         ("version", "UInt64"),  # strictly increasing per key
         ("updated_at", "DateTime('UTC')"),
     ),
+    WindowStatsRow,
 )
 
 # Events later than a window's allowed lateness: one row per (event, window it missed). The
@@ -179,6 +193,7 @@ LATE_EVENTS = TableSpec(
         ("watermark", "DateTime('UTC')"),  # the window's watermark that judged it late
         ("recorded_at", "DateTime('UTC')"),
     ),
+    LateEventRow,
 )
 
 # Alerts (streams/alerts): one row per version of an alert (fired, resolved, acknowledged).
@@ -215,6 +230,7 @@ ALERTS = TableSpec(
         ("ack_comment", "String"),
         ("updated_at", "DateTime('UTC')"),  # event time of the change (ack: its time)
     ),
+    AlertRow,
 )
 
 # The query API's tokens: one row per version (created, revoked); only the SHA-256 of the
