@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 import random
 
-from streams.decode import SourcePos
 from streams.ingest import RawRecord
 from streams.runtime import slices_by_bytes
+from streams.stages.decode import SourcePos
 
 
 def _records(sizes: list[int]) -> list[RawRecord]:
