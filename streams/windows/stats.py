@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sinks.tables import EVENTS
+from schemas.rows import EventRow
 
 # accumulator slots
 EVENTS_N = 0
@@ -39,26 +39,6 @@ MICRO = 1_000_000
 NO_FIRST = 2**62
 NO_LAST = -(2**62)
 
-# events columns, read by index in the hot loop
-C_EVENT_ID = EVENTS.index("event_id")
-C_EVENT_TYPE = EVENTS.index("event_type")
-C_STATION = EVENTS.index("station_id")
-C_OCCURRED = EVENTS.index("occurred_at")
-C_COUNTRY = EVENTS.index("country")
-C_BORDER = EVENTS.index("border")
-C_TZ = EVENTS.index("station_tz")
-C_DIRECTION = EVENTS.index("direction")
-C_OUTCOME = EVENTS.index("outcome")
-C_PERSONS = EVENTS.index("persons")
-C_VEHICLES = EVENTS.index("vehicles")
-C_ARRESTS = EVENTS.index("arrests")
-C_DRUG = EVENTS.index("drug")
-C_QUANTITY_KG = EVENTS.index("quantity_kg")
-C_PERIOD_START = EVENTS.index("period_start")
-C_PERIOD_END = EVENTS.index("period_end")
-C_MEASURE = EVENTS.index("measure")
-C_DIMENSION = EVENTS.index("dimension")
-C_VALUE = EVENTS.index("value")
 
 Attrs = tuple[str, str, str]
 Acc = list[Any]
@@ -86,45 +66,45 @@ def new_acc(attrs: Attrs = ("", "", "")) -> Acc:
     return [0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, NO_FIRST, NO_LAST, attrs]
 
 
-def fold_row(acc: Acc, row: tuple[Any, ...], t: int) -> None:
+def fold_row(acc: Acc, row: EventRow, t: int) -> None:
     """Add one ``events`` row (occurred at ``t``, epoch seconds) to ``acc``."""
     acc[0] += 1
-    et = row[C_EVENT_TYPE]
-    v = row[C_PERSONS]
+    et = row.event_type
+    v = row.persons
     if v is not None:
         acc[1] += v
-    v = row[C_VEHICLES]
+    v = row.vehicles
     if v is not None:
         acc[2] += v
-    v = row[C_ARRESTS]
+    v = row.arrests
     if v is not None:
         acc[8] += v
     if et == "crossing":
-        if row[C_OUTCOME] == "refused":
+        if row.outcome == "refused":
             acc[3] += 1
-        d = row[C_DIRECTION]
+        d = row.direction
         if d == "inbound":
             acc[4] += 1
         elif d == "outbound":
             acc[5] += 1
     elif et == "seizure":
-        q = row[C_QUANTITY_KG]
+        q = row.quantity_kg
         if q is not None:
             acc[6] += round(q * MICRO)
             if q > acc[7]:  # noqa: PLR1730 - an `if` costs a third of max() in the hot loop
                 acc[7] = q
     elif et == "inspection":
-        if row[C_OUTCOME] == "find":
+        if row.outcome == "find":
             acc[9] += 1
     elif et == "count_report":
-        v = row[C_VALUE]
-        if v is not None:
-            acc[10] += round(v * MICRO)
+        x = row.value
+        if x is not None:
+            acc[10] += round(x * MICRO)
     if t < acc[11]:  # noqa: PLR1730
         acc[11] = t
     if t >= acc[12]:
         acc[12] = t
-        acc[13] = (row[C_COUNTRY], row[C_BORDER], row[C_TZ])
+        acc[13] = (row.country, row.border, row.station_tz)
 
 
 def fold(acc: Acc, other: Acc) -> None:

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from schemas.rows import EventRow
 from sinks.tables import EVENTS
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -20,7 +21,7 @@ STATION_DEFAULTS = {
 }
 
 
-def event_row(**overrides: Any) -> tuple[Any, ...]:
+def event_row(**overrides: Any) -> EventRow:
     """One events row; every column has a neutral default (NULL numerics, '' strings)."""
     unknown = set(overrides) - set(EVENTS.column_names)
     assert not unknown, unknown
@@ -39,7 +40,7 @@ def event_row(**overrides: Any) -> tuple[Any, ...]:
             values[name] = 0
     values.update(event_type="crossing", source_seq=n, **STATION_DEFAULTS)
     values.update(overrides)
-    return tuple(values[name] for name in EVENTS.column_names)
+    return EventRow(**values)
 
 
 def at(seconds: float) -> datetime:
