@@ -38,10 +38,9 @@ if str(REPO) not in sys.path:
 from blo.simulate import TrafficGenerator, seed_stations
 from schemas.identity import derive_event_id
 from schemas.parse import parse_event
-from schemas.rows import EventRow
 from sinks.tables import EVENTS
-from streams.stages.decode import SourcePos
-from streams.stages.rows import event_row
+from streams.decode import SourcePos
+from streams.enrich import event_row
 from streams.windows import WindowState
 
 Row = tuple[Any, ...]
@@ -135,7 +134,7 @@ def open_keys_state(keys: int) -> tuple[WindowState, list[Row], int]:
                       persons=1, kafka_partition=0, kafka_offset=i)
         if et == "seizure":
             values["quantity_kg"] = 1.5
-        rows.append(EventRow(**values))
+        rows.append(tuple(values[n] for n in EVENTS.column_names))
     gc.collect()
     before = rss_bytes()
     state = WindowState()

@@ -36,13 +36,20 @@ from uuid import UUID
 
 import orjson
 
-from schemas.rows import EventRow, WindowStatsRow
-from sinks.tables import WINDOW_STATS
+from sinks.base import Row
+from sinks.tables import EVENTS, WINDOW_STATS
 
 ROWS_PER_RECORD = 500
 """Window rows per input record (about 150 bytes each in JSON)."""
 
 _W_TIMES = tuple(i for i, (_, t) in enumerate(WINDOW_STATS.columns) if t.startswith("DateTime"))
+_E_STATION = EVENTS.index("station_id")
+_E_TYPE = EVENTS.index("event_type")
+_E_TIME = EVENTS.index("occurred_at")
+_E_SEQ = EVENTS.index("source_seq")
+_E_ID = EVENTS.index("event_id")
+_E_COUNTRY = EVENTS.index("country")
+_E_BORDER = EVENTS.index("border")
 
 
 class BadInput(ValueError):
@@ -53,7 +60,7 @@ def _epoch(v: Any) -> Any:
     return int(v.timestamp()) if isinstance(v, datetime) else v
 
 
-def window_input_records(rows: Sequence[WindowStatsRow]) -> list[tuple[bytes, bytes]]:
+def window_input_records(rows: Sequence[Row]) -> list[tuple[bytes, bytes]]:
     """``window_stats`` rows → ``w`` records of at most :data:`ROWS_PER_RECORD` rows."""
     out = []
     for i in range(0, len(rows), ROWS_PER_RECORD):
@@ -67,21 +74,21 @@ def window_input_records(rows: Sequence[WindowStatsRow]) -> list[tuple[bytes, by
     return out
 
 
-def station_progress_record(event_rows: Iterable[EventRow], paired_types: frozenset[str]
+def station_progress_record(event_rows: Iterable[Row], paired_types: frozenset[str]
                             ) -> tuple[bytes, bytes] | None:
     """``events`` rows of one slice → one ``s`` record (``None`` when there are none)."""
     st: dict[str, list[Any]] = {}
     for r in event_rows:
-        sid = r.station_id
-        t = r.occurred_at.timestamp()
+        sid = r[_E_STATION]
+        t = r[_E_TIME].timestamp()
         entry = st.get(sid)
         if entry is None:
-            entry = st[sid] = [t, r.country, r.border, [], []]
+            entry = st[sid] = [t, r[_E_COUNTRY], r[_E_BORDER], [], []]
         elif t > entry[0]:
             entry[0] = t
-        entry[3].append((r.source_seq, t))
-        if r.event_type in paired_types:
-            entry[4].append((r.event_type, t, str(r.event_id)))
+        entry[3].append((r[_E_SEQ], t))
+        if r[_E_TYPE] in paired_types:
+            entry[4].append((r[_E_TYPE], t, str(r[_E_ID])))
     if not st:
         return None
     return b"s", orjson.dumps({"k": "s", "st": st})
@@ -116,7 +123,7 @@ class Decoded:
     """One input record, decoded: exactly one of the fields is set (by kind)."""
 
     kind: str
-    window_rows: list[WindowStatsRow] = field(default_factory=list)
+    window_rows: list[tuple[Any, ...]] = field(default_factory=list)
     stations: list[StationProgress] = field(default_factory=list)
     parts: dict[int, bool] = field(default_factory=dict)
     at_s: float = 0.0
@@ -139,7 +146,7 @@ def decode_input(value: bytes | None) -> Decoded:
             if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) != n
                                                  for r in rows):
                 raise BadInput(f"window rows must be lists of {n} values")
-            return Decoded("w", window_rows=[WindowStatsRow._make(r) for r in rows])
+            return Decoded("w", window_rows=[tuple(r) for r in rows])
         if kind == "s":
             out = []
             for sid, (last, country, border, seqs, events) in obj["st"].items():

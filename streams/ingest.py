@@ -32,7 +32,7 @@ import orjson
 
 from blo.settings import IngestSettings
 from schemas.events import AnyEvent
-from schemas.rows import EventRow
+from schemas.rows import Row
 from schemas.station import Registry
 from streams.dead_letters import WITHHELD_NOTE, DeadLetter, describe_element, withhold
 from streams.stages.conflicts import BodyHashes, Candidate, candidate
@@ -70,10 +70,10 @@ class IngestPolicy:
 
 @dataclass(slots=True)
 class BatchOutcome:
-    event_rows: Sequence[EventRow] = field(default_factory=list)
+    event_rows: list[Row] = field(default_factory=list)
     # the rows of events never stored nor seen before (a subset of event_rows): what the
     # windows count, so a redelivered event is not counted twice
-    new_rows: Sequence[EventRow] = field(default_factory=list)
+    new_rows: list[Row] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     done: list[RawRecord] = field(default_factory=list)
     held: list[RawRecord] = field(default_factory=list)
@@ -165,8 +165,8 @@ class IngestProcessor:
             self._dead(out, c.record, rejected, now)
         tablet = self.policy.tablet_mass_mg
         by_type, newest = out.accepted_by_type, out.newest_by_station
-        rows: list[EventRow] = []
-        new_rows: list[EventRow] = []
+        rows: list[Row] = []
+        new_rows: list[Row] = []
         for c in accepted:
             ev = c.event
             row = event_row(ev, c.station, body_hash=c.hash, payload=c.payload,

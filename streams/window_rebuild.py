@@ -26,13 +26,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
-from schemas.rows import WindowStatsRow
-from sinks.base import Database
-from sinks.tables import WINDOW_STATS
+from sinks.base import Database, Row
+from sinks.tables import EVENTS, WINDOW_STATS
 from streams.window_runtime import STORED_EVENT_COLUMNS, aware_utc, restored_event_row
 from streams.windows import WindowConfig, WindowState, emitted_from_row
 from streams.windows.assign import max_length_s
 
+_W = {name: i for i, name in enumerate(WINDOW_STATS.column_names)}
+_KEY = ("window_kind", "window_start", "station_id", "event_type", "measure", "dimension")
+_P = EVENTS.index("kafka_partition")
 CHUNK_ROWS = 20_000
 
 
@@ -58,15 +60,15 @@ def expanded_range(config: WindowConfig, t1: int, t2: int, zones: Iterable[str]
     return lo, hi
 
 
-def _key_of(row: WindowStatsRow) -> tuple[Any, ...]:
-    return (row.window_kind, _epoch(row.window_start), row.station_id, row.event_type,
-            row.measure, row.dimension)
+def _key_of(row: Sequence[Any]) -> tuple[Any, ...]:
+    return (row[_W["window_kind"]], _epoch(row[_W["window_start"]]),
+            *(row[_W[c]] for c in _KEY[2:]))
 
 
 def rebuild_rows(config: WindowConfig, events: Iterable[Sequence[Any]],
                  stored: Iterable[Sequence[Any]], t1: int, t2: int, read_lo: int, read_hi: int,
                  now_s: float, closed_before: float | None = None
-                 ) -> tuple[list[WindowStatsRow], RebuildReport]:
+                 ) -> tuple[list[Row], RebuildReport]:
     """Pure: the ``window_stats`` rows that replace those of windows overlapping [t1, t2).
 
     ``events``: ``events`` rows (EVENTS column order) read for [read_lo, read_hi), in
@@ -80,7 +82,7 @@ def rebuild_rows(config: WindowConfig, events: Iterable[Sequence[Any]],
     report = RebuildReport()
     for raw in events:
         row = restored_event_row(raw)
-        state.add(row, int(row.kafka_partition))
+        state.add(row, int(row[_P]))
         report.events += 1
     em = state.close_all(now_s)
 
@@ -90,25 +92,24 @@ def rebuild_rows(config: WindowConfig, events: Iterable[Sequence[Any]],
     def wanted(start: int, end: int) -> bool:
         return overlaps(start, end) and end <= closed_before
 
-    out: list[WindowStatsRow] = []
+    out: list[Row] = []
     seen: set[tuple[Any, ...]] = set()
     for r in em.rows:
-        start, end = _epoch(r.window_start), _epoch(r.window_end)
+        start, end = _epoch(r[_W["window_start"]]), _epoch(r[_W["window_end"]])
         if overlaps(start, end) and not wanted(start, end):
             report.skipped_open += 1
         if wanted(start, end):
             out.append(r)
             seen.add(_key_of(r))
-            kind = r.window_kind
+            kind = r[_W["window_kind"]]
             report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
-    version = max((int(r.version) for r in out), default=int(now_s * 1_000_000))
+    version = max((int(r[_W["version"]]) for r in out), default=int(now_s * 1_000_000))
     updated = datetime.fromtimestamp(int(now_s), UTC)
-    for values in stored:
-        old = WindowStatsRow._make(values)
-        start, end = _epoch(old.window_start), _epoch(old.window_end)
+    for old in stored:
+        start, end = _epoch(old[_W["window_start"]]), _epoch(old[_W["window_end"]])
         if not wanted(start, end) or _key_of(old) in seen:
             continue
-        old_version = emitted_from_row(old)[2]
+        old_version = emitted_from_row(tuple(old))[2]
         version = max(version, old_version) + 1
         out.append(_zero_row(old, version, updated))
         report.zeroed += 1
@@ -122,16 +123,21 @@ def _epoch(v: Any) -> int:
     return int(v)
 
 
-_ZEROED: dict[str, Any] = {name: 0.0 if ch_type == "Float64" else 0 for name, ch_type in WINDOW_STATS.columns
+_ZEROED = {name: 0.0 if ch_type == "Float64" else 0 for name, ch_type in WINDOW_STATS.columns
            if name in ("events", "persons", "vehicles", "refused", "inbound", "outbound",
                        "seizure_kg", "seizure_kg_max", "arrests", "inspections_with_finds",
                        "value")}
 
 
-def _zero_row(r: WindowStatsRow, version: int, updated: datetime) -> WindowStatsRow:
+def _zero_row(r: Sequence[Any], version: int, updated: datetime) -> Row:
     """A stored row superseded by zero figures (status corrected, a newer version)."""
-    aware = WindowStatsRow._make(aware_utc(v) for v in r)
-    return aware._replace(**_ZEROED, status="corrected", version=version, updated_at=updated)
+    out = [aware_utc(v) for v in r]
+    for name, zero in _ZEROED.items():
+        out[_W[name]] = zero
+    out[_W["status"]] = "corrected"
+    out[_W["version"]] = version
+    out[_W["updated_at"]] = updated
+    return tuple(out)
 
 
 def rebuild(db: Database, config: WindowConfig, t1: int, t2: int,

@@ -34,8 +34,8 @@ from uuid import UUID
 import orjson
 
 from blo.metrics import Metrics
-from schemas.rows import EventRow, WindowStatsRow
-from sinks.tables import EVENTS, WINDOW_STATS
+from sinks.base import Row
+from sinks.tables import EVENTS, LATE_EVENTS, WINDOW_STATS
 from streams.alert_input import window_input_records
 from streams.windows import Emission, WindowConfig, WindowState, emitted_from_row
 from streams.windows.assign import max_length_s
@@ -44,9 +44,16 @@ log = logging.getLogger("blo.windows")
 
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]
 
+_P = EVENTS.index("kafka_partition")
+_T = EVENTS.index("occurred_at")
+_ET = EVENTS.index("event_type")
 _TIME_COLUMNS = tuple(EVENTS.index(c) for c in
                       ("occurred_at", "reported_at", "ingested_at", "period_start", "period_end"))
 _EVENT_ID = EVENTS.index("event_id")
+_STATION = EVENTS.index("station_id")
+_W_STATION = WINDOW_STATS.index("station_id")
+_L_STATION = LATE_EVENTS.index("station_id")
+_L_KIND = LATE_EVENTS.index("window_kind")
 _RECORD_MAX_ROWS = 500  # window rows per Kafka record (one station's rows, JSON array)
 
 
@@ -61,7 +68,7 @@ STORED_EVENT_COLUMNS = ", ".join("'' AS payload" if c == "payload" else c
 """SELECT list reading ``events`` rows back in EVENTS order, without the (large) payload."""
 
 
-def restored_event_row(row: Sequence[Any]) -> EventRow:
+def restored_event_row(row: Sequence[Any]) -> tuple[Any, ...]:
     """An ``events`` row read back from ClickHouse in the form the stream builds it: aware
     UTC datetimes and a UUID event id (engines and drivers differ)."""
     out = list(row)
@@ -70,16 +77,16 @@ def restored_event_row(row: Sequence[Any]) -> EventRow:
     eid = out[_EVENT_ID]
     if not isinstance(eid, UUID):
         out[_EVENT_ID] = UUID(str(eid))
-    return EventRow._make(out)
+    return tuple(out)
 
 
-def window_records(rows: Sequence[WindowStatsRow]) -> list[tuple[bytes, bytes]]:
+def window_records(rows: Sequence[Row]) -> list[tuple[bytes, bytes]]:
     """Window rows → Kafka records: per station, JSON arrays of objects keyed by column
     name (times RFC 3339 UTC), at most :data:`_RECORD_MAX_ROWS` rows per record."""
     names = WINDOW_STATS.column_names
     by_station: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        by_station[r.station_id].append(dict(zip(names, r, strict=True)))
+        by_station[r[_W_STATION]].append(dict(zip(names, r, strict=True)))
     out = []
     for station, objs in by_station.items():
         for i in range(0, len(objs), _RECORD_MAX_ROWS):
@@ -124,10 +131,10 @@ class WindowRuntime:
                           + max(max_length_s(s) for s in config.windows)) + 60
 
     # -- input -----------------------------------------------------------------------------
-    def add(self, rows: Sequence[EventRow]) -> None:
+    def add(self, rows: Sequence[Row]) -> None:
         add = self.state.add
         for row in rows:
-            add(row, row.kafka_partition)
+            add(row, row[_P])
 
     # -- output ----------------------------------------------------------------------------
     async def tick(self, caught_up: Container[int]) -> None:
@@ -147,7 +154,7 @@ class WindowRuntime:
             m.unwindowed_reports.inc(em.unwindowed_reports)
         late = em.late if ledger else []
         for r in late:
-            m.late_events.labels(r.station_id, r.window_kind).inc()
+            m.late_events.labels(r[_L_STATION], r[_L_KIND]).inc()
         if not em.rows and not late:
             return
         if self.produce is not None and em.rows:
@@ -240,11 +247,11 @@ class WindowRuntime:
         n = 0
         for raw in events:
             row = restored_event_row(raw)
-            stream = "reports" if row.event_type == "count_report" else "live"
-            h = horizon.get((row.station_id, stream))
-            if h is None or row.occurred_at.timestamp() < h:
+            stream = "reports" if row[_ET] == "count_report" else "live"
+            h = horizon.get((row[_STATION], stream))
+            if h is None or row[_T].timestamp() < h:
                 continue
-            add(row, int(row.kafka_partition))
+            add(row, int(row[_P]))
             n += 1
         # Finals that were due but not written before the crash go out now. Ledger rows of
         # this pass are not written: an event re-added behind the restored watermark was

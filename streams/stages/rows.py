@@ -1,6 +1,7 @@
 """Stage 5, rows: an accepted event and its station → one ``events`` row. Pure.
 
-The row (:class:`schemas.rows.EventRow`, the column order of ``events``) carries what the
+The row (a plain tuple in the field order of :class:`schemas.rows.EventRow`, the columns of
+``events``; :mod:`schemas.rows` says why not an ``EventRow`` instance) carries what the
 post sent, its enrichment from the registry entry valid at ``occurred_at`` (country, agency,
 crossing point, border as the sorted country pair, neighbour, paired BLO, coordinates and
 time zone; :mod:`streams.stages.enrich` found that entry), the seizure quantity normalised
@@ -22,7 +23,7 @@ from schemas.events import (
     InspectionEvent,
     SeizureEvent,
 )
-from schemas.rows import EventRow, new_row
+from schemas.rows import Row
 from schemas.station import StationRecord
 from schemas.units import to_kg_equivalent
 from streams.stages.decode import SourcePos
@@ -97,9 +98,9 @@ def event_row(
     ingested_at: datetime,
     source: SourcePos,
     tablet_mass_mg: float,
-) -> EventRow:
+) -> Row:
     """Build the ``events`` row of a validated event (a model of :mod:`schemas.events`)."""
-    return new_row(EventRow, (
+    return (
         event.event_id,
         event.event_type,
         event.schema_version,
@@ -123,4 +124,4 @@ def event_row(
         source.topic,
         source.partition,
         source.offset,
-    ))
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from schemas.rows import WindowStatsRow, new_row
+from schemas.rows import Row
 from streams.windows.assign import utc
 from streams.windows.series import Emitted, KeyT, Window
 from streams.windows.stats import MICRO, N_STATS, Acc, fold
@@ -28,7 +28,7 @@ class Emitter:
     def __init__(self, now_s: float, dt_cache: dict[int, datetime]) -> None:
         self.now_us = int(now_s * 1_000_000)
         self.now_dt = utc(now_s)
-        self.rows: list[WindowStatsRow] = []
+        self.rows: list[Row] = []
         self.counts = {"provisional": 0, "final": 0, "corrected": 0}
         if len(dt_cache) > _DT_CACHE_MAX:
             dt_cache.clear()
@@ -75,13 +75,13 @@ class Emitter:
         w.emitted[key] = (status != "provisional", version, tuple(acc[:N_STATS]))
         series = w.series
         country, border, tz = acc[13]
-        self.rows.append(new_row(WindowStatsRow, (
+        self.rows.append((
             series.name, self._dt(w.start), self._dt(w.end), w.label, series.track.station,
             country, border, tz, key[0], key[1], key[2],
             acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6] / MICRO, acc[7], acc[8],
             acc[9], acc[10] / MICRO, utc(acc[11]), utc(acc[12]),
             status, version, self.now_dt,
-        )))
+        ))
         self.counts[status] += 1
 
 

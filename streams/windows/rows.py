@@ -1,7 +1,7 @@
 """Row-level types: the window key, late-event rows, and reading ``window_stats`` rows back.
 
-``window_stats`` rows (:class:`schemas.rows.WindowStatsRow`) are built by
-:mod:`streams.windows.emit`, ``late_events`` rows (:class:`schemas.rows.LateEventRow`)
+``window_stats`` rows (plain tuples in :class:`schemas.rows.WindowStatsRow` order) are built
+by :mod:`streams.windows.emit`, ``late_events`` rows (:class:`schemas.rows.LateEventRow`)
 here. Times become aware UTC datetimes only in rows.
 """
 

@@ -35,8 +35,9 @@ import math
 from collections.abc import Collection, Container
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from schemas.rows import EventRow, LateEventRow, WindowStatsRow
+from schemas.rows import LateEventRow, Row
 from streams.windows.assign import max_length_s, windows_of
 from streams.windows.config import WindowConfig
 from streams.windows.emit import Emitter
@@ -44,6 +45,16 @@ from streams.windows.rows import STATUSES, LateEvent, WindowKey, late_row
 from streams.windows.series import LIVE, REPORTS, STREAMS, Emitted, KeyT, Series, Track
 from streams.windows.stats import (
     ATTRS,
+    C_DIMENSION,
+    C_DRUG,
+    C_EVENT_ID,
+    C_EVENT_TYPE,
+    C_MEASURE,
+    C_OCCURRED,
+    C_PERIOD_END,
+    C_PERIOD_START,
+    C_STATION,
+    C_TZ,
     FIRST,
     LAST,
     Acc,
@@ -63,7 +74,7 @@ _floor = math.floor
 class Emission:
     """What one :meth:`WindowState.tick` produced, and the counters behind the metrics."""
 
-    rows: list[WindowStatsRow] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)  # window_stats rows (WindowStatsRow order)
     late: list[LateEventRow] = field(default_factory=list)
     emitted: dict[str, int] = field(
         default_factory=lambda: {"provisional": 0, "final": 0, "corrected": 0})
@@ -92,14 +103,14 @@ class WindowState:
 
     # -- input ---------------------------------------------------------------------------
 
-    def add(self, row: EventRow, partition: int) -> None:
-        """Count one new ``events`` row (EVENTS column order) consumed from ``partition``."""
-        t = _floor(row.occurred_at.timestamp())
-        et = row.event_type
+    def add(self, row: tuple[Any, ...], partition: int) -> None:
+        """Count one new ``events`` row (EventRow order) consumed from ``partition``."""
+        t = _floor(row[C_OCCURRED].timestamp())
+        et = row[C_EVENT_TYPE]
         if et == "count_report":
             self._add_report(row, partition, t)
             return
-        station = row.station_id
+        station = row[C_STATION]
         track = self._store.live.get(station)
         if track is None:
             track = self._store.track(station, LIVE)
@@ -109,9 +120,9 @@ class WindowState:
         if t + self._gl <= track.tick_wm:  # may be late for some window: each one decides
             acc = new_acc()
             fold_row(acc, row, t)
-            self._add_direct(track, (et, "", row.drug), t, acc, row)
+            self._add_direct(track, (et, "", row[C_DRUG]), t, acc, row)
             return
-        key = (station, et, "", row.drug, t - t % 60)
+        key = (station, et, "", row[C_DRUG], t - t % 60)
         staged = self._staged.get(key)
         if staged is None:
             staged = self._staged[key] = new_acc()
@@ -237,14 +248,14 @@ class WindowState:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _late_row(self, row: EventRow | None, track: Track, series: Series,
+    def _late_row(self, row: tuple[Any, ...] | None, track: Track, series: Series,
                   start: int, end: int) -> None:
         if row is not None:
-            self._late.append(LateEvent(row.event_id, track.station, series.name, start,
-                                        end, row.event_type, row.occurred_at, track.tick_wm))
+            self._late.append(LateEvent(row[C_EVENT_ID], track.station, series.name, start,
+                                        end, row[C_EVENT_TYPE], row[C_OCCURRED], track.tick_wm))
 
     def _add_direct(self, track: Track, key: KeyT, t: int, acc: Acc,
-                    row: EventRow | None) -> None:
+                    row: tuple[Any, ...] | None) -> None:
         """A live event (``row``) or minute partial (``row`` None) that may be late for
         some windows: each window decides."""
         store = self._store
@@ -267,21 +278,19 @@ class WindowState:
         if missed and row is None:
             self._dropped_partial += acc[0]
 
-    def _add_report(self, row: EventRow, partition: int, t: int) -> None:
-        track = self._store.track(row.station_id, REPORTS)
+    def _add_report(self, row: tuple[Any, ...], partition: int, t: int) -> None:
+        track = self._store.track(row[C_STATION], REPORTS)
         track.partition = partition
         track.max_t = max(track.max_t, t)
         acc = new_acc()
         fold_row(acc, row, t)
-        period_start, period_end = row.period_start, row.period_end
-        assert period_start is not None and period_end is not None  # a count report's
-        ps = _floor(period_start.timestamp())
-        pe = math.ceil(period_end.timestamp())
-        key = ("count_report", row.measure, row.dimension)
-        self._report_into(track, key, ps, pe, row.station_tz, acc, row)
+        ps = _floor(row[C_PERIOD_START].timestamp())
+        pe = math.ceil(row[C_PERIOD_END].timestamp())
+        key = ("count_report", row[C_MEASURE], row[C_DIMENSION])
+        self._report_into(track, key, ps, pe, row[C_TZ], acc, row)
 
     def _report_into(self, track: Track, key: KeyT, ps: int, pe: int, tz: str, acc: Acc,
-                     row: EventRow | None) -> None:
+                     row: tuple[Any, ...] | None) -> None:
         """A count report feeds each calendar window that holds its whole period."""
         store = self._store
         limit = track.tick_wm - self._gl

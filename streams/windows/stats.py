@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from schemas.rows import EventRow
+from schemas.rows import EventRow, Row
 
 # accumulator slots
 EVENTS_N = 0
@@ -39,6 +39,27 @@ MICRO = 1_000_000
 NO_FIRST = 2**62
 NO_LAST = -(2**62)
 
+# events columns, read by position in the hot loop (schemas.rows: why not by name)
+_C = EventRow._fields.index
+C_EVENT_ID = _C("event_id")
+C_EVENT_TYPE = _C("event_type")
+C_STATION = _C("station_id")
+C_OCCURRED = _C("occurred_at")
+C_COUNTRY = _C("country")
+C_BORDER = _C("border")
+C_TZ = _C("station_tz")
+C_DIRECTION = _C("direction")
+C_OUTCOME = _C("outcome")
+C_PERSONS = _C("persons")
+C_VEHICLES = _C("vehicles")
+C_ARRESTS = _C("arrests")
+C_DRUG = _C("drug")
+C_QUANTITY_KG = _C("quantity_kg")
+C_PERIOD_START = _C("period_start")
+C_PERIOD_END = _C("period_end")
+C_MEASURE = _C("measure")
+C_DIMENSION = _C("dimension")
+C_VALUE = _C("value")
 
 Attrs = tuple[str, str, str]
 Acc = list[Any]
@@ -66,45 +87,45 @@ def new_acc(attrs: Attrs = ("", "", "")) -> Acc:
     return [0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, NO_FIRST, NO_LAST, attrs]
 
 
-def fold_row(acc: Acc, row: EventRow, t: int) -> None:
+def fold_row(acc: Acc, row: Row, t: int) -> None:
     """Add one ``events`` row (occurred at ``t``, epoch seconds) to ``acc``."""
     acc[0] += 1
-    et = row.event_type
-    v = row.persons
+    et = row[C_EVENT_TYPE]
+    v = row[C_PERSONS]
     if v is not None:
         acc[1] += v
-    v = row.vehicles
+    v = row[C_VEHICLES]
     if v is not None:
         acc[2] += v
-    v = row.arrests
+    v = row[C_ARRESTS]
     if v is not None:
         acc[8] += v
     if et == "crossing":
-        if row.outcome == "refused":
+        if row[C_OUTCOME] == "refused":
             acc[3] += 1
-        d = row.direction
+        d = row[C_DIRECTION]
         if d == "inbound":
             acc[4] += 1
         elif d == "outbound":
             acc[5] += 1
     elif et == "seizure":
-        q = row.quantity_kg
+        q = row[C_QUANTITY_KG]
         if q is not None:
             acc[6] += round(q * MICRO)
             if q > acc[7]:  # noqa: PLR1730 - an `if` costs a third of max() in the hot loop
                 acc[7] = q
     elif et == "inspection":
-        if row.outcome == "find":
+        if row[C_OUTCOME] == "find":
             acc[9] += 1
     elif et == "count_report":
-        x = row.value
-        if x is not None:
-            acc[10] += round(x * MICRO)
+        v = row[C_VALUE]
+        if v is not None:
+            acc[10] += round(v * MICRO)
     if t < acc[11]:  # noqa: PLR1730
         acc[11] = t
     if t >= acc[12]:
         acc[12] = t
-        acc[13] = (row.country, row.border, row.station_tz)
+        acc[13] = (row[C_COUNTRY], row[C_BORDER], row[C_TZ])
 
 
 def fold(acc: Acc, other: Acc) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from schemas.rows import AlertRow, EventRow, LateEventRow, WindowStatsRow, new_row
+from schemas.rows import AlertRow, EventRow, LateEventRow, WindowStatsRow
 from sinks.tables import ALERTS, EVENTS, LATE_EVENTS, WINDOW_STATS, TableSpec
 
 
@@ -26,12 +26,3 @@ def test_a_spec_whose_columns_differ_from_its_row_type_does_not_load() -> None:
         TableSpec("late_events", swapped, LateEventRow)
     with pytest.raises(ValueError, match="late_events"):
         TableSpec("late_events", LATE_EVENTS.columns[:-1], LateEventRow)
-
-
-def test_new_row_is_the_named_tuple_of_the_values() -> None:
-    values = tuple(range(len(LateEventRow._fields)))
-    row = new_row(LateEventRow, values)
-    assert type(row) is LateEventRow
-    assert row == values
-    assert row.window_kind == 2
-    assert row == LateEventRow(*values)

@@ -411,9 +411,9 @@ def test_prepare_names_the_ids_to_look_up_and_finish_resolves_with_what_was_foun
     assert plan.outcome.event_rows == []  # no row before the conflicts are resolved
     out = proc.finish(plan, {UUID(stored["event_id"]): "f" * 32})  # stored, another body
     assert reasons(out) == ["id_conflict"]
-    assert [r.event_id for r in out.event_rows] == [UUID(fresh["event_id"]),
-                                                    UUID(cached["event_id"])]
-    assert [r.event_id for r in out.new_rows] == [UUID(fresh["event_id"])]
+    assert [as_dict(r)["event_id"] for r in out.event_rows] == [UUID(fresh["event_id"]),
+                                                                UUID(cached["event_id"])]
+    assert [as_dict(r)["event_id"] for r in out.new_rows] == [UUID(fresh["event_id"])]
 
 
 def test_a_plan_whose_ids_are_all_cached_asks_for_nothing() -> None:
@@ -426,10 +426,3 @@ def test_a_plan_whose_ids_are_all_cached_asks_for_nothing() -> None:
     out = run(proc, [record(e)], store=store)
     assert store.asked == [] and len(out.event_rows) == 1
 
-
-def test_rows_are_named_events_rows() -> None:
-    e = event("TJ-PYANJ", "seizure", quantity=2.5, unit="kg")
-    (row,) = run(processor(), [record(e)]).event_rows
-    assert row._fields == EVENTS.column_names
-    assert (row.station_id, row.event_type, row.quantity_kg) == ("TJ-PYANJ", "seizure", 2.5)
-    assert row.occurred_at == utc(e["occurred_at"])

@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.rows import EventRow
 from sinks.tables import EVENTS
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -21,7 +20,7 @@ STATION_DEFAULTS = {
 }
 
 
-def event_row(**overrides: Any) -> EventRow:
+def event_row(**overrides: Any) -> tuple[Any, ...]:
     """One events row; every column has a neutral default (NULL numerics, '' strings)."""
     unknown = set(overrides) - set(EVENTS.column_names)
     assert not unknown, unknown
@@ -40,7 +39,7 @@ def event_row(**overrides: Any) -> EventRow:
             values[name] = 0
     values.update(event_type="crossing", source_seq=n, **STATION_DEFAULTS)
     values.update(overrides)
-    return EventRow(**values)
+    return tuple(values[name] for name in EVENTS.column_names)
 
 
 def at(seconds: float) -> datetime:
