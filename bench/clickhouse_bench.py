@@ -59,8 +59,8 @@ def build_rows(n: int) -> list[tuple[Any, ...]]:
     import asyncio
     from datetime import UTC, datetime
 
-    from streams.decode import SourcePos
     from streams.ingest import IngestProcessor, RawRecord
+    from streams.stages.decode import SourcePos
 
     backlog = make_backlog(n, 100)
     proc = IngestProcessor(Registry(backlog.stations), ingest_policy(IngestSettings()))

@@ -58,8 +58,8 @@ def bench_inprocess(backlog: Backlog, take_max: int, sink_rows: int,
                     chunk_events: int = INPROC_CHUNK_EVENTS) -> dict[str, Any]:
     from sinks.clickhouse import _is_datetime
     from sinks.tables import EVENTS
-    from streams.decode import SourcePos
     from streams.ingest import IngestProcessor, RawRecord
+    from streams.stages.decode import SourcePos
 
     registry = Registry(backlog.stations)
     policy = ingest_policy(IngestSettings())
@@ -119,8 +119,8 @@ def stage_breakdown(backlog: Backlog, registry: Registry, policy: Any,
     """µs per event of each per-event step, on a sample, one at a time (single core)."""
     from schemas.identity import canonical_json_and_hash
     from schemas.parse import parse_event
-    from streams.decode import SourcePos, decode_record
-    from streams.enrich import event_row
+    from streams.stages.decode import SourcePos, decode_record
+    from streams.stages.rows import event_row
 
     values = [v for _, v in backlog.single[:sample]]
     now = datetime.now(UTC)

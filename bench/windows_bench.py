@@ -39,8 +39,8 @@ from blo.simulate import TrafficGenerator, seed_stations
 from schemas.identity import derive_event_id
 from schemas.parse import parse_event
 from sinks.tables import EVENTS
-from streams.decode import SourcePos
-from streams.enrich import event_row
+from streams.stages.decode import SourcePos
+from streams.stages.rows import event_row
 from streams.windows import WindowState
 
 Row = tuple[Any, ...]

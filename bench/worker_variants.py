@@ -77,9 +77,9 @@ def _aiokafka() -> None:
             from aiokafka import AIOKafkaConsumer, TopicPartition
 
             from blo.kafka_config import aiokafka_kwargs
-            from streams.decode import SourcePos
             from streams.ingest import RawRecord
             from streams.runtime import IngestRuntime
+            from streams.stages.decode import SourcePos
 
             consumer = AIOKafkaConsumer(
                 k.topic_raw, group_id=f"{k.group_id}-aiokafka", enable_auto_commit=False,

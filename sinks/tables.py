@@ -1,16 +1,21 @@
 """Column contracts of the tables the pipeline writes.
 
-Rows cross from ``streams/`` to ``sinks/`` as plain tuples in exactly this column order;
-the DDL in :mod:`sinks.migrations` declares the same columns with their ClickHouse types,
-and the engine and keys each spec's :class:`Storage` holds. Tests check the two agree. This
-module is the one place a column is added: add it here (with the migration's number in its
-``Storage.added_in``), in a new migration, and in the row builder of ``streams/``; the
-cluster DDL (:mod:`sinks.cluster`) follows from the spec.
+Rows cross from ``streams/`` to ``sinks/`` as tuples in exactly this column order; the
+tables the stream builds rows for have a named row type in :mod:`schemas.rows` (a
+``NamedTuple``, so still a tuple), and a spec given its ``row_type`` refuses to load unless
+the names agree. The DDL in :mod:`sinks.migrations` declares the same columns with their
+ClickHouse types, and the engine and keys each spec's :class:`Storage` holds. Tests check the
+two agree. This module is the one place a column is added: add it here (with the migration's
+number in its ``Storage.added_in``), in the row type, in a new migration, and in the row
+builder of ``streams/``; the cluster DDL (:mod:`sinks.cluster`) follows from the spec.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from schemas.rows import AlertRow, EventRow, LateEventRow, WindowStatsRow
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,13 @@ class TableSpec:
     name: str
     columns: tuple[tuple[str, str], ...]  # (name, ClickHouse type), insert order
     storage: Storage
+    row_type: type[tuple[Any, ...]] | None = None  # the named row of schemas.rows, if any
+
+    def __post_init__(self) -> None:
+        rt = self.row_type
+        if rt is not None and (fields := tuple(getattr(rt, "_fields", ()))) != self.column_names:
+            raise ValueError(f"table {self.name}: the columns {self.column_names} are not "
+                             f"the fields of {rt.__name__}: {fields}")
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -123,6 +135,7 @@ EVENTS = TableSpec(
     ),
     Storage("ReplacingMergeTree", ("station_id", "event_id"), ("ingested_at",),
             "toYYYYMM(occurred_at)"),
+    row_type=EventRow,
 )
 
 # Dead letters. ReplacingMergeTree ordered by dlq_id (hash of topic/partition/offset/element),
@@ -215,6 +228,7 @@ WINDOW_STATS = TableSpec(
     Storage("ReplacingMergeTree",
             ("window_kind", "station_id", "event_type", "measure", "dimension", "window_start"),
             ("version",), "toYYYYMM(window_start)", created_in=2),
+    row_type=WindowStatsRow,
 )
 
 # Events later than a window's allowed lateness: one row per (event, window it missed). The
@@ -235,6 +249,7 @@ LATE_EVENTS = TableSpec(
     ),
     Storage("ReplacingMergeTree", ("station_id", "window_kind", "window_start", "event_id"),
             ("recorded_at",), "toYYYYMM(window_start)", created_in=2),
+    row_type=LateEventRow,
 )
 
 # Alerts (streams/alerts): one row per version of an alert (fired, resolved, acknowledged).
@@ -273,6 +288,7 @@ ALERTS = TableSpec(
     ),
     Storage("ReplacingMergeTree", ("alert_id",), ("version",), "toYYYYMM(fired_at)",
             created_in=3),
+    row_type=AlertRow,
 )
 
 # The query API's tokens: one row per version (created, revoked); only the SHA-256 of the

@@ -28,11 +28,11 @@ from streams.alerts import RuleSet
 from streams.backend import IngestBackend, Positions, Timer
 from streams.backend_factory import BackendParts, build_backend
 from streams.broker import BrokerState, retrying, watch_broker
-from streams.decode import SourcePos
 from streams.ingest import RawRecord
 from streams.process_messages import ProcessSetup
 from streams.registry_reader import RegistryReader, station_row
 from streams.runtime import Producer
+from streams.stages.decode import SourcePos
 from streams.tasks import Background, guarded
 from streams.web import register_pages
 from streams.windows import window_config

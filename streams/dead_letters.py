@@ -27,7 +27,7 @@ import orjson
 
 from schemas.parse import KEY, Path
 from sinks.base import Row
-from streams.decode import SourcePos
+from streams.stages.decode import SourcePos
 
 REDACTED = "[redacted: not in the schema, may be personal data]"
 WITHHELD_NOTE = ("payload: the values of fields the schema does not have are redacted (personal "

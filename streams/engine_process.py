@@ -41,7 +41,6 @@ from sinks.batching import BatchingSink
 from streams.backend_factory import build_inline
 from streams.broker import BrokerState, retrying, tame_client_logs
 from streams.channel import Channel, ChannelClosed
-from streams.decode import SourcePos
 from streams.guard import DlqFloodError
 from streams.ingest import RawRecord
 from streams.process_messages import (
@@ -65,6 +64,7 @@ from streams.process_messages import (
     TakeDone,
 )
 from streams.registry_reader import RegistryReader
+from streams.stages.decode import SourcePos
 from streams.tasks import Background, every
 
 log = logging.getLogger("blo.ingest.process")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
 
+from schemas.rows import AlertRow
 from streams.alerts.rows import Alert, alert_id, labels_of, rfc3339, series_key
 from streams.alerts.rules import RuleBase
 from streams.alerts.templates import number, render
@@ -36,7 +37,7 @@ class AlertUpdate:
     transition: Transition
 
     @property
-    def row(self) -> tuple[object, ...]:
+    def row(self) -> AlertRow:
         return self.alert.row()
 
 

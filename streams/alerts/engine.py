@@ -24,10 +24,11 @@ open alerts stay open without a new version, and an alert id fires at most once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
-from sinks.base import Row
+from schemas.rows import AlertRow
 from streams.alerts.baseline import BaselineProvider
 from streams.alerts.book import AlertBook, AlertUpdate
 from streams.alerts.gaps import GapTracker
@@ -120,7 +121,7 @@ class AlertEngine:
 
     # -- inputs --------------------------------------------------------------------------
 
-    def on_window_rows(self, rows: Iterable[Row]) -> list[AlertUpdate]:
+    def on_window_rows(self, rows: Iterable[Sequence[Any]]) -> list[AlertUpdate]:
         """Apply every row, then judge what changed (see the module docstring)."""
         start = len(self.book.updates)
         for row in rows:
@@ -133,7 +134,7 @@ class AlertEngine:
         self._judge_windows(None)
         return self.book.updates[start:]
 
-    def on_window_row(self, row: Row) -> list[AlertUpdate]:
+    def on_window_row(self, row: Sequence[Any]) -> list[AlertUpdate]:
         return self.on_window_rows((row,))
 
     def on_station_seen(self, station_id: str, last_event_time_s: float, *,
@@ -184,7 +185,7 @@ class AlertEngine:
 
     # -- outputs -------------------------------------------------------------------------
 
-    def drain(self) -> list[Row]:
+    def drain(self) -> list[AlertRow]:
         """The ``alerts`` rows of every update since the last drain, in order."""
         rows = [u.row for u in self.book.updates]
         self.book.updates.clear()
@@ -195,12 +196,12 @@ class AlertEngine:
         alerts = (self.book.alerts[aid] for aid in self.book.open.values())
         return sorted(alerts, key=lambda a: str(a.alert_id))
 
-    def state_snapshot(self) -> list[Row]:
+    def state_snapshot(self) -> list[AlertRow]:
         """The latest row of every alert held (open ones, and recently resolved ones): what
         :meth:`restore` needs, like ``SELECT * FROM alerts FINAL``."""
         return [a.row() for a in sorted(self.book.alerts.values(), key=lambda a: str(a.alert_id))]
 
-    def restore(self, rows: Iterable[Row]) -> None:
+    def restore(self, rows: Iterable[Sequence[Any]]) -> None:
         """Take the latest ``alerts`` rows (any order; the highest version of an id wins).
         Call before feeding input; emits nothing."""
         for row in rows:

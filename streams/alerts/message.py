@@ -10,11 +10,11 @@ published JSON Schema (draft 2020-12) that every message satisfies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from sinks.base import Row
 from streams.alerts.rows import Alert, rfc3339, utc
 from streams.alerts.rules import KINDS
 
@@ -47,7 +47,7 @@ def alert_document(alert: Alert) -> dict[str, object]:
     }
 
 
-def alert_message(row: Row) -> bytes:
+def alert_message(row: Sequence[Any]) -> bytes:
     """The JSON bytes (keys sorted, UTF-8) of an ``alerts`` row: the topic record's value and
     the webhook's body."""
     return orjson.dumps(alert_document(Alert.from_row(row)), option=orjson.OPT_SORT_KEYS)

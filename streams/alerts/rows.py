@@ -1,6 +1,6 @@
 """Alerts as rows: one :class:`Alert` is one version of an alert, i.e. one ``alerts`` row.
 
-Rows follow :data:`sinks.tables.ALERTS` column order exactly (a unit test checks). Inside
+Rows are :class:`schemas.rows.AlertRow` (the column order of ``alerts``). Inside
 the core, times are whole epoch seconds (``0``: not applicable / not yet); rows carry aware
 UTC datetimes, truncated to the second as ``DateTime('UTC')`` stores them, so a row read
 back from ClickHouse equals the row written.
@@ -15,13 +15,13 @@ randomness — so a replay of the same input yields the same ids.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID, uuid5
 
-from sinks.base import Row
-from sinks.tables import ALERTS
+from schemas.rows import AlertRow
 
 ALERT_NAMESPACE = UUID("ea5cbb95-d5c3-5fd4-90d0-d75c3207094f")
 """Namespace of alert ids (= uuid5(NAMESPACE_URL, 'urn:blo-stream:alert')). Fixed."""
@@ -96,8 +96,8 @@ class Alert:
     def next_version(self, **changes: object) -> Alert:
         return dataclasses.replace(self, version=self.version + 1, **changes)  # type: ignore[arg-type]
 
-    def row(self) -> Row:
-        return (
+    def row(self) -> AlertRow:
+        return AlertRow(
             self.alert_id, self.version, self.rule_id, self.rule_name, self.kind,
             self.severity, self.state, self.scope, self.scope_key, self.station_id,
             self.window_kind, utc(self.window_start), utc(self.window_end),
@@ -107,27 +107,30 @@ class Alert:
         )
 
     @classmethod
-    def from_row(cls, row: Row) -> Alert:
+    def from_row(cls, values: Sequence[Any]) -> Alert:
         """An ``alerts`` row (all columns, table order, as ``SELECT * … FINAL`` returns it)."""
-        v = dict(zip(ALERTS.column_names, row, strict=True))
-        state = str(v["state"])
+        if len(values) != len(AlertRow._fields):
+            raise ValueError(f"an alerts row has {len(AlertRow._fields)} columns, "
+                             f"not {len(values)}")
+        v = AlertRow._make(values)
+        state = str(v.state)
         if state not in ("firing", "resolved"):
-            raise ValueError(f"alerts row {v['alert_id']}: unknown state {state!r}")
-        aid = v["alert_id"]
+            raise ValueError(f"alerts row {v.alert_id}: unknown state {state!r}")
+        aid = v.alert_id
         return cls(
             alert_id=aid if isinstance(aid, UUID) else UUID(str(aid)),
-            version=int(v["version"]), rule_id=str(v["rule_id"]),
-            rule_name=str(v["rule_name"]), kind=str(v["kind"]), severity=str(v["severity"]),
+            version=int(v.version), rule_id=str(v.rule_id),
+            rule_name=str(v.rule_name), kind=str(v.kind), severity=str(v.severity),
             state="firing" if state == "firing" else "resolved",
-            scope=str(v["scope"]), scope_key=str(v["scope_key"]),
-            station_id=str(v["station_id"]), window_kind=str(v["window_kind"]),
-            window_start=epoch(v["window_start"]), window_end=epoch(v["window_end"]),
-            value=float(v["value"]), threshold=float(v["threshold"]),
-            provisional=bool(v["provisional"]), message=str(v["message"]),
-            labels=tuple(str(x) for x in v["labels"]), fired_at=epoch(v["fired_at"]),
-            resolved_at=epoch(v["resolved_at"]), acked=bool(v["acked"]),
-            acked_by=str(v["acked_by"]), acked_at=epoch(v["acked_at"]),
-            ack_comment=str(v["ack_comment"]), updated_at=epoch(v["updated_at"]),
+            scope=str(v.scope), scope_key=str(v.scope_key),
+            station_id=str(v.station_id), window_kind=str(v.window_kind),
+            window_start=epoch(v.window_start), window_end=epoch(v.window_end),
+            value=float(v.value), threshold=float(v.threshold),
+            provisional=bool(v.provisional), message=str(v.message),
+            labels=tuple(str(x) for x in v.labels), fired_at=epoch(v.fired_at),
+            resolved_at=epoch(v.resolved_at), acked=bool(v.acked),
+            acked_by=str(v.acked_by), acked_at=epoch(v.acked_at),
+            ack_comment=str(v.ack_comment), updated_at=epoch(v.updated_at),
         )
 
 

@@ -24,20 +24,18 @@ at which it does.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sinks.base import Row
-from sinks.tables import WINDOW_STATS
+from schemas.rows import WindowStatsRow
 from streams.alerts.baseline import BaselineProvider, mean_stddev
 from streams.alerts.book import AlertBook, Facts
 from streams.alerts.rows import epoch
 from streams.alerts.rules import BaselineRule, ThresholdRule
 from streams.alerts.templates import number
 
-_I = {name: i for i, name in enumerate(WINDOW_STATS.column_names)}
 FINAL_STATUSES = frozenset({"final", "corrected"})
 
 
@@ -57,17 +55,18 @@ class WindowRow(NamedTuple):
     last_event_at: int
     status: str
     version: int
-    row: Row
+    row: WindowStatsRow
 
     @classmethod
-    def parse(cls, row: Row) -> WindowRow:
+    def parse(cls, values: Sequence[Any]) -> WindowRow:
+        """A ``window_stats`` row: all columns in table order (as decoded from the input
+        topic or read back, plain values)."""
+        row = WindowStatsRow._make(values)
         return cls(
-            str(row[_I["window_kind"]]), epoch(row[_I["window_start"]]),
-            epoch(row[_I["window_end"]]), str(row[_I["window_label"]]),
-            str(row[_I["station_id"]]), str(row[_I["country"]]), str(row[_I["border"]]),
-            str(row[_I["event_type"]]), str(row[_I["measure"]]), str(row[_I["dimension"]]),
-            epoch(row[_I["last_event_at"]]), str(row[_I["status"]]), int(row[_I["version"]]),
-            row,
+            str(row.window_kind), epoch(row.window_start), epoch(row.window_end),
+            str(row.window_label), str(row.station_id), str(row.country), str(row.border),
+            str(row.event_type), str(row.measure), str(row.dimension),
+            epoch(row.last_event_at), str(row.status), int(row.version), row,
         )
 
 
@@ -152,7 +151,7 @@ class WindowTracker:
         old = b.parts.get(skey)
         if old is not None and old.version >= r.version:
             return
-        stat = float(r.row[_I[rule.statistic]])
+        stat = float(getattr(r.row, rule.statistic))
         b.parts[skey] = _Part(r.version, stat, r.window_start, r.window_end, r.last_event_at,
                               r.country, r.border)
         self._refold(b)

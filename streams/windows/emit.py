@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sinks.base import Row
+from schemas.rows import Row
 from streams.windows.assign import utc
 from streams.windows.series import Emitted, KeyT, Window
 from streams.windows.stats import MICRO, N_STATS, Acc, fold

@@ -1,17 +1,17 @@
 """Row-level types: the window key, late-event rows, and reading ``window_stats`` rows back.
 
-``window_stats`` rows are built by :mod:`streams.windows.emit`; both follow
-:data:`sinks.tables.WINDOW_STATS` / :data:`sinks.tables.LATE_EVENTS` column order exactly
-(a unit test checks). Times become aware UTC datetimes only in rows.
+``window_stats`` rows (plain tuples in :class:`schemas.rows.WindowStatsRow` order) are built
+by :mod:`streams.windows.emit`, ``late_events`` rows (:class:`schemas.rows.LateEventRow`)
+here. Times become aware UTC datetimes only in rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sinks.base import Row
-from sinks.tables import WINDOW_STATS
+from schemas.rows import LateEventRow, WindowStatsRow
 from streams.windows.assign import utc
 from streams.windows.stats import WindowStats
 
@@ -42,10 +42,10 @@ class LateEvent(NamedTuple):
     watermark: float
 
 
-def late_row(late: LateEvent, recorded_at: datetime) -> Row:
-    return (late.event_id, late.station_id, late.window_kind, utc(late.window_start),
-            utc(late.window_end), late.event_type, late.occurred_at, utc(late.watermark),
-            recorded_at)
+def late_row(late: LateEvent, recorded_at: datetime) -> LateEventRow:
+    return LateEventRow(late.event_id, late.station_id, late.window_kind,
+                        utc(late.window_start), utc(late.window_end), late.event_type,
+                        late.occurred_at, utc(late.watermark), recorded_at)
 
 
 def _epoch(v: datetime) -> int:
@@ -54,23 +54,18 @@ def _epoch(v: datetime) -> int:
     return int(v.timestamp() // 1)
 
 
-_I = {name: i for i, name in enumerate(WINDOW_STATS.column_names)}
-
-
-def emitted_from_row(row: Row) -> tuple[WindowKey, str, int, WindowStats]:
-    """A ``window_stats`` row (all columns, table order) → the arguments of
-    :meth:`WindowState.restore_emitted`: ``(key, status, version, stats)``."""
+def emitted_from_row(values: Sequence[Any]) -> tuple[WindowKey, str, int, WindowStats]:
+    """A ``window_stats`` row (all columns, table order; as read back, plain values) → the
+    arguments of :meth:`WindowState.restore_emitted`: ``(key, status, version, stats)``."""
+    row = WindowStatsRow._make(values)
     key = WindowKey(
-        str(row[_I["window_kind"]]), _epoch(row[_I["window_start"]]),
-        str(row[_I["station_id"]]), str(row[_I["event_type"]]), str(row[_I["measure"]]),
-        str(row[_I["dimension"]]),
+        str(row.window_kind), _epoch(row.window_start), str(row.station_id),
+        str(row.event_type), str(row.measure), str(row.dimension),
     )
     stats = WindowStats(
-        int(row[_I["events"]]), int(row[_I["persons"]]), int(row[_I["vehicles"]]),
-        int(row[_I["refused"]]), int(row[_I["inbound"]]), int(row[_I["outbound"]]),
-        float(row[_I["seizure_kg"]]), float(row[_I["seizure_kg_max"]]),
-        int(row[_I["arrests"]]), int(row[_I["inspections_with_finds"]]),
-        float(row[_I["value"]]), _epoch(row[_I["first_event_at"]]),
-        _epoch(row[_I["last_event_at"]]),
+        int(row.events), int(row.persons), int(row.vehicles), int(row.refused),
+        int(row.inbound), int(row.outbound), float(row.seizure_kg), float(row.seizure_kg_max),
+        int(row.arrests), int(row.inspections_with_finds), float(row.value),
+        _epoch(row.first_event_at), _epoch(row.last_event_at),
     )
-    return key, str(row[_I["status"]]), int(row[_I["version"]]), stats
+    return key, str(row.status), int(row.version), stats

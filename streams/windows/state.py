@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sinks.base import Row
+from schemas.rows import LateEventRow, Row
 from streams.windows.assign import max_length_s, windows_of
 from streams.windows.config import WindowConfig
 from streams.windows.emit import Emitter
@@ -74,8 +74,8 @@ _floor = math.floor
 class Emission:
     """What one :meth:`WindowState.tick` produced, and the counters behind the metrics."""
 
-    rows: list[Row] = field(default_factory=list)  # window_stats rows, table order
-    late: list[Row] = field(default_factory=list)  # late_events rows, table order
+    rows: list[Row] = field(default_factory=list)  # window_stats rows (WindowStatsRow order)
+    late: list[LateEventRow] = field(default_factory=list)
     emitted: dict[str, int] = field(
         default_factory=lambda: {"provisional": 0, "final": 0, "corrected": 0})
     unwindowed_reports: int = 0  # count-report events that fit no configured window
@@ -104,7 +104,7 @@ class WindowState:
     # -- input ---------------------------------------------------------------------------
 
     def add(self, row: tuple[Any, ...], partition: int) -> None:
-        """Count one new ``events`` row (EVENTS column order) consumed from ``partition``."""
+        """Count one new ``events`` row (EventRow order) consumed from ``partition``."""
         t = _floor(row[C_OCCURRED].timestamp())
         et = row[C_EVENT_TYPE]
         if et == "count_report":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sinks.tables import EVENTS
+from schemas.rows import EventRow, Row
 
 # accumulator slots
 EVENTS_N = 0
@@ -39,26 +39,27 @@ MICRO = 1_000_000
 NO_FIRST = 2**62
 NO_LAST = -(2**62)
 
-# events columns, read by index in the hot loop
-C_EVENT_ID = EVENTS.index("event_id")
-C_EVENT_TYPE = EVENTS.index("event_type")
-C_STATION = EVENTS.index("station_id")
-C_OCCURRED = EVENTS.index("occurred_at")
-C_COUNTRY = EVENTS.index("country")
-C_BORDER = EVENTS.index("border")
-C_TZ = EVENTS.index("station_tz")
-C_DIRECTION = EVENTS.index("direction")
-C_OUTCOME = EVENTS.index("outcome")
-C_PERSONS = EVENTS.index("persons")
-C_VEHICLES = EVENTS.index("vehicles")
-C_ARRESTS = EVENTS.index("arrests")
-C_DRUG = EVENTS.index("drug")
-C_QUANTITY_KG = EVENTS.index("quantity_kg")
-C_PERIOD_START = EVENTS.index("period_start")
-C_PERIOD_END = EVENTS.index("period_end")
-C_MEASURE = EVENTS.index("measure")
-C_DIMENSION = EVENTS.index("dimension")
-C_VALUE = EVENTS.index("value")
+# events columns, read by position in the hot loop (schemas.rows: why not by name)
+_C = EventRow._fields.index
+C_EVENT_ID = _C("event_id")
+C_EVENT_TYPE = _C("event_type")
+C_STATION = _C("station_id")
+C_OCCURRED = _C("occurred_at")
+C_COUNTRY = _C("country")
+C_BORDER = _C("border")
+C_TZ = _C("station_tz")
+C_DIRECTION = _C("direction")
+C_OUTCOME = _C("outcome")
+C_PERSONS = _C("persons")
+C_VEHICLES = _C("vehicles")
+C_ARRESTS = _C("arrests")
+C_DRUG = _C("drug")
+C_QUANTITY_KG = _C("quantity_kg")
+C_PERIOD_START = _C("period_start")
+C_PERIOD_END = _C("period_end")
+C_MEASURE = _C("measure")
+C_DIMENSION = _C("dimension")
+C_VALUE = _C("value")
 
 Attrs = tuple[str, str, str]
 Acc = list[Any]
@@ -86,7 +87,7 @@ def new_acc(attrs: Attrs = ("", "", "")) -> Acc:
     return [0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, NO_FIRST, NO_LAST, attrs]
 
 
-def fold_row(acc: Acc, row: tuple[Any, ...], t: int) -> None:
+def fold_row(acc: Acc, row: Row, t: int) -> None:
     """Add one ``events`` row (occurred at ``t``, epoch seconds) to ``acc``."""
     acc[0] += 1
     et = row[C_EVENT_TYPE]

@@ -168,6 +168,7 @@ def _with_note(spec: TableSpec, after: str, migration: int = 99) -> TableSpec:
     names = spec.column_names
     at = names.index(after) + 1
     return replace(spec, columns=(*spec.columns[:at], ("note", "String"), *spec.columns[at:]),
+                   row_type=None,
                    storage=replace(spec.storage,
                                    added_in=(*spec.storage.added_in, ("note", migration))))
 
@@ -192,7 +193,7 @@ def test_a_distributed_table_is_remade_with_the_columns_of_its_migration() -> No
     """A column added by a later migration is not in the Distributed table an earlier one
     re-creates."""
     spec = _with_note(EVENTS, "kafka_offset", migration=98)
-    spec = replace(spec, columns=(*spec.columns, ("extra", "UInt8")),
+    spec = replace(spec, columns=(*spec.columns, ("extra", "UInt8")), row_type=None,
                    storage=replace(spec.storage,
                                    added_in=(*spec.storage.added_in, ("extra", 99))))
     note = add_column_statements(spec, "note", DB, CLUSTER)

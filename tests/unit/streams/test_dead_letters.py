@@ -15,8 +15,8 @@ from streams.dead_letters import (
     dlq_row,
     withhold,
 )
-from streams.decode import SourcePos
 from streams.ingest import RawRecord
+from streams.stages.decode import SourcePos
 from tests.unit.streams.test_ingest import event, processor, record, run
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -19,8 +19,8 @@ import pytest
 
 from schemas.station import Registry, StationRecord
 from sinks.tables import EVENTS
-from streams.decode import SourcePos
 from streams.ingest import BatchOutcome, IngestPolicy, IngestProcessor, RawRecord
+from streams.stages.decode import SourcePos
 from tests.unit.schemas.factories import make_event
 
 pytestmark = pytest.mark.timeout(60)
@@ -398,3 +398,31 @@ def _hash_of(e: dict[str, Any]) -> str:
     from schemas.parse import parse_event
 
     return body_hash(parse_event(e, now=NOW + timedelta(days=3650), max_future_skew=HOLD))
+
+
+# -- the two halves: the lookup happens between them ---------------------------------------
+def test_prepare_names_the_ids_to_look_up_and_finish_resolves_with_what_was_found() -> None:
+    proc = processor()
+    stored, fresh, cached = event("KZ-KORDAI"), event("TJ-PYANJ"), event("KG-AK-JOL")
+    run(proc, [record(cached)])  # now in the conflict cache
+    plan = proc.prepare([record(stored), record(fresh), record(cached)], NOW)
+    assert plan.missing == [UUID(stored["event_id"]), UUID(fresh["event_id"])]
+    assert plan.stations == ["KG-AK-JOL", "KZ-KORDAI", "TJ-PYANJ"]
+    assert plan.outcome.event_rows == []  # no row before the conflicts are resolved
+    out = proc.finish(plan, {UUID(stored["event_id"]): "f" * 32})  # stored, another body
+    assert reasons(out) == ["id_conflict"]
+    assert [as_dict(r)["event_id"] for r in out.event_rows] == [UUID(fresh["event_id"]),
+                                                                UUID(cached["event_id"])]
+    assert [as_dict(r)["event_id"] for r in out.new_rows] == [UUID(fresh["event_id"])]
+
+
+def test_a_plan_whose_ids_are_all_cached_asks_for_nothing() -> None:
+    proc = processor()
+    e = event()
+    run(proc, [record(e)])
+    plan = proc.prepare([record(e)], NOW)
+    assert plan.missing == [] and plan.stations == []
+    store = FakeStore()
+    out = run(proc, [record(e)], store=store)
+    assert store.asked == [] and len(out.event_rows) == 1
+

@@ -13,10 +13,10 @@ from blo.settings import BatchSettings
 from sinks.batching import BatchingSink
 from sinks.memory import MemoryDatabase
 from sinks.tables import EVENTS
-from streams.decode import SourcePos
 from streams.guard import DlqGuard
 from streams.ingest import RawRecord
 from streams.runtime import IngestRuntime
+from streams.stages.decode import SourcePos
 from tests.unit.streams.test_ingest import TOPIC, event, processor
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from blo.db import open_database
 from blo.settings import load_settings
 from streams.channel import Channel
-from streams.decode import SourcePos
 from streams.ingest import RawRecord
 from streams.process_messages import (
     Acks,
@@ -26,6 +25,7 @@ from streams.process_messages import (
     TakeDone,
 )
 from streams.separate_backend import MESSAGE_MAX_BYTES, SeparateBackend
+from streams.stages.decode import SourcePos
 
 TOPIC = "raw"
 

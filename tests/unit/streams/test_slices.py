@@ -6,8 +6,8 @@ import itertools
 import random
 
 from streams.backend import slices_by_bytes
-from streams.decode import SourcePos
 from streams.ingest import RawRecord
+from streams.stages.decode import SourcePos
 
 
 def _records(sizes: list[int]) -> list[RawRecord]:

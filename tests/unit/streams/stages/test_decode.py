@@ -1,4 +1,4 @@
-from streams.decode import RecordProblem, decode_record
+from streams.stages.decode import RecordProblem, decode_record
 
 
 def test_single_object_is_one_candidate() -> None:

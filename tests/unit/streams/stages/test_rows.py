@@ -11,8 +11,8 @@ import pytest
 from schemas.parse import parse_event
 from schemas.station import StationRecord
 from sinks.tables import EVENTS
-from streams.decode import SourcePos
-from streams.enrich import event_row
+from streams.stages.decode import SourcePos
+from streams.stages.rows import event_row
 from tests.unit.schemas.factories import EVENT_TYPE_NAMES, make_event
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)

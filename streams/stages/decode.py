@@ -1,4 +1,4 @@
-"""Kafka record bytes → candidate event objects. Pure.
+"""Stage 1, decode: Kafka record bytes → candidate event objects. Pure.
 
 A record value is UTF-8 JSON: one event object, or an array of event objects (a batched
 record). Failures that concern the whole record (too large, not UTF-8, not JSON, neither an
@@ -9,6 +9,8 @@ a well-formed array are validated one by one later.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -20,6 +22,20 @@ class SourcePos:
     topic: str
     partition: int
     offset: int
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One Kafka record. ``handle`` is opaque to the stages (what the runtime acknowledges).
+
+    ``held_since`` and ``n_events`` are the processor's: when the record was first held
+    for an unknown station, and how many events it holds once decoded."""
+
+    value: bytes | None
+    source: SourcePos
+    handle: Any = None
+    held_since: datetime | None = None
+    n_events: int = 1
 
 
 @dataclass(frozen=True, slots=True)
