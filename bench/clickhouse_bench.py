@@ -56,7 +56,6 @@ OLD_LOOKUP_CHUNK = 2000  # ids per query of the literal form (under max_query_si
 
 
 def build_rows(n: int) -> list[tuple[Any, ...]]:
-    import asyncio
     from datetime import UTC, datetime
 
     from streams.ingest import IngestProcessor, RawRecord
@@ -65,11 +64,8 @@ def build_rows(n: int) -> list[tuple[Any, ...]]:
     backlog = make_backlog(n, 100)
     proc = IngestProcessor(Registry(backlog.stations), ingest_policy(IngestSettings()))
 
-    async def none(*_: Any) -> dict:
-        return {}
-
     raw = [RawRecord(v, SourcePos("lookup", 0, i)) for i, (_, v) in enumerate(backlog.single)]
-    out = asyncio.run(proc.process(raw, datetime.now(UTC), none))
+    out = proc.finish(proc.prepare(raw, datetime.now(UTC)), {})
     return out.event_rows
 
 

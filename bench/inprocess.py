@@ -4,7 +4,6 @@ of each step.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import time
 from collections.abc import Callable, Sequence
@@ -65,9 +64,6 @@ def bench_inprocess(backlog: Backlog, take_max: int, sink_rows: int,
     policy = ingest_policy(IngestSettings())
     dt_idx = [i for i, (_, t) in enumerate(EVENTS.columns) if _is_datetime(t)]
 
-    async def no_hashes(stations: Any, ids: Any) -> dict:
-        return {}
-
     out: dict[str, Any] = {}
     for name, records in (("single", backlog.single), ("batched", backlog.batched)):
         proc = IngestProcessor(registry, policy)
@@ -79,7 +75,6 @@ def bench_inprocess(backlog: Backlog, take_max: int, sink_rows: int,
         chunks = _chunks(raw, n_events, take_max, chunk_events)
         gc.collect()
         gc.freeze()  # the backlog is the bench's, not the worker's: keep GC off it
-        loop = asyncio.new_event_loop()
         t_proc = t_cols = 0.0
         n_rows = n_dead = 0
         pending: list[tuple[Any, ...]] = []
@@ -87,7 +82,7 @@ def bench_inprocess(backlog: Backlog, take_max: int, sink_rows: int,
         t0 = time.perf_counter()
         for i, part in enumerate(chunks):
             a = time.perf_counter()
-            outcome = loop.run_until_complete(proc.process(part, datetime.now(UTC), no_hashes))
+            outcome = proc.finish(proc.prepare(part, datetime.now(UTC)), {})  # nothing stored
             b = time.perf_counter()
             t_proc += b - a
             n_rows += len(outcome.event_rows)
@@ -100,7 +95,6 @@ def bench_inprocess(backlog: Backlog, take_max: int, sink_rows: int,
             t_cols += time.perf_counter() - b
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
-        loop.close()
         gc.unfreeze()
         if n_rows != backlog.n_events or n_dead:
             raise SystemExit(f"(a) {name}: {n_rows} rows, {n_dead} dead letters "

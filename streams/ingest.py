@@ -8,7 +8,8 @@ the one lookup the stages need between them::
     found = lookup_hashes(plan.stations, plan.missing)   # the caller's I/O, if plan.missing
     outcome = processor.finish(plan, found)          # resolve conflicts, rows
 
-(:meth:`IngestProcessor.process` does exactly that with an async lookup.) It keeps three
+(:meth:`streams.runtime.IngestRuntime` does exactly that, the lookup through its sink.) It
+keeps three
 pieces of state, all rebuilt after a restart:
 
 * the station registry (fed by the registry reader),
@@ -23,7 +24,7 @@ acknowledges done records only after the sink wrote those rows (commit after wri
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -41,10 +42,9 @@ from streams.stages.enrich import enrich
 from streams.stages.rows import event_row
 from streams.stages.validate import Rejected, validate
 
-__all__ = ["BatchOutcome", "IngestPlan", "IngestPolicy", "IngestProcessor", "LookupHashes",
+__all__ = ["BatchOutcome", "IngestPlan", "IngestPolicy", "IngestProcessor",
            "RawRecord"]
 
-LookupHashes = Callable[[Sequence[str], Sequence[UUID]], Awaitable[dict[UUID, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +136,6 @@ class IngestProcessor:
         )
 
     # -- the step ----------------------------------------------------------------------
-    async def process(
-        self, records: Iterable[RawRecord], now: datetime, lookup_hashes: LookupHashes
-    ) -> BatchOutcome:
-        """:meth:`prepare`, the lookup (awaited) if the plan needs one, :meth:`finish`."""
-        plan = self.prepare(records, now)
-        found = await lookup_hashes(plan.stations, plan.missing) if plan.missing else {}
-        return self.finish(plan, found)
-
     def prepare(self, records: Iterable[RawRecord], now: datetime) -> IngestPlan:
         """Decode, validate and enrich ``records``; hold those of unknown stations."""
         out = BatchOutcome()

@@ -191,8 +191,11 @@ class IngestRuntime:
             if epoch is not None and epoch != self.epoch:
                 return False
             try:
-                now = datetime.now(UTC)
-                outcome = await self.processor.process(records, now, self._lookup_hashes)
+                # decode → validate → enrich (pure) | the one read | conflicts → rows (pure)
+                plan = self.processor.prepare(records, datetime.now(UTC))
+                found = await self._lookup_hashes(plan.stations, plan.missing) \
+                    if plan.missing else {}
+                outcome = self.processor.finish(plan, found)
                 self.guard.observe(outcome.events_seen, len(outcome.dead_letters))
                 self._count(outcome)
                 if self.windows is not None:

@@ -98,7 +98,11 @@ class FakeStore:
 
 def run(proc: IngestProcessor, records: Iterable[RawRecord], now: datetime = NOW,
         store: FakeStore | None = None) -> BatchOutcome:
-    return asyncio.run(proc.process(list(records), now, store or FakeStore()))
+    """What the runtime does: prepare, look up the plan's missing ids, finish."""
+    plan = proc.prepare(list(records), now)
+    found = asyncio.run((store or FakeStore())(plan.stations, plan.missing)) \
+        if plan.missing else {}
+    return proc.finish(plan, found)
 
 
 def as_dict(row: tuple[Any, ...]) -> dict[str, Any]:
