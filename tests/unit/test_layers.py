@@ -1,8 +1,8 @@
-"""The layers of docs/architecture.md ("Package layout"), read from the source: every
+"""The layers of docs/architecture.md ("Layers"), read from the source: every
 ``import`` and ``from … import`` of the project's own packages, function-local ones included.
 
-A leaf (settings, metrics, Kafka configuration, redaction) imports only the leaf; ``schemas``
-imports the leaf; ``sinks`` the leaf and ``schemas``; ``streams`` the leaf, ``schemas`` and
+A leaf (settings, metrics, Kafka configuration, redaction, backoff) imports only the leaf;
+``schemas`` imports the leaf; ``sinks`` the leaf and ``schemas``; ``streams`` the leaf, ``schemas`` and
 ``sinks``; the applications in ``blo`` anything. The imports that still go upward are listed in
 KNOWN_UPWARD, each with where it goes: the list may only shrink (a listed import that is gone
 fails too, so that it is crossed off), and a new upward import fails with its file and line.
@@ -64,7 +64,7 @@ def test_no_new_import_goes_up_a_layer() -> None:
     new = {f"{f}:{line} imports {m}" for (f, m), line in _upward().items()
            if (f, m) not in KNOWN_UPWARD}
     assert not new, ("imports that go up a layer (pass what is needed as a parameter "
-                     f"instead; docs/architecture.md, 'Package layout'): {sorted(new)}")
+                     f"instead; docs/architecture.md, 'Layers'): {sorted(new)}")
 
 
 def test_the_known_upward_imports_are_crossed_off_when_gone() -> None:
