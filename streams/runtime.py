@@ -23,10 +23,11 @@ from uuid import UUID
 
 from prometheus_client.metrics_core import Metric
 
+import sinks.base
 from blo.metrics import Metrics
 from schemas.alert_input import partition_progress_record
 from schemas.parse import EVENT_TYPES
-from sinks.base import Database, Row, Sink, SinkError
+from sinks.base import Database, SinkError
 from streams.alert_input import station_progress_record
 from streams.backend import TP, Acker, Positions, SinkHealth, Timer, slices_by_bytes
 from streams.dead_letters import dlq_message, dlq_row
@@ -39,14 +40,9 @@ from streams.window_runtime import WindowRuntime
 log = logging.getLogger("blo.ingest")
 
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) → delivery
-class ReadingSink(Sink, SinkHealth, Protocol):
-    """A sink that also runs the stream's reads, with its retries (``BatchingSink``)."""
-
-    async def query(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                    table: str = "events") -> list[Row]: ...
-
-    async def stored_body_hashes(self, station_ids: Sequence[str], event_ids: Sequence[UUID]
-                                 ) -> dict[UUID, str]: ...
+class ReadingSink(sinks.base.ReadingSink, SinkHealth, Protocol):
+    """The ingest runtime's sink: reads and writes (:class:`sinks.base.ReadingSink`) and what
+    ``/readyz`` reads of it."""
 
 
 def caught_up_partitions(positions: Positions, processed_next: Mapping[TP, int],
