@@ -219,7 +219,7 @@ def test_dlq_flood_stops_the_worker_with_exit_code_3(pipeline) -> None:
     assert "1 of the 1 stations with events recently are failing — (no station id) (" in out
     assert "not_json" in out
     committed = p.committed_total()
-    assert 0 < committed <= sent
+    assert committed <= sent
     dead = int(db.query(f"SELECT count() FROM {db.database}.dlq FINAL")[0][0])
     # the tripping batch's dead letters were written before the stop (never lost), and
     # nothing was committed without its dead letter
