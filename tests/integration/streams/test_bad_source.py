@@ -112,7 +112,7 @@ def dlq_count(db: Any, where: str) -> int:
     return int(db.query(f"SELECT count() FROM {db.database}.dlq FINAL WHERE {where}")[0][0])
 
 
-def test_one_bad_source_never_stops_nor_slows_the_others(pipeline, tmp_path) -> None:
+def test_one_bad_source_never_stops_nor_slows_the_others(pipeline, tmp_path, request) -> None:
     p, db = pipeline
     p.load_stations([station(s, "KZ", "KG", "Asia/Almaty") for s in GOOD])
     w = p.worker(BLO_INGEST_HOLD_UNKNOWN_STATION_S=str(HOLD_S),
@@ -122,6 +122,7 @@ def test_one_bad_source_never_stops_nor_slows_the_others(pipeline, tmp_path) -> 
     good_where = "station_id IN (" + ", ".join(f"'{s}'" for s in GOOD) + ")"
 
     good = GoodStations(p.bootstrap, p.topic_raw)
+    request.addfinalizer(good.stop.set)  # whatever the outcome, before the broker goes
     good.start()
     wait_for(lambda: ids_of(db, good_where), 60, "the first good events")
     bad = BadSource(p.bootstrap, p.topic_raw)
