@@ -73,10 +73,6 @@ class DlqGuard:
         each dead letter, ``now`` in seconds (monotonic). Returns the error to stop the
         worker with when the failure is global, else None (the caller writes the batch's
         dead letters first, then stops)."""
-        sec = int(now)
-        if not self._buckets or self._buckets[-1].second != sec:
-            self._buckets.append(_Bucket(sec))
-        bucket = self._buckets[-1]
         batch: dict[str, _Tally] = {}
         for sid, n in accepted.items():
             if n > 0:
@@ -88,6 +84,12 @@ class DlqGuard:
             t.failed += 1
             t.reasons[reason] += 1
             any_dead = True
+        if not batch:
+            return None  # no bucket without events: at most min_events + window_s of them
+        sec = int(now)
+        if not self._buckets or self._buckets[-1].second != sec:
+            self._buckets.append(_Bucket(sec))
+        bucket = self._buckets[-1]
         for sid, t in batch.items():
             bucket.stations.setdefault(sid, _Tally()).add(t)
             self._stations.setdefault(sid, _Tally()).add(t)

@@ -124,3 +124,12 @@ def test_a_station_recovering_stops_counting_as_failing() -> None:
 def test_no_dead_letters_never_trip(ratio: float) -> None:
     g = DlqGuard(ratio=ratio, min_events=1)
     assert g.observe({"X": 1}, [], 0.0) is None
+
+
+def test_the_window_stays_bounded() -> None:
+    g = DlqGuard(ratio=0.9, min_events=100, window_s=10)
+    for t in range(10_000):
+        g.observe({f"S{t % 50}": 3}, [], float(t) / 2)
+        g.observe({}, [], float(t) / 2)  # an empty batch adds nothing
+    # 6 events a second: the last 100 events span 17 s, longer than the 10 s window
+    assert len(g._buckets) == 17 and g.stations_seen == 34
