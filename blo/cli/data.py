@@ -380,50 +380,42 @@ def dlq_list(ctx: click.Context, reason: str | None, station: str | None, limit:
 @click.option("--all", "replay_all", is_flag=True,
               help="Every reason. Letters whose cause is in the payload itself (not_json, "
                    "invalid, id_conflict …) will fail again and be dead-lettered again.")
-@click.option("--station", default=None)
+@click.option("--station", "stations", multiple=True,
+              help="Only dead letters of this station (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would be re-published.")
 @click.pass_context
-def dlq_replay(ctx: click.Context, reason: str | None, replay_all: bool, station: str | None,
-               dry_run: bool) -> None:
+def dlq_replay(ctx: click.Context, reason: str | None, replay_all: bool,
+               stations: tuple[str, ...], dry_run: bool) -> None:
     """Re-publish dead letters (read from the DLQ topic) to the raw topic once the cause is
-    fixed — typically `--reason unknown_station` after `blo stations load`.
+    fixed — typically `--reason unknown_station --station ID` after `blo stations load`.
 
-    Accepted events are idempotent (stable ids), so a replay repeated by mistake stores
-    nothing twice. Truncated or non-UTF-8 payloads cannot be replayed and are reported.
+    Exactly once: each payload is re-published once, and events already stored (same id
+    and body in `events`) are skipped, so a second replay publishes nothing again
+    (blo/replay.py). Truncated or non-UTF-8 payloads cannot be replayed and are reported.
     """
     if not reason and not replay_all:
         raise click.UsageError("choose what to replay: --reason REASON (e.g. unknown_station) "
                                "or --all")
     from blo.kafka_io import produce, read_topic
-    from streams.dead_letters import WITHHELD_NOTE
+    from blo.readers import run_query
+    from blo.replay import STORED, drop_stored, plan_replay, stored_hashes_queries
 
     s = settings_of(ctx)
-    todo: list[tuple[bytes | None, bytes]] = []
-    skipped: Counter[str] = Counter()
-    seen: set[str] = set()
-    for _, _, key, value in read_topic(s.kafka, s.kafka.topic_dlq):
-        if value is None:
-            continue
-        d = orjson.loads(value)
-        if d["dlq_id"] in seen:
-            continue
-        seen.add(d["dlq_id"])
-        if (reason and d["reason"] != reason) or (station and d["station_id"] != station):
-            continue
-        if d["payload_truncated"] or d["payload_encoding"] != "utf-8":
-            skipped["truncated or not UTF-8"] += 1
-            continue
-        if WITHHELD_NOTE in d.get("details", ()):
-            skipped["personal data redacted: the station must send it again, corrected"] += 1
-            continue
-        todo.append((d["station_id"].encode() or None, d["payload"].encode()))
+    plan = plan_replay((value for _, _, _, value in read_topic(s.kafka, s.kafka.topic_dlq)
+                        if value is not None), reason, stations)
+    stored: dict[str, set[str]] = {}
+    for sql in stored_hashes_queries(s.clickhouse.target().database, plan):
+        for event_id, h in run_query(s, sql):
+            stored.setdefault(event_id, set()).add(h)
+    drop_stored(plan, stored)
+    todo = [(letter.key, letter.payload) for letter in plan.todo]
     if dry_run:
         click.echo(f"would re-publish {len(todo)} dead letter(s) to {s.kafka.topic_raw}")
     else:
         n = produce(s.kafka, s.kafka.topic_raw, todo)
         click.echo(f"re-published {n} dead letter(s) to {s.kafka.topic_raw}")
-    for why, n in skipped.items():
-        click.echo(f"  not replayable: {n} ({why})")
+    for why, n in plan.skipped.items():
+        click.echo(f"  {'skipped' if why == STORED else 'not replayable'}: {n} ({why})")
 
 
 @main.group()
