@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from blo.localservices.tansu import free_port
 from tests.integration.streams.conftest import final_count
 from tests.integration.streams.harness import Pipeline, crossing, station, wait_for
 
@@ -254,3 +255,38 @@ def test_stations_load_refuses_a_file_with_invalid_records(pipeline, tmp_path: P
     assert "line 3: neighbour_country: must differ from country" in res.stderr
     assert "line 4: tz: Input should be an IANA time zone name" in res.stderr
     assert topic_values(p, p.topic_stations) == before
+
+
+def test_embedded_runs_are_recorded_through_the_door_and_read_without_a_worker(
+        kafka_broker, tmp_path: Path) -> None:
+    chdb_dir = tmp_path / "chdb"
+    p = Pipeline(kafka_broker.bootstrap, f"chdb://{chdb_dir}", "blo", tmp_path)
+    p.create_topics()
+    data, _, fixed = write_inputs(tmp_path)
+    truth = oracle(data)
+    w = p.worker(BLO_API_PORT=str(free_port()))
+    try:
+        w.wait_ready()
+        # the worker holds the directory: the run goes in through its admin door
+        done = p.blo("import-csv", str(data), "--mapping", str(fixed))
+        assert done.returncode == 0, done.stderr
+        run_id = run_id_of(done.stdout)
+        wait_for(lambda: w.query("SELECT count() FROM blo.api_audit WHERE path = "
+                                 "'/api/imports' AND status = 200") == [[1]], 30,
+                 "the door's audit row of the run's record")
+        listed = p.blo("imports", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert [r[0] for r in table(listed.stdout)] == [run_id]
+        wait_for(lambda: w.query("SELECT count() FROM blo.events FINAL")[0][0]
+                 == truth["events"], 90, "the imported reports")
+        assert w.terminate() == 0
+        # no worker: the CLI opens the directory itself, to write and to read
+        dry = p.blo("import-csv", str(data), "--mapping", str(fixed), "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        shown = p.blo("imports", "show", run_id)
+        assert shown.returncode == 0, shown.stderr
+        assert {int(r[0]): r[1] for r in table(shown.stdout)} == truth["rejected"]
+        listed = p.blo("imports", "list")
+        assert [r[0] for r in table(listed.stdout)] == [run_id_of(dry.stdout), run_id]
+    finally:
+        p.kill_workers()
