@@ -84,3 +84,32 @@ def test_a_run_under_another_id_is_refused() -> None:
     with pytest.raises(ValueError, match="differs"):
         insert_record(db, {"run_id": "0123456789abcdef", "run": run.model_dump(mode="json")})
     assert db.inserts == []
+
+
+def test_the_admin_door_stores_a_piece_with_the_key_and_refuses_a_malformed_one() -> None:
+    import asyncio
+
+    from blo.door import Door
+
+    db = MemoryDatabase()
+    audited: list[object] = []
+
+    async def audit(rows: object) -> None:
+        audited.append(rows)
+
+    door = Door(db, "k" * 43, audit, lambda _db, _doc: None, insert_record)
+    run = make_run()
+    [body] = record_bodies(run, [RejectedRow(line_no=3, reason="bad_number", message="x")])
+    raw = json.dumps(body.model_dump(mode="json")).encode()
+
+    async def post(key: str, data: bytes) -> tuple[int, object]:
+        return await door.handle("imports", key, data, "127.0.0.1")
+
+    assert asyncio.run(post("wrong", raw))[0] == 401
+    assert db.inserts == []
+    status, answer = asyncio.run(post("k" * 43, raw))
+    assert status == 200 and answer == {"run_id": run.run_id, "rejections": 1, "run": True}
+    assert len(db.rows(IMPORT_RUNS.name)) == 1 and len(db.rows(IMPORT_REJECTIONS.name)) == 1
+    status, _ = asyncio.run(post("k" * 43, b'{"run_id": "x"}'))
+    assert status == 400
+    assert len(db.inserts) == 2 and len(audited) == 3
