@@ -199,10 +199,16 @@ class Registry:
 
 
 class StationFileError(ValueError):
-    """A station file cannot be read or holds an invalid record."""
+    """A station file cannot be read or holds invalid records: :attr:`problems` lists each
+    (file, entry or line, field), one line each; the message is the lines joined."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else problems
+        super().__init__("\n".join(self.problems))
 
 
-def _describe(e: ValidationError) -> str:
+def error_lines(e: ValidationError) -> list[str]:
+    """One line per error of ``e``: the field, then what is wrong with it."""
     parts = []
     for err in e.errors(include_url=False):
         ctx = err.get("ctx") or {}
@@ -214,7 +220,11 @@ def _describe(e: ValidationError) -> str:
             parts.append(f"{field}: {err['msg']}")
         else:
             parts.append(f"{field}: {err['msg']} (got {str(err['input'])[:60]!r})")
-    return "; ".join(parts)
+    return parts
+
+
+def _describe(e: ValidationError) -> str:
+    return "; ".join(error_lines(e))
 
 
 def _entries(path: Path, data: Any) -> list[Any]:
@@ -241,12 +251,14 @@ def _parse_structured(path: Path, text: str) -> Any:
 
 def _load_structured(path: Path, text: str) -> list[StationRecord]:
     data = _parse_structured(path, text)
-    records = []
+    records, problems = [], []
     for i, entry in enumerate(_entries(path, data)):
         try:
             records.append(StationRecord.model_validate(entry))
         except ValidationError as e:
-            raise StationFileError(f"{path}: entry {i}: {_describe(e)}") from None
+            problems.append(f"{path}: entry {i}: {_describe(e)}")
+    if problems:
+        raise StationFileError(problems)
     return records
 
 
@@ -257,25 +269,28 @@ def _load_csv(path: Path, text: str) -> list[StationRecord]:
     unknown = set(reader.fieldnames) - set(StationRecord.model_fields)
     if unknown:
         raise StationFileError(f"{path}: line 1: unknown columns: {', '.join(sorted(unknown))}")
-    records = []
+    records, problems = [], []
     for row in reader:
         line = reader.line_num
         if None in row:
-            raise StationFileError(f"{path}: line {line}: more cells than header columns")
+            problems.append(f"{path}: line {line}: more cells than header columns")
+            continue
         cells = {k: v.strip() for k, v in row.items() if v and v.strip()}
         try:
             # Cells are text: lax mode converts '43.0' and 'true' (timestamps stay RFC 3339).
             records.append(StationRecord.model_validate(cells, strict=False))
         except ValidationError as e:
-            raise StationFileError(f"{path}: line {line}: {_describe(e)}") from None
+            problems.append(f"{path}: line {line}: {_describe(e)}")
+    if problems:
+        raise StationFileError(problems)
     return records
 
 
 def load_station_file(path: Path | str) -> list[StationRecord]:
     """All records in a ``.yaml``/``.yml``, ``.json`` or ``.csv`` file, in file order.
 
-    Raises :class:`StationFileError` (file, entry and field in the message) on the first bad
-    record, or if the file cannot be read.
+    Raises :class:`StationFileError` listing every bad record (file, entry or line, field),
+    or if the file cannot be read: then nothing of the file is returned.
     """
     path = Path(path)
     suffix = path.suffix.lower()

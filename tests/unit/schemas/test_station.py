@@ -259,3 +259,15 @@ def test_seed_pairs_and_zones() -> None:
              "KG": "Asia/Bishkek", "TM": "Asia/Ashgabat", "AF": "Asia/Kabul"}
     for s in by_id.values():
         assert s.tz == zones[s.country], s.station_id
+
+
+def test_every_invalid_record_of_a_file_is_listed(tmp_path: Path) -> None:
+    js = tmp_path / "s.json"
+    js.write_text(json.dumps([make_station(lat=91), make_station(),
+                              make_station(tz="Mars/Base")]), encoding="utf-8")
+    with pytest.raises(StationFileError) as info:
+        load_station_file(js)
+    problems = info.value.problems
+    assert len(problems) == 2
+    assert problems[0].startswith(f"{js}: entry 0: lat")
+    assert problems[1].startswith(f"{js}: entry 2: tz")
