@@ -30,6 +30,7 @@ from schemas.identity import body_hash
 from schemas.parse import EventRejected, parse_event
 from sinks.sql import check_identifier, quote
 from streams.dead_letters import WITHHELD_NOTE
+from streams.registry_reader import INVALID_STATION_RECORD
 
 STORED = "already stored: the event with this id and body is in events"
 IDS_PER_QUERY = 1000  # toUUID literals per query, well under max_query_size
@@ -69,6 +70,9 @@ def plan_replay(records: Iterable[bytes], reason: str | None,
             continue
         seen_ids.add(d["dlq_id"])
         if (reason and d["reason"] != reason) or (wanted and d["station_id"] not in wanted):
+            continue
+        if d["reason"] == INVALID_STATION_RECORD:  # not an event: the raw topic would refuse it
+            plan.skipped["a station record: correct it and send it with `blo stations load`"] += 1
             continue
         if d["payload_truncated"] or d["payload_encoding"] != "utf-8":
             plan.skipped["truncated or not UTF-8"] += 1

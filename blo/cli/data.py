@@ -5,13 +5,11 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
-import orjson
 
 from blo.cli import main, settings_of
 from blo.settings import Settings

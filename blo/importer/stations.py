@@ -17,11 +17,12 @@ from pydantic import ValidationError
 
 from blo.importer.records import StationRecordDict
 from schemas.station import StationRecord, error_lines
+from streams.registry_reader import INVALID_STATION_RECORD
 
-INVALID_STATION_RECORD = "invalid_station_record"
-"""Why an import was refused (and its rejected-row reason): a derived station record the
-registry's schema refuses. The worker dead-letters such a record found on the stations topic
-with the same reason."""
+# INVALID_STATION_RECORD: why an import was refused (and its rejected-row reason): a derived
+# station record the registry's schema refuses. The worker dead-letters such a record found on
+# the stations topic with the same reason.
+__all__ = ["INVALID_STATION_RECORD"]
 
 
 @dataclass(frozen=True, slots=True)

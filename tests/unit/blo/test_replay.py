@@ -88,3 +88,17 @@ def test_stored_lookups_go_by_station_in_chunks() -> None:
 def test_a_payload_that_is_not_an_event_has_no_hash() -> None:
     assert payload_body_hash(b"garbage {") is None
     assert payload_body_hash(b'{"event_type": "crossing"}') is None
+
+
+def test_a_dead_lettered_station_record_is_not_replayed_onto_the_event_topic() -> None:
+    import orjson
+
+    from blo.replay import plan_replay
+
+    letter = {"dlq_id": "s1", "reason": "invalid_station_record", "station_id": "KZ-X",
+              "payload": '{"station_id": "KZ-X"}', "payload_truncated": False,
+              "payload_encoding": "utf-8", "payload_sha256": "ab", "details": ""}
+    plan = plan_replay([orjson.dumps(letter)], None)
+    assert plan.todo == []
+    assert sum(plan.skipped.values()) == 1
+    assert "blo stations load" in next(iter(plan.skipped))
