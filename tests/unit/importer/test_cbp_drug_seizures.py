@@ -109,13 +109,17 @@ def test_dimension_is_drug_then_land_filter(items: Items, rows: Rows) -> None:
     assert row["Drug Type"] == "Marijuana"
 
 
-def test_output_validates_with_schemas_but_inland_offices(items: Items, rows: Rows) -> None:
-    """Events all validate. Station records validate except those of Coastal/Interior
-    offices: they have no land neighbour and StationRecord requires neighbour_country
-    (a known gap, documented in the mapping and in docs/import-csv.md)."""
-    pytest.importorskip("schemas.station")
-    inland = {r["Area of Responsibility"] for _, r in rows if r["Region"] == "Coastal/Interior"}
-    expected = sorted(
-        f"station US-CBP-{office.replace(' ', '-')}: neighbour_country" for office in inland
-    )
-    assert sorted(schema_problems(items)) == expected
+def test_output_validates_and_inland_offices_are_interior_posts(items: Items, rows: Rows) -> None:
+    """Events and station records all validate with schemas/; the Coastal/Interior offices
+    have no land neighbour and become interior posts (border ''), the others sit on the
+    MX-US or CA-US border."""
+    from schemas.station import StationRecord
+
+    assert schema_problems(items) == []
+    region = {r["Area of Responsibility"]: r["Region"] for _, r in rows}
+    records = [StationRecord.model_validate(m.station) for m in mapped(items) if m.station]
+    want = {"Coastal/Interior": "", "Southwest Border": "MX-US", "Northern Border": "CA-US"}
+    got = {r.station_id: r.border for r in records}
+    assert got == {f"US-CBP-{office.replace(' ', '-')}": want[reg]
+                   for office, reg in region.items()}
+    assert sum(1 for b in got.values() if b == "") == 15
