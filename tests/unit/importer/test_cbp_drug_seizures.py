@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -123,3 +124,23 @@ def test_output_validates_and_inland_offices_are_interior_posts(items: Items, ro
     assert got == {f"US-CBP-{office.replace(' ', '-')}": want[reg]
                    for office, reg in region.items()}
     assert sum(1 for b in got.values() if b == "") == 15
+
+
+@pytest.mark.parametrize("interior", ['""', "{unmapped: empty}"])
+def test_other_ways_to_mark_interior_posts_give_the_same_records(
+        items: Items, interior: str, tmp_path: Path) -> None:
+    """docs/import-csv.md: an empty constant, or a value left unmapped with ``unmapped:
+    empty``, marks a post interior just as ``null`` does."""
+    shipped = (Path(__file__).resolve().parents[3] / "blo" / "data" / "mappings"
+               / "cbp_drug_seizures.yaml").read_text(encoding="utf-8")
+    text = shipped
+    if interior == '""':
+        text = text.replace("Coastal/Interior: null", 'Coastal/Interior: ""')
+    else:
+        text = text.replace("        Coastal/Interior: null\n", "      unmapped: empty\n")
+    assert text != shipped
+    path = tmp_path / "cbp_interior.yaml"
+    path.write_text(text, encoding="utf-8")
+    again = run(require(CBP), str(path))
+    assert schema_problems(again) == []
+    assert [m.station for m in mapped(again)] == [m.station for m in mapped(items)]
