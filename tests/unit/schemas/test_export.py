@@ -118,6 +118,8 @@ def test_exported_schemas_agree_with_the_models(exported: dict[str, dict[str, An
 def test_seed_stations_match_the_station_schema(exported: dict[str, dict[str, Any]]) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     yaml = pytest.importorskip("yaml")
-    seed = Path(__file__).resolve().parents[3] / "blo" / "data" / "stations_seed.yaml"
-    for entry in yaml.safe_load(seed.read_text(encoding="utf-8"))["stations"]:
-        jsonschema.validate(entry, exported["station"], format_checker=jsonschema.FormatChecker())
+    data = Path(__file__).resolve().parents[3] / "blo" / "data"
+    for path in (data / "stations_seed.yaml", *sorted((data / "examples").glob("*.yaml"))):
+        for entry in yaml.safe_load(path.read_text(encoding="utf-8"))["stations"]:
+            jsonschema.validate(entry, exported["station"],
+                                format_checker=jsonschema.FormatChecker())

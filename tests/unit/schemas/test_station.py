@@ -115,6 +115,12 @@ def test_a_given_neighbour_is_still_checked(neighbour: object, field: str) -> No
     assert field in rule_fields(neighbour_country=neighbour)
 
 
+def test_the_shipped_interior_example_is_an_interior_post() -> None:
+    [r] = load_station_file(SEED.parent / "examples" / "interior-station.yaml")
+    assert (r.station_id, r.neighbour_country, r.border, r.interior) == (
+        "KZ-ALMATY-AIRPORT", None, "", True)
+
+
 def test_station_json_round_trip() -> None:
     r = record(valid_from="2018-01-01T05:00:00+05:00")
     again = StationRecord.model_validate_json(r.model_dump_json())
