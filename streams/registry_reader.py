@@ -48,7 +48,7 @@ def station_row(rec: StationRecord, updated_at: datetime) -> Row:
     return (
         rec.station_id, rec.valid_from.astimezone(UTC), rec.name, rec.country,
         str(getattr(rec.agency, "value", rec.agency)), rec.crossing_point,
-        rec.neighbour_country, rec.border, rec.paired_blo or "", rec.lat, rec.lon, rec.tz,
+        rec.neighbour_country or "", rec.border, rec.paired_blo or "", rec.lat, rec.lon, rec.tz,
         rec.coord_source or "", 1 if rec.coord_approximate else 0, 1 if rec.active else 0, updated_at,
     )
 
