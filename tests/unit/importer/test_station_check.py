@@ -64,11 +64,14 @@ def station(sid: str, neighbour: str | None, tz: str = "America/Chicago") -> byt
 
 
 def test_registered_means_accepted_by_the_registry() -> None:
-    values = [station("US-1", "MX"), station("US-2", None), station("US-3", "US"), None,
+    values = [station("US-1", "MX"), station("US-2", "ZZ"), station("US-3", "US"), None,
               b"not json", station("US-4", "CA", "America/Denver"),
-              station("US-4", "CA", "America/Phoenix")]
+              station("US-4", "CA", "America/Phoenix"), station("US-5", None)]
+    # US-2 (no such country) and US-3 (its own country as neighbour) are refused; US-5 is an
+    # interior post (no neighbour), which the registry accepts
     assert registered_stations(values) == {"US-1": "America/Chicago",
-                                           "US-4": "America/Phoenix"}
+                                           "US-4": "America/Phoenix",
+                                           "US-5": "America/Chicago"}
     # a valid record of a station after a refused one registers it
     assert registered_stations([station("US-3", "US"), station("US-3", "MX")]) == {
         "US-3": "America/Chicago"}
