@@ -22,7 +22,6 @@ from tests.integration.streams.alert_scenario import (
     expected_id,
     table_final,
 )
-from tests.integration.streams.conftest import final_count
 from tests.integration.streams.harness import wait_for
 from tests.unit.importer.helpers import SHARED_DATA
 
@@ -68,6 +67,23 @@ def _config(tmp: Path) -> dict[str, str]:
             "BLO_ALERTS_TICK_INTERVAL_S": "0.5"}
 
 
+def _reports(db: Any) -> int:
+    """Distinct count reports stored (no FINAL: 26 years of monthly partitions exceed
+    18.16's memory limit with it, which is another part of issue 13)."""
+    return int(db.query(f"SELECT uniqExact(event_id) FROM {db.database}.events "
+                        "WHERE event_type = 'count_report'")[0][0])
+
+
+def _months(db: Any) -> tuple[int, int]:
+    """(month windows of count reports, of which provisional), latest version of each."""
+    got = db.query(
+        "SELECT count(), countIf(st = 'provisional') FROM (SELECT argMax(status, version) AS st "
+        f"FROM {db.database}.window_stats WHERE window_kind = 'month' "
+        "AND event_type = 'count_report' "
+        "GROUP BY station_id, event_type, measure, dimension, window_start)")[0]
+    return int(got[0]), int(got[1])
+
+
 def _published(out: str) -> int:
     got = re.search(r"rows published: (\d+)", out)
     assert got is not None, out
@@ -95,7 +111,7 @@ def test_imports_raise_nothing_while_a_live_spike_still_alerts(pipeline, tmp_pat
     try:
         importer.start()
         # the live spike while the import runs: 60 kg now
-        wait_for(lambda: final_count(db, "event_type = 'count_report'") > 0, 120,
+        wait_for(lambda: _reports(db) > 0, 120,
                  "the import under way")
         spike_at = int(time.time())
         feed.send(lambda: [feed.seize(SPIKE, spike_at, 60.0)])
@@ -111,14 +127,12 @@ def test_imports_raise_nothing_while_a_live_spike_still_alerts(pipeline, tmp_pat
         counts: list[int] = []
 
         def stored_and_still() -> bool:
-            counts.append(final_count(db, "event_type = 'count_report'"))
+            counts.append(_reports(db))
             return len(counts) > 5 and counts[-1] == counts[-6] > 12_000
 
         wait_for(stored_and_still, 300, "the imported reports stored", 1.0)
-        months = f"SELECT count() FROM {db.database}.window_stats FINAL WHERE " \
-                 "window_kind = 'month' AND event_type = 'count_report'"
-        wait_for(lambda: db.query(months + " AND status = 'provisional'")[0][0] == 0
-                 and db.query(months)[0][0] > 0, 180, "every imported month final", 1.0)
+        wait_for(lambda: _months(db)[0] > 0 and _months(db)[1] == 0, 180,
+                 "every imported month final", 1.0)
         # the engine has read its input to the end since then
         n = w.metric("blo_alert_input_records_total")
         wait_for(lambda: w.metric("blo_alert_input_records_total") > n
