@@ -288,6 +288,11 @@ class AlertSettings(BaseSettings):
     retain_s: float = Field(7200.0, ge=0, description="how long (event time) ended windows "
                             "stay in memory for corrections and late stations")
     max_resolved: int = Field(10_000, ge=1)
+    history_s: float = Field(
+        86_400.0, gt=0, description="input processed more than this after its time (an "
+        "event after it occurred, a window row after its window ended) is historical: an "
+        "import or backfill raises no silence, gap or paired alert, and window rules judge "
+        "it only with judge_history: true")
     progress_stale_s: float = Field(
         15.0, gt=0, description="raw partitions whose worker reported no progress for this "
         "long count as not caught up (no silence alerts while a worker is down or behind)")

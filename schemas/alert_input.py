@@ -15,6 +15,9 @@ JSON objects told apart by ``"k"``; :func:`encode` and :func:`decode` are the tw
     ``[source_seq, occurred_at_s]`` pairs in arrival order; ``events`` ``[event_type,
     occurred_at_s, event_id]`` of the event types paired rules watch (seizures,
     incidents). Produced before the slice's offsets are committed, so at least once.
+    ``"at"`` (optional): when the slice was processed (its events' ``ingested_at``), so the
+    engine tells an import or backfill from live input (:mod:`streams.alerts.history`);
+    absent in records of earlier versions: live.
 ``p`` — :class:`PartitionProgress`
     ``{"k": "p", "parts": {partition: caught_up}, "at": now_s}``: which raw partitions a
     worker owns and whether it has processed everything fetched up to the high watermark.
@@ -66,10 +69,11 @@ class StationProgress:
 
 @dataclass(slots=True)
 class StationsProgress:
-    """``s``: the stations of one ingest slice."""
+    """``s``: the stations of one ingest slice, processed at ``at_s`` (None: unknown)."""
 
     KIND: ClassVar[str] = "s"
     stations: list[StationProgress]
+    at_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -109,9 +113,11 @@ def encode(record: AlertInput) -> tuple[bytes, bytes]:
     match record:
         case WindowRows(rows=rows):
             body = {"k": "w", "rows": rows}
-        case StationsProgress(stations=stations):
+        case StationsProgress(stations=stations, at_s=at_s):
             body = {"k": "s", "st": {p.station_id: [p.last_event_s, p.country, p.border,
                                                     p.seqs, p.events] for p in stations}}
+            if at_s is not None:
+                body["at"] = at_s
         case PartitionProgress(parts=parts, at_s=at_s):
             body = {"k": "p", "parts": {str(p): c for p, c in parts.items()}, "at": at_s}
         case Acknowledgement(alert_id=aid, by=by, comment=comment, at_s=at_s):
@@ -155,7 +161,8 @@ def decode(value: bytes | None, *, window_row_width: int) -> AlertInput:
                     str(sid), float(last), str(country), str(border),
                     [(int(q), float(t)) for q, t in seqs],
                     [(str(et), float(t), str(eid)) for et, t, eid in events]))
-            return StationsProgress(out)
+            at = obj.get("at")
+            return StationsProgress(out, None if at is None else float(at))
         if kind == "p":
             return PartitionProgress({int(p): bool(c) for p, c in obj["parts"].items()},
                                      float(obj["at"]))

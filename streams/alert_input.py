@@ -21,6 +21,7 @@ _W_TIMES = tuple(i for i, (_, t) in enumerate(WINDOW_STATS.columns) if t.startsw
 _E_STATION = EVENTS.index("station_id")
 _E_TYPE = EVENTS.index("event_type")
 _E_TIME = EVENTS.index("occurred_at")
+_E_INGESTED = EVENTS.index("ingested_at")
 _E_SEQ = EVENTS.index("source_seq")
 _E_ID = EVENTS.index("event_id")
 _E_COUNTRY = EVENTS.index("country")
@@ -47,11 +48,15 @@ def window_input_records(rows: Sequence[Row]) -> list[tuple[bytes, bytes]]:
 
 def station_progress_record(event_rows: Iterable[Row], paired_types: frozenset[str]
                             ) -> tuple[bytes, bytes] | None:
-    """``events`` rows of one slice → one ``s`` record (``None`` when there are none)."""
+    """``events`` rows of one slice → one ``s`` record (``None`` when there are none),
+    with the slice's processing time (the latest ``ingested_at``)."""
     st: dict[str, StationProgress] = {}
+    at: float | None = None
     for r in event_rows:
         sid = r[_E_STATION]
         t = r[_E_TIME].timestamp()
+        ingested = r[_E_INGESTED].timestamp()
+        at = ingested if at is None or ingested > at else at
         entry = st.get(sid)
         if entry is None:
             entry = st[sid] = StationProgress(sid, t, r[_E_COUNTRY], r[_E_BORDER])
@@ -62,4 +67,4 @@ def station_progress_record(event_rows: Iterable[Row], paired_types: frozenset[s
             entry.events.append((r[_E_TYPE], t, str(r[_E_ID])))
     if not st:
         return None
-    return encode(StationsProgress(list(st.values())))
+    return encode(StationsProgress(list(st.values()), at))

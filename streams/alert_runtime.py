@@ -64,6 +64,7 @@ from streams.alerts import (
     load_rules,
 )
 from streams.alerts.gaps import parse_gap_key
+from streams.alerts.history import is_historical
 from streams.alerts.rules import WindowRule
 from streams.windows.assign import max_length_s
 from streams.windows.config import WindowConfig
@@ -261,7 +262,7 @@ class AlertRuntime:
             engine = AlertEngine(
                 self.rules.ruleset, pairs=registry_pairs(self.registry),
                 baseline=self.baseline, retain_s=self.settings.retain_s,
-                max_resolved=self.settings.max_resolved)
+                max_resolved=self.settings.max_resolved, history_s=self.settings.history_s)
             counts = await self._restore(engine, self.clock())
             self.engine = engine
             await self._write(_drain(engine), None)
@@ -301,11 +302,15 @@ class AlertRuntime:
         alerts = await read(alert_reads.current_alerts(db, horizon))
         engine.restore(alerts)
         # 2. station trackers: latest event time, then recent numbers, then gap ranges
-        for sid, country, border, t in seen:
+        live: dict[str, int] = {}
+        for sid, country, border, t, ingested in seen:
             engine.on_station_seen(str(sid), _epoch_or_0(t), country=str(country),
-                                   border=str(border))
-        # sequence numbers: primed per station when its first number arrives (_prime)
-        self._unprimed = {str(sid): _epoch_or_0(t) for sid, _, _, t in seen}
+                                   border=str(border), processed_at_s=_epoch_or_0(ingested))
+            if not is_historical(_epoch_or_0(t), _epoch_or_0(ingested), engine.history_s):
+                live[str(sid)] = _epoch_or_0(t)
+        # sequence numbers: primed per station when its first number arrives (_prime); a
+        # station whose latest event is historical (imported) has no live count to resume
+        self._unprimed = live
         self._restored_alerts = alerts
         # paired rules: the stored events of their types within two spans
         n_ev = 0
@@ -442,14 +447,14 @@ class AlertRuntime:
         match d:
             case WindowRows(rows=rows):
                 engine.on_window_rows(rows)
-            case StationsProgress(stations=stations):
+            case StationsProgress(stations=stations, at_s=at_s):
                 for st in stations:
                     engine.on_station_seen(st.station_id, st.last_event_s, country=st.country,
-                                           border=st.border)
+                                           border=st.border, processed_at_s=at_s)
                     for seq, t in st.seqs:
-                        engine.on_sequence(st.station_id, seq, t)
+                        engine.on_sequence(st.station_id, seq, t, processed_at_s=at_s)
                     for et, t, eid in st.events:
-                        engine.on_event(st.station_id, et, t, eid)
+                        engine.on_event(st.station_id, et, t, eid, processed_at_s=at_s)
             case PartitionProgress(parts=parts, at_s=at_s):
                 for p, caught_up in parts.items():
                     self.progress[p] = (caught_up, at_s)

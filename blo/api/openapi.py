@@ -86,6 +86,31 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "responses": {"200": {"description": "sent to the alert engine"}, **errors,
                               "404": {**err, "description": "no such alert in scope"}}}},
+            "/api/v1/alerts/ack": {"post": {
+                "summary": "Acknowledge every visible, not yet acknowledged alert a filter "
+                           "names (as the token's name)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False,
+                    "description": "at least one of rule, scope, since, until",
+                    "properties": {
+                        "rule": {"type": "string", "description": "a rule id"},
+                        "scope": {"type": "string", "description": "a scope key (station, "
+                                  "country, border, pair, all) or a station: its own "
+                                  "alerts, gaps and pairs"},
+                        "since": {"type": "string", "format": "date-time",
+                                  "description": "fired at or after"},
+                        "until": {"type": "string", "format": "date-time",
+                                  "description": "fired before"},
+                        "open": {"type": "boolean", "default": False,
+                                 "description": "only firing ones"},
+                        "comment": {"type": "string"},
+                        "dry_run": {"type": "boolean", "default": False,
+                                    "description": "only count them"}}}}}},
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "matched, sent to the alert engine "
+                                      "(unless dry_run): {matched, sent, alert_ids}"},
+                              **errors,
+                              "403": {**err, "description": "scope outside the token's"}}}},
             "/api/v1/live": get("Server-sent events: a dashboard snapshot every few seconds",
                                 [_p("access_token", "the token, for EventSource (only here)",
                                     {"type": "string"})],

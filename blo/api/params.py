@@ -114,6 +114,31 @@ class AckBody(_Params):
     comment: str = Field("", max_length=2000)
 
 
+class BulkAckBody(AckBody):
+    """``POST /api/v1/alerts/ack``: the not yet acknowledged alerts of ``rule``, about
+    ``scope`` (a scope key, or a station: its own alerts, gaps and pairs), fired in
+    ``[since, until)``, only firing ones with ``open``; at least one filter. ``dry_run``:
+    only count them."""
+
+    rule: str | None = Field(None, min_length=1, max_length=64)
+    scope: str | None = Field(None, min_length=1, max_length=160)
+    since: datetime | None = None
+    until: datetime | None = None
+    open: bool = False
+    dry_run: bool = False
+
+    _t = field_validator("since", "until", mode="before")(_utc)
+
+    @model_validator(mode="after")
+    def _some_filter(self) -> BulkAckBody:
+        if self.rule is None and self.scope is None and self.since is None \
+                and self.until is None:
+            raise ValueError("name at least one of rule, scope, since, until")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("'since' must be before 'until'")
+        return self
+
+
 class LiveParams(_Params):
     access_token: str | None = None  # EventSource cannot send headers
 
@@ -145,10 +170,19 @@ def parse_alert_id(alert_id: str) -> str:
 
 def parse_ack(raw: bytes) -> AckBody:
     """The body of an acknowledgement: absent or ``{"comment": "..."}``."""
+    return parse(AckBody, _json_object(raw))
+
+
+def parse_bulk_ack(raw: bytes) -> BulkAckBody:
+    """The body of a bulk acknowledgement (:class:`BulkAckBody`)."""
+    return parse(BulkAckBody, _json_object(raw))
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError:
         raise ParamError(["body: not JSON (send {\"comment\": \"...\"})"]) from None
     if not isinstance(body, dict):
         raise ParamError(["body: a JSON object"])
-    return parse(AckBody, body)
+    return body

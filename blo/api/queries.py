@@ -132,6 +132,36 @@ def alerts_sql(db: str, open_only: bool, limit: int, alert_id: str | None = None
     return sql, params
 
 
+def alerts_to_ack_sql(db: str, *, rule: str | None, scope: str | None,
+                      since: datetime | None, until: datetime | None, open_only: bool,
+                      limit: int) -> tuple[str, dict[str, Any]]:
+    """The not yet acknowledged alerts a bulk acknowledgement names (rows as
+    :func:`alerts_sql`'s, oldest fired first): ``scope`` matches the scope key, the station,
+    or a post of a pair."""
+    cols = ", ".join(f"toUInt32({c})" if c in _TIMES else
+                     ("toString(alert_id)" if c == "alert_id" else c) for c in ALERT_COLUMNS)
+    conds: list[str] = ["acked = 0"]
+    params: dict[str, Any] = {}
+    if open_only:
+        conds.append("state = 'firing'")
+    if rule is not None:
+        conds.append("rule_id = %(rule)s")
+        params["rule"] = rule
+    if scope is not None:
+        conds.append("(scope_key = %(scope)s OR station_id = %(scope)s "
+                     "OR has(splitByChar('+', scope_key), %(scope)s))")
+        params["scope"] = scope
+    if since is not None:
+        conds.append("fired_at >= toDateTime(%(since)s)")
+        params["since"] = int(since.timestamp())
+    if until is not None:
+        conds.append("fired_at < toDateTime(%(until)s)")
+        params["until"] = int(until.timestamp())
+    sql = (f"SELECT {cols} FROM (SELECT * FROM {db}.alerts FINAL) WHERE {' AND '.join(conds)} "
+           f"ORDER BY fired_at, alert_id LIMIT {int(limit)}")
+    return sql, params
+
+
 def live_sql(db: str, window: str, stations: tuple[str, ...], now: datetime
              ) -> list[tuple[str, dict[str, Any]]]:
     """The dashboard's snapshot: per station events of the last hour and latest event;

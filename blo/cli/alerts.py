@@ -1,4 +1,5 @@
-"""``blo alerts``: list alerts (current state) and acknowledge one.
+"""``blo alerts``: list alerts (current state) and acknowledge one, or every alert a filter
+names (rule, scope, fired between).
 
 Reads go to the ``alerts`` table through :func:`blo.readers.run_query` (directly, or through
 the running worker when ClickHouse is embedded). An acknowledgement is never written to
@@ -121,6 +122,65 @@ def alert_sql(database: str, alert_id: UUID) -> str:
     return f"SELECT {_COLUMNS} FROM {db}.alerts FINAL WHERE alert_id = {quote(alert_id)}"
 
 
+@dataclass(frozen=True, slots=True)
+class AckFilter:
+    """Which alerts a bulk acknowledgement names: not yet acknowledged ones, of ``rule``,
+    about ``scope`` (the scope key, the station — its own alerts and gaps — or a post of a
+    pair), fired in ``[since, until)`` (epoch seconds), only firing ones with ``open_only``."""
+
+    rule: str | None = None
+    scope: str | None = None
+    since: int | None = None
+    until: int | None = None
+    open_only: bool = False
+
+    def empty(self) -> bool:
+        return self.rule is None and self.scope is None and self.since is None \
+            and self.until is None
+
+    def conditions(self) -> list[str]:
+        """SQL conditions over the columns of ``alerts`` (values quoted literals)."""
+        where = ["acked = 0"]
+        if self.open_only:
+            where.append("state = 'firing'")
+        if self.rule is not None:
+            where.append(f"rule_id = {quote_string(self.rule)}")
+        if self.scope is not None:
+            s = quote_string(self.scope)
+            where.append(f"(scope_key = {s} OR station_id = {s} "
+                         f"OR has(splitByChar('+', scope_key), {s}))")
+        if self.since is not None:
+            where.append(f"fired_at >= toDateTime({int(self.since)})")
+        if self.until is not None:
+            where.append(f"fired_at < toDateTime({int(self.until)})")
+        return where
+
+    def describe(self) -> str:
+        parts = [f"{k} {v}" for k, v in (("rule", self.rule), ("scope", self.scope),
+                                          ("since", _opt(self.since)),
+                                          ("until", _opt(self.until))) if v is not None]
+        return ", ".join(parts + (["open only"] if self.open_only else []))
+
+
+def _opt(t: int | None) -> str | None:
+    return None if t is None else _plain(t) + " UTC"
+
+
+def bulk_sql(database: str, f: AckFilter) -> str:
+    """The alerts ``f`` names (their current version, ``FINAL``), oldest fired first."""
+    db = check_identifier(database)
+    return (f"SELECT {_COLUMNS} FROM (SELECT * FROM {db}.alerts FINAL) "
+            f"WHERE {' AND '.join(f.conditions())} ORDER BY fired_at, alert_id")
+
+
+def acked_count_sql(database: str, who: str, at_s: int) -> str:
+    """How many alerts carry the acknowledgement of ``who`` at ``at_s`` (current versions)."""
+    db = check_identifier(database)
+    return (f"SELECT count() FROM (SELECT * FROM {db}.alerts FINAL) "
+            f"WHERE acked = 1 AND acked_by = {quote_string(who)} "
+            f"AND acked_at = toDateTime({int(at_s)})")
+
+
 def current(settings: Settings, alert_id: UUID) -> AlertLine | None:
     rows = run_query(settings, alert_sql(settings.clickhouse.target().database, alert_id))
     return AlertLine.from_row(rows[0]) if rows else None
@@ -169,7 +229,9 @@ def alerts_list(ctx: click.Context, open_only: bool, rule_id: str | None, statio
         click.echo(what + (f" ({', '.join(filters)})" if filters else ""), err=True)
 
 
-def _uuid(ctx: click.Context, param: click.Parameter, value: str) -> UUID:
+def _uuid(ctx: click.Context, param: click.Parameter, value: str | None) -> UUID | None:
+    if value is None:
+        return None
     try:
         return UUID(value)
     except ValueError:
@@ -183,33 +245,129 @@ def _who(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value.strip()
 
 
+def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a time (2018-01-01 or "
+                                 "2026-12-06T10:00:00Z; UTC unless it says)") from None
+    return int((d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp())
+
+
 @alerts.command("ack")
-@click.argument("alert_id", metavar="ALERT_ID", callback=_uuid)
+@click.argument("alert_id", metavar="[ALERT_ID]", required=False, callback=_uuid)
+@click.option("--rule", "rule_id", metavar="RULE_ID",
+              help="Bulk: the alerts of this rule.")
+@click.option("--scope", metavar="KEY",
+              help="Bulk: alerts about this scope key (station, country, border, pair, all); "
+                   "a station also names its gap alerts and the pairs it is in.")
+@click.option("--since", callback=_time, metavar="TIME",
+              help="Bulk: alerts fired at or after TIME (ISO 8601, UTC unless it says).")
+@click.option("--until", callback=_time, metavar="TIME", help="Bulk: fired before TIME.")
+@click.option("--open", "open_only", is_flag=True, help="Bulk: only alerts still firing.")
+@click.option("--dry-run", is_flag=True, help="Bulk: say how many match, acknowledge none.")
+@click.option("--yes", is_flag=True, help="Bulk: do not ask for confirmation.")
 @click.option("--by", "who", required=True, callback=_who,
               help="Who acknowledges (duty officer, team, ...). Required.")
 @click.option("--comment", default="", help="Why, or what is being done.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the worker has written the acknowledged version.")
+              help="Wait until the worker has written the acknowledged version(s).")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
               metavar="SECONDS", help="How long --wait waits.")
 @click.pass_context
-def alerts_ack(ctx: click.Context, alert_id: UUID, who: str, comment: str, wait: bool,
+def alerts_ack(ctx: click.Context, alert_id: UUID | None, rule_id: str | None,
+               scope: str | None, since: int | None, until: int | None, open_only: bool,
+               dry_run: bool, yes: bool, who: str, comment: str, wait: bool,
                timeout: float) -> None:
-    """Acknowledge ALERT_ID: who, when (now) and an optional comment.
+    """Acknowledge ALERT_ID — or every not yet acknowledged alert a filter names
+    (--rule, --scope, --since, --until, --open) — as who, now, with an optional comment.
 
     The acknowledgement goes to the alert engine's input topic (BLO_KAFKA_TOPIC_ALERT_INPUT);
     the worker's engine writes it as a new version of the alert (acked, acked_by, acked_at,
-    ack_comment; the state is unchanged). Acknowledging again writes another version.
+    ack_comment; the state is unchanged). Acknowledging again writes another version. A
+    bulk acknowledgement says how many alerts match and asks before sending one record per
+    alert (--yes: don't ask; --dry-run: only count).
 
-    Exit codes: 0 done (or sent, with --no-wait); 1 sent but not written within --timeout;
-    2 unknown alert or unreachable ClickHouse/Kafka.
+    Exit codes: 0 done (or sent, with --no-wait; or nothing matched); 1 sent but not all
+    written within --timeout, or not confirmed; 2 unknown alert or unreachable
+    ClickHouse/Kafka.
     """
+    s = settings_of(ctx)
+    f = AckFilter(rule_id, scope, since, until, open_only)
+    if alert_id is None:
+        if f.empty():
+            raise click.UsageError("name an ALERT_ID, or a filter: --rule, --scope, --since, "
+                                   "--until")
+        if since is not None and until is not None and since >= until:
+            raise click.UsageError("--since must be before --until")
+        _bulk_ack(s, f, who, comment, dry_run=dry_run, yes=yes, wait=wait, timeout=timeout)
+        return
+    if not f.empty() or open_only or dry_run:
+        raise click.UsageError("give ALERT_ID or filters, not both")
+    _ack_one(s, alert_id, who, comment, wait, timeout)
+
+
+def _send(s: Settings, records: list[tuple[bytes, bytes]]) -> None:
+    """Produce acknowledgement records to the engine's input topic (exit 2 if Kafka fails)."""
     from kafka.errors import KafkaError
 
     from blo.kafka_io import ensure_topics, produce
+
+    topic = s.kafka.topic_alert_input
+    try:
+        ensure_topics(s.kafka, {topic: 1})  # one partition: one engine sees everything
+        produce(s.kafka, topic, records)
+    except KafkaError as e:
+        click.echo(f"error: cannot send the acknowledgement to {topic}: {e}", err=True)
+        sys.exit(2)
+
+
+def _bulk_ack(s: Settings, f: AckFilter, who: str, comment: str, *, dry_run: bool,
+              yes: bool, wait: bool, timeout: float) -> None:
     from schemas.alert_input import ack_record
 
-    s = settings_of(ctx)
+    db = s.clickhouse.target().database
+    sql = bulk_sql(db, f)
+    if not is_read_only(sql):
+        raise click.UsageError("a filter value contains text the query guard refuses "
+                               "(';' or a table function call)")
+    lines = [AlertLine.from_row(r) for r in run_query(s, sql)]
+    firing = sum(a.state == "firing" for a in lines)
+    click.echo(f"{len(lines)} alerts match ({f.describe()}; not yet acknowledged): "
+               f"{firing} firing, {len(lines) - firing} resolved")
+    if not lines or dry_run:
+        return
+    if not yes and not click.confirm(f"acknowledge {len(lines)} alerts as {who!r}?"):
+        click.echo("nothing acknowledged", err=True)
+        sys.exit(1)
+    at_s = int(time.time())
+    _send(s, [ack_record(a.alert_id, who, comment, at_s) for a in lines])
+    if not wait:
+        click.echo(f"{len(lines)} acknowledgements sent to {s.kafka.topic_alert_input}")
+        return
+    count = acked_count_sql(db, who, at_s)
+    deadline = time.monotonic() + timeout
+    done = 0
+    while True:
+        done = int(run_query(s, count)[0][0])
+        if done >= len(lines):
+            click.echo(f"acknowledged {done} alerts")
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_INTERVAL_S)
+    click.echo(f"{len(lines)} acknowledgements sent, {done} written within {timeout:g}s (is a "
+               "worker running with BLO_ALERTS_ENABLED=true? an alert resolved long ago is "
+               "no longer held by the engine)", err=True)
+    sys.exit(1)
+
+
+def _ack_one(s: Settings, alert_id: UUID, who: str, comment: str, wait: bool,
+             timeout: float) -> None:
+    from schemas.alert_input import ack_record
+
     before = current(s, alert_id)
     if before is None:
         click.echo(f"error: no alert {alert_id}", err=True)
@@ -219,12 +377,7 @@ def alerts_ack(ctx: click.Context, alert_id: UUID, who: str, comment: str, wait:
                    f"{_plain(before.acked_at)} UTC; sending a new acknowledgement", err=True)
     topic = s.kafka.topic_alert_input
     at_s = time.time()
-    try:
-        ensure_topics(s.kafka, {topic: 1})  # one partition: one engine sees everything
-        produce(s.kafka, topic, [ack_record(alert_id, who, comment, at_s)])
-    except KafkaError as e:
-        click.echo(f"error: cannot send the acknowledgement to {topic}: {e}", err=True)
-        sys.exit(2)
+    _send(s, [ack_record(alert_id, who, comment, at_s)])
     if not wait:
         click.echo(f"acknowledgement sent to {topic}")
         return

@@ -95,10 +95,12 @@ def stored_events_between(database: str, lo: int, hi: int, stations: Sequence[st
 # -- the alert engine's restore (streams/alert_runtime.py) ---------------------------------
 
 def latest_event_per_station(database: str) -> Query:
-    """``(station_id, country, border, max(occurred_at))`` of every station with events."""
+    """``(station_id, country, border, max(occurred_at), ingested_at of that event)`` of
+    every station with events (the processing time tells an imported latest event)."""
     return Query(
-        "SELECT station_id, any(country), any(border), max(occurred_at) "
-        f"FROM {table(database, 'events')} GROUP BY station_id", {})
+        "SELECT station_id, any(country), any(border), max(occurred_at), "
+        f"argMax(ingested_at, occurred_at) FROM {table(database, 'events')} GROUP BY station_id",
+        {})
 
 
 def events_of_types_since(database: str, event_types: Collection[str], since_s: int

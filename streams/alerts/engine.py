@@ -17,6 +17,11 @@ their rows over for the ``alerts`` table, the topic and the webhook):
 * :meth:`tick` — the wall clock and whether the input is caught up: only a caught-up tick
   may declare silence, a lost number, a settled window or a passed span.
 
+Historical input (imports, backfills: processed more than ``history_s`` after its time,
+:mod:`streams.alerts.history`) raises no silence, gap or paired alert, and window rules
+judge it only with ``judge_history: true``. The station inputs take the processing time
+as ``processed_at_s`` (``None``: live).
+
 Recovery: :meth:`restore` takes the latest ``alerts`` rows (``alerts FINAL``: every firing
 alert, and the resolved ones of the horizon the runtime re-feeds) before any input; the
 open alerts stay open without a new version, and an alert id fires at most once.
@@ -32,6 +37,7 @@ from schemas.rows import AlertRow
 from streams.alerts.baseline import BaselineProvider
 from streams.alerts.book import AlertBook, AlertUpdate
 from streams.alerts.gaps import GapTracker
+from streams.alerts.history import DEFAULT_HISTORY_S, is_historical
 from streams.alerts.paired import PairedTracker, partners
 from streams.alerts.rows import Alert, whole
 from streams.alerts.rules import (
@@ -56,15 +62,17 @@ class AlertEngine:
     baseline rules (required when the rule set has one). ``retain_s``: how long (event
     time, beyond a rule's ``settle_s + for_s``) a window stays in memory after it ended,
     for corrections and roll-ups of late stations. ``max_resolved``: resolved alerts kept
-    for acknowledgements and de-duplication.
+    for acknowledgements and de-duplication. ``history_s``: input processed more than
+    this after its time is historical (:mod:`streams.alerts.history`).
     """
 
     def __init__(self, ruleset: RuleSet, pairs: Mapping[str, str] | None = None,
                  baseline: BaselineProvider | None = None, *, retain_s: float = 7200,
-                 max_resolved: int = 10_000) -> None:
+                 max_resolved: int = 10_000, history_s: float = DEFAULT_HISTORY_S) -> None:
         self.pairs = dict(pairs or {})
         self.baseline = baseline
         self.retain_s = retain_s
+        self.history_s = history_s
         self.book = AlertBook(max_resolved)
         self.stations = Stations()
         self.progress: dict[tuple[str, str], int] = {}  # (window kind, station) → latest
@@ -129,8 +137,9 @@ class AlertEngine:
             self.stations.describe(r.station_id, r.country, r.border)
             pk = (r.window_kind, r.station_id)
             self.progress[pk] = max(self.progress.get(pk, 0), r.last_event_at)
+            historical = is_historical(r.window_end, r.updated_at, self.history_s)
             for tracker in self.windowed:
-                tracker.add(r)
+                tracker.add(r, historical)
         self._judge_windows(None)
         return self.book.updates[start:]
 
@@ -138,25 +147,35 @@ class AlertEngine:
         return self.on_window_rows((row,))
 
     def on_station_seen(self, station_id: str, last_event_time_s: float, *,
-                        country: str = "", border: str = "") -> list[AlertUpdate]:
-        """The station's latest event time (whole seconds count); older times are ignored."""
+                        country: str = "", border: str = "",
+                        processed_at_s: float | None = None) -> list[AlertUpdate]:
+        """The station's latest event time (whole seconds count); older times are ignored,
+        and so is a historical one (it neither makes a post active nor ends a silence)."""
         start = len(self.book.updates)
         self.stations.describe(station_id, country, border)
+        if is_historical(last_event_time_s, processed_at_s, self.history_s):
+            return []
         t = whole(last_event_time_s)
         if self.stations.seen(station_id, t):
             for tracker in self.silences:
                 tracker.seen(station_id, t)
         return self.book.updates[start:]
 
-    def on_sequence(self, station_id: str, source_seq: int,
-                    occurred_at_s: float) -> list[AlertUpdate]:
+    def on_sequence(self, station_id: str, source_seq: int, occurred_at_s: float, *,
+                    processed_at_s: float | None = None) -> list[AlertUpdate]:
+        """A station's number; a historical one never starts its count (see GapTracker)."""
         start = len(self.book.updates)
+        historical = is_historical(occurred_at_s, processed_at_s, self.history_s)
         for tracker in self.gaps:
-            tracker.seen(station_id, int(source_seq), whole(occurred_at_s))
+            tracker.seen(station_id, int(source_seq), whole(occurred_at_s), historical)
         return self.book.updates[start:]
 
     def on_event(self, station_id: str, event_type: str, occurred_at_s: float,
-                 event_id: UUID | str) -> list[AlertUpdate]:
+                 event_id: UUID | str, *, processed_at_s: float | None = None
+                 ) -> list[AlertUpdate]:
+        """An event of a type paired rules watch; a historical one is ignored."""
+        if is_historical(occurred_at_s, processed_at_s, self.history_s):
+            return []
         start = len(self.book.updates)
         for tracker in self.paired:
             tracker.seen(station_id, event_type, whole(occurred_at_s), str(event_id))

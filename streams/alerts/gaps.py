@@ -10,6 +10,11 @@ time) reached ``t_first + reorder_s``: a number merely late within either bound 
 fires. A confirmed gap of at least ``min_gap`` numbers fires once (unless it
 exceeds ``max_gap``: a counter restarted higher), keyed ``STATION:FROM-TO``; it resolves when every missing number has arrived, and stays open
 otherwise (acknowledge it). Repeated numbers change nothing.
+
+A *historical* number (its event processed long after it occurred: an import, a backfill;
+:mod:`streams.alerts.history`) never starts a station's count, and is ignored when it lies
+more than ``max_gap`` above the count: an importer's coded numbers (period and codes, not a
+counter) are never judged, while a live post's late reports still fill its count.
 """
 
 from __future__ import annotations
@@ -70,11 +75,14 @@ class GapTracker:
             else self.restored.setdefault(station, {})
         gaps.setdefault(key, _Gap(first, last))
 
-    def seen(self, station_id: str, seq: int, t: int) -> None:
+    def seen(self, station_id: str, seq: int, t: int, historical: bool = False) -> None:
         rule = self.rule
         if not rule.filters.station_matches(station_id, self.stations.country.get(station_id, "")):
             return
         st = self.state.get(station_id)
+        if historical and (st is None or (rule.max_gap is not None
+                                          and seq - st.mark > rule.max_gap + 1)):
+            return
         if st is None:
             st = self.state[station_id] = _Seq(seq, t, t)
             st.gaps.update(self.restored.pop(station_id, {}))

@@ -155,6 +155,10 @@ class WindowRule(RuleBase):
     """A window's value counts as complete once the contributing stations' rows of this
     window kind reached its end + this (event time), or a caught-up tick's clock did."""
     on: On = "final"
+    judge_history: bool = False
+    """Judge historical window rows too (emitted more than the engine's ``history_s``
+    after their window ended: imports, backfills, rebuilds). Off by default: importing
+    years of statistics raises nothing (docs/alerts.md, "Imports and backfills")."""
 
     @property
     def rising(self) -> bool:

@@ -55,6 +55,8 @@ class WindowRow(NamedTuple):
     last_event_at: int
     status: str
     version: int
+    updated_at: int
+    """When the row was emitted (processing time): tells a historical window."""
     row: WindowStatsRow
 
     @classmethod
@@ -66,7 +68,8 @@ class WindowRow(NamedTuple):
             str(row.window_kind), epoch(row.window_start), epoch(row.window_end),
             str(row.window_label), str(row.station_id), str(row.country), str(row.border),
             str(row.event_type), str(row.measure), str(row.dimension),
-            epoch(row.last_event_at), str(row.status), int(row.version), row,
+            epoch(row.last_event_at), str(row.status), int(row.version),
+            epoch(row.updated_at), row,
         )
 
 
@@ -130,9 +133,12 @@ class WindowTracker:
 
     # -- input ---------------------------------------------------------------------------
 
-    def add(self, r: WindowRow) -> None:
+    def add(self, r: WindowRow, historical: bool = False) -> None:
+        """Take a row; a ``historical`` one only when the rule judges history."""
         rule = self.rule
         if r.window_kind != rule.window or r.window_end <= self.floor:
+            return
+        if historical and not rule.judge_history:
             return
         if rule.on == "final" and r.status not in FINAL_STATUSES:
             return

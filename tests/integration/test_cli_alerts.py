@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,64 @@ def test_wait_ends_when_the_acknowledged_version_is_written(
     acked = c.listing("--rule", "paired-seizures")[0]
     assert (acked["version"], acked["acked_by"], acked["ack_comment"]) == (3, "duty-officer",
                                                                           "on it")
+
+
+def test_bulk_ack_acknowledges_exactly_the_alerts_the_filter_names(
+        cli: tuple[Cli, ServerDatabase]) -> None:
+    """Gap alerts an import raised (before imports stopped alarming): acknowledged at once by
+    rule, scope and time; other stations, rules, times and acknowledged ones are left alone.
+    The test plays the alert engine for the wait, as above."""
+    c, db = cli
+    y2018 = int(datetime(2018, 3, 1, tzinfo=UTC).timestamp())
+
+    def gap(station: str, at: int, **kw: Any) -> Alert:
+        return make_alert(rule_id="sequence-gap", kind="sequence_gap", severity="warning",
+                          scope_key=f"{station}:{at}-{at + 5}", station_id=station,
+                          window_kind="", fired_at=at, updated_at=at, **kw)
+
+    named = [gap("US-3604", y2018 + i * 86_400 * 30) for i in range(4)]
+    named.append(named.pop().next_version(state="resolved", resolved_at=y2018 + 10**7,
+                                          updated_at=y2018 + 10**7))
+    others = [gap("US-2504", y2018),                                  # another station
+              gap("US-3604", y2018 + 400 * 86_400),                   # 2019
+              gap("US-3604", y2018 + 86_400, acked=True, acked_by="x", acked_at=y2018),
+              make_alert(scope_key="US-3604", station_id="US-3604", fired_at=y2018)]  # rule
+    insert_alerts(db, *named, *others)
+    want = sorted(str(a.alert_id) for a in named)
+    flt = ("--rule", "sequence-gap", "--scope", "US-3604", "--since", "2018-01-01",
+           "--until", "2019-01-01")
+
+    dry = c.run("ack", *flt, "--by", "duty-officer", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("4 alerts match (rule sequence-gap, scope US-3604, since "
+                                 "2018-01-01 00:00:00 UTC, until 2019-01-01 00:00:00 UTC; "
+                                 "not yet acknowledged): 3 firing, 1 resolved")
+    refused = subprocess.run(c.argv("ack", *flt, "--by", "duty-officer"), input="n\n",
+                             env=c.env, cwd=c.workdir, capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert refused.returncode == 1 and "nothing acknowledged" in refused.stderr
+    assert c.input_records(0) == []
+    only_open = c.run("ack", *flt, "--open", "--by", "duty-officer", "--dry-run")
+    assert only_open.stdout.startswith("3 alerts match")
+
+    proc = c.popen("ack", *flt, "--by", "duty-officer", "--comment", "import, not lost",
+                   "--yes", "--timeout", "60")
+    try:
+        acks = [ack_of(r.value) for r in c.input_records(4)]
+        assert sorted(a.alert_id for a in acks) == want
+        assert {(a.by, a.comment, a.at_s) for a in acks} == {
+            ("duty-officer", "import, not lost", acks[0].at_s)}
+        insert_alerts(db, *(a.next_version(acked=True, acked_by="duty-officer",
+                                           acked_at=whole(acks[0].at_s),
+                                           ack_comment="import, not lost",
+                                           updated_at=whole(acks[0].at_s)) for a in named))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == "acknowledged 4 alerts"
+    assert len(c.input_records(5)) == 4  # one record per named alert, nothing else
+    nothing = c.run("ack", *flt, "--by", "duty-officer", "--yes")
+    assert nothing.returncode == 0 and nothing.stdout.startswith("0 alerts match")

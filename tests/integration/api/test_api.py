@@ -297,6 +297,48 @@ def test_acknowledging_sends_to_the_alert_engine_only_in_scope(api: Api) -> None
     assert who.startswith("KZ centre (tok_")
 
 
+def test_bulk_acknowledgement_sends_exactly_the_visible_alerts_a_filter_names(api: Api) -> None:
+    since = (NOW - timedelta(hours=2)).isoformat()
+
+    async def post(client: TestClient, token: str, body: Any) -> tuple[int, Any]:
+        resp = await client.post("/api/v1/alerts/ack", json=body,
+                                 headers={"Authorization": f"Bearer {api.tokens[token]}"})
+        return resp.status, await resp.json()
+
+    async def calls(client: TestClient) -> list[tuple[int, Any]]:
+        return [await post(client, "kz", {"scope": "TJ-PYANJ"}),      # a foreign station
+                await post(client, "kz", {"scope": "TJ"}),            # a foreign country
+                await post(client, "kz", {"scope": "all"}),           # regional roll-ups
+                await post(client, "kz", {"comment": "no filter"}),
+                await post(client, "kz", {"since": since, "dry_run": True}),
+                await post(client, "kz", {"scope": "KZ-KORDAI", "comment": "bulk"}),
+                await post(client, "kz", {"rule": "kz-country", "until": since})]
+
+    (tj, _), (tj_c, why), (roll, _), (none, what), (dry, counted), (ok, sent), (early, zero) = \
+        api.run(calls)
+    assert (tj, tj_c, roll, none, dry, ok, early) == (403, 403, 403, 400, 200, 200, 200)
+    assert "country TJ is outside this token's scope" in why["error"]
+    assert "at least one of rule, scope, since, until" in what["problems"][0]
+    name = {v: k for k, v in ALERT_ID.items()}
+    # every alert the KZ token sees fired within the range; none is sent on a dry run
+    assert {name[i] for i in counted["alert_ids"]} == {"kz-station", "kz-country",
+                                                        "kg-kz-border", "kz-kg-pair"}
+    assert (counted["matched"], counted["sent"]) == (4, 0)
+    # a station names its own alerts and the pairs it is in
+    assert {name[i] for i in sent["alert_ids"]} == {"kz-station", "kz-kg-pair"}
+    assert zero["matched"] == 0  # fired after 'until'
+    consumer = KafkaConsumer(bootstrap_servers=api.bootstrap, group_id=None,
+                             consumer_timeout_ms=3000)
+    consumer.assign([TopicPartition(api.topic, 0)])
+    consumer.seek_to_beginning()
+    got = [decode(m.value, window_row_width=WINDOW_ROW_WIDTH) for m in consumer]
+    consumer.close()
+    assert all(isinstance(g, Acknowledgement) for g in got)
+    acks = [g for g in got if isinstance(g, Acknowledgement)]
+    assert sorted(a.alert_id for a in acks) == sorted(sent["alert_ids"])
+    assert {(a.comment, a.by.startswith("KZ centre (tok_")) for a in acks} == {("bulk", True)}
+
+
 def test_tokens_and_parameters_are_checked(api: Api) -> None:
     assert api.get("/api/v1/stats", None)[0] == 401
     api.tokens["forged"] = "blo_" + "x" * 43

@@ -525,6 +525,23 @@ async def _others(r: Runner, client: TestClient[Any, Any], token: str) -> set[st
     assert r.acks and str(ALERT_ID["kz-station"]) in r.acks[-1][2]
     done.add("POST /api/v1/alerts/{alert_id}/ack")
 
+    since = _iso(HOUR - timedelta(hours=2))
+    resp = await client.post("/api/v1/alerts/ack", json={"since": since, "dry_run": True},
+                             headers=h)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert set(body["alert_ids"]) == {str(ALERT_ID[n]) for n in ALERTS_SEEN[token]}
+    assert body["sent"] == 0
+    sent_before = len(r.acks)
+    resp = await client.post("/api/v1/alerts/ack", json={"scope": "KZ-KORDAI"}, headers=h)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert set(body["alert_ids"]) == {str(ALERT_ID["kz-station"]), str(ALERT_ID["kz-kg-pair"])}
+    assert len(r.acks) == sent_before + 2
+    resp = await client.post("/api/v1/alerts/ack", json={"scope": "TJ-PYANJ"}, headers=h)
+    assert resp.status == (200 if token == "all" else 403), await resp.text()
+    done.add("POST /api/v1/alerts/ack")
+
     snap = await first_snapshot(client, fx.secrets[token])
     window = "1m" if "1m" in r.ctx.windows else r.ctx.windows[0]
     recent = [t for t in fx.truth if t["window_kind"] == window and t["station_id"] in own

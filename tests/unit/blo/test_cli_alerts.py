@@ -204,3 +204,28 @@ def test_one_alert_reads_its_latest_version(chdb_db: ChdbDatabase,
     assert [AlertLine.from_row(list(r)) for r in rows] == [AlertLine(
         str(a.alert_id), 2, "resolved", "critical", "seizure-kg-station-1h", "TJ-PYANJ",
         "TJ-PYANJ", T0 + 3600, T0 + 7200, False, "", 0, "", "TJ-PYANJ: back to 10.0 kg")]
+
+
+@pytest.mark.parametrize("args, why", [
+    (["alerts", "ack", "--by", "me"], "name an ALERT_ID, or a filter"),
+    (["alerts", "ack", "00000000-0000-4000-8000-000000000000", "--rule", "r", "--by", "me"],
+     "not both"),
+    (["alerts", "ack", "--since", "2019-01-01", "--until", "2018-01-01", "--by", "me"],
+     "--since must be before --until"),
+    (["alerts", "ack", "--since", "last year", "--by", "me"], "is not a time"),
+])
+def test_bulk_ack_refuses_what_it_cannot_mean(args: list[str], why: str) -> None:
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2, res.output
+    assert why in res.output
+
+
+def test_the_bulk_filter_quotes_its_values() -> None:
+    from blo.cli.alerts import AckFilter, bulk_sql
+
+    f = AckFilter(rule="r' OR 1=1 --", scope="US-3604", since=1514764800, open_only=True)
+    sql = bulk_sql("blo", f)
+    assert "rule_id = 'r\\' OR 1=1 --'" in sql and "acked = 0" in sql
+    assert "fired_at >= toDateTime(1514764800)" in sql and "state = 'firing'" in sql
+    assert f.describe() == "rule r' OR 1=1 --, scope US-3604, since 2018-01-01 00:00:00 UTC, " \
+                           "open only"

@@ -90,6 +90,8 @@ def test_station_progress_carries_latest_time_every_number_and_paired_events() -
     assert st.last_event_s == times[2].timestamp()
     assert [q for q, _ in st.seqs] == [10, 11, 12, 13]
     assert [(et, t) for et, t, _ in st.events] == [("seizure", times[0].timestamp())]
+    # the slice's processing time: what tells an import from live input
+    assert d.at_s == (T0 + timedelta(days=1)).timestamp()
     assert station_progress_record([], frozenset()) is None
 
 
@@ -120,7 +122,8 @@ def test_the_json_form_is_the_documented_one() -> None:
     aid = "6f1c1a52-59c3-4bd4-9d77-5e0f3c2d2a10"
     assert encode(Acknowledgement(aid, "me", "", 2.0)) == (
         b"a", b'{"k":"a","id":"' + aid.encode() + b'","by":"me","comment":"","at":2.0}')
-    for one in (WindowRows([(1, "a")]), StationsProgress([st]),
+    assert encode(StationsProgress([], 9.5)) == (b"s", b'{"k":"s","st":{},"at":9.5}')
+    for one in (WindowRows([(1, "a")]), StationsProgress([st]), StationsProgress([st], 9.5),
                 PartitionProgress({2: False}, 1.5), Acknowledgement(aid, "me", "", 2.0)):
         assert decode(encode(one)[1], window_row_width=2) == one
 
