@@ -239,6 +239,7 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
     """
     from blo.importer import Mapped, iter_import, load_mapping
     from blo.kafka_io import ensure_pipeline_topics, produce, read_topic
+    from blo.retention_check import ImportRetentionCheck
 
     s = settings_of(ctx)
     m = load_mapping(mapping)
@@ -249,6 +250,7 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
             rec = orjson.loads(value)
             known[rec["station_id"]] = rec["tz"]
     reported_at = datetime.now(UTC)
+    retention = ImportRetentionCheck(s.retention, reported_at)
     reasons: Counter[str] = Counter()
     examples: dict[str, str] = {}
     derived = 0
@@ -271,6 +273,7 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
                     derived += 1
                 pending.extend((f"line {item.line_no}", ev) for ev in item.events)
                 events += len(item.events)
+                retention.add(item.events)
                 if len(pending) >= 2000 and order == "file":
                     _, refused = _publish_chunked(pub, pending)
                     problems.extend(refused)
@@ -294,6 +297,8 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
         click.echo(f"  rejected {n:>6}  {code}  e.g. {examples[code]}")
     for msg in problems:
         click.echo(f"  not published: {msg}", err=True)
+    for warning in retention.warnings():
+        click.echo(warning, err=True)
     left = _left_behind(pub, timeout)
     if left:
         sys.exit(left)
