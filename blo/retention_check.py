@@ -58,8 +58,8 @@ class ImportRetentionCheck:
                                and expired(_end(m), days, self.now))
                 if not going:
                     continue
-                newest = _end(going[-1][0])
-                keep = int((self.now - newest).total_seconds() // 86400) + 1
+                oldest = _end(going[0][0])  # kept by a limit longer than its age
+                keep = int((self.now - oldest).total_seconds() // 86400) + 1
                 var = f"BLO_RETENTION_{setting.upper()}"
                 n = f"{sum(n for _, n in going)} of the {total} events imported here"
                 what = f"{n} from events" if table == "events" \
