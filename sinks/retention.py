@@ -29,8 +29,9 @@ Two halves:
   the limits and "now", what goes. A source's rows of partition ``YYYYMM`` go only when its
   *whole month* is older than the limit: its end (the first instant of the next month, UTC)
   is at or before ``now - limit``. A partition id that is not a month (another partition
-  key) is never touched, only reported; so is a partition of a table with sources whose
-  rows could not be told apart (read between two inserts).
+  key) is never touched, only reported; so is a month of a table with sources that has
+  something to lose but whose rows per source do not add up to its rows (an insert or a
+  merge between the two reads): the next run sees it.
 * :func:`apply_retention` — reads the partitions (``system.parts``) and the rows per source
   and month (a ``GROUP BY`` over the table, only for tables with sources and a finite limit)
   and drops or deletes what the plan says, unless ``dry_run``.
@@ -240,11 +241,17 @@ def plan_retention(
         if end is None:
             plan.unrecognised.append(p)
             continue
+        if not any(expired(end, limits.get((p.table, s), 0), now) for s in sources):
+            plan.kept[p.table] = plan.kept.get(p.table, 0) + 1  # (split or not: nothing goes)
+            for s, n in p.sources:
+                if n > 0:
+                    plan.kept_rows.setdefault((p.table, s), []).append((p.partition_id, n))
+            continue
         if sources == (ALL,):
             rows = {ALL: p.rows}
         elif p.sources and sum(n for _, n in p.sources) == p.rows:
             rows = {s: n for s, n in p.sources if n > 0}
-        else:  # which source its rows are of is not known: leave it
+        else:  # which source its rows are of is not known: leave it to the next run
             plan.unsplit.append(p)
             plan.kept[p.table] = plan.kept.get(p.table, 0) + 1
             continue

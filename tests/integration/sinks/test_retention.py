@@ -348,3 +348,10 @@ def test_a_month_of_reports_and_live_events_keeps_its_reports(engine_db: Databas
         assert _by_source(db, table) == want, table
     again = apply_retention(db, LIMITS, NOW)
     assert [d for d in again.drops if d.table in ("events", "window_stats")] == []
+
+
+def test_the_current_month_being_written_is_not_reported_as_unsplit() -> None:
+    # inserts into this month between the two reads: nothing of it expires, so no matter
+    parts = [Partition("events", "202407", 9, 90, ((LIVE, 6), (REPORTS, 2)))]
+    plan = plan_retention(parts, limits_of(LIMITS), NOW)
+    assert plan.unsplit == [] and plan.drops == [] and plan.kept == {"events": 1}
