@@ -8,9 +8,12 @@ it themselves while the worker runs; they ask the worker instead, on its HTTP po
 * ``POST /api/query`` — body ``{"sql": "SELECT …"}``: one statement, run in the engine's own
   read-only mode (:meth:`sinks.base.Database.read_only_query`) → ``{"rows": [[…], …]}``;
 * ``POST /api/tokens`` — body ``{"op": "create"|"list"|"revoke", …}``
-  (:func:`blo.cli.api.token_operation`).
+  (:func:`blo.cli.api.token_operation`);
+* ``POST /api/imports`` — body one piece of an import run's record
+  (:class:`blo.importer.runs.RecordBody`), written by ``blo import-csv``
+  (:func:`blo.importer.runs.insert_record`).
 
-Both need the **admin key**: 256 random bits the worker writes when it starts to
+All need the **admin key**: 256 random bits the worker writes when it starts to
 ``<chDB directory>/blo-admin.key``, created with mode 0600, so only the OS user running the
 worker (and root) can read it. Requests carry it in the ``X-BLO-Admin-Key`` header; the CLI
 reads the file itself (:func:`call`), so a user who may read the data directory notices
@@ -167,7 +170,8 @@ def _alive(pid: int) -> bool:
 
 def call(settings: Settings, endpoint: str, body: dict[str, Any],
          timeout: float = 30.0) -> Any | None:
-    """POST ``body`` to the running worker's door (``endpoint`` is ``query`` or ``tokens``)
+    """POST ``body`` to the running worker's door (``endpoint``: ``query``, ``tokens``,
+    ``imports``)
     and return the decoded answer; None when no worker holds the directory (no key file, or
     nothing listening: a worker that died). :class:`DoorError` with the worker's message
     when it refuses."""
@@ -221,13 +225,15 @@ AuditInsert = Callable[[Sequence[Row]], Awaitable[None]]
 
 
 class Door:
-    """The two endpoints and their checks, independent of the web framework: ``handle``
+    """The endpoints and their checks, independent of the web framework: ``handle``
     takes the path, the headers' key, the body and the caller's address and returns
     ``(status, answer)``. The key compares in constant time."""
 
     def __init__(self, db: Database, key: str, audit: AuditInsert | None,
-                 tokens: Callable[[Database, dict[str, Any]], Any]) -> None:
+                 tokens: Callable[[Database, dict[str, Any]], Any],
+                 imports: Callable[[Database, dict[str, Any]], Any] | None = None) -> None:
         self.db, self.key, self.audit, self.tokens = db, key, audit, tokens
+        self.imports = imports
         self._refused = 0
         self._refusal_logged_at = -1e9
 
@@ -294,6 +300,19 @@ class Door:
                 status = 200
                 rows = len(got) if isinstance(got, list) else 1
                 return status, got
+            if endpoint == "imports" and self.imports is not None:
+                what = f"import run {str(doc.get('run_id'))[:40]}"
+                try:
+                    stored = await loop.run_in_executor(None, self.imports, self.db, doc)
+                except ValueError as e:  # a malformed record (pydantic's ValidationError)
+                    status, detail = 400, str(e)[:500]
+                    return status, {"error": str(e)[:500]}
+                except SinkError as e:
+                    status, detail = 503, str(e)[:500]
+                    return status, {"error": str(e).splitlines()[0][:500]}
+                status = 200
+                rows = int(stored.get("rejections", 0)) + int(bool(stored.get("run")))
+                return status, stored
             status, detail = 404, "no such endpoint"
             return status, {"error": f"no endpoint /api/{endpoint}"}
         finally:
@@ -329,7 +348,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def register(app: Any, door: Door) -> None:
-    """The door's two endpoints on the Faust app's web server."""
+    """The door's endpoints on the Faust app's web server."""
     import faust
 
     async def serve(view: Any, request: Any, endpoint: str) -> Any:
@@ -352,3 +371,8 @@ def register(app: Any, door: Door) -> None:
     class Tokens(faust.web.View):
         async def post(self, request: Any) -> Any:
             return await serve(self, request, "tokens")
+
+    @app.page("/api/imports")
+    class Imports(faust.web.View):
+        async def post(self, request: Any) -> Any:
+            return await serve(self, request, "imports")

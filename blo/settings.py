@@ -225,8 +225,17 @@ class IngestSettings(BaseSettings):
     max_future_skew_s: float = Field(300.0, ge=0)
     hold_unknown_station_s: float = Field(30.0, ge=0)
     hold_max_events: int = Field(50_000, ge=0)
-    dlq_guard_ratio: float = Field(0.95, gt=0, le=1.0)
+    hold_max_events_per_station: int = Field(
+        5_000, ge=0, description="one unregistered station holds at most this many events "
+        "(the rest are dead-lettered at once), so it cannot take the others' hold budget")
+    dlq_guard_ratio: float = Field(
+        0.95, gt=0, le=1.0, description="the worker stops when at least this share of the "
+        "stations seen recently fail, a station failing when at least this share of its "
+        "events is dead-lettered")
     dlq_guard_min_events: int = Field(2000, ge=1)
+    dlq_guard_window_s: float = Field(
+        60.0, gt=0, description="the guard judges at least the last this many seconds "
+        "(and at least BLO_INGEST_DLQ_GUARD_MIN_EVENTS events)")
     tablet_mass_mg: float = Field(200.0, gt=0, description="mass of one tablet, for kg")
     produce_enriched: bool = False
     conflict_cache_size: int = Field(1_000_000, ge=0)

@@ -176,7 +176,7 @@ class TrafficGenerator:
     def _detention(self, st: _StationState, at: datetime) -> dict[str, Any]:
         rng = self.rng
         n = rng.randint(1, 3)
-        nat = rng.choice((st.station.country, st.station.neighbour_country))
+        nat = rng.choice((st.station.country, st.station.neighbour_country or st.station.country))
         e = self._envelope(st, "detention", at)
         e.update(persons=n, nationalities=[{"country": nat, "count": n}],
                  sex={"male": n, "female": 0, "unknown": 0}, age_bands={"25_34": n},

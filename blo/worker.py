@@ -95,12 +95,13 @@ def _embedded_parts(settings: Settings, db: Database, key: str) -> AppParts:
         from blo.api.app import build_api
         from blo.api.serve import context, start_site
         from blo.cli.api import token_operation
+        from blo.importer.runs import insert_record
 
         async def audit(rows: Sequence[Row]) -> None:
             if settings.api.audit:
                 await sink.submit({"api_audit": rows})
 
-        register_door(app, Door(db, key, audit, token_operation))
+        register_door(app, Door(db, key, audit, token_operation, insert_record))
 
         api_timeout = settings.api.query_timeout_s
 

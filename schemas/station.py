@@ -21,13 +21,20 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from schemas.base import StrictModel, rule_error
 from schemas.countries import are_neighbours, border_of, in_border_table
-from schemas.fields import CountryCode, Label, Lax, StationId, Timestamp
+from schemas.fields import STATION_ID_PATTERN, CountryCode, Label, Lax, StationId, Timestamp
 from schemas.vocab import Agency
 
 
@@ -44,8 +51,34 @@ def _check_tz(name: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_check_tz)]
 
 
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+NeighbourCountry = Annotated[
+    CountryCode | None,
+    BeforeValidator(_empty_is_none),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": "^[A-Z]{2}$"},
+                              {"const": ""}, {"type": "null"}]}),
+]
+"""A country code, or ``None`` for an interior post (``""`` is read as ``None``)."""
+
+PairedBlo = Annotated[
+    StationId | None,
+    BeforeValidator(_empty_is_none),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": STATION_ID_PATTERN},
+                              {"const": ""}, {"type": "null"}]}),
+]
+"""A station id, or ``None`` (``""`` is read as ``None``)."""
+
+
 class StationRecord(StrictModel):
-    """One version of a station's registry entry, valid from `valid_from` until the next."""
+    """One version of a station's registry entry, valid from `valid_from` until the next.
+
+    A post with no land neighbour (an airport, an inland customs office, a mail or rail
+    terminal) is an *interior* post: `neighbour_country` is empty (null or ""), its border
+    is "" and it is in no border's roll-up.
+    """
 
     station_id: StationId
     """Station identifier, e.g. 'TJ-NIZHNIY-PYANJ' (country code, dash, site name)."""
@@ -56,12 +89,15 @@ class StationRecord(StrictModel):
     agency: Annotated[Agency, Lax]
     """Agency staffing the post; 'joint' for a multi-agency BLO."""
     crossing_point: Label
-    """Name of the border crossing the post sits at, the same on both sides."""
-    neighbour_country: CountryCode
+    """Name of the border crossing the post sits at, the same on both sides; for an interior
+    post, the place it works at (the airport, the office)."""
+    neighbour_country: NeighbourCountry = None
     """Country on the other side of the border; a land neighbour of `country` whenever
-    either is a Central Asian country."""
-    paired_blo: StationId | None = None
-    """The partner BLO across the border, if any."""
+    either is a Central Asian country. Empty (null or "") for an interior post: one with no
+    land neighbour (an airport, an inland customs office, a mail or rail terminal)."""
+    paired_blo: PairedBlo = None
+    """The partner BLO across the border (for an interior post, its partner abroad), if
+    any; null or "" for none."""
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     """Latitude in decimal degrees (WGS 84)."""
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
@@ -78,17 +114,25 @@ class StationRecord(StrictModel):
     """False once the post is closed."""
 
     @property
+    def interior(self) -> bool:
+        """True for a post with no land neighbour (no `neighbour_country`)."""
+        return self.neighbour_country is None
+
+    @property
     def border(self) -> str:
-        """The border the post sits on, e.g. 'AF-TJ'."""
+        """The border the post sits on, e.g. 'AF-TJ'; '' for an interior post."""
+        if self.neighbour_country is None:
+            return ""
         return border_of(self.country, self.neighbour_country)
 
     @model_validator(mode="after")
     def _check_relations(self) -> StationRecord:
         a, b = self.country, self.neighbour_country
-        if a == b:
-            raise rule_error("neighbour_country", "must differ from country")
-        if (in_border_table(a) or in_border_table(b)) and not are_neighbours(a, b):
-            raise rule_error("neighbour_country", f"{b} has no land border with {a}")
+        if b is not None:
+            if a == b:
+                raise rule_error("neighbour_country", "must differ from country")
+            if (in_border_table(a) or in_border_table(b)) and not are_neighbours(a, b):
+                raise rule_error("neighbour_country", f"{b} has no land border with {a}")
         if self.paired_blo == self.station_id:
             raise rule_error("paired_blo", "a station cannot be paired with itself")
         if (self.lat is None) != (self.lon is None):
@@ -199,10 +243,16 @@ class Registry:
 
 
 class StationFileError(ValueError):
-    """A station file cannot be read or holds an invalid record."""
+    """A station file cannot be read or holds invalid records: :attr:`problems` lists each
+    (file, entry or line, field), one line each; the message is the lines joined."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else problems
+        super().__init__("\n".join(self.problems))
 
 
-def _describe(e: ValidationError) -> str:
+def error_lines(e: ValidationError) -> list[str]:
+    """One line per error of ``e``: the field, then what is wrong with it."""
     parts = []
     for err in e.errors(include_url=False):
         ctx = err.get("ctx") or {}
@@ -214,7 +264,11 @@ def _describe(e: ValidationError) -> str:
             parts.append(f"{field}: {err['msg']}")
         else:
             parts.append(f"{field}: {err['msg']} (got {str(err['input'])[:60]!r})")
-    return "; ".join(parts)
+    return parts
+
+
+def _describe(e: ValidationError) -> str:
+    return "; ".join(error_lines(e))
 
 
 def _entries(path: Path, data: Any) -> list[Any]:
@@ -241,12 +295,14 @@ def _parse_structured(path: Path, text: str) -> Any:
 
 def _load_structured(path: Path, text: str) -> list[StationRecord]:
     data = _parse_structured(path, text)
-    records = []
+    records, problems = [], []
     for i, entry in enumerate(_entries(path, data)):
         try:
             records.append(StationRecord.model_validate(entry))
         except ValidationError as e:
-            raise StationFileError(f"{path}: entry {i}: {_describe(e)}") from None
+            problems.append(f"{path}: entry {i}: {_describe(e)}")
+    if problems:
+        raise StationFileError(problems)
     return records
 
 
@@ -257,25 +313,28 @@ def _load_csv(path: Path, text: str) -> list[StationRecord]:
     unknown = set(reader.fieldnames) - set(StationRecord.model_fields)
     if unknown:
         raise StationFileError(f"{path}: line 1: unknown columns: {', '.join(sorted(unknown))}")
-    records = []
+    records, problems = [], []
     for row in reader:
         line = reader.line_num
         if None in row:
-            raise StationFileError(f"{path}: line {line}: more cells than header columns")
+            problems.append(f"{path}: line {line}: more cells than header columns")
+            continue
         cells = {k: v.strip() for k, v in row.items() if v and v.strip()}
         try:
             # Cells are text: lax mode converts '43.0' and 'true' (timestamps stay RFC 3339).
             records.append(StationRecord.model_validate(cells, strict=False))
         except ValidationError as e:
-            raise StationFileError(f"{path}: line {line}: {_describe(e)}") from None
+            problems.append(f"{path}: line {line}: {_describe(e)}")
+    if problems:
+        raise StationFileError(problems)
     return records
 
 
 def load_station_file(path: Path | str) -> list[StationRecord]:
     """All records in a ``.yaml``/``.yml``, ``.json`` or ``.csv`` file, in file order.
 
-    Raises :class:`StationFileError` (file, entry and field in the message) on the first bad
-    record, or if the file cannot be read.
+    Raises :class:`StationFileError` listing every bad record (file, entry or line, field),
+    or if the file cannot be read: then nothing of the file is returned.
     """
     path = Path(path)
     suffix = path.suffix.lower()

@@ -128,3 +128,16 @@ class Sink(Protocol):
 
     def oldest_pending_s(self) -> float:
         """Age in seconds of the oldest submission not yet written (0 when none)."""
+
+
+
+class ReadingSink(Sink, Protocol):
+    """A sink that also runs the stream's reads, with the same retries as its writes
+    (:class:`sinks.batching.BatchingSink`): the queries of :mod:`sinks.read_model` and the
+    id-conflict lookup."""
+
+    async def query(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                    table: str = "events") -> list[Row]: ...
+
+    async def stored_body_hashes(self, station_ids: Sequence[str], event_ids: Sequence[UUID]
+                                 ) -> dict[UUID, str]: ...

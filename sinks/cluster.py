@@ -29,9 +29,9 @@ Two placements (:data:`SHARDING_KEYS`, :data:`EVERY_NODE`):
   a retried insert of the same rows must go to the same shard, both for the
   ReplacingMergeTree collapse and for the replicated tables' insert de-duplication (by
   block checksum).
-* **On every node** (stations, api_tokens, api_token_use, schema_migrations): small tables
-  read whole and often (the station registry, token checks and last uses, the migration
-  record). One replicated table per node under one ZooKeeper path without ``{shard}``
+* **On every node** (stations, api_tokens, api_token_use, schema_migrations, import_runs,
+  import_rejections): small tables read whole and often (the station registry, token checks
+  and last uses, the migration record), or small records written by the CLI (import runs). One replicated table per node under one ZooKeeper path without ``{shard}``
   (``/clickhouse/tables/all/<db>/<t>``): every node holds all rows, and reads stay local.
   So the ``{replica}`` macro must be unique across the whole cluster (the host name, the
   usual convention), not only within a shard.
@@ -83,7 +83,7 @@ SHARDING_KEYS: dict[str, str] = {
 }
 # tables replicated in full to every node (no Distributed table)
 EVERY_NODE: frozenset[str] = frozenset({"stations", "api_tokens", "api_token_use",
-                                       "schema_migrations"})
+                                       "schema_migrations", "import_runs", "import_rejections"})
 
 
 @dataclass(frozen=True)

@@ -346,9 +346,48 @@ API_AUDIT = TableSpec(
             added_in=(("detail", 5),)),
 )
 
+# Each run of `blo import-csv` (blo/importer/runs.py): what was imported (file and mapping,
+# with their SHA-256), the outcome and the counts. ReplacingMergeTree(finished_at) ordered by
+# run_id, no partitions (one row per run; retention never looks at it). docs/import-csv.md.
+IMPORT_RUNS = TableSpec(
+    "import_runs",
+    (
+        ("run_id", "String"),  # 16 hex digits
+        ("started_at", "DateTime('UTC')"),
+        ("finished_at", "DateTime('UTC')"),
+        ("file_name", "String"),  # as given on the command line
+        ("file_sha256", "String"),
+        ("file_bytes", "UInt64"),
+        ("mapping", "String"),  # its path, or 'NAME (bundled)'
+        ("mapping_sha256", "String"),
+        ("mapping_text", "String"),  # the YAML as used (first 256 KiB)
+        ("dry_run", "UInt8"),
+        ("outcome", "String"),  # published / buffered / refused / dry_run
+        ("rows_read", "UInt64"),
+        ("events_published", "UInt64"),
+        ("rows_rejected", "UInt64"),
+        ("stations_registered", "UInt64"),
+    ),
+    Storage("ReplacingMergeTree", ("run_id",), ("finished_at",), created_in=7),
+)
+
+# Each row an import run rejected: its physical line, reason code and message.
+# ReplacingMergeTree(recorded_at) ordered by (run_id, line_no), no partitions.
+IMPORT_REJECTIONS = TableSpec(
+    "import_rejections",
+    (
+        ("run_id", "String"),
+        ("line_no", "UInt64"),
+        ("reason", "String"),  # docs/import-csv.md "Rejections"; invalid_station_record
+        ("message", "String"),  # first 300 characters
+        ("recorded_at", "DateTime('UTC')"),
+    ),
+    Storage("ReplacingMergeTree", ("run_id", "line_no"), ("recorded_at",), created_in=7),
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS, API_TOKENS, API_AUDIT,
-    API_TOKEN_USE)
+    API_TOKEN_USE, IMPORT_RUNS, IMPORT_REJECTIONS)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
 # The record of applied migrations (sinks/migrations.py), made by the bootstrap before the

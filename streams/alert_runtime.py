@@ -42,7 +42,7 @@ from schemas.alert_input import (
     decode,
 )
 from schemas.station import Registry
-from sinks.base import Row
+from sinks.base import ReadingSink, Row
 from sinks.read_model import Query
 from sinks.read_model import alerts as alert_reads
 from sinks.read_model import events as event_reads
@@ -136,7 +136,7 @@ class AlertRuntime:
         settings: AlertSettings,
         window_config: WindowConfig,
         registry: Registry,
-        sink: Any,  # BatchingSink: submit, query, flush
+        sink: ReadingSink,
         database: str,
         metrics: Metrics,
         produce: Producer,

@@ -28,6 +28,7 @@ from streams.alerts import RuleSet
 from streams.backend import IngestBackend, Positions, Timer
 from streams.backend_factory import BackendParts, build_backend
 from streams.broker import BrokerState, retrying, watch_broker
+from streams.dead_letters import DeadLetter, dlq_message, dlq_row
 from streams.ingest import RawRecord
 from streams.process_messages import ProcessSetup
 from streams.registry_reader import RegistryReader, station_row
@@ -105,9 +106,19 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
         rows = [station_row(r, now) for r in records]
         background.spawn(parts.sink.submit({"stations": rows}), "writing station rows")
 
+    dlq_limit = settings.ingest.dlq_payload_limit_bytes
+
+    async def dead_letter(dl: DeadLetter) -> None:  # a refused station record: as a bad event
+        await produce(k.topic_dlq, *dlq_message(dl, dlq_limit))
+        await parts.sink.submit({"dlq": [dlq_row(dl, dlq_limit)]})
+
+    def on_bad_station_record(dl: DeadLetter) -> None:
+        background.spawn(dead_letter(dl), "dead-lettering a station record")
+
     worker = app.worker = Worker(
         backend=parts.backend, sink=parts.sink,
-        reader=RegistryReader(k, parts.registry, metrics, on_station_records),
+        reader=RegistryReader(k, parts.registry, metrics, on_station_records,
+                              on_bad_station_record),
         alerts=alerts, broker=broker, watch_broker=lambda: watch_broker(broker, k),
         shutdown_timeout_s=settings.batch.shutdown_flush_timeout_s)
     follow_rebalances(app, worker, k)

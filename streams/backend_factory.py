@@ -77,7 +77,7 @@ def build_inline(settings: Settings, db: Database, sink: BatchingSink, metrics: 
         )
     runtime = IngestRuntime(
         processor=processor, sink=sink, db=db, metrics=metrics,
-        guard=DlqGuard(ing.dlq_guard_ratio, ing.dlq_guard_min_events),
+        guard=DlqGuard(ing.dlq_guard_ratio, ing.dlq_guard_min_events, ing.dlq_guard_window_s),
         produce=produce, dlq_topic=k.topic_dlq, raw_topic=k.topic_raw,
         dlq_payload_limit=ing.dlq_payload_limit_bytes, on_fatal=on_fatal,
         enriched_topic=k.topic_enriched if ing.produce_enriched else None,

@@ -13,8 +13,10 @@ keeps three
 pieces of state, all rebuilt after a restart:
 
 * the station registry (fed by the registry reader),
-* records held because their station is not registered yet (bounded in count and time;
-  their Kafka offsets are not acknowledged while held, so a crash loses nothing),
+* records held because their station is not registered yet (bounded in time, in events
+  in all and in events per station, so one unregistered station cannot take the hold budget
+  of the others; their Kafka offsets are not acknowledged while held, so a crash loses
+  nothing),
 * a bounded cache of ``event_id → body hash`` used to detect id conflicts; misses are
   resolved by the stored rows in ClickHouse, so a conflict is detected across restarts too.
 
@@ -24,6 +26,7 @@ acknowledges done records only after the sink wrote those rows (commit after wri
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,6 +56,7 @@ class IngestPolicy:
     max_future_skew: timedelta
     hold_for: timedelta
     hold_max_events: int
+    hold_max_events_per_station: int
     tablet_mass_mg: float
     conflict_cache_size: int
 
@@ -63,6 +67,7 @@ class IngestPolicy:
             max_future_skew=timedelta(seconds=ing.max_future_skew_s),
             hold_for=timedelta(seconds=ing.hold_unknown_station_s),
             hold_max_events=ing.hold_max_events,
+            hold_max_events_per_station=ing.hold_max_events_per_station,
             tablet_mass_mg=ing.tablet_mass_mg,
             conflict_cache_size=ing.conflict_cache_size,
         )
@@ -100,8 +105,9 @@ class IngestProcessor:
     def __init__(self, registry: Registry, policy: IngestPolicy) -> None:
         self.registry = registry
         self.policy = policy
-        self._held: list[RawRecord] = []
+        self._held: list[tuple[RawRecord, str]] = []  # with the unknown station it waits for
         self._held_events = 0
+        self._held_by_station: Counter[str] = Counter()
         self._hashes = BodyHashes(policy.conflict_cache_size)
 
     # -- holds -------------------------------------------------------------------------
@@ -112,20 +118,24 @@ class IngestProcessor:
     def due_holds(self, now: datetime) -> list[RawRecord]:
         """Held records to process again: their station is now known, or the hold expired."""
         due, keep = [], []
-        for rec in self._held:
+        for rec, sid in self._held:
             expired = rec.held_since is not None and now - rec.held_since >= self.policy.hold_for
             if expired or self._stations_known(rec):
                 due.append(rec)
             else:
-                keep.append(rec)
+                keep.append((rec, sid))
         self._held = keep
-        self._held_events = sum(r.n_events for r in keep)
+        self._held_events = sum(r.n_events for r, _ in keep)
+        self._held_by_station = Counter()
+        for r, sid in keep:
+            self._held_by_station[sid] += r.n_events
         return due
 
     def release_all_holds(self) -> list[RawRecord]:
         """On shutdown: held records stay unacknowledged and will be redelivered."""
         held, self._held, self._held_events = self._held, [], 0
-        return held
+        self._held_by_station = Counter()
+        return [rec for rec, _ in held]
 
     def _stations_known(self, rec: RawRecord) -> bool:
         decoded = decode_record(rec.value, self.policy.max_record_bytes)
@@ -189,17 +199,17 @@ class IngestProcessor:
             return
         rec.n_events = len(decoded)
         valid: list[tuple[int, AnyEvent]] = []
-        unknown = False
+        unknown: str | None = None  # the first unregistered station of the record
         for i, element in enumerate(decoded):
             event = validate(i, element, now=now, max_future_skew=p.max_future_skew)
             if isinstance(event, Rejected):
                 self._dead(out, rec, event, now)
                 continue
-            if not self.registry.known(event.station_id):
-                unknown = True
+            if unknown is None and not self.registry.known(event.station_id):
+                unknown = event.station_id
             valid.append((i, event))
         out.events_seen += len(decoded)
-        if unknown and self._try_hold(rec, now, out):
+        if unknown is not None and self._try_hold(rec, unknown, now, out):
             # the whole record waits; its valid elements are validated again on release
             out.events_seen -= len(decoded)
             out.dead_letters = [d for d in out.dead_letters if d.source is not rec.source]
@@ -212,16 +222,22 @@ class IngestProcessor:
             candidates.append(candidate(event, station, rec, i))
         out.done.append(rec)
 
-    def _try_hold(self, rec: RawRecord, now: datetime, out: BatchOutcome) -> bool:
+    def _try_hold(self, rec: RawRecord, station_id: str, now: datetime,
+                  out: BatchOutcome) -> bool:
+        """Hold ``rec`` (waiting for ``station_id``) if its hold has not expired and, for a
+        new hold, both budgets have room: all stations' and this station's own."""
         p = self.policy
         if rec.held_since is not None and now - rec.held_since >= p.hold_for:
             return False
         if rec.held_since is None:
-            if self._held_events + rec.n_events > p.hold_max_events:
+            if self._held_events + rec.n_events > p.hold_max_events or \
+                    self._held_by_station[station_id] + rec.n_events \
+                    > p.hold_max_events_per_station:
                 return False
             rec.held_since = now
-        self._held.append(rec)
+        self._held.append((rec, station_id))
         self._held_events += rec.n_events
+        self._held_by_station[station_id] += rec.n_events
         out.held.append(rec)
         return True
 

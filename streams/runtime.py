@@ -16,17 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Protocol
 from uuid import UUID
 
 from prometheus_client.metrics_core import Metric
 
+import sinks.base
 from blo.metrics import Metrics
 from schemas.alert_input import partition_progress_record
 from schemas.parse import EVENT_TYPES
-from sinks.base import Database, Row, Sink, SinkError
+from schemas.rows import EventRow
+from sinks.base import Database, SinkError
 from streams.alert_input import station_progress_record
 from streams.backend import TP, Acker, Positions, SinkHealth, Timer, slices_by_bytes
 from streams.dead_letters import dlq_message, dlq_row
@@ -37,16 +41,12 @@ from streams.ingest import BatchOutcome, IngestProcessor, RawRecord
 from streams.window_runtime import WindowRuntime
 
 log = logging.getLogger("blo.ingest")
+C_STATION = EventRow._fields.index("station_id")
 
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) → delivery
-class ReadingSink(Sink, SinkHealth, Protocol):
-    """A sink that also runs the stream's reads, with its retries (``BatchingSink``)."""
-
-    async def query(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                    table: str = "events") -> list[Row]: ...
-
-    async def stored_body_hashes(self, station_ids: Sequence[str], event_ids: Sequence[UUID]
-                                 ) -> dict[UUID, str]: ...
+class ReadingSink(sinks.base.ReadingSink, SinkHealth, Protocol):
+    """The ingest runtime's sink: reads and writes (:class:`sinks.base.ReadingSink`) and what
+    ``/readyz`` reads of it."""
 
 
 def caught_up_partitions(positions: Positions, processed_next: Mapping[TP, int],
@@ -180,9 +180,10 @@ class IngestRuntime:
     # -- internals ---------------------------------------------------------------------
     async def _process(self, records: list[RawRecord], epoch: int | None = None) -> bool:
         """Bad input never raises here (it becomes dead letters). What does raise stops the
-        worker with the error instead of leaving a process that consumes nothing: a DLQ
-        flood, a ClickHouse error retrying cannot fix, a topic that refuses the DLQ records.
-        Nothing of the failing batch is acknowledged, so it is redelivered after a restart.
+        worker with the error instead of leaving a process that consumes nothing: a global
+        DLQ flood (:mod:`streams.guard`; the tripping batch is written and acknowledged
+        first, its dead letters included), a ClickHouse error retrying cannot fix, a topic that refuses the DLQ
+        records. Nothing of a batch that failed is acknowledged, so it is redelivered.
 
         ``epoch``: the :attr:`epoch` the records were received in; if a rebalance came since
         (judged once the lock is ours: the revoke may have been waiting for it), nothing is
@@ -196,11 +197,16 @@ class IngestRuntime:
                 found = await self._lookup_hashes(plan.stations, plan.missing) \
                     if plan.missing else {}
                 outcome = self.processor.finish(plan, found)
-                self.guard.observe(outcome.events_seen, len(outcome.dead_letters))
+                flood = self.guard.observe(
+                    Counter(map(itemgetter(C_STATION), outcome.event_rows)),
+                    [(d.station_id, d.reason) for d in outcome.dead_letters], time.monotonic())
                 self._count(outcome)
                 if self.windows is not None:
                     self.windows.add(outcome.new_rows)
                 await self._write(outcome)
+                if flood is not None:  # a global failure: stop once its dead letters are in
+                    await self.sink.flush("dlq guard")
+                    raise flood
             except (DlqFloodError, SinkError) as e:
                 self._fail(e)
             except Exception as e:

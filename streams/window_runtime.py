@@ -34,7 +34,7 @@ from uuid import UUID
 import orjson
 
 from blo.metrics import Metrics
-from sinks.base import Row
+from sinks.base import ReadingSink, Row
 from sinks.read_model import events as event_reads
 from sinks.read_model import windows as window_reads
 from sinks.tables import EVENTS, LATE_EVENTS, WINDOW_STATS
@@ -97,7 +97,7 @@ class WindowRuntime:
         self,
         *,
         config: WindowConfig,
-        sink: Any,  # BatchingSink: submit, query
+        sink: ReadingSink,
         database: str,
         metrics: Metrics,
         produce: Producer | None,

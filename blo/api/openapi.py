@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from blo.api.params import GROUPS, STATISTICS
+from blo.api.params import BORDER_PATTERN, GROUPS, INTERIOR, STATISTICS
 
 
 def _p(name: str, desc: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
@@ -22,8 +22,8 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
         _p("station", "one station (must be in scope, else 403)", {"type": "string"}),
         _p("country", "ISO 3166-1 alpha-2 (must be in scope, else 403)",
            {"type": "string", "pattern": "^[A-Z]{2}$"}),
-        _p("border", "country pair, sorted: AF-TJ", {"type": "string",
-                                                     "pattern": "^[A-Z]{2}-[A-Z]{2}$"}),
+        _p("border", f"country pair, sorted: AF-TJ; or `{INTERIOR}`: the interior posts "
+           "(no land neighbour)", {"type": "string", "pattern": BORDER_PATTERN}),
         _p("event_type", "crossing, seizure, ...", {"type": "string"}),
         _p("drug", "seizures of one drug (heroin, hashish, ...)", {"type": "string"}),
     ]
@@ -59,7 +59,8 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
             "/api/v1/whoami": get("The token's name, scope and expiry (expires_at)", []),
             "/api/v1/stats": get(
                 "Statistics over a time range",
-                [*rng, _p("group_by", "comma-separated: " + ", ".join(GROUPS),
+                [*rng, _p("group_by", "comma-separated: " + ", ".join(GROUPS)
+                          + f" (by border, the interior posts are one group `{INTERIOR}`)",
                           {"type": "string", "default": "country"})],
                 "Sums of every statistic over the visible stations' window rows. `paired`: "
                 "the same figures for the foreign posts paired with the token's own, "

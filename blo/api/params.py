@@ -30,6 +30,11 @@ GROUPS: dict[str, str] = {"station": "station_id", "country": "country", "border
                           "event_type": "event_type", "drug": "dimension"}
 Group = Literal["station", "country", "border", "event_type", "drug"]
 
+INTERIOR = "interior"
+"""The ``border`` of interior posts (no land neighbour; '' in the tables) in answers and
+in the ``border=`` filter."""
+BORDER_PATTERN = rf"^([A-Z]{{2}}-[A-Z]{{2}}|{INTERIOR})$"
+
 
 class ParamError(ValueError):
     def __init__(self, problems: list[str]) -> None:
@@ -54,7 +59,7 @@ class _Params(BaseModel):
 class Filters(_Params):
     station: str | None = Field(None, max_length=64)
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
-    border: str | None = Field(None, pattern=r"^[A-Z]{2}-[A-Z]{2}$")
+    border: str | None = Field(None, pattern=BORDER_PATTERN)
     event_type: str | None = Field(None, pattern=r"^[a-z_]{1,32}$")
     drug: str | None = Field(None, pattern=r"^[a-z_]{1,32}$")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from blo.api.params import GROUPS, STATISTICS, Filters
+from blo.api.params import GROUPS, INTERIOR, STATISTICS, Filters
 
 _STATS = ", ".join(STATISTICS.values())  # read by position: no alias to shadow a column
 
@@ -36,7 +36,7 @@ def _filters(f: Filters, params: dict[str, Any]) -> list[str]:
         params["f_country"] = f.country
     if f.border:
         conds.append("border = %(f_border)s")
-        params["f_border"] = f.border
+        params["f_border"] = "" if f.border == INTERIOR else f.border
     if f.event_type:
         conds.append("event_type = %(f_event_type)s")
         params["f_event_type"] = f.event_type

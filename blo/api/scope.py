@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from blo.api.params import INTERIOR
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -112,11 +114,13 @@ def filter_refusal(scope: Scope, vis: Visibility, station: str | None = None,
     """Why a query filtered on ``station``, ``country`` or ``border`` asks for more than
     ``scope`` covers ('' when it does not): the API answers 403 with it. A station must be
     visible; a country must be one of the scope's (its agencies aside: the answer is still
-    computed from visible stations only); a border must touch one of them."""
+    computed from visible stations only); a border must touch one of them (``interior``, the
+    posts on no border, is never refused: the answer is the visible ones)."""
     if station and station not in vis.stations:
         return f"station {station} is outside this token's scope ({scope.describe()})"
     if country and not scope.all and country not in scope.countries:
         return f"country {country} is outside this token's scope ({scope.describe()})"
-    if border and not scope.all and not any(c in scope.countries for c in border.split("-")):
+    if (border and border != INTERIOR and not scope.all
+            and not any(c in scope.countries for c in border.split("-"))):
         return f"border {border} does not touch this token's countries ({scope.describe()})"
     return ""

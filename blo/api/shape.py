@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from blo.api.params import STATISTICS
+from blo.api.params import INTERIOR, STATISTICS
 from blo.api.queries import ALERT_COLUMNS
 from blo.api.scope import Scope, StationInfo, Visibility, alert_visible
 from blo.api.tokens import Token, iso
@@ -25,7 +25,8 @@ JsonObject = dict[str, Any]
 
 STATION_FIELDS = ("station_id", "name", "country", "agency", "border", "paired_blo",
                   "crossing_point", "lat", "lon", "tz", "active")
-"""The columns of :func:`blo.api.queries.stations_sql`, the keys of a station object."""
+"""The columns of :func:`blo.api.queries.stations_sql`: the keys of a station object, which
+also has ``interior`` (true for a post with no land neighbour: its ``border`` is '')."""
 _ALERT_TIMES = ("window_start", "window_end", "fired_at", "resolved_at", "acked_at")
 _SEVERITY = {"info": 0, "warning": 1, "critical": 2}
 
@@ -81,7 +82,8 @@ def registry(rows: Iterable[Sequence[Any]]) -> Registry:
     stations, infos = [], []
     for r in rows:
         raw = dict(zip(STATION_FIELDS, r, strict=True))
-        stations.append({k: plain_value(v) for k, v in raw.items()})
+        stations.append({**{k: plain_value(v) for k, v in raw.items()},
+                         "interior": raw["border"] == ""})
         infos.append(StationInfo(str(raw["station_id"]), str(raw["country"]),
                                  str(raw["agency"]), str(raw["border"]),
                                  str(raw["paired_blo"])))
@@ -90,9 +92,14 @@ def registry(rows: Iterable[Sequence[Any]]) -> Registry:
 
 # -- statistics -----------------------------------------------------------------------------
 def stat_rows(group_by: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[JsonObject]:
-    """Rows of :func:`blo.api.queries.stats_sql`: the groups, then every statistic."""
+    """Rows of :func:`blo.api.queries.stats_sql`: the groups, then every statistic. The
+    interior posts' group (border '') has the border ``"interior"``."""
     names = [*group_by, *STATISTICS]
-    return [dict(zip(names, plain(r), strict=True)) for r in rows]
+    out = [dict(zip(names, plain(r), strict=True)) for r in rows]
+    if "border" in group_by:
+        for row in out:
+            row["border"] = row["border"] or INTERIOR
+    return out
 
 
 def paired_groups(group_by: Sequence[str]) -> tuple[str, ...]:

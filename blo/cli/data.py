@@ -1,17 +1,15 @@
-"""Data commands: stations, publish, import-csv, simulate, dlq, schema."""
+"""Data commands: stations, publish, simulate, dlq, schema (import-csv: blo/cli/imports.py)."""
 
 from __future__ import annotations
 
 import shlex
 import sys
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
-import orjson
 
 from blo.cli import main, settings_of
 from blo.settings import Settings
@@ -130,14 +128,24 @@ def stations() -> None:
 def stations_load(ctx: click.Context, file: str) -> None:
     """Load station records (YAML, JSON or CSV) into the registry topic.
 
-    Running workers pick the records up without a restart; a later `valid_from` adds
-    history (events are enriched with the entry valid at their occurred_at).
+    Every record is checked against the registry's schema first: if any is refused, each
+    is listed with its line (CSV) or entry (YAML/JSON) and field, nothing is published, and
+    the exit code is 1. Running workers pick the records up without a restart; a later
+    `valid_from` adds history (events are enriched with the entry valid at their
+    occurred_at).
     """
     from blo.kafka_io import ensure_pipeline_topics, produce
-    from schemas.station import load_station_file
+    from schemas.station import StationFileError, load_station_file
 
     s = settings_of(ctx)
-    records = load_station_file(Path(file))
+    try:
+        records = load_station_file(Path(file))
+    except StationFileError as e:
+        click.echo(f"error: {file}: refused by the station registry's schema; nothing was "
+                   "published:", err=True)
+        for problem in e.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
     ensure_pipeline_topics(s.kafka)
     n = produce(s.kafka, s.kafka.topic_stations,
                 ((r.station_id.encode(), r.model_dump_json().encode()) for r in records))
@@ -210,99 +218,6 @@ def publish(ctx: click.Context, file: TextIO, buffer: str | None, timeout: float
     if code:
         sys.exit(code)
     if unreadable or refused:
-        sys.exit(1)
-
-
-@main.command("import-csv")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--mapping", required=True, help="Mapping YAML file, or the name of a shipped "
-              "mapping: bts_border_crossing, bts_san_ysidro, bts_ports_with_coords, "
-              "cbp_drug_seizures (format: docs/import-csv.md).")
-@click.option("--register-stations/--no-register-stations", default=True, show_default=True,
-              help="Publish station records derived by the mapping for unknown stations.")
-@click.option("--buffer", default=None, help="On-disk buffer path.")
-@click.option("--timeout", default=300.0, show_default=True)
-@click.option("--order", type=click.Choice(["event-time", "file"]), default="event-time",
-              show_default=True,
-              help="event-time: publish each station's reports in event-time order, whatever "
-                   "the file's order, so event-time windows see an in-order history (the file "
-                   "is held in memory); file: publish as read (large files; then run `blo "
-                   "windows rebuild` over the imported range).")
-@click.pass_context
-def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: bool,
-               buffer: str | None, timeout: float, order: str) -> None:
-    """Publish a periodic-statistics CSV as count reports, through the same path as stations.
-
-    Prints a progress bar and a summary of rows published and rejected (with reasons).
-    By default each station's reports are published in event-time order (a backfill in any
-    file order then yields the same window rows as sorted input; docs/windows.md).
-    """
-    from blo.importer import Mapped, iter_import, load_mapping
-    from blo.kafka_io import ensure_pipeline_topics, produce, read_topic
-    from blo.retention_check import ImportRetentionCheck
-
-    s = settings_of(ctx)
-    m = load_mapping(mapping)
-    ensure_pipeline_topics(s.kafka)
-    known: dict[str, str] = {}  # registered stations → their time zone (naive dates are local)
-    for _, _, _, value in read_topic(s.kafka, s.kafka.topic_stations, idle_timeout_s=1.5):
-        if value:
-            rec = orjson.loads(value)
-            known[rec["station_id"]] = rec["tz"]
-    reported_at = datetime.now(UTC)
-    retention = ImportRetentionCheck(s.retention, reported_at)
-    reasons: Counter[str] = Counter()
-    examples: dict[str, str] = {}
-    derived = 0
-    rows_ok = events = 0
-    pending: list[tuple[str, Any]] = []
-    problems: list[str] = []
-    path = Path(file)
-    total_lines = sum(1 for _ in path.open("rb"))
-    with _publisher(s, buffer, "import") as pub, click.progressbar(
-        length=total_lines, label=f"importing {path.name}", file=sys.stderr
-    ) as bar:
-        done = 0
-        for item in iter_import(path, m, reported_at=reported_at, known_stations=known):
-            if isinstance(item, Mapped):
-                rows_ok += 1
-                if item.station is not None and register_stations:
-                    # published (and acknowledged) before its events: no hold needed
-                    produce(s.kafka, s.kafka.topic_stations,
-                            [(item.station["station_id"].encode(), orjson.dumps(item.station))])
-                    derived += 1
-                pending.extend((f"line {item.line_no}", ev) for ev in item.events)
-                events += len(item.events)
-                retention.add(item.events)
-                if len(pending) >= 2000 and order == "file":
-                    _, refused = _publish_chunked(pub, pending)
-                    problems.extend(refused)
-                    pending.clear()
-            else:
-                reasons[item.reason_code] += 1
-                examples.setdefault(item.reason_code, f"line {item.line_no}: {item.message}")
-            bar.update(item.line_no - done)
-            done = item.line_no
-        bar.update(total_lines - done)
-        if order == "event-time":
-            pending.sort(key=_station_time_order)  # stable: file order among equal times
-            click.echo(f"publishing {len(pending)} events in event-time order per station",
-                       err=True)
-        _, refused = _publish_chunked(pub, pending)
-        problems.extend(refused)
-        _drain(pub, timeout)
-    click.echo(f"rows published: {rows_ok} ({events} events); stations registered: "
-               f"{derived}; rows rejected: {sum(reasons.values())}")
-    for code, n in reasons.most_common():
-        click.echo(f"  rejected {n:>6}  {code}  e.g. {examples[code]}")
-    for msg in problems:
-        click.echo(f"  not published: {msg}", err=True)
-    for warning in retention.warnings():
-        click.echo(warning, err=True)
-    left = _left_behind(pub, timeout)
-    if left:
-        sys.exit(left)
-    if problems:
         sys.exit(1)
 
 
@@ -385,50 +300,42 @@ def dlq_list(ctx: click.Context, reason: str | None, station: str | None, limit:
 @click.option("--all", "replay_all", is_flag=True,
               help="Every reason. Letters whose cause is in the payload itself (not_json, "
                    "invalid, id_conflict …) will fail again and be dead-lettered again.")
-@click.option("--station", default=None)
+@click.option("--station", "stations", multiple=True,
+              help="Only dead letters of this station (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would be re-published.")
 @click.pass_context
-def dlq_replay(ctx: click.Context, reason: str | None, replay_all: bool, station: str | None,
-               dry_run: bool) -> None:
+def dlq_replay(ctx: click.Context, reason: str | None, replay_all: bool,
+               stations: tuple[str, ...], dry_run: bool) -> None:
     """Re-publish dead letters (read from the DLQ topic) to the raw topic once the cause is
-    fixed — typically `--reason unknown_station` after `blo stations load`.
+    fixed — typically `--reason unknown_station --station ID` after `blo stations load`.
 
-    Accepted events are idempotent (stable ids), so a replay repeated by mistake stores
-    nothing twice. Truncated or non-UTF-8 payloads cannot be replayed and are reported.
+    Exactly once: each payload is re-published once, and events already stored (same id
+    and body in `events`) are skipped, so a second replay publishes nothing again
+    (blo/replay.py). Truncated or non-UTF-8 payloads cannot be replayed and are reported.
     """
     if not reason and not replay_all:
         raise click.UsageError("choose what to replay: --reason REASON (e.g. unknown_station) "
                                "or --all")
     from blo.kafka_io import produce, read_topic
-    from streams.dead_letters import WITHHELD_NOTE
+    from blo.readers import run_query
+    from blo.replay import STORED, drop_stored, plan_replay, stored_hashes_queries
 
     s = settings_of(ctx)
-    todo: list[tuple[bytes | None, bytes]] = []
-    skipped: Counter[str] = Counter()
-    seen: set[str] = set()
-    for _, _, key, value in read_topic(s.kafka, s.kafka.topic_dlq):
-        if value is None:
-            continue
-        d = orjson.loads(value)
-        if d["dlq_id"] in seen:
-            continue
-        seen.add(d["dlq_id"])
-        if (reason and d["reason"] != reason) or (station and d["station_id"] != station):
-            continue
-        if d["payload_truncated"] or d["payload_encoding"] != "utf-8":
-            skipped["truncated or not UTF-8"] += 1
-            continue
-        if WITHHELD_NOTE in d.get("details", ()):
-            skipped["personal data redacted: the station must send it again, corrected"] += 1
-            continue
-        todo.append((d["station_id"].encode() or None, d["payload"].encode()))
+    plan = plan_replay((value for _, _, _, value in read_topic(s.kafka, s.kafka.topic_dlq)
+                        if value is not None), reason, stations)
+    stored: dict[str, set[str]] = {}
+    for sql in stored_hashes_queries(s.clickhouse.target().database, plan):
+        for event_id, h in run_query(s, sql):
+            stored.setdefault(event_id, set()).add(h)
+    drop_stored(plan, stored)
+    todo = [(letter.key, letter.payload) for letter in plan.todo]
     if dry_run:
         click.echo(f"would re-publish {len(todo)} dead letter(s) to {s.kafka.topic_raw}")
     else:
         n = produce(s.kafka, s.kafka.topic_raw, todo)
         click.echo(f"re-published {n} dead letter(s) to {s.kafka.topic_raw}")
-    for why, n in skipped.items():
-        click.echo(f"  not replayable: {n} ({why})")
+    for why, n in plan.skipped.items():
+        click.echo(f"  {'skipped' if why == STORED else 'not replayable'}: {n} ({why})")
 
 
 @main.group()

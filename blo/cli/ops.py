@@ -35,7 +35,7 @@ def worker(ctx: click.Context, migrate: bool | None) -> None:
     Exit codes (docs/deployment.md, "Exit codes"):
       0  stopped cleanly (SIGTERM/SIGINT)
       2  bad settings or no schema (the message names what)
-      3  the dead-letter guard tripped (nearly all input failing)
+      3  the dead-letter guard tripped (almost every station failing; the stations are named)
       4  any other fatal stop (the last line on stderr says which)
     """
     from blo.worker import SchemaNotReady, run_worker

@@ -3,6 +3,11 @@
 ``load_mapping`` validates a mapping (file path or bundled name), ``iter_import`` streams a
 file into :class:`Mapped` / :class:`Rejected` items, ``summarise`` / :class:`ImportSummary`
 count them. The format is documented in ``docs/import-csv.md``.
+
+Beside it: :mod:`.stations` judges derived station records with the registry's schema
+(nothing is published when one is refused) and tells which stations are registered;
+:mod:`.runs` is the record of a run and its rejected rows (pure); :mod:`.store` writes and
+reads those records in ClickHouse (the importer's only I/O).
 """
 
 from blo.importer.mapping import (

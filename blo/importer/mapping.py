@@ -288,18 +288,26 @@ def load_mapping(source: str | Path) -> ImportMapping:
     Raises :class:`MappingError` (unreadable file, bad YAML, or each invalid key with its
     path). Never returns a mapping that can fail to compile.
     """
+    text, label = read_mapping_text(source)
+    return parse_mapping(text, label)
+
+
+def read_mapping_text(source: str | Path) -> tuple[str, str]:
+    """The text of a mapping (a file path, or the name of a bundled mapping) and its label
+    (the path, or ``NAME (bundled)``); :class:`MappingError` when there is neither."""
     path = Path(source)
     if path.is_file():
-        text, label = path.read_text(encoding="utf-8"), str(path)
-    else:
-        name = str(source).removesuffix(".yaml")
-        if name not in bundled_mappings():
-            known = ", ".join(bundled_mappings())
-            problem = f"no such file, and no bundled mapping of that name (bundled: {known})"
-            raise MappingError(str(source), [problem])
-        res = resources.files("blo") / "data" / "mappings" / f"{name}.yaml"
-        text, label = res.read_text(encoding="utf-8"), f"{name} (bundled)"
-    return parse_mapping(text, label)
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as e:
+            raise MappingError(str(source), [f"cannot read: {e}"]) from None
+    name = str(source).removesuffix(".yaml")
+    if name not in bundled_mappings():
+        known = ", ".join(bundled_mappings())
+        problem = f"no such file, and no bundled mapping of that name (bundled: {known})"
+        raise MappingError(str(source), [problem])
+    res = resources.files("blo") / "data" / "mappings" / f"{name}.yaml"
+    return res.read_text(encoding="utf-8"), f"{name} (bundled)"
 
 
 def parse_mapping(text: str, label: str = "<text>") -> ImportMapping:

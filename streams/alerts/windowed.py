@@ -139,6 +139,8 @@ class WindowTracker:
         if not rule.filters.row_matches(r.station_id, r.country, r.border, r.event_type,
                                         r.measure, r.dimension):
             return
+        if rule.scope == "border" and not r.border:
+            return  # an interior post is on no border: in no border's roll-up
         key = {"station": r.station_id, "country": r.country, "border": r.border,
                "all": "all"}[rule.scope]
         order: Order = (0, r.window_label) if r.window_label else (r.window_start, "")

@@ -5,7 +5,10 @@ first entry takes the earliest); its fields (country, agency, crossing point, bo
 neighbour, paired BLO, coordinates, time zone) go into the row (:mod:`streams.stages.rows`).
 What only the registry can judge is judged here: an event of a station not in the registry,
 and a liaison message to a post that is not, or not in the same or a neighbouring country,
-are rejected. (Holding a record whose station is not registered *yet* is the processor's
+are rejected. The liaison rule is about countries, not sites: an interior post (no
+``neighbour_country``: an airport, an inland office; its border is '') may message posts of
+its own country and of the countries bordering it, like any post of that country, and no
+others. (Holding a record whose station is not registered *yet* is the processor's
 decision, before this stage: :meth:`streams.ingest.IngestProcessor.prepare`.)
 """
 

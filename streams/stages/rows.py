@@ -4,7 +4,7 @@ The row (a plain tuple in the field order of :class:`schemas.rows.EventRow`, the
 ``events``; :mod:`schemas.rows` says why not an ``EventRow`` instance) carries what the
 post sent, its enrichment from the registry entry valid at ``occurred_at`` (country, agency,
 crossing point, border as the sorted country pair, neighbour, paired BLO, coordinates and
-time zone; :mod:`streams.stages.enrich` found that entry), the seizure quantity normalised
+time zone; border, neighbour and paired BLO are '' for an interior post; :mod:`streams.stages.enrich` found that entry), the seizure quantity normalised
 to kg, and its provenance (body hash, canonical payload, Kafka position). Times are aware
 UTC. A unit test checks every event type against the table.
 """
@@ -112,8 +112,8 @@ def event_row(
         station.country,
         _s(station.agency),
         station.crossing_point,
-        station.border,
-        station.neighbour_country,
+        station.border,  # '' for an interior post
+        station.neighbour_country or "",
         station.paired_blo or "",
         station.lat,
         station.lon,

@@ -219,6 +219,43 @@ def test_stats_are_exact_roll_ups_of_visible_rows_and_paired_posts_only_in_aggre
     assert body["rows"][0]["value"] == 3 * EVENTS_PER_HOUR["TJ-PYANJ"] + 1
 
 
+def test_group_by_border_shows_interior_posts_as_such(api: Api) -> None:
+    """An airport (no land neighbour: border '' in the tables) is the group ``interior`` by
+    border, is selected by ``border=interior``, and is marked ``interior`` in /stations."""
+    airport, per_hour = "KZ-ALMATY-AIRPORT", 4
+    api.db.insert("stations", STATIONS.column_names, [(
+        airport, datetime(2018, 1, 1, tzinfo=UTC), "Almaty airport", "KZ", "customs",
+        "Almaty airport", "", "", "", 43.35, 77.04, "Asia/Almaty", "test", 1, 1, NOW)])
+    rows = []
+    for h in (1, 2, 3):
+        r = dict(zip(WINDOW_STATS.column_names, wrow(
+            int((NOW - timedelta(hours=h)).timestamp()), station="TJ-PYANJ",
+            event_type="crossing", dimension="", events=per_hour, version=1), strict=True))
+        r.update(station_id=airport, country="KZ", border="")
+        rows.append(tuple(r[c] for c in WINDOW_STATS.column_names))
+    api.db.insert("window_stats", WINDOW_STATS.column_names, rows)
+
+    expected: Counter[tuple[str, str]] = Counter({("interior", "KZ"): 3 * per_hour})
+    for sid, n in EVENTS_PER_HOUR.items():
+        expected[(POSTS[sid][2], POSTS[sid][0])] += 3 * n
+    expected[("AF-TJ", "TJ")] += 1  # the seizure hour's row
+    status, body = api.get("/api/v1/stats", "all", group_by="border,country")
+    assert status == 200
+    assert {(r["border"], r["country"]): r["events"] for r in body["rows"]} == expected
+    assert "" not in {r["border"] for r in body["rows"]}
+    for token in ("kz", "all"):  # a KZ token may ask: it sums its own interior posts
+        status, body = api.get("/api/v1/stats", token, group_by="border", border="interior")
+        assert status == 200, body
+        assert [(r["border"], r["events"]) for r in body["rows"]] == [("interior", 12)]
+    status, body = api.get("/api/v1/stats", "tj", group_by="border", border="interior")
+    assert status == 200 and body["rows"] == []  # TJ has no interior post
+    assert api.get("/api/v1/stats", "all", border="")[0] == 400
+    status, body = api.get("/api/v1/stations", "kz")
+    marked = {s["station_id"]: (s["border"], s["interior"]) for s in body["stations"]}
+    assert marked == {airport: ("", True), "KZ-KORDAI": ("KG-KZ", False),
+                      "KZ-KARASU": ("KG-KZ", False)}
+
+
 def test_alerts_follow_the_scope(api: Api) -> None:
     def ids(token: str) -> set[str]:
         status, body = api.get("/api/v1/alerts", token, open="true")

@@ -240,8 +240,11 @@ def test_expander_follows_the_plugin() -> None:
 # station → (country, name); TJ-ISHKASHIM is registered but never sends anything
 POSTS = {"TJ-PYANJ": ("TJ", "Panji Poyon"), "TJ-ISHKASHIM": ("TJ", "Ishkashim"),
          "AF-SHERKHAN": ("AF", "Sher Khan Bandar"), "KZ-KORDAI": ("KZ", "Kordai"),
-         "KG-AK-JOL": ("KG", "Ak-Jol")}
+         "KG-AK-JOL": ("KG", "Ak-Jol"), "TJ-DUSHANBE-AIRPORT": ("TJ", "Dushanbe airport")}
 COUNTRY = {sid: c for sid, (c, _) in POSTS.items()}
+# the airport is an interior post (no land neighbour): border '' in the tables
+BORDER = {"TJ-PYANJ": "AF-TJ", "TJ-ISHKASHIM": "AF-TJ", "AF-SHERKHAN": "AF-TJ",
+          "KZ-KORDAI": "KG-KZ", "KG-AK-JOL": "KG-KZ", "TJ-DUSHANBE-AIRPORT": ""}
 
 # 1h crossing windows: (station, hours before T0) → events, persons, refused, inbound, outbound
 CROSSINGS = {
@@ -252,7 +255,8 @@ CROSSINGS = {
 }
 # 1h seizure windows: (station, hours before T0, drug) → events, kg
 SEIZURES = {("TJ-PYANJ", 2, "heroin"): (1, 12.5), ("TJ-PYANJ", 1, "hashish"): (2, 1.25),
-            ("AF-SHERKHAN", 2, "opium"): (1, 3.0)}
+            ("AF-SHERKHAN", 2, "opium"): (1, 3.0),
+            ("TJ-DUSHANBE-AIRPORT", 1, "heroin"): (1, 0.75)}
 # newest event per station (month windows; what "Stations: last event" reads)
 LAST_EVENT = {"TJ-PYANJ": T0 - 10 * 60, "KZ-KORDAI": T0 - 50 * 60,
               "KG-AK-JOL": T0 - 70 * 60, "AF-SHERKHAN": T0 - 2 * H - 5}
@@ -263,7 +267,7 @@ def _window(start: int, size: int, kind: str, station: str, event_type: str, dim
     r = dict(zip(WINDOW_STATS.column_names, wrow(
         start, size, kind=kind, station="TJ-PYANJ", event_type=event_type,
         dimension=dimension, status=status, version=version, **stats), strict=True))
-    r.update(station_id=station, country=COUNTRY[station])
+    r.update(station_id=station, country=COUNTRY[station], border=BORDER[station])
     return tuple(r[c] for c in WINDOW_STATS.column_names)
 
 
@@ -303,7 +307,7 @@ def registry_rows() -> list[tuple[Any, ...]]:
     for i, (sid, (country, name)) in enumerate(POSTS.items()):
         rows.append(station_row(i, station_id=sid, valid_from=dt(T0 - 400 * 24 * H),
                                 name=name, country=country, agency="border_guard", active=1,
-                                updated_at=dt(T0)))
+                                border=BORDER[sid], updated_at=dt(T0)))
     # an older registry record of KZ-KORDAI, under another name: the newest one counts
     rows.append(station_row(9, station_id="KZ-KORDAI", valid_from=dt(T0 - 900 * 24 * H),
                             name="Kordai (old)", country="KZ", agency="customs", active=0,
@@ -406,9 +410,11 @@ def expected(countries: list[str] | None) -> dict[str, Any]:
         refused[t, COUNTRY[sid]] += ref
         top[sid] += n
     kg: Counter[tuple[int, str]] = Counter()
+    by_border: Counter[str] = Counter()
     for (sid, h, drug), (n, k) in seiz.items():
         per_hour[T0 - h * H, COUNTRY[sid]] += n
         kg[T0 - h * H, drug] += k
+        by_border[BORDER[sid] or "interior"] += k
         top[sid] += n
     open_alerts = [name for name, (scope, key, sid, versions) in ALERT_SPECS.items()
                    if versions[-1][1] == "firing" and (
@@ -433,6 +439,7 @@ def expected(countries: list[str] | None) -> dict[str, Any]:
         "Seizures (kg) by drug": sorted((t, d, k) for (t, d), k in kg.items()),
         "Refused crossings by country": sorted((t, c, n) for (t, c), n in refused.items()),
         "Top stations by events": sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
+        "Seized (kg) by border": sorted(by_border.items(), key=lambda kv: (-kv[1], kv[0])),
         "Stations: last event": [(s, POSTS[s][1], c, LAST_EVENT.get(s)) for c, s in stations],
         "Open alerts": sorted(f"rule {n}" for n in open_alerts),
         "Late events": ([("TJ-PYANJ", "1h", 2)] if _in(countries, "TJ-PYANJ") else [])
@@ -455,6 +462,9 @@ def check(title: str, rows: list[tuple[Any, ...]], want: dict[str, Any]) -> bool
     if title == "Stations: last event":
         got = [(r[0], r[1], r[2], r[5]) for r in rows]
         assert got == want[title], title
+        assert {r[0]: r[7] for r in rows} == {  # the border, interior posts labelled
+            s: BORDER[s] or "interior" for s in POSTS if s in {r[0] for r in rows}}
+        assert "interior" in {r[7] for r in rows} or "TJ" not in {r[2] for r in rows}
         for r in rows:  # silent for: now - last event (seconds), empty without an event
             if r[5] is None:
                 assert r[6] is None

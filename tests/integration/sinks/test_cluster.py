@@ -188,7 +188,8 @@ def test_add_column_on_the_cluster(migrated: tuple[ServerDatabase, ServerDatabas
 def _with_note(spec: TableSpec, after: str) -> TableSpec:
     """``spec`` with a column ``note String`` after ``after``, as a migration 99 adds it."""
     at = spec.column_names.index(after) + 1
-    return replace(spec, columns=(*spec.columns[:at], ("note", "String"), *spec.columns[at:]),
+    return replace(spec, row_type=None,
+                   columns=(*spec.columns[:at], ("note", "String"), *spec.columns[at:]),
                    storage=replace(spec.storage, added_in=(("note", 99),)))
 
 

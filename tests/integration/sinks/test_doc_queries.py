@@ -34,14 +34,17 @@ def test_doc_query_runs(engine_db: Database, index: int) -> None:
         event_row(2, event_type="seizure", border="AF-TJ", drug="heroin", quantity_kg=0.5),
         event_row(3, event_type="crossing", station_id="TJ-PYANJ-01", direction="inbound",
                   persons=4, occurred_at=T0 + timedelta(minutes=5)),
+        # an interior post (no land neighbour): border ''
+        event_row(4, event_type="seizure", station_id="TJ-DUSHANBE-AIRPORT", border="",
+                  neighbour_country="", drug="heroin", quantity_kg=0.25),
     ]
     db.insert("events", EVENTS.column_names, rows)
     db.insert("events", EVENTS.column_names, rows[:1])  # a redelivery
     sql = doc_queries()[index].replace("blo.", f"{db.database}.")
     result = db.query(sql)
     if "quantity_kg" in sql:
-        assert result == [("AF-TJ", "heroin", 2.0, 2)]
+        assert result == [("AF-TJ", "heroin", 2.0, 2), ("interior", "heroin", 0.25, 1)]
     if "sum(persons)" in sql:
         assert [r[1:] for r in result] == [("inbound", 4)]
     if sql.strip() == f"SELECT count() FROM {db.database}.events FINAL":
-        assert result == [(3,)]
+        assert result == [(4,)]

@@ -39,10 +39,12 @@ def test_late_station_dead_letters_are_replayed_exactly_once(pipeline, tmp_path)
     assert p.blo("stations", "load", str(f)).returncode == 0
     dry = p.blo("dlq", "replay", "--reason", "unknown_station", "--dry-run")
     assert "would re-publish 60" in dry.stdout, dry.stdout + dry.stderr
-    for _ in range(2):  # replaying twice is harmless: ids are stable
-        res = p.blo("dlq", "replay", "--reason", "unknown_station")
-        assert res.returncode == 0 and "re-published 60" in res.stdout, res.stdout + res.stderr
+    res = p.blo("dlq", "replay", "--reason", "unknown_station")
+    assert res.returncode == 0 and "re-published 60" in res.stdout, res.stdout + res.stderr
     wait_for(lambda: final_count(db, "station_id = 'TM-LATE'") >= 60, 90, "replayed events")
+    again = p.blo("dlq", "replay", "--reason", "unknown_station")  # stored: nothing to do
+    assert again.returncode == 0 and "re-published 0" in again.stdout, again.stdout
+    assert "skipped: 60 (already stored" in again.stdout, again.stdout
     got = db.query(f"SELECT toString(event_id), country FROM {db.database}.events FINAL "
                    "WHERE station_id = 'TM-LATE'")
     assert sorted(r[0] for r in got) == sorted(

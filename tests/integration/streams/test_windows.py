@@ -202,6 +202,14 @@ def test_two_workers_give_exact_country_and_border_rollups(pipeline, tmp_path: P
     w1 = p.worker(**env)
     w2 = p.worker(**{**env, "BLO_WEB_PORT": str(p.web_port + 1)})
     w1.wait_ready()
+
+    def second_worker_has_partitions() -> bool:  # joined the group, its windows restored
+        try:
+            return _metric_on_port(p.web_port + 1, "blo_window_restores_total") > 0
+        except OSError:  # not listening yet (a loaded machine starts it slowly)
+            return False
+
+    wait_for(second_worker_has_partitions, 120, "the second worker's share of the partitions")
     p.produce((e["station_id"].encode(), json.dumps(e).encode()) for e in events)
     wait_for(lambda: final_count(db) >= len(events), 240, "every event")
     assert final_count(db) == len(events)  # each event once in the readers' view

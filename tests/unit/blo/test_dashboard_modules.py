@@ -266,6 +266,27 @@ def test_what_the_panels_show_of_a_snapshot(page: Any) -> None:
     assert got["steps"] == [1, 1, 2, 5, 25, 250, 500]  # 2.5 only where it is whole
 
 
+def test_interior_posts_are_marked_in_the_posts_panel_and_the_map_tooltip(page: Any) -> None:
+    airport = {"station_id": "KZ-ALMATY-AIRPORT", "name": "Almaty airport", "country": "KZ",
+               "agency": "customs", "border": "", "interior": True, "paired_blo": None,
+               "crossing_point": "Almaty airport", "active": True, "events_1h": 3,
+               "last_event_at": None, "alert": None}
+    post = {**airport, "station_id": "KZ-KORDAI", "border": "KG-KZ", "interior": False,
+            "crossing_point": "Kordai", "active": False}
+    got = page.evaluate("""async (posts) => {
+      const [stations, map] = await Promise.all(
+        ['stations', 'map'].map((m) => import(`/static/js/${m}.js`)));
+      return {
+        notes: posts.map(stations.stationNote),
+        tips: posts.map((s) => map.stationTip(s, 0).filter(Boolean)
+          .filter(([k]) => k === 'border' || k === 'site' || k === 'crossing')),
+      };
+    }""", [airport, post])
+    assert got["notes"] == ["KZ-ALMATY-AIRPORT · interior", "KZ-KORDAI · inactive"]
+    assert got["tips"] == [[["site", "Almaty airport"], ["border", "none: interior post"]],
+                           [["crossing", "Kordai"], ["border", "KG-KZ"]]]
+
+
 def test_health_view(page: Any) -> None:
     doc = {"at": "2026-01-02T10:00:30Z", "stations": [
         {"station_id": "KZ-T1", "last_event_at": "2026-01-02T09:58:00Z",

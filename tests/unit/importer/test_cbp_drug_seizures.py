@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -109,13 +110,37 @@ def test_dimension_is_drug_then_land_filter(items: Items, rows: Rows) -> None:
     assert row["Drug Type"] == "Marijuana"
 
 
-def test_output_validates_with_schemas_but_inland_offices(items: Items, rows: Rows) -> None:
-    """Events all validate. Station records validate except those of Coastal/Interior
-    offices: they have no land neighbour and StationRecord requires neighbour_country
-    (a known gap, documented in the mapping and in docs/import-csv.md)."""
-    pytest.importorskip("schemas.station")
-    inland = {r["Area of Responsibility"] for _, r in rows if r["Region"] == "Coastal/Interior"}
-    expected = sorted(
-        f"station US-CBP-{office.replace(' ', '-')}: neighbour_country" for office in inland
-    )
-    assert sorted(schema_problems(items)) == expected
+def test_output_validates_and_inland_offices_are_interior_posts(items: Items, rows: Rows) -> None:
+    """Events and station records all validate with schemas/; the Coastal/Interior offices
+    have no land neighbour and become interior posts (border ''), the others sit on the
+    MX-US or CA-US border."""
+    from schemas.station import StationRecord
+
+    assert schema_problems(items) == []
+    region = {r["Area of Responsibility"]: r["Region"] for _, r in rows}
+    records = [StationRecord.model_validate(m.station) for m in mapped(items) if m.station]
+    want = {"Coastal/Interior": "", "Southwest Border": "MX-US", "Northern Border": "CA-US"}
+    got = {r.station_id: r.border for r in records}
+    assert got == {f"US-CBP-{office.replace(' ', '-')}": want[reg]
+                   for office, reg in region.items()}
+    assert sum(1 for b in got.values() if b == "") == 15
+
+
+@pytest.mark.parametrize("interior", ['""', "{unmapped: empty}"])
+def test_other_ways_to_mark_interior_posts_give_the_same_records(
+        items: Items, interior: str, tmp_path: Path) -> None:
+    """docs/import-csv.md: an empty constant, or a value left unmapped with ``unmapped:
+    empty``, marks a post interior just as ``null`` does."""
+    shipped = (Path(__file__).resolve().parents[3] / "blo" / "data" / "mappings"
+               / "cbp_drug_seizures.yaml").read_text(encoding="utf-8")
+    text = shipped
+    if interior == '""':
+        text = text.replace("Coastal/Interior: null", 'Coastal/Interior: ""')
+    else:
+        text = text.replace("        Coastal/Interior: null\n", "      unmapped: empty\n")
+    assert text != shipped
+    path = tmp_path / "cbp_interior.yaml"
+    path.write_text(text, encoding="utf-8")
+    again = run(require(CBP), str(path))
+    assert schema_problems(again) == []
+    assert [m.station for m in mapped(again)] == [m.station for m in mapped(items)]

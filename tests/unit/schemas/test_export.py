@@ -68,6 +68,22 @@ def test_station_schema(exported: dict[str, dict[str, Any]]) -> None:
     props = doc["properties"]
     assert {"station_id", "country", "neighbour_country", "tz", "valid_from"} <= set(props)
     assert "border" not in props
+    assert "neighbour_country" not in doc["required"]  # empty: an interior post
+
+
+def test_station_schema_accepts_interior_posts_and_checks_given_neighbours(
+        exported: dict[str, dict[str, Any]]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    v = jsonschema.Draft202012Validator(exported["station"])
+    base = {"station_id": "US-CBP-CHICAGO", "name": "Chicago", "country": "US",
+            "agency": "customs", "crossing_point": "Chicago", "tz": "America/Chicago",
+            "valid_from": "2000-01-01T00:00:00Z"}
+    for interior in ({}, {"neighbour_country": None}, {"neighbour_country": ""},
+                     {"neighbour_country": "", "paired_blo": ""}):
+        assert v.is_valid({**base, **interior}), interior
+    assert v.is_valid({**base, "neighbour_country": "MX"})
+    assert not v.is_valid({**base, "neighbour_country": "mx"})
+    assert not v.is_valid({**base, "paired_blo": "bad id"})
 
 
 def test_export_is_deterministic(tmp_path: Path) -> None:
@@ -102,6 +118,8 @@ def test_exported_schemas_agree_with_the_models(exported: dict[str, dict[str, An
 def test_seed_stations_match_the_station_schema(exported: dict[str, dict[str, Any]]) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     yaml = pytest.importorskip("yaml")
-    seed = Path(__file__).resolve().parents[3] / "blo" / "data" / "stations_seed.yaml"
-    for entry in yaml.safe_load(seed.read_text(encoding="utf-8"))["stations"]:
-        jsonschema.validate(entry, exported["station"], format_checker=jsonschema.FormatChecker())
+    data = Path(__file__).resolve().parents[3] / "blo" / "data"
+    for path in (data / "stations_seed.yaml", *sorted((data / "examples").glob("*.yaml"))):
+        for entry in yaml.safe_load(path.read_text(encoding="utf-8"))["stations"]:
+            jsonschema.validate(entry, exported["station"],
+                                format_checker=jsonschema.FormatChecker())

@@ -90,6 +90,37 @@ def test_neighbours_outside_or_inside_the_table(country: str, neighbour: str) ->
     assert record(country=country, neighbour_country=neighbour, tz="UTC").border
 
 
+@pytest.mark.parametrize("empty", [DROP, None, ""])
+def test_an_interior_post_has_no_neighbour_and_no_border(empty: object) -> None:
+    r = record(station_id="TJ-DUSHANBE-AIRPORT", crossing_point="Dushanbe airport",
+               neighbour_country=empty, paired_blo=empty)
+    assert (r.neighbour_country, r.border, r.paired_blo, r.interior) == (None, "", None, True)
+    assert record().interior is False
+    again = StationRecord.model_validate_json(r.model_dump_json())
+    assert again == r and again.border == ""
+
+
+def test_an_interior_post_may_have_a_partner_abroad() -> None:
+    r = record(station_id="KZ-ALMATY-AIRPORT", country="KZ", neighbour_country=None,
+               paired_blo="TR-ISTANBUL-AIRPORT")
+    assert (r.border, r.paired_blo) == ("", "TR-ISTANBUL-AIRPORT")
+
+
+@pytest.mark.parametrize(
+    ("neighbour", "field"),
+    [("TJ", "neighbour_country"), ("KZ", "neighbour_country"), ("tj", "neighbour_country"),
+     ("ZZ", "neighbour_country"), (" ", "neighbour_country"), (0, "neighbour_country")],
+)
+def test_a_given_neighbour_is_still_checked(neighbour: object, field: str) -> None:
+    assert field in rule_fields(neighbour_country=neighbour)
+
+
+def test_the_shipped_interior_example_is_an_interior_post() -> None:
+    [r] = load_station_file(SEED.parent / "examples" / "interior-station.yaml")
+    assert (r.station_id, r.neighbour_country, r.border, r.interior) == (
+        "KZ-ALMATY-AIRPORT", None, "", True)
+
+
 def test_station_json_round_trip() -> None:
     r = record(valid_from="2018-01-01T05:00:00+05:00")
     again = StationRecord.model_validate_json(r.model_dump_json())
@@ -199,6 +230,19 @@ def test_csv_unknown_column_and_extra_cells(tmp_path: Path) -> None:
         load_station_file(path)
 
 
+def test_csv_empty_neighbour_is_an_interior_post(tmp_path: Path) -> None:
+    path = tmp_path / "interior.csv"
+    path.write_text(
+        f"{CSV_HEADER}\n"
+        "US-CBP-CHICAGO,Chicago Field Office,US,customs,Chicago,,,,America/Chicago,"
+        "2000-01-01T00:00:00Z\n"
+        "US-LAREDO,Laredo,US,customs,Laredo,MX,,,America/Chicago,2000-01-01T00:00:00Z\n",
+        encoding="utf-8")
+    chicago, laredo = load_station_file(path)
+    assert (chicago.neighbour_country, chicago.border) == (None, "")
+    assert (laredo.neighbour_country, laredo.border) == ("MX", "MX-US")
+
+
 def test_load_json_and_yaml(tmp_path: Path) -> None:
     js = tmp_path / "s.json"
     js.write_text(json.dumps({"stations": [make_station()]}), encoding="utf-8")
@@ -259,3 +303,15 @@ def test_seed_pairs_and_zones() -> None:
              "KG": "Asia/Bishkek", "TM": "Asia/Ashgabat", "AF": "Asia/Kabul"}
     for s in by_id.values():
         assert s.tz == zones[s.country], s.station_id
+
+
+def test_every_invalid_record_of_a_file_is_listed(tmp_path: Path) -> None:
+    js = tmp_path / "s.json"
+    js.write_text(json.dumps([make_station(lat=91), make_station(),
+                              make_station(tz="Mars/Base")]), encoding="utf-8")
+    with pytest.raises(StationFileError) as info:
+        load_station_file(js)
+    problems = info.value.problems
+    assert len(problems) == 2
+    assert problems[0].startswith(f"{js}: entry 0: lat")
+    assert problems[1].startswith(f"{js}: entry 2: tz")

@@ -58,7 +58,8 @@ def registry() -> Registry:
 def processor(reg: Registry | None = None, **policy: Any) -> IngestProcessor:
     base: dict[str, Any] = {
         "max_record_bytes": 64 * 1024, "max_future_skew": timedelta(minutes=5),
-        "hold_for": HOLD, "hold_max_events": 100, "tablet_mass_mg": 250.0,
+        "hold_for": HOLD, "hold_max_events": 100, "hold_max_events_per_station": 100,
+        "tablet_mass_mg": 250.0,
         "conflict_cache_size": 1000,
     }
     base.update(policy)
@@ -265,6 +266,23 @@ def test_holds_are_bounded_by_events_and_the_overflow_is_dead_lettered() -> None
     assert reasons(out) == ["unknown_station"]
     assert out.dead_letters[0].station_id == "UZ-C"
     assert out.done == [overflow]
+
+
+def test_one_unknown_station_cannot_take_the_hold_budget_of_the_others() -> None:
+    proc = processor(hold_max_events=10, hold_max_events_per_station=4)
+    flood = [record([event("UZ-FLOOD"), event("UZ-FLOOD")]) for _ in range(4)]
+    late = record(event("UZ-LATE"))
+    out = run(proc, [*flood, late])
+    assert out.held == [flood[0], flood[1], late]  # 4 events of UZ-FLOOD, then its budget
+    assert proc.held_events == 5
+    assert reasons(out) == ["unknown_station"] * 4  # the flood's overflow, at once
+    assert {d.station_id for d in out.dead_letters} == {"UZ-FLOOD"}
+    assert out.done == flood[2:]
+    # the flood's expired holds free its budget again (and are dead-lettered then)
+    due = proc.due_holds(NOW + HOLD)
+    assert due == [flood[0], flood[1], late] and proc.held_events == 0
+    again = record(event("UZ-FLOOD"))
+    assert run(proc, [again], now=NOW + HOLD).held == [again]
 
 
 def test_release_all_holds_returns_them_unacknowledged() -> None:

@@ -150,7 +150,7 @@ export function renderMarkers() {
       const g = s('g', {
         class: 'station', transform: `translate(${p.x.toFixed(2)},${p.y.toFixed(2)})`,
         'data-station-id': x.station_id, tabindex: 0, role: 'button',
-        'aria-label': `${x.name} (${x.station_id})`,
+        'aria-label': `${x.name} (${x.station_id}${x.interior ? ', interior post' : ''})`,
       });
       const pulse = s('circle', { class: 'pulse', r: 8 * k });
       const ring = s('circle', { class: 'ring', r: 10.5 * k });
@@ -179,6 +179,7 @@ export function renderMarkers() {
     const lvl = activityLevel(x.events_1h, max);
     mk.dot.setAttribute('fill', ACT_COLORS[lvl]);
     mk.g.classList.toggle('inactive', x.active === false);
+    mk.g.classList.toggle('interior', x.interior === true);
     mk.ring.setAttribute('class', `ring ${x.alert || ''}`);
     mk.ring.style.display = x.alert ? '' : 'none';
     mk.pulse.style.display = x.alert === 'critical' ? '' : 'none';
@@ -200,7 +201,8 @@ export function stationTip(x, now) {
     ['events, last hour', fmtInt(x.events_1h)],
     ['last event', x.last_event_at ? fmtAgo(parseT(x.last_event_at), now) : 'none in the last hour'],
     ['alert', x.alert || 'none'],
-    x.crossing_point ? ['crossing', x.crossing_point] : null,
+    x.crossing_point ? [x.interior ? 'site' : 'crossing', x.crossing_point] : null,
+    x.interior ? ['border', 'none: interior post'] : (x.border ? ['border', x.border] : null),
     x.paired_blo ? ['paired with', x.paired_blo] : null,
     ['agency', String(x.agency || '').replace(/_/g, ' ')],
     x.active === false ? ['status', 'inactive'] : null,

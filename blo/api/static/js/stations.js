@@ -12,6 +12,12 @@ export function sortStations(stations) {
     a.country.localeCompare(b.country) || String(a.name).localeCompare(String(b.name)));
 }
 
+/** The line under a post's name: its id, and what kind of post it is when that matters
+ * (an interior post has no land neighbour: an airport, an inland office). */
+export function stationNote(x) {
+  return x.station_id + (x.interior ? ' · interior' : '') + (x.active === false ? ' · inactive' : '');
+}
+
 /** [[country, events of the last hour], …] in the order the countries first appear. */
 export function countryTotals(stations) {
   const byCountry = new Map();
@@ -44,7 +50,7 @@ export function renderStations(snap) {
     c.cc.textContent = x.country;
     c.name.textContent = x.name;
     c.name.title = x.name;
-    c.sid.textContent = x.station_id + (x.active === false ? ' · inactive' : '');
+    c.sid.textContent = stationNote(x);
     c.n.textContent = fmtInt(x.events_1h);
     c.ntd.className = `num${x.events_1h ? '' : ' zero'}`;
     c.bar.style.width = `${Math.round((100 * (x.events_1h || 0)) / max)}%`;

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from blo.api.params import (
     Filters,
@@ -91,6 +92,17 @@ def test_filters_are_bound_parameters_and_identifiers_come_from_fixed_tables() -
     sql, _ = stats_sql("blo", "1h", T0, T1, ("S",), NO_FILTER, ("drug", "station"), 10)
     assert "dimension AS drug" in sql and "station_id AS station" in sql
     assert sql.endswith("GROUP BY drug, station ORDER BY drug, station LIMIT 10")
+
+
+def test_the_border_filter_interior_selects_the_posts_on_no_border() -> None:
+    f = Filters.model_validate({"border": "interior"})
+    sql, params = stats_sql("blo", "1h", T0, T1, ("S",), f, ("border",), 10)
+    assert "border = %(f_border)s" in sql and params["f_border"] == ""
+    f = Filters.model_validate({"border": "KG-KZ"})
+    assert stats_sql("blo", "1h", T0, T1, ("S",), f, (), 10)[1]["f_border"] == "KG-KZ"
+    for bad in ("", "INTERIOR", "kg-kz", "KG-KZ-UZ", "interior2"):
+        with pytest.raises(ValidationError):
+            Filters.model_validate({"border": bad})
 
 
 def test_the_time_range_and_limits_are_whole_numbers() -> None:

@@ -144,6 +144,8 @@ def test_a_country_or_border_outside_the_scope_is_refused() -> None:
     assert filter_refusal(KZ, v, border="KG-KZ") == ""  # touches KZ
     assert filter_refusal(KZ, v, border="AF-TJ") == \
         "border AF-TJ does not touch this token's countries (KZ)"
+    # the interior posts: never refused, the answer sums the visible ones only
+    assert filter_refusal(KZ, v, border="interior") == ""
 
 
 def test_the_first_refused_filter_is_named() -> None:

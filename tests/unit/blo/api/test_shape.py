@@ -64,7 +64,8 @@ def test_the_registry_gives_json_stations_and_what_scopes_need() -> None:
     assert (kordai.country, kordai.agency, kordai.paired_blo) == ("KZ", "border_guard",
                                                                   "KG-AK-JOL")
     assert REG.stations[0]["lat"] == 43.123457  # rounded
-    assert list(REG.stations[0]) == list(shape.STATION_FIELDS)
+    assert list(REG.stations[0]) == [*shape.STATION_FIELDS, "interior"]
+    assert REG.stations[0]["interior"] is False
     v = visibility(KZ, REG.infos)
     assert [s["station_id"] for s in REG.visible(v)] == ["KZ-KORDAI", "KZ-KARASU"]
 
@@ -75,6 +76,16 @@ def test_statistics_rows_are_named_groups_then_every_statistic() -> None:
     assert list(rows[0]) == ["country", "event_type", *STATISTICS]
     assert rows[0]["country"] == "KZ" and rows[0]["events"] == 0.0
     assert rows[0]["report_value"] == float(len(STATISTICS) - 1)
+
+
+def test_an_interior_post_is_marked_and_grouped_by_border_as_interior() -> None:
+    reg = shape.registry([station_row("KZ-ALMATY-AIRPORT", "KZ", border="")])
+    assert (reg.stations[0]["border"], reg.stations[0]["interior"]) == ("", True)
+    stats = [0.0] * len(STATISTICS)
+    rows = shape.stat_rows(("border", "country"), [("", "KZ", *stats), ("KG-KZ", "KZ", *stats)])
+    assert [(r["border"], r["country"]) for r in rows] == [("interior", "KZ"), ("KG-KZ", "KZ")]
+    # grouped otherwise, an empty value stays as it is
+    assert shape.stat_rows(("drug",), [("", *stats)])[0]["drug"] == ""
 
 
 def test_the_paired_block_is_never_grouped_by_station() -> None:

@@ -26,6 +26,7 @@ STATIONS = {
     "AF-SHERKHAN": ("AF", "AF-TJ"),
     "KZ-KORDAI": ("KZ", "KG-KZ"),
     "KG-AK-JOL": ("KG", "KG-KZ"),
+    "TJ-DUSHANBE-AIRPORT": ("TJ", ""),  # an interior post: on no border
 }
 
 _versions = itertools.count(1)

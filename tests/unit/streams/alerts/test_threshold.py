@@ -226,6 +226,19 @@ def test_border_and_all_roll_ups_sum_the_latest_row_of_each_station() -> None:
     assert (a["scope"], a["scope_key"], a["value"]) == ("all", "all", 135.0)
 
 
+def test_an_interior_post_is_in_its_country_and_all_but_in_no_border_roll_up() -> None:
+    by = {scope: engine(rule_yaml(COUNTRY.format(scope=scope)))
+          for scope in ("border", "country", "all")}
+    inputs = [wrow(T0, station="TJ-PYANJ", seizure_kg=10),
+              wrow(T0, station="TJ-DUSHANBE-AIRPORT", seizure_kg=150)]
+    got = {scope: [(a["scope_key"], a["value"]) for a in alerts(feed(e, inputs))]
+           for scope, e in by.items()}
+    assert got == {"border": [], "country": [("TJ", 160.0)], "all": [("all", 160.0)]}
+    # the border's own posts still add up: 10 + 95 = 105
+    [b] = alerts(feed(by["border"], [wrow(T0, station="AF-SHERKHAN", seizure_kg=95)]))
+    assert (b["scope_key"], b["value"]) == ("AF-TJ", 105.0)
+
+
 def test_seizure_kg_max_takes_the_largest_not_the_sum() -> None:
     body = COUNTRY.format(scope="country").replace("seizure_kg\n", "seizure_kg_max\n")
     e = engine(rule_yaml(body.replace("raise: 100", "raise: 50")))

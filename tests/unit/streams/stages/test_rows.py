@@ -112,3 +112,15 @@ def test_inspection_detention_incident_columns() -> None:
     assert row_of(make_event("inspection", outcome="find"))["outcome"] == "find"
     assert row_of(make_event("detention", persons=3))["persons"] == 3
     assert row_of(make_event("incident", persons=4))["persons"] == 4
+
+
+def test_an_interior_post_has_empty_border_neighbour_and_pair() -> None:
+    airport = STATION.model_copy(update={"station_id": "KZ-ALMATY-AIRPORT",
+                                         "neighbour_country": None, "paired_blo": None})
+    ev = parse_event(make_event("crossing", station_id="KZ-ALMATY-AIRPORT"), now=NOW,
+                     max_future_skew=timedelta(minutes=5))
+    row = event_row(ev, airport, body_hash="h" * 32, payload="{}", ingested_at=INGESTED,
+                    source=SOURCE, tablet_mass_mg=TABLET_MG)
+    r = dict(zip(EVENTS.column_names, row, strict=True))
+    assert (r["country"], r["border"], r["neighbour_country"], r["paired_blo"]) == (
+        "KZ", "", "", "")
