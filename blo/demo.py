@@ -1,9 +1,11 @@
 """``blo demo``: the whole pipeline on one machine, zero services to install.
 
-Starts a local Kafka-protocol broker (Tansu, in-memory storage), loads the seed station
-registry, runs ``blo worker`` on embedded chDB (data under ``DATA_DIR/chdb``) and ``blo
-simulate``; prints where to look and a status line; Ctrl-C stops everything in order
-(simulator, then worker — which flushes and commits — then broker).
+Starts a local Kafka-protocol broker (Tansu, in-memory storage), loads the station registry
+— the seed stations and every record ClickHouse's ``stations`` table holds from an earlier
+run (:func:`restore_registry`: the broker forgets its topics when it stops) — runs ``blo
+worker`` on embedded chDB (data under ``DATA_DIR/chdb``) and ``blo simulate``; prints where
+to look and a status line; Ctrl-C stops everything in order (simulator, then worker — which
+flushes and commits — then broker).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import IO, Any
 
 from blo import door
 from blo.settings import Settings
+from schemas.station import StationRecord
 
 
 def _port_free(port: int) -> bool:
@@ -92,9 +95,17 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
         s = load_settings()
         ensure_pipeline_topics(s.kafka)
         seeds = seed_stations()
+        records = {(r.station_id, r.valid_from): r for r in seeds}
+        restored = [r for r in restore_registry(s, env)
+                    if records.get((r.station_id, r.valid_from)) != r]
+        records.update(((r.station_id, r.valid_from), r) for r in restored)
         produce(s.kafka, s.kafka.topic_stations,
-                ((r.station_id.encode(), r.model_dump_json().encode()) for r in seeds))
+                ((r.station_id.encode(), r.model_dump_json().encode())
+                 for r in records.values()))
         print(f"loaded {len(seeds)} seed stations (real BLO sites, approximate coordinates)")
+        if restored:
+            print(f"restored {len(restored)} station record(s) of an earlier run from "
+                  "ClickHouse's stations table (`blo stations load`, imports)")
 
         wlog = open(data_dir / "worker.log", "ab")  # noqa: SIM115 - closed in finally
         slog = open(data_dir / "simulate.log", "ab")  # noqa: SIM115
@@ -134,6 +145,47 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
         for f in logs:
             f.close()
         print("demo stopped", flush=True)
+
+
+def restore_registry(s: Settings, env: dict[str, str]) -> list[StationRecord]:
+    """The station records ClickHouse's ``stations`` table holds (the latest row of each
+    station and ``valid_from``), read before the worker starts: the demo's broker keeps its
+    topics in memory, so the registry of an earlier run — stations added with ``blo
+    stations load`` or an import — would be gone, and their new events dead-lettered
+    ``unknown_station`` while the dashboard still shows them. Read by a ``blo query``
+    subprocess (chDB lets one process open the directory, and the worker opens it next).
+    Nothing on a first run (no table yet); a row the registry's schema refuses is skipped
+    with a note."""
+    from pydantic import ValidationError
+
+    from sinks.tables import STATIONS
+
+    fields = [f for f in StationRecord.model_fields
+              if f in STATIONS.column_names and f != "valid_from"]
+    sql = ("SELECT station_id, toString(valid_from), "
+           + ", ".join(f"argMax({f}, updated_at)" for f in fields if f != "station_id")
+           + f" FROM {s.clickhouse.target().database}.stations "
+           "GROUP BY station_id, valid_from ORDER BY station_id, valid_from")
+    res = subprocess.run([sys.executable, "-m", "blo", "query", "--format", "json", sql],
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    if res.returncode != 0:
+        return []  # a first run: no database yet
+    out = []
+    names = ["station_id", "valid_from", *(f for f in fields if f != "station_id")]
+    for row in json.loads(res.stdout or "[]"):
+        rec: dict[str, Any] = dict(zip(names, row, strict=True))
+        rec["valid_from"] = rec["valid_from"].replace(" ", "T") + "Z"
+        for flag in ("coord_approximate", "active"):
+            rec[flag] = bool(rec[flag])
+        for name, info in StationRecord.model_fields.items():
+            if rec.get(name) == "" and not info.is_required():  # '' is how the table says none
+                del rec[name]
+        try:
+            out.append(StationRecord.model_validate(rec))
+        except ValidationError as e:
+            print(f"not restored: station {rec['station_id']!r}: "
+                  f"{e.errors()[0]['loc']} {e.errors()[0]['msg']}", file=sys.stderr)
+    return out
 
 
 EXAMPLE_STATION = Path(__file__).resolve().parent / "data" / "examples" / "new-station.yaml"

@@ -319,14 +319,21 @@ class AlertSettings(BaseSettings):
 
 
 class RetentionSettings(BaseSettings):
-    """How long ``blo db retention`` keeps each table's monthly partitions (days; 0 = for
-    ever). A partition is dropped once its whole month is older than the limit."""
+    """How long ``blo db retention`` keeps each table's rows, per source (days; 0 = for
+    ever). A month goes once all of it is older than the limit. In ``events`` and
+    ``window_stats`` the count reports (``reports``: every row ``blo import-csv`` writes,
+    and the count reports stations send) have their own limits, for ever by default; the
+    plain limits are for every other event type (``live``). docs/clickhouse.md#retention."""
 
     model_config = _group("BLO_RETENTION_")
 
-    events_days: int = Field(730, ge=0, description="raw events (and their payloads)")
+    events_days: int = Field(730, ge=0, description="live events (and their payloads)")
+    events_reports_days: int = Field(
+        0, ge=0, description="count reports in events: imported statistics (the archive)")
     dlq_days: int = Field(180, ge=0, description="dead letters")
-    window_stats_days: int = Field(1830, ge=0, description="window statistics")
+    window_stats_days: int = Field(1830, ge=0, description="window statistics of live events")
+    window_stats_reports_days: int = Field(
+        0, ge=0, description="window statistics of count reports (imported statistics)")
     late_events_days: int = Field(730, ge=0, description="the late-event ledger")
     alerts_days: int = Field(1830, ge=0, description="alert versions")
     api_audit_days: int = Field(400, ge=0, description="the query API's audit log")

@@ -113,6 +113,7 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
     from blo.importer.runs import RejectedRow
     from blo.importer.stations import INVALID_STATION_RECORD, check_station, registered_stations
     from blo.kafka_io import ensure_pipeline_topics, produce, read_topic
+    from blo.retention_check import ImportRetentionCheck
 
     ensure_pipeline_topics(s.kafka)
     # registered = accepted by the registry: a refused record on the topic registers nothing
@@ -120,6 +121,7 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
         value for _, _, _, value in read_topic(s.kafka, s.kafka.topic_stations,
                                                idle_timeout_s=1.5))
     reported_at = datetime.now(UTC)
+    retention = ImportRetentionCheck(s.retention, reported_at)
     rejected: list[RejectedRow] = []
     stations: list[StationRecordDict] = []
     invalid: list[StationProblem] = []
@@ -142,6 +144,7 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
         if isinstance(item, Mapped):
             rows_ok += 1
             events += len(item.events)
+            retention.add(item.events)
             if item.station is not None and register_stations:
                 problem = check_station(item.station, item.line_no)
                 if problem is None:
@@ -181,6 +184,8 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
     if run.dry_run:
         report("mapped (dry run, nothing published)", events, 0)
         click.echo(f"  would register {len(stations)} station(s)")
+        for warning in retention.warnings():
+            click.echo(warning, err=True)
         sys.exit(0 if run.record("dry_run", rows_read, 0, 0, rejected) else 1)
 
     # 2. publish: the station records first (acknowledged before any event: no hold needed)
@@ -212,6 +217,8 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
     report("published", events, len(stations))
     for msg in problems:
         click.echo(f"  not published: {msg}", err=True)
+    for warning in retention.warnings():
+        click.echo(warning, err=True)
     left = _left_behind(pub, timeout)
     recorded = run.record("buffered" if left else "published", rows_read, accepted,
                           len(stations), rejected)

@@ -145,36 +145,47 @@ def _size(n: int) -> str:
 @click.pass_context
 def db_retention(ctx: click.Context, dry_run: bool, now_text: str | None,
                  cluster: str | None) -> None:
-    """Drop the monthly partitions older than each table's retention limit.
+    """Drop what is older than each table's retention limit, per source.
 
     A month goes once all of it is older than the limit (its last day ended more than
-    the limit ago). Limits, in days (0 = keep for ever):
+    the limit ago). In events and window_stats, count reports (source "reports": every
+    row `blo import-csv` writes, and stations' count reports) are the archive, kept for
+    ever by default; the other event types are source "live". Limits, in days (0 = keep
+    for ever):
 
     \b
-      BLO_RETENTION_EVENTS_DAYS        events             (default 730)
-      BLO_RETENTION_DLQ_DAYS           dlq                (default 180)
-      BLO_RETENTION_WINDOW_STATS_DAYS  window_stats       (default 1830)
-      BLO_RETENTION_LATE_EVENTS_DAYS   late_events        (default 730)
-      BLO_RETENTION_ALERTS_DAYS        alerts             (default 1830)
-      BLO_RETENTION_API_AUDIT_DAYS     api_audit          (default 400)
+      BLO_RETENTION_EVENTS_DAYS                events, live            (default 730)
+      BLO_RETENTION_EVENTS_REPORTS_DAYS        events, reports         (default 0)
+      BLO_RETENTION_DLQ_DAYS                   dlq                     (default 180)
+      BLO_RETENTION_WINDOW_STATS_DAYS          window_stats, live      (default 1830)
+      BLO_RETENTION_WINDOW_STATS_REPORTS_DAYS  window_stats, reports   (default 0)
+      BLO_RETENTION_LATE_EVENTS_DAYS           late_events             (default 730)
+      BLO_RETENTION_ALERTS_DAYS                alerts                  (default 1830)
+      BLO_RETENTION_API_AUDIT_DAYS             api_audit               (default 400)
 
-    stations, api_tokens and schema_migrations are never touched. Uses ALTER TABLE ...
-    DROP PARTITION (ClickHouse 18.16 has no TTL); run it daily (cron, a Kubernetes
-    CronJob). Embedded chDB: only one process may open the data directory, so stop the
-    worker (or `blo demo`) first; retention is not run through its HTTP endpoint.
+    A month whose every source is past its limit is dropped (ALTER TABLE ... DROP
+    PARTITION; ClickHouse 18.16 has no TTL); a month that also holds rows kept longer
+    loses only the expired source's rows (ALTER TABLE ... DELETE). stations, api_tokens
+    and schema_migrations are never touched. Run it daily (cron, a Kubernetes CronJob).
+    Embedded chDB: only one process may open the data directory, so stop the worker (or
+    `blo demo`) first; retention is not run through its HTTP endpoint.
     """
     from datetime import UTC, datetime
 
     from blo.db import open_database
     from sinks.base import SinkError
-    from sinks.retention import apply_retention, limits_of
+    from sinks.retention import ALL, RETENTION_FIELDS, apply_retention, limits_of
 
     s = settings_of(ctx)
     now = (datetime.fromtimestamp(_instant(now_text), UTC) if now_text
            else datetime.now(UTC).replace(microsecond=0))
     limits = limits_of(s.retention)
+
+    def name(table: str, source: str) -> str:
+        return table if source == ALL else f"{table} {source}"
+
     click.echo("limits (days, 0 = for ever): "
-               + ", ".join(f"{t} {d}" for t, d in limits.items())
+               + ", ".join(f"{name(t, src)} {d}" for (t, src), d in limits.items())
                + f"; now {now.isoformat()}")
     target = s.clickhouse.target()
     try:
@@ -188,20 +199,42 @@ def db_retention(ctx: click.Context, dry_run: bool, now_text: str | None,
         plan = apply_retention(database, s.retention, now, dry_run=dry_run, cluster=cluster)
     finally:
         database.close()
-    action = "would drop" if dry_run else "dropped"
-    rows = [[d.table, d.partition_id, d.month_end.date().isoformat(), d.limit_days, d.rows,
-             _size(d.bytes), action] for d in plan.drops]
+    drop, delete = ("would drop", "would delete") if dry_run else ("dropped", "deleted")
+    rows = [[d.table, d.source, d.partition_id, d.month_end.date().isoformat(), d.limit_days,
+             d.rows, _size(d.bytes), drop if d.whole else delete] for d in plan.drops]
     if rows:
-        _print_rows(rows, ("table", "partition", "month ended", "limit days", "rows", "size",
-                           ""), "table")
+        _print_rows(rows, ("table", "source", "partition", "month ended", "limit days", "rows",
+                           "size", ""), "table")
     for p in plan.unrecognised:
         click.echo(f"left alone: {p.table} partition {p.partition_id!r} is not a month")
+    for p in plan.unsplit:
+        click.echo(f"left alone: {p.table} partition {p.partition_id} changed while it was "
+                   "read (the next run sees it)")
+    env = {key: f"BLO_RETENTION_{f.upper()}" for key, f in RETENTION_FIELDS.items()}
+    going = plan.dropped_by_source()
+    staying = plan.kept_by_source()
+    if going or staying:
+        click.echo("by table and source:")
+    for g in going:
+        click.echo(f"  {name(g.table, g.source)}: {drop} "
+                   f"{g.rows} rows of {g.partitions} month(s), {g.first} .. {g.last} "
+                   f"({env[(g.table, g.source)]}={limits[(g.table, g.source)]})")
+    for k in staying:
+        days = limits[(k.table, k.source)]
+        why = "for ever" if days == 0 else "within the limit"
+        click.echo(f"  {name(k.table, k.source)}: kept {k.rows} rows of {k.partitions} "
+                   f"month(s), {k.first} .. {k.last} ({env[(k.table, k.source)]}={days}: "
+                   f"{why})")
     kept = sum(plan.kept.values())
     if plan.drops:
+        whole = plan.partitions_dropped()
+        deletes = plan.deletes()
         tables = len({d.table for d in plan.drops})
-        click.echo(f"{'dry run: ' if dry_run else ''}{action} {len(plan.drops)} partition(s) "
-                   f"of {tables} table(s): {plan.rows} rows, {_size(plan.bytes)}; "
-                   f"{kept} partition(s) kept")
+        parts = f"{drop} {len(whole)} partition(s)"
+        if deletes:
+            parts += f" and {delete} rows from {len({(t, p) for t, p, _ in deletes})} more"
+        click.echo(f"{'dry run: ' if dry_run else ''}{parts} of {tables} table(s): "
+                   f"{plan.rows} rows, {_size(plan.bytes)}; {kept} partition(s) kept")
     else:
         click.echo(f"nothing to drop; {kept} partition(s) within their limits")
 

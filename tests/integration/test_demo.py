@@ -98,3 +98,93 @@ def test_demo_starts_shows_data_serves_its_commands_and_stops_on_ctrl_c(tmp_path
         holder = int(status.read_text().splitlines()[0].removeprefix("PID:").strip())
         with pytest.raises(ProcessLookupError):
             os.kill(holder, 0)
+
+
+STATION = """stations:
+  - station_id: KG-RESTARTED
+    name: Restarted
+    country: KG
+    agency: border_guard
+    crossing_point: Restarted road crossing
+    neighbour_country: TJ
+    lat: 39.6
+    lon: 72.1
+    tz: Asia/Bishkek
+    valid_from: "2024-01-01T00:00:00Z"
+"""
+
+
+def _start_demo(data_dir: Path, out_path: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """A demo on ``data_dir`` (rate low: the machine is shared), once its banner is out;
+    the environment its banner exports."""
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
+    out = open(out_path, "w")  # noqa: SIM115 - the child holds it; closed with the test
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "blo", "demo", "--data-dir", str(data_dir), "--port",
+         str(free_port()), "--api-port", str(free_port()), "--rate", "20"],
+        env=base_env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 150
+    text = ""
+    while "BLO demo is running" not in text:
+        if demo.poll() is not None or time.monotonic() > deadline:
+            demo.kill()
+            raise AssertionError(out_path.read_text())
+        time.sleep(0.5)
+        text = out_path.read_text()
+    return demo, {**base_env, **dict(re.findall(r"(BLO_[A-Z_]+)=(\S+)", text))}
+
+
+def _stop_demo(demo: subprocess.Popen[str]) -> int:
+    demo.send_signal(signal.SIGINT)
+    return demo.wait(120)
+
+
+def test_a_restarted_demo_keeps_the_stations_loaded_into_it(tmp_path: Path) -> None:
+    """The demo's broker forgets its topics when it stops: the registry is restored from
+    ClickHouse's stations table, so a station added with `blo stations load` before a
+    restart still enriches its new events after it (not dead-lettered unknown_station)."""
+    data_dir = tmp_path / "demo"
+    station_file = tmp_path / "restarted.yaml"
+    station_file.write_text(STATION)
+
+    def scalar(env: dict[str, str], sql: str) -> int:
+        res = _run(["query", sql, "--format", "tsv"], env)
+        assert res.returncode == 0, res.stderr
+        return int(res.stdout.strip() or 0)
+
+    demo, env = _start_demo(data_dir, tmp_path / "first.out")
+    try:
+        loaded = _run(["stations", "load", str(station_file)], env)
+        assert loaded.returncode == 0, loaded.stderr
+        deadline = time.monotonic() + 60
+        while not scalar(env, "SELECT count() FROM blo.stations "
+                              "WHERE station_id = 'KG-RESTARTED'"):
+            assert time.monotonic() < deadline, "the station never reached the stations table"
+            time.sleep(1)
+    finally:
+        assert _stop_demo(demo) == 0, (tmp_path / "first.out").read_text()
+
+    demo, env = _start_demo(data_dir, tmp_path / "second.out")
+    try:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        event = {"event_id": "8a3e6bb4-5b0e-4b7c-9f57-0c6c1d1d9a01", "schema_version": 1,
+                 "event_type": "crossing", "station_id": "KG-RESTARTED", "occurred_at": now,
+                 "reported_at": now, "source_seq": 1, "direction": "inbound",
+                 "subject": "person", "mode": "road", "persons": 1, "vehicles": 0,
+                 "document_check": "passed"}
+        sent = subprocess.run([sys.executable, "-m", "blo", "publish", "-"], env=env,
+                              input=json.dumps(event) + "\n", capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert sent.returncode == 0, sent.stderr
+        stored = ("SELECT count() FROM blo.events FINAL WHERE station_id = 'KG-RESTARTED' "
+                  "AND country = 'KG' AND crossing_point = 'Restarted road crossing'")
+        dead = "SELECT count() FROM blo.dlq WHERE station_id = 'KG-RESTARTED'"
+        deadline = time.monotonic() + 90
+        while not scalar(env, stored):
+            assert not scalar(env, dead), "dead-lettered after the restart"
+            assert time.monotonic() < deadline, "the event was never stored"
+            time.sleep(1)
+        assert scalar(env, dead) == 0
+        assert "restored 1 station record(s)" in (tmp_path / "second.out").read_text()
+    finally:
+        assert _stop_demo(demo) == 0, (tmp_path / "second.out").read_text()

@@ -1,5 +1,6 @@
 """Retention (sinks/retention.py, `blo db retention`): monthly partitions older than each
-table's limit are dropped, nothing else is touched; on ClickHouse 18.16 and chDB 26.9."""
+table's limit are dropped, nothing else is touched; count reports (imported statistics) are
+a source of their own, kept for ever by default; on ClickHouse 18.16 and chDB 26.9."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from blo.localservices.clickhouse_server import ClickHouseServer
 from blo.settings import RetentionSettings
 from sinks.base import Database
 from sinks.retention import (
+    ALL,
+    LIVE,
+    REPORTS,
     RETENTION_FIELDS,
     Partition,
     apply_retention,
@@ -58,14 +62,21 @@ def test_month_end() -> None:
         assert month_end(not_a_month) is None
 
 
+def live(table: str, partition_id: str, rows: int = 3, bytes: int = 10) -> Partition:
+    """A partition holding only live rows (a table with sources) or rows of its one source."""
+    split = ((LIVE, rows), (REPORTS, 0)) if table in ("events", "window_stats") else ()
+    return Partition(table, partition_id, rows, bytes, split)
+
+
 def test_plan_drops_only_whole_months_older_than_the_limit() -> None:
-    parts = [Partition(t, str(m), rows=m % 100, bytes=10) for t in TIME_COLUMN for m in MONTHS]
+    parts = [live(t, str(m), rows=m % 100) for t in TIME_COLUMN for m in MONTHS]
     plan = plan_retention(parts, limits_of(LIMITS), NOW)
     dropped: dict[str, list[int]] = {t: [] for t in TIME_COLUMN}
     for d in plan.drops:
         dropped[d.table].append(int(d.partition_id))
         assert d.month_end <= NOW - timedelta(days=d.limit_days)
-        assert d.limit_days == limits_of(LIMITS)[d.table]
+        assert d.limit_days == limits_of(LIMITS)[(d.table, d.source)]
+        assert d.whole and d.source == (ALL if d.table in ("dlq", "api_audit") else LIVE)
     assert dropped == EXPECTED_DROPS
     assert plan.kept["late_events"] == 6 and plan.kept["alerts"] == 6
     assert plan.kept["window_stats"] == 2  # May (one day inside the limit) and June
@@ -74,34 +85,87 @@ def test_plan_drops_only_whole_months_older_than_the_limit() -> None:
 
 
 def test_plan_boundary_is_inclusive_and_naive_now_is_utc() -> None:
-    p = [Partition("events", "202405")]
+    p = [live("events", "202405")]
     end = datetime(2024, 6, 1, tzinfo=UTC)
-    assert plan_retention(p, {"events": 10}, datetime(2024, 6, 11)).drops  # end == now - 10d
-    assert not plan_retention(p, {"events": 10}, datetime(2024, 6, 10, 23, 59, 59)).drops
-    assert plan_retention(p, {"events": 10}, datetime(2024, 6, 11)).drops[0].month_end == end
+    ten = {("events", LIVE): 10}
+    assert plan_retention(p, ten, datetime(2024, 6, 11)).drops  # end == now - 10d
+    assert not plan_retention(p, ten, datetime(2024, 6, 10, 23, 59, 59)).drops
+    assert plan_retention(p, ten, datetime(2024, 6, 11)).drops[0].month_end == end
     later = datetime(2024, 6, 11, 5, 0, tzinfo=UTC).astimezone()  # any zone: same instant
-    assert plan_retention(p, {"events": 10}, later).drops
+    assert plan_retention(p, ten, later).drops
 
 
 def test_plan_never_touches_tables_without_a_limit_or_odd_partitions() -> None:
     parts = [Partition("stations", "202401"), Partition("api_tokens", "202401"),
-             Partition("schema_migrations", "all"), Partition("events", "all"),
-             Partition("events", "20240101")]
-    plan = plan_retention(parts, {"events": 1, "stations": 0}, NOW)
+             Partition("schema_migrations", "all"), live("events", "all"),
+             live("events", "20240101")]
+    plan = plan_retention(parts, {("events", LIVE): 1, ("stations", ALL): 0}, NOW)
     assert plan.drops == []
     assert [p.partition_id for p in plan.unrecognised] == ["20240101", "all"]
 
 
+def test_count_reports_are_kept_by_default_and_a_shared_month_loses_only_live_rows() -> None:
+    """Imported statistics are count reports: by default no month of them goes, and a month
+    that also holds expired live events loses only those (a delete, not a drop)."""
+    parts = [
+        Partition("events", "202401", 8, 800, ((LIVE, 6), (REPORTS, 2))),  # both sources
+        Partition("events", "202402", 5, 500, ((LIVE, 0), (REPORTS, 5))),  # reports only
+        Partition("events", "202403", 4, 400, ((LIVE, 4), (REPORTS, 0))),  # live only
+        Partition("window_stats", "199601", 7, 70, ((LIVE, 0), (REPORTS, 7))),
+        Partition("window_stats", "202401", 3, 30, ((LIVE, 1), (REPORTS, 2))),
+    ]
+    plan = plan_retention(parts, limits_of(LIMITS), NOW)  # reports limits: the default, 0
+    assert [(d.table, d.partition_id, d.source, d.rows, d.bytes, d.whole) for d in plan.drops] \
+        == [("events", "202401", LIVE, 6, 600, False), ("events", "202403", LIVE, 4, 400, True),
+            ("window_stats", "202401", LIVE, 1, 10, False)]
+    assert all(d.source != REPORTS for d in plan.drops)
+    assert plan.partitions_dropped() == [("events", "202403")]
+    assert plan.deletes() == [("events", "202401", LIVE), ("window_stats", "202401", LIVE)]
+    assert [(k.table, k.source, k.partitions, k.rows, k.first, k.last)
+            for k in plan.kept_by_source()] == [
+        ("events", REPORTS, 2, 7, "2024-01", "2024-02"),
+        ("window_stats", REPORTS, 2, 9, "1996-01", "2024-01")]
+    assert [(g.table, g.source, g.partitions, g.rows, g.first, g.last)
+            for g in plan.dropped_by_source()] == [
+        ("events", LIVE, 2, 10, "2024-01", "2024-03"),
+        ("window_stats", LIVE, 1, 1, "2024-01", "2024-01")]
+
+    # asked for: reports of events go after 100 days; January (both expired) goes whole
+    asked = limits_of(LIMITS.model_copy(update={"events_reports_days": 100}))
+    plan = plan_retention(parts, asked, NOW)
+    assert {(d.partition_id, d.source, d.whole) for d in plan.drops if d.table == "events"} \
+        == {("202401", LIVE, True), ("202401", REPORTS, True), ("202402", REPORTS, True),
+            ("202403", LIVE, True)}
+    assert plan.partitions_dropped()[:3] == [("events", "202401"), ("events", "202402"),
+                                             ("events", "202403")]
+    # with 200 days (now - 200 d = 2023-12-28) no month of 2024 has expired
+    plan = plan_retention(parts, limits_of(LIMITS.model_copy(
+        update={"events_reports_days": 200, "events_days": 0})), NOW)
+    assert [(d.partition_id, d.source) for d in plan.drops if d.table == "events"] == []
+
+
+def test_a_partition_whose_rows_per_source_are_unknown_is_left_alone() -> None:
+    # system.parts counted 9 rows, the split 8 (an insert between the two reads), or none
+    parts = [Partition("events", "202401", 9, 90, ((LIVE, 6), (REPORTS, 2))),
+             Partition("events", "202402", 9, 90)]
+    plan = plan_retention(parts, limits_of(LIMITS), NOW)
+    assert plan.drops == [] and [p.partition_id for p in plan.unsplit] == ["202401", "202402"]
+
+
 def test_drop_sql() -> None:
-    [d] = plan_retention([Partition("events", "202401")], {"events": 1}, NOW).drops
+    [d] = plan_retention([live("events", "202401")], {("events", LIVE): 1}, NOW).drops
     assert drop_sql("blo", d) == "ALTER TABLE blo.events DROP PARTITION ID '202401'"
     assert drop_sql("blo", d, cluster="prod") == (
         "ALTER TABLE blo.events_local ON CLUSTER prod DROP PARTITION ID '202401'")
+    [d] = plan_retention([Partition("events", "202401", 2, 0, ((LIVE, 1), (REPORTS, 1)))],
+                         {("events", LIVE): 1}, NOW).drops
+    assert drop_sql("blo", d) == ("ALTER TABLE blo.events DELETE WHERE toYYYYMM(occurred_at) "
+                                  "= 202401 AND event_type != 'count_report'")
 
 
 def test_every_retention_setting_has_a_table() -> None:
     assert set(RETENTION_FIELDS.values()) == set(RetentionSettings.model_fields)
-    assert set(RETENTION_FIELDS) == set(TIME_COLUMN)
+    assert {t for t, _ in RETENTION_FIELDS} == set(TIME_COLUMN)
 
 
 # -- against both engines ----------------------------------------------------------------
@@ -201,9 +265,14 @@ def test_cli_against_the_server(clickhouse_server: ClickHouseServer, clickhouse_
     assert dry.returncode == 0, dry.stderr
     assert counts(db) == before
     lines = dry.stdout.splitlines()
-    assert lines[0].startswith("limits (days, 0 = for ever): events 61, dlq 44, ")
-    listed = [ln.split()[:2] for ln in lines if ln.endswith("would drop")]
-    assert sorted(listed) == sorted([t, str(m)] for t, ms in EXPECTED_DROPS.items() for m in ms)
+    assert lines[0].startswith("limits (days, 0 = for ever): events live 61, "
+                               "events reports 0, dlq 44, ")
+    listed = [ln.split()[:3] for ln in lines if ln.endswith("would drop")]
+    assert sorted(listed) == sorted(
+        [t, ALL if t in ("dlq", "api_audit") else LIVE, str(m)]
+        for t, ms in EXPECTED_DROPS.items() for m in ms)
+    assert "  events live: would drop 12 rows of 4 month(s), 2024-01 .. 2024-04 " \
+        "(BLO_RETENTION_EVENTS_DAYS=61)" in lines
     assert "dry run: would drop 16 partition(s) of 4 table(s): 48 rows" in dry.stdout
 
     real = _blo(env, "retention", "--now", now, cwd=tmp_path)
@@ -239,3 +308,50 @@ def test_help_names_the_settings(tmp_path: Path) -> None:
         default = RetentionSettings.model_fields[field].default
         assert re.search(rf"BLO_RETENTION_{field.upper()} .*\(default {default}\)", res.stdout)
     assert "--dry-run" in res.stdout and "--now" in res.stdout
+
+
+# -- sources: count reports (imported statistics) and live events ------------------------
+
+def _by_source(db: Database, table: str) -> dict[tuple[int, bool], int]:
+    col = TIME_COLUMN[table]
+    rows = db.query(f"SELECT toYYYYMM({col}) AS m, event_type = 'count_report' AS r, count() "
+                    f"FROM {db.database}.{table} GROUP BY m, r")
+    return {(int(m), bool(r)): int(n) for m, r, n in rows}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_a_month_of_reports_and_live_events_keeps_its_reports(engine_db: Database) -> None:
+    """Months with both sources: the expired live rows are deleted, every count report
+    stays (to the row); months of live rows only are dropped; a second run finds nothing."""
+    db = engine_db
+    for table in ("events", "window_stats"):
+        spec, col = BY_NAME[table], TIME_COLUMN[table]
+        rows = [make_row(spec, i, event_type="count_report" if i < 2 else "crossing",
+                         **{col: _month_start(m).replace(day=1 + i)})
+                for m in MONTHS[:-1] for i in range(5)]  # 2 reports, 3 live a month
+        rows += [make_row(spec, 9, event_type="crossing", **{col: _month_start(MONTHS[-1])})]
+        db.insert(table, spec.column_names, rows)
+    before = {t: _by_source(db, t) for t in ("events", "window_stats")}
+
+    dry = apply_retention(db, LIMITS, NOW, dry_run=True)
+    assert {t: _by_source(db, t) for t in ("events", "window_stats")} == before
+    assert all(d.source == LIVE and not d.whole for d in dry.drops
+               if d.table in ("events", "window_stats"))
+    kept = [(k.table, k.rows) for k in dry.kept_by_source() if k.source == REPORTS]
+    assert kept == [("events", 10), ("window_stats", 10)]  # 5 months x 2 reports
+
+    apply_retention(db, LIMITS, NOW)
+    for table in ("events", "window_stats"):
+        gone = EXPECTED_DROPS[table]
+        want = {k: n for k, n in before[table].items() if k[1] or k[0] not in gone}
+        assert _by_source(db, table) == want, table
+    again = apply_retention(db, LIMITS, NOW)
+    assert [d for d in again.drops if d.table in ("events", "window_stats")] == []
+
+
+def test_the_current_month_being_written_is_not_reported_as_unsplit() -> None:
+    # inserts into this month between the two reads: nothing of it expires, so no matter
+    parts = [Partition("events", "202407", 9, 90, ((LIVE, 6), (REPORTS, 2)))]
+    plan = plan_retention(parts, limits_of(LIMITS), NOW)
+    assert plan.unsplit == [] and plan.drops == [] and plan.kept == {"events": 1}
