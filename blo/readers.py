@@ -14,7 +14,9 @@ from typing import Any
 from blo import door
 from blo.settings import Settings
 from sinks.base import ReadOnlyRefused, SinkError
-from sinks.sql import read_only_problem
+from sinks.read_model import latest
+from sinks.sql import check_identifier, read_only_problem
+from sinks.tables import DLQ, EVENTS, WINDOW_STATS
 
 
 class QueryError(SinkError):
@@ -46,3 +48,42 @@ def run_query(settings: Settings, sql: str) -> list[list[Any]]:
         raise QueryError(str(e)) from None
     finally:
         db.close()
+
+
+def stats_queries(database: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``blo stats``: (title, SQL, column headers) of each table it prints. Every one reads
+    the readers' view (:func:`sinks.read_model.latest`: exact, and its memory grows with the
+    rows read, not with the partitions history spreads them over); the hourly figures only
+    the latest 12 hours that have windows."""
+    db = check_identifier(database)
+    by_type = latest(db, EVENTS, ("event_type", "occurred_at"))
+    by_station = latest(db, EVENTS, ("station_id", "country", "border"))
+    seizures = latest(db, EVENTS, ("event_type", "drug", "quantity_kg"))
+    dead = latest(db, DLQ, ("reason",))
+    hours = latest(db, WINDOW_STATS, ("window_start", "country", "events", "persons",
+                                      "seizure_kg", "status"),
+                   "window_kind = '1h' AND window_start IN (SELECT DISTINCT window_start "
+                   f"FROM {db}.window_stats WHERE window_kind = '1h' "
+                   "ORDER BY window_start DESC LIMIT 12)")
+    return [
+        ("Events by type (exact)",
+         (f"SELECT event_type, count(), min(occurred_at), max(occurred_at) FROM {by_type} "
+          "GROUP BY event_type ORDER BY event_type"),
+         ("event_type", "events", "first", "last")),
+        ("Busiest stations",
+         (f"SELECT station_id, country, border, count() AS n FROM {by_station} "
+          "GROUP BY station_id, country, border ORDER BY n DESC, station_id LIMIT 10"),
+         ("station", "country", "border", "events")),
+        ("Seizures by drug (kg)",
+         (f"SELECT drug, count(), round(sum(quantity_kg), 3) FROM {seizures} "
+          "WHERE event_type = 'seizure' GROUP BY drug ORDER BY drug"),
+         ("drug", "seizures", "kg")),
+        ("Dead letters by reason",
+         f"SELECT reason, count() FROM {dead} GROUP BY reason ORDER BY reason",
+         ("reason", "records")),
+        ("Latest hours by country (event-time windows '1h', exact)",
+         (f"SELECT window_start, country, sum(events), sum(persons), "
+          f"round(sum(seizure_kg), 3), groupUniqArray(status) FROM {hours} "
+          "GROUP BY window_start, country ORDER BY window_start DESC, country LIMIT 12"),
+         ("hour (UTC)", "country", "events", "persons", "seizure kg", "status")),
+    ]

@@ -187,6 +187,9 @@ def _open_session(path: Path) -> _Session:
     # Every DateTime the project writes is UTC; make plain DateTime render as UTC too,
     # whatever the machine's timezone (the server is configured with timezone UTC).
     sess.query("SET session_timezone = 'UTC'")
+    # an insert spanning more than 100 monthly partitions (an import of years) is refused
+    # by default, and send_insert does not report it: the rows were silently lost
+    sess.query("SET max_partitions_per_insert_block = 0")
     return sess
 
 

@@ -1,9 +1,11 @@
 """The API's reads: SQL text built from fixed pieces, every value a bound parameter. Pure.
 
 Each function returns ``(sql, params)`` for :meth:`sinks.base.Database.query`. Window rows
-are read as ``window_stats FINAL`` (the latest version of every key: provisional rows of
-open windows, final and corrected ones of closed windows) restricted to the visible
-stations *before* anything is summed, so every roll-up is computed from visible rows only.
+are read as the readers' view of ``window_stats`` (:func:`sinks.read_model.latest`: the
+latest version of every key, what ``FINAL`` returns — provisional rows of open windows,
+final and corrected ones of closed windows — with only the columns the query uses)
+restricted to the visible stations *before* anything is summed, so every roll-up is
+computed from visible rows only.
 
 No aggregate is ever aliased to a name that is also a column of the rows it reads
 (``any(country) AS country``): ClickHouse 18.16 resolves such an alias before the column, so a
@@ -13,17 +15,30 @@ Statistics are read by position; the few aliases used are names no table has.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from blo.api.params import GROUPS, INTERIOR, STATISTICS, Filters
+from sinks.read_model import latest
+from sinks.tables import ALERTS, WINDOW_STATS
 
 _STATS = ", ".join(STATISTICS.values())  # read by position: no alias to shadow a column
 
 
-def _window_source(db: str) -> str:
-    return (f"(SELECT * FROM {db}.window_stats FINAL WHERE window_kind = %(window)s "
-            "AND window_start >= toDateTime(%(t0)s) AND window_start < toDateTime(%(t1)s))")
+_SRC = "{window_rows}"  # where a query reads window rows: _with_source puts them there
+
+
+def _window_source(db: str, sql: str) -> str:
+    """The readers' view of the window rows of one kind starting in [t0, t1), with the
+    columns ``sql`` names."""
+    used = tuple(c for c in WINDOW_STATS.column_names if re.search(rf"\b{c}\b", sql))
+    return latest(db, WINDOW_STATS, used, "window_kind = %(window)s "
+                  "AND window_start >= toDateTime(%(t0)s) AND window_start < toDateTime(%(t1)s)")
+
+
+def _with_source(db: str, sql: str) -> str:
+    return sql.replace(_SRC, _window_source(db, sql))
 
 
 def _filters(f: Filters, params: dict[str, Any]) -> list[str]:
@@ -51,7 +66,7 @@ def _base(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str,
     params: dict[str, Any] = {"window": window, "t0": int(t0.timestamp()),
                               "t1": int(t1.timestamp()), "stations": stations}
     conds = ["station_id IN %(stations)s", *_filters(f, params)]
-    return _window_source(db), conds, params
+    return _SRC, conds, params
 
 
 def stats_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
@@ -62,7 +77,7 @@ def stats_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[
     select = ", ".join([*cols, _STATS])
     group = f" GROUP BY {keys} ORDER BY {keys}" if group_by else ""
     sql = f"SELECT {select} FROM {src} WHERE {' AND '.join(conds)}{group} LIMIT {int(limit)}"
-    return sql, params
+    return _with_source(db, sql), params
 
 
 def top_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
@@ -71,7 +86,7 @@ def top_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[st
     sql = (f"SELECT station_id, any(country), {STATISTICS[stat]} AS stat_value "
            f"FROM {src} WHERE {' AND '.join(conds)} GROUP BY station_id "
            f"ORDER BY stat_value DESC, station_id LIMIT {int(n)}")
-    return sql, params
+    return _with_source(db, sql), params
 
 
 def series_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
@@ -80,7 +95,7 @@ def series_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple
     sql = (f"SELECT toUInt32(window_start) AS t, any(window_label), "
            f"{STATISTICS[stat]} FROM {src} WHERE {' AND '.join(conds)} "
            f"GROUP BY t ORDER BY t LIMIT {int(limit)}")
-    return sql, params
+    return _with_source(db, sql), params
 
 
 def stations_sql(db: str) -> str:
@@ -127,7 +142,8 @@ def alerts_sql(db: str, open_only: bool, limit: int, alert_id: str | None = None
         conds.append("alert_id = toUUID(%(id)s)")
         params["id"] = alert_id
     where = f" WHERE {' AND '.join(conds)}" if conds else ""
-    sql = (f"SELECT {cols} FROM (SELECT * FROM {db}.alerts FINAL){where} "
+    src = latest(db, ALERTS, ALERT_COLUMNS)
+    sql = (f"SELECT {cols} FROM {src}{where} "
            f"ORDER BY fired_at DESC, alert_id LIMIT {int(limit)}")
     return sql, params
 
@@ -157,7 +173,7 @@ def alerts_to_ack_sql(db: str, *, rule: str | None, scope: str | None,
     if until is not None:
         conds.append("fired_at < toDateTime(%(until)s)")
         params["until"] = int(until.timestamp())
-    sql = (f"SELECT {cols} FROM (SELECT * FROM {db}.alerts FINAL) WHERE {' AND '.join(conds)} "
+    sql = (f"SELECT {cols} FROM {latest(db, ALERTS)} WHERE {' AND '.join(conds)} "
            f"ORDER BY fired_at, alert_id LIMIT {int(limit)}")
     return sql, params
 
@@ -168,10 +184,9 @@ def live_sql(db: str, window: str, stations: tuple[str, ...], now: datetime
     the last hour's totals per window start."""
     t = int(now.timestamp())
     p = {"window": window, "t0": t - 3600, "t1": t + 3600, "stations": stations}
-    src = _window_source(db)
     return [
-        ((f"SELECT station_id, sum(events), toUInt32(max(last_event_at)) FROM {src} "
-         "WHERE station_id IN %(stations)s GROUP BY station_id"), p),
-        ((f"SELECT toUInt32(window_start) AS t, sum(events) FROM {src} "
-         "WHERE station_id IN %(stations)s GROUP BY t ORDER BY t"), p),
+        (_with_source(db, f"SELECT station_id, sum(events), toUInt32(max(last_event_at)) "
+                          f"FROM {_SRC} WHERE station_id IN %(stations)s GROUP BY station_id"), p),
+        (_with_source(db, f"SELECT toUInt32(window_start) AS t, sum(events) FROM {_SRC} "
+                          "WHERE station_id IN %(stations)s GROUP BY t ORDER BY t"), p),
     ]

@@ -24,7 +24,9 @@ from blo.cli import main, settings_of
 from blo.cli.ops import _print_rows
 from blo.readers import run_query
 from blo.settings import Settings
+from sinks.read_model import latest
 from sinks.sql import check_identifier, is_read_only, quote, quote_string
+from sinks.tables import ALERTS
 
 SEVERITIES = ("info", "warning", "critical")
 POLL_INTERVAL_S = 0.5
@@ -34,6 +36,8 @@ POLL_INTERVAL_S = 0.5
 _COLUMNS = ("toString(alert_id), version, state, severity, rule_id, scope_key, station_id, "
             "toUInt32(fired_at), toUInt32(resolved_at), acked, acked_by, toUInt32(acked_at), "
             "ack_comment, message")
+_READ = ("alert_id", "version", "state", "severity", "rule_id", "scope_key", "station_id",
+         "fired_at", "resolved_at", "acked", "acked_by", "acked_at", "ack_comment", "message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +101,8 @@ def _one_line(text: str) -> str:
 
 def list_sql(database: str, *, open_only: bool = False, rule_id: str | None = None,
              station: str | None = None, severity: str | None = None, limit: int = 100) -> str:
-    """The query of ``blo alerts list``: the latest version of each alert (``FINAL``), the
+    """The query of ``blo alerts list``: the latest version of each alert (the readers' view,
+    :func:`sinks.read_model.latest`), the
     non-key filters in the outer query, newest fired first. Values are quoted literals;
     ``station`` matches the alert's station or either post of a paired alert (``A+B``)."""
     db = check_identifier(database)
@@ -112,14 +117,14 @@ def list_sql(database: str, *, open_only: bool = False, rule_id: str | None = No
     if severity is not None:
         where.append(f"severity = {quote_string(severity)}")
     cond = f" WHERE {' AND '.join(where)}" if where else ""
-    return (f"SELECT {_COLUMNS} FROM (SELECT * FROM {db}.alerts FINAL){cond} "
+    return (f"SELECT {_COLUMNS} FROM {latest(db, ALERTS, _READ)}{cond} "
             f"ORDER BY fired_at DESC, alert_id LIMIT {int(limit)}")
 
 
 def alert_sql(database: str, alert_id: UUID) -> str:
     """The current version of one alert (``alert_id`` is the sorting key: filter it inside)."""
     db = check_identifier(database)
-    return f"SELECT {_COLUMNS} FROM {db}.alerts FINAL WHERE alert_id = {quote(alert_id)}"
+    return f"SELECT {_COLUMNS} FROM {latest(db, ALERTS, _READ, f'alert_id = {quote(alert_id)}')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +172,16 @@ def _opt(t: int | None) -> str | None:
 
 
 def bulk_sql(database: str, f: AckFilter) -> str:
-    """The alerts ``f`` names (their current version, ``FINAL``), oldest fired first."""
+    """The alerts ``f`` names (their current version), oldest fired first."""
     db = check_identifier(database)
-    return (f"SELECT {_COLUMNS} FROM (SELECT * FROM {db}.alerts FINAL) "
+    return (f"SELECT {_COLUMNS} FROM {latest(db, ALERTS)} "
             f"WHERE {' AND '.join(f.conditions())} ORDER BY fired_at, alert_id")
 
 
 def acked_count_sql(database: str, who: str, at_s: int) -> str:
     """How many alerts carry the acknowledgement of ``who`` at ``at_s`` (current versions)."""
     db = check_identifier(database)
-    return (f"SELECT count() FROM (SELECT * FROM {db}.alerts FINAL) "
+    return (f"SELECT count() FROM {latest(db, ALERTS)} "
             f"WHERE acked = 1 AND acked_by = {quote_string(who)} "
             f"AND acked_at = toDateTime({int(at_s)})")
 

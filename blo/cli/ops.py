@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from blo.cli import main, settings_of
-from blo.readers import run_query
+from blo.readers import run_query, stats_queries
 
 
 @main.command()
@@ -263,30 +263,7 @@ def stats(ctx: click.Context) -> None:
     """Headline numbers: events by type, busiest stations, seizures, dead letters by
     reason, and the latest hourly window figures per country."""
     s = settings_of(ctx)
-    db_name = s.clickhouse.target().database
-    for title, sql, header in (
-        ("Events by type (exact, FINAL)",
-         (f"SELECT event_type, count(), min(occurred_at), max(occurred_at) "
-         f"FROM {db_name}.events FINAL GROUP BY event_type ORDER BY event_type"),
-         ("event_type", "events", "first", "last")),
-        ("Busiest stations",
-         (f"SELECT station_id, country, border, count() AS n FROM {db_name}.events FINAL "
-         f"GROUP BY station_id, country, border ORDER BY n DESC LIMIT 10"),
-         ("station", "country", "border", "events")),
-        ("Seizures by drug (kg)",
-         (f"SELECT drug, count(), round(sum(quantity_kg), 3) FROM {db_name}.events FINAL "
-         f"WHERE event_type = 'seizure' GROUP BY drug ORDER BY drug"),
-         ("drug", "seizures", "kg")),
-        ("Dead letters by reason",
-         f"SELECT reason, count() FROM {db_name}.dlq FINAL GROUP BY reason ORDER BY reason",
-         ("reason", "records")),
-        ("Latest hours by country (event-time windows '1h', exact)",
-         (f"SELECT window_start, country, sum(events), sum(persons), "
-          f"round(sum(seizure_kg), 3), groupUniqArray(status) "
-          f"FROM {db_name}.window_stats FINAL WHERE window_kind = '1h' "
-          f"GROUP BY window_start, country ORDER BY window_start DESC, country LIMIT 12"),
-         ("hour (UTC)", "country", "events", "persons", "seizure kg", "status")),
-    ):
+    for title, sql, header in stats_queries(s.clickhouse.target().database):
         click.secho(title, bold=True)
         _print_rows(run_query(s, sql), header, "table")
         click.echo()

@@ -107,6 +107,12 @@ def _config_xml(root: Path, tcp_port: int, http_port: int, secure_port: int | No
     <max_concurrent_queries>100</max_concurrent_queries>
     <max_connections>512</max_connections>
     <keep_alive_timeout>3</keep_alive_timeout>
+    <!-- filled only by queries run with log_queries = 1 (tests read memory_usage there) -->
+    <query_log>
+        <database>system</database>
+        <table>query_log</table>
+        <flush_interval_milliseconds>1000</flush_interval_milliseconds>
+    </query_log>
 </yandex>
 """
 

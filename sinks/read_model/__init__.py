@@ -15,7 +15,11 @@ package, one module per table read:
 
 Every query is in the SQL subset ClickHouse 18.16 and chDB 26.9 both accept
 (docs/clickhouse.md): client-side ``%(x)s`` parameters, ``IN`` sets as tuples (never empty:
-callers do not ask with an empty set), ``FINAL`` for the readers' view.
+callers do not ask with an empty set). The readers' view of a ReplacingMergeTree is
+:func:`latest` (``argMax`` by the table's version, what ``FINAL`` returns), never ``FINAL``:
+on 18.16 ``FINAL`` opens every part of every partition it reads at once, about 1 MB per
+part and column read, so deep history (hundreds of monthly partitions) needs gigabytes
+(docs/clickhouse.md, "Read exactly").
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sinks.sql import check_identifier
+from sinks.tables import TableSpec
 
 
 class Query(NamedTuple):
@@ -67,4 +72,52 @@ def table(database: str, name: str) -> str:
     return f"{check_identifier(database)}.{check_identifier(name)}"
 
 
-__all__ = ["Query", "any_of", "table"]
+def latest(database: str, spec: TableSpec, columns: Sequence[str] = (), where: str = ""
+           ) -> str:
+    """A derived table ``(SELECT …)``: the readers' view of ``spec``'s ReplacingMergeTree —
+    of each sorting key within a partition, the row of the highest version — with
+    ``columns`` (default: all, in table order) under their own names. What ``SELECT
+    columns FROM t FINAL WHERE where`` returns, without ``FINAL``.
+
+    One ``GROUP BY`` of the sorting key (and the partition expression, when it reads a
+    column outside the key: ``FINAL`` never collapses rows of two partitions) with
+    ``argMax(tuple(the other columns), version)``: one tuple, so every column comes from
+    the same row. Its memory grows with the keys read and the columns asked, not with the
+    parts (``FINAL`` on ClickHouse 18.16: ~1 MB per part and column). ``where`` filters
+    the physical rows before they collapse, so it may use only columns every version of a
+    key shares (the key's, the partition key's); filter others in an outer query. Rows
+    of equal version are copies of one row here (a redelivery, a replay), so which one
+    ``argMax`` keeps does not matter."""
+    st = spec.storage
+    if st.engine != "ReplacingMergeTree" or len(st.engine_args) != 1:
+        raise ValueError(f"table {spec.name}: no ReplacingMergeTree version to read by")
+    version = st.engine_args[0]
+    wanted = tuple(columns) or spec.column_names
+    unknown = [c for c in wanted if c not in spec.column_names]
+    if unknown:
+        raise ValueError(f"table {spec.name} has no column {unknown}")
+    keys = st.order_by
+    group = list(keys)
+    if st.partition_by and any(c not in keys for c in _columns_in(st.partition_by, spec)):
+        group.append(st.partition_by)
+    rest = [c for c in wanted if c not in keys]
+    inner = list(keys)
+    if len(rest) == 1:
+        inner.append(f"argMax({rest[0]}, {version}) AS _latest")
+        outer_of = {rest[0]: f"_latest AS {rest[0]}"}
+    elif rest:
+        inner.append(f"argMax(tuple({', '.join(rest)}), {version}) AS _latest")
+        outer_of = {c: f"tupleElement(_latest, {i}) AS {c}" for i, c in enumerate(rest, 1)}
+    else:
+        outer_of = {}
+    outer = ", ".join(outer_of.get(c, c) for c in wanted)
+    cond = f" WHERE {where}" if where else ""
+    return (f"(SELECT {outer} FROM (SELECT {', '.join(inner)} "
+            f"FROM {table(database, spec.name)}{cond} GROUP BY {', '.join(group)}))")
+
+
+def _columns_in(expression: str, spec: TableSpec) -> list[str]:
+    return [c for c in spec.column_names if re.search(rf"\b{c}\b", expression)]
+
+
+__all__ = ["Query", "any_of", "latest", "table"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from sinks.read_model import Query, any_of, table
+from sinks.read_model import Query, any_of, latest, table
 from sinks.sql import check_identifier, render
 from sinks.tables import EVENTS
 
@@ -40,6 +40,14 @@ STORED_EVENT_COLUMNS = ", ".join("'' AS payload" if c == "payload" else c
                                  for c in EVENTS.column_names)
 """SELECT list reading ``events`` rows back in EVENTS order, without the (large) payload."""
 
+_STORED = tuple(c for c in EVENTS.column_names if c != "payload")
+
+
+def _stored_latest(database: str, where: str) -> str:
+    """The readers' view of ``events`` (:func:`sinks.read_model.latest`) without the payload;
+    ``where`` on the key or ``occurred_at`` (every copy of an event shares it)."""
+    return latest(database, EVENTS, _STORED, where)
+
 
 # -- the window state (streams/window_runtime.py, streams/window_rebuild.py) --------------
 
@@ -55,12 +63,13 @@ def latest_event_times(database: str, topic: str, partitions: Collection[int]) -
 
 def stored_events_since(database: str, topic: str, partitions: Collection[int],
                         stations: Collection[str], since_s: int) -> Query:
-    """The stored events (``FINAL``, :data:`STORED_EVENT_COLUMNS`) of ``stations`` read
+    """The stored events (readers' view, :data:`STORED_EVENT_COLUMNS`) of ``stations`` read
     from ``partitions`` of ``topic`` with ``occurred_at >= since_s``."""
+    src = _stored_latest(database, "station_id IN %(stations)s "
+                                   "AND occurred_at >= toDateTime(%(since)s)")
     return Query(
-        f"SELECT {STORED_EVENT_COLUMNS} FROM {table(database, 'events')} FINAL "
-        "WHERE station_id IN %(stations)s AND kafka_topic = %(topic)s "
-        "AND kafka_partition IN %(parts)s AND occurred_at >= toDateTime(%(since)s)",
+        f"SELECT {STORED_EVENT_COLUMNS} FROM {src} "
+        "WHERE kafka_topic = %(topic)s AND kafka_partition IN %(parts)s",
         {"topic": topic, "parts": tuple(partitions), "stations": tuple(stations),
          "since": max(0, since_s)})
 
@@ -82,13 +91,13 @@ def station_zones(database: str, t1: int, t2: int, stations: Sequence[str] = ())
 
 def stored_events_between(database: str, lo: int, hi: int, stations: Sequence[str] = ()
                           ) -> Query:
-    """The stored events (``FINAL``, :data:`STORED_EVENT_COLUMNS`) in [lo, hi) (of
+    """The stored events (readers' view, :data:`STORED_EVENT_COLUMNS`) in [lo, hi) (of
     ``stations``; all if empty), by station then event time."""
     where_st, params = _station_filter(stations)
+    src = _stored_latest(database, "occurred_at >= toDateTime(%(lo)s) "
+                                   f"AND occurred_at < toDateTime(%(hi)s){where_st}")
     return Query(
-        f"SELECT {STORED_EVENT_COLUMNS} FROM {table(database, 'events')} FINAL "
-        f"WHERE occurred_at >= toDateTime(%(lo)s) AND occurred_at < toDateTime(%(hi)s)"
-        f"{where_st} ORDER BY station_id, occurred_at",
+        f"SELECT {STORED_EVENT_COLUMNS} FROM {src} ORDER BY station_id, occurred_at",
         params | {"lo": max(0, lo), "hi": hi})
 
 
@@ -105,13 +114,13 @@ def latest_event_per_station(database: str) -> Query:
 
 def events_of_types_since(database: str, event_types: Collection[str], since_s: int
                           ) -> Query:
-    """``(station_id, event_type, occurred_at, event_id)`` of the stored events (``FINAL``)
-    of ``event_types`` with ``occurred_at >= since_s``, in event-time order."""
+    """``(station_id, event_type, occurred_at, event_id)`` of the stored events (readers'
+    view) of ``event_types`` with ``occurred_at >= since_s``, in event-time order."""
+    src = latest(database, EVENTS, ("station_id", "event_type", "occurred_at", "event_id"),
+                 "occurred_at >= toDateTime(%(s)s)")
     return Query(
-        "SELECT station_id, event_type, occurred_at, event_id "
-        f"FROM {table(database, 'events')} FINAL "
-        "WHERE event_type IN %(types)s AND occurred_at >= toDateTime(%(s)s) "
-        "ORDER BY occurred_at, event_id",
+        f"SELECT station_id, event_type, occurred_at, event_id FROM {src} "
+        "WHERE event_type IN %(types)s ORDER BY occurred_at, event_id",
         {"types": tuple(sorted(event_types)), "s": max(0, since_s)})
 
 
@@ -141,9 +150,12 @@ def sequence_numbers(database: str, spans: Sequence[tuple[str, int, int]]) -> Qu
 
 
 def sequence_numbers_final(database: str, spans: Sequence[tuple[str, int, int]]) -> Query:
-    """``(station_id, source_seq, occurred_at)`` of the stored events (``FINAL``) whose
+    """``(station_id, source_seq, occurred_at)`` of the stored events (readers' view) whose
     number is in one of the ``(station, lowest, highest)`` spans, by station and number."""
     cond, params = any_of(_SEQ_RANGE, [{"s": s, "lo": lo, "hi": hi} for s, lo, hi in spans])
+    stations = tuple(sorted({s for s, _, _ in spans})) or ("",)
+    src = latest(database, EVENTS, ("station_id", "source_seq", "occurred_at"),
+                 "station_id IN %(seq_stations)s")
     return Query(
-        f"SELECT station_id, source_seq, occurred_at FROM {table(database, 'events')} FINAL "
-        f"WHERE {cond} ORDER BY station_id, source_seq", params)
+        f"SELECT station_id, source_seq, occurred_at FROM {src} "
+        f"WHERE {cond} ORDER BY station_id, source_seq", params | {"seq_stations": stations})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
-from sinks.read_model import Query, table
+from sinks.read_model import Query, latest, table
 from sinks.sql import check_identifier
 from sinks.tables import WINDOW_STATS
 
@@ -19,34 +19,35 @@ def latest_window_event(database: str) -> Query:
 
 
 def window_rows_ending_after(database: str, kinds: Collection[str], since_s: int) -> Query:
-    """The current rows (``FINAL``) of window ``kinds`` that end after ``since_s``, in the
-    order they were emitted (``last_event_at``, then the key)."""
+    """The current rows (readers' view) of window ``kinds`` that end after ``since_s``, in
+    the order they were emitted (``last_event_at``, then the key)."""
+    src = latest(database, WINDOW_STATS, (), "window_kind IN %(k)s")
     return Query(
-        f"SELECT {_COLUMNS} FROM {table(database, 'window_stats')} FINAL "
-        "WHERE window_kind IN %(k)s AND window_end > toDateTime(%(s)s) "
+        f"SELECT {_COLUMNS} FROM {src} WHERE window_end > toDateTime(%(s)s) "
         "ORDER BY last_event_at, window_start, station_id, event_type, measure, dimension",
         {"k": tuple(kinds), "s": since_s})
 
 
 def window_rows_since(database: str, stations: Collection[str], since_s: int) -> Query:
-    """The current rows (``FINAL``) of ``stations`` whose window starts at or after
+    """The current rows (readers' view) of ``stations`` whose window starts at or after
     ``since_s``."""
+    src = latest(database, WINDOW_STATS, (),
+                 "station_id IN %(stations)s AND window_start >= toDateTime(%(since)s)")
     return Query(
-        f"SELECT {_COLUMNS} FROM {table(database, 'window_stats')} FINAL "
-        "WHERE station_id IN %(stations)s AND window_start >= toDateTime(%(since)s)",
+        f"SELECT {_COLUMNS} FROM {src}",
         {"stations": tuple(stations), "since": max(0, since_s)})
 
 
 def window_rows_between(database: str, lo: int, hi: int, stations: Sequence[str] = ()
                         ) -> Query:
-    """The current rows (``FINAL``) whose window starts in [lo, hi) (of ``stations``; all
-    if empty)."""
+    """The current rows (readers' view) whose window starts in [lo, hi) (of ``stations``;
+    all if empty)."""
     where_st = " AND station_id IN %(stations)s" if stations else ""
     params = {"stations": tuple(stations)} if stations else {}
+    src = latest(database, WINDOW_STATS, (), "window_start >= toDateTime(%(lo)s) "
+                 f"AND window_start < toDateTime(%(hi)s){where_st}")
     return Query(
-        f"SELECT {_COLUMNS} FROM {table(database, 'window_stats')} FINAL "
-        "WHERE window_start >= toDateTime(%(lo)s) "
-        f"AND window_start < toDateTime(%(hi)s){where_st}",
+        f"SELECT {_COLUMNS} FROM {src}",
         params | {"lo": max(0, lo), "hi": hi})
 
 
@@ -63,7 +64,7 @@ def baseline_history(database: str, *, window_kind: str, week_starts: Collection
                      scope: BaselineScope, statistic: str, aggregate: Literal["sum", "max"],
                      filters: Mapping[str, Collection[str]]) -> Query:
     """``(scope_key, window_start, value, rows)`` per scope key and week start: the
-    ``aggregate`` of ``statistic`` over the current rows (``FINAL``) of ``window_kind``
+    ``aggregate`` of ``statistic`` over the current rows (readers' view) of ``window_kind``
     starting at one of ``week_starts`` that pass ``filters`` (each a
     :data:`BASELINE_FILTER_COLUMNS` name → the values allowed), and the count of all rows
     of that scope and start (``rows`` > 0: the scope was reporting then)."""
@@ -77,9 +78,12 @@ def baseline_history(database: str, *, window_kind: str, week_starts: Collection
             params[f"f_{name}"] = tuple(filters[name])
             conds.append(f"{column} IN %(f_{name})s")
     cond = " AND ".join(conds) or "1"
+    stat = check_identifier(statistic)
+    wanted = tuple(dict.fromkeys(("window_start", stat, "country", "border", "station_id",
+                                  *BASELINE_FILTER_COLUMNS.values())))
+    src = latest(database, WINDOW_STATS, wanted,
+                 "window_kind = %(kind)s AND toUInt32(window_start) IN %(starts)s")
     return Query(
         f"SELECT {_SCOPE_EXPR[scope]} AS scope_key, window_start, "
-        f"{aggregate}If(toFloat64({check_identifier(statistic)}), {cond}) AS v, count() AS n "
-        f"FROM (SELECT * FROM {table(database, 'window_stats')} FINAL "
-        "WHERE window_kind = %(kind)s AND toUInt32(window_start) IN %(starts)s) "
-        "GROUP BY scope_key, window_start", params)
+        f"{aggregate}If(toFloat64({stat}), {cond}) AS v, count() AS n "
+        f"FROM {src} GROUP BY scope_key, window_start", params)

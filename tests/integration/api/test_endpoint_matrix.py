@@ -126,6 +126,8 @@ def test_no_aggregate_is_aliased_to_a_column_name() -> None:
     columns = set(WINDOW_STATS.column_names) | set(EVENTS.column_names)
     for sql in built:
         for expr, alias in re.findall(r"(\w+\([^()]*\))\s+AS\s+(\w+)", sql):
+            if expr.startswith("tupleElement(_latest, "):
+                continue  # the readers' view naming its columns: that level reads no table
             assert alias not in columns, (expr, alias, sql)
 
 

@@ -44,7 +44,7 @@ def test_doc_query_runs(engine_db: Database, index: int) -> None:
     result = db.query(sql)
     if "quantity_kg" in sql:
         assert result == [("AF-TJ", "heroin", 2.0, 2), ("interior", "heroin", 0.25, 1)]
-    if "sum(persons)" in sql:
+    if "sum(people)" in sql:
         assert [r[1:] for r in result] == [("inbound", 4)]
-    if sql.strip() == f"SELECT count() FROM {db.database}.events FINAL":
+    if sql.startswith("SELECT count() FROM ("):
         assert result == [(4,)]

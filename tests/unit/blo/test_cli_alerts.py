@@ -84,7 +84,8 @@ def test_filter_values_cannot_break_out_of_their_literal() -> None:
     assert "station_id = 'x\\' OR 1=1 --'" in sql
     assert "rule_id = 'r\\'; DROP TABLE blo.alerts'" in sql
     assert "state = 'firing'" in sql and sql.endswith("LIMIT 5")
-    assert "FROM (SELECT * FROM blo.alerts FINAL) WHERE" in sql
+    # the filters apply to the current version of each alert (after collapsing)
+    assert "FROM blo.alerts GROUP BY alert_id, toYYYYMM(fired_at))) WHERE" in sql
     # the guard reads literals as literals: the quoted ';' is a value, not a second statement
     assert is_read_only(sql)
     assert is_read_only(list_sql("blo", station="x' OR 1=1 --", rule_id="r\\' OR '1'='1"))

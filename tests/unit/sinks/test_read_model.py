@@ -48,7 +48,8 @@ def test_sequence_spans_one_range_per_station_in_station_order() -> None:
 def test_sequence_numbers_ranges() -> None:
     q = event_reads.sequence_numbers_final("blo", [("A", 3, 9), ("B", 0, 2)])
     text = render(*q)
-    assert "FROM blo.events FINAL WHERE (station_id = 'A' AND source_seq >= 3 AND " \
+    assert "FROM blo.events WHERE station_id IN tuple('A', 'B') GROUP BY" in text
+    assert ")) WHERE (station_id = 'A' AND source_seq >= 3 AND " \
            "source_seq <= 9) OR (station_id = 'B' AND source_seq >= 0 AND source_seq <= 2) " \
            "ORDER BY station_id, source_seq" in text
     grouped = render(*event_reads.sequence_numbers("blo", [("A", 3, 9)]))
@@ -60,7 +61,7 @@ def test_station_filter_only_when_stations_are_given() -> None:
     everyone = event_reads.stored_events_between("blo", -5, 100)
     assert "station_id IN" not in everyone.sql and everyone.params == {"lo": 0, "hi": 100}
     some = event_reads.stored_events_between("blo", 10, 100, ["A"])
-    assert "AND station_id IN %(stations)s ORDER BY" in some.sql
+    assert "AND station_id IN %(stations)s GROUP BY" in some.sql
     assert some.params["stations"] == ("A",)
     stored = window_reads.window_rows_between("blo", 10, 100, ["A"])
     assert stored.params == {"stations": ("A",), "lo": 10, "hi": 100}
@@ -76,7 +77,9 @@ def test_baseline_history_filters_in_a_fixed_order() -> None:
     assert q.sql.startswith(
         "SELECT country AS scope_key, window_start, maxIf(toFloat64(seizure_kg_max), "
         "event_type IN %(f_event_type)s AND country IN %(f_countries)s) AS v, count() AS n "
-        "FROM (SELECT * FROM blo.window_stats FINAL")
+        "FROM (SELECT ")
+    assert "FROM blo.window_stats WHERE window_kind = %(kind)s AND toUInt32(window_start) " \
+           "IN %(starts)s GROUP BY" in q.sql
     assert q.params == {"kind": "1h", "starts": (10, 20), "f_event_type": ("seizure",),
                         "f_countries": ("KZ",)}
     unfiltered = window_reads.baseline_history(
@@ -96,3 +99,30 @@ def test_names_become_sql_only_as_identifiers() -> None:
     with pytest.raises(ValueError):
         window_reads.baseline_history("blo", window_kind="1h", week_starts=(1,), scope="all",
                                       statistic="events) OR (1", aggregate="sum", filters={})
+
+
+def test_latest_is_the_readers_view_without_final() -> None:
+    """argMax of one tuple by the table's version per sorting key (and partition, when the
+    partition key reads a column outside the sorting key, as FINAL never collapses two
+    partitions); the filter before, only the columns asked, under their own names."""
+    from sinks.read_model import latest
+    from sinks.tables import ALERTS, EVENTS, STATIONS, WINDOW_STATS
+
+    ev = latest("blo", EVENTS, ("event_type", "station_id", "occurred_at"), "occurred_at > 1")
+    assert ev == (
+        "(SELECT tupleElement(_latest, 1) AS event_type, station_id, tupleElement(_latest, 2) "
+        "AS occurred_at FROM (SELECT station_id, event_id, argMax(tuple(event_type, "
+        "occurred_at), ingested_at) AS _latest FROM blo.events WHERE occurred_at > 1 "
+        "GROUP BY station_id, event_id, toYYYYMM(occurred_at)))")
+    ws = latest("blo", WINDOW_STATS, ("window_start", "events"))
+    assert "argMax(events, version) AS _latest" in ws and "_latest AS events" in ws
+    assert ws.endswith("GROUP BY window_kind, station_id, event_type, measure, dimension, "
+                       "window_start))")  # toYYYYMM(window_start) adds nothing to the key
+    assert latest("blo", ALERTS, ("alert_id",)) == (
+        "(SELECT alert_id FROM (SELECT alert_id FROM blo.alerts "
+        "GROUP BY alert_id, toYYYYMM(fired_at)))")
+    assert "FINAL" not in latest("blo", ALERTS)
+    with pytest.raises(ValueError, match="no column"):
+        latest("blo", ALERTS, ("nope",))
+    with pytest.raises(ValueError):
+        latest("blo; DROP", STATIONS)

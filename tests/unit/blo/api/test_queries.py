@@ -62,13 +62,15 @@ def test_every_read_of_window_rows_is_restricted_to_the_visible_stations() -> No
 
 def test_the_restriction_applies_before_anything_is_summed() -> None:
     """The station condition is in the WHERE of the query that aggregates (over the
-    ``FINAL`` rows of the window), not a filter on its groups."""
+    readers' view of the window rows: the latest version of each key), not a filter on
+    its groups."""
     for sql, _ in _window_reads(KZ.station_ids()):
         where = sql.index(" WHERE station_id IN %(stations)s")
         assert "HAVING" not in sql
         group = sql.find(" GROUP BY ", where)
         assert group == -1 or group > where, sql
-        assert "window_stats FINAL" in sql
+        assert "FROM blo.window_stats WHERE window_kind = %(window)s" in sql, sql
+        assert ", version) AS _latest" in sql and "FINAL" not in sql, sql
 
 
 def test_a_scope_that_sees_nothing_reads_nothing_and_stays_valid_sql() -> None:
