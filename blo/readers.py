@@ -71,7 +71,8 @@ def stats_queries(database: str) -> list[tuple[str, str, tuple[str, ...]]]:
           "GROUP BY event_type ORDER BY event_type"),
          ("event_type", "events", "first", "last")),
         ("Busiest stations",
-         (f"SELECT station_id, country, border, count() AS n FROM {by_station} "
+         (f"SELECT station_id, country, if(border = '', 'interior', border) AS on_border, "
+          f"count() AS n FROM {by_station} "
           "GROUP BY station_id, country, border ORDER BY n DESC, station_id LIMIT 10"),
          ("station", "country", "border", "events")),
         ("Seizures by drug (kg)",
