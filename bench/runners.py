@@ -68,6 +68,9 @@ def bench_faust_count(broker: TansuBroker, backlog: Backlog, workdir: Path, part
         logf.close()
     r = json.loads(result.read_text())
     elapsed = r["t_last"] - r["t_first"]
+    if elapsed <= 0:
+        raise SystemExit(f"(b): all {r['count']} records came in one batch, so there is no rate "
+                         "after the first record to measure: use more --events (20000 or more)")
     return {
         "records": r["count"], "batches": r["batches"], "first_batch": r["first_batch"],
         "elapsed_s": elapsed, "rate": r["count"] / elapsed,
