@@ -34,6 +34,16 @@ class Metrics:
         self.events_valid = Counter(
             "blo_events_valid_total", "Events accepted", ["event_type"], registry=r
         )
+        self.events_corrected = Counter(
+            "blo_events_corrected_total",
+            "Corrections of stored events accepted: a higher revision, or a void",
+            ["kind"], registry=r,
+        )
+        self.events_superseded = Counter(
+            "blo_events_superseded_total",
+            "Revisions skipped because a higher revision of the event is stored",
+            registry=r,
+        )
         self.events_dead_lettered = Counter(
             "blo_events_dead_lettered_total",
             "Events or records sent to the DLQ, by primary reason",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from schemas.base import StrictModel, rule_error
 from schemas.fields import (
@@ -23,6 +23,7 @@ from schemas.fields import (
     Lax,
     NationalityCode,
     PositiveCount,
+    Revision,
     SequenceNumber,
     StationId,
     Timestamp,
@@ -72,6 +73,29 @@ class EventEnvelope(StrictModel):
     """When the station sent the event, RFC 3339 with UTC offset."""
     source_seq: SequenceNumber
     """Per-station counter, increasing with each new event; never reused."""
+    revision: Revision | None = None
+    """Correction number: absent (or 0) for the event as first sent; 1, 2, ... for each
+    correction of it, sent with the same ``event_id``. The highest revision wins."""
+    correction_reason: Label | None = None
+    """Why this revision was sent (e.g. 'laboratory weight'); required with a revision,
+    forbidden without one."""
+
+    @field_validator("revision", mode="before")
+    @classmethod
+    def _original_has_no_revision(cls, value: object) -> object:
+        # 0 is the original: stored and hashed exactly as an event without the field
+        return None if value == 0 and type(value) is int else value
+
+    @model_validator(mode="after")
+    def _check_revision(self) -> Self:
+        if self.revision is None:
+            if self.correction_reason is not None:
+                raise rule_error("correction_reason", "only a revision (revision >= 1) "
+                                 "carries a correction_reason")
+        elif self.correction_reason is None:
+            raise rule_error("correction_reason", "a revision (revision >= 1) needs a "
+                             "correction_reason")
+        return self
 
 
 class CrossingEvent(EventEnvelope):
@@ -271,6 +295,24 @@ class CountReportEvent(EventEnvelope):
         return self
 
 
+class VoidEvent(EventEnvelope):
+    """Withdraws an event entered by mistake: sent with the voided event's ``event_id``,
+    ``station_id``, ``occurred_at`` and ``source_seq``, a ``revision`` higher than any sent
+    for it, and the reason. The voided event leaves every statistic; its history stays."""
+
+    event_type: Literal["void"]
+    """Always 'void'."""
+    revision: Revision
+    """Higher than every revision of the voided event sent before (1 voids the original)."""
+    correction_reason: Label
+    """Why the event is voided (e.g. 'entered twice')."""
+
+    @field_validator("revision", mode="before")
+    @classmethod
+    def _original_has_no_revision(cls, value: object) -> object:
+        return value  # a void is always a revision: 0 is refused as below 1
+
+
 AnyEvent = (
     CrossingEvent
     | InspectionEvent
@@ -279,6 +321,7 @@ AnyEvent = (
     | IncidentEvent
     | LiaisonMessageEvent
     | CountReportEvent
+    | VoidEvent
 )
 
 Event = Annotated[AnyEvent, Field(discriminator="event_type")]
@@ -293,6 +336,7 @@ EVENT_MODELS: Mapping[str, type[AnyEvent]] = MappingProxyType(
         "incident": IncidentEvent,
         "liaison_message": LiaisonMessageEvent,
         "count_report": CountReportEvent,
+        "void": VoidEvent,
     }
 )
 """Model class per ``event_type``."""

@@ -118,6 +118,9 @@ PositiveCount = Annotated[int, Field(ge=1, le=UINT32_MAX)]
 SequenceNumber = Annotated[int, Field(ge=0, le=UINT64_MAX)]
 """Non-negative 64-bit counter."""
 
+Revision = Annotated[int, Field(ge=1, le=UINT32_MAX)]
+"""Correction number of an event: 1, 2, ... (the original has none)."""
+
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 """Non-negative finite number (integers accepted)."""
 

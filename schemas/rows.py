@@ -82,6 +82,32 @@ class EventRow(NamedTuple):
     kafka_topic: str
     kafka_partition: int
     kafka_offset: int
+    # corrections (migration 8): the event's revision (0: as first sent), 1 when this row
+    # withdraws the event from its partition (a void, or a revision that moved it to
+    # another month), and the revision's reason
+    revision: int
+    voided: int
+    correction_reason: str
+
+
+class EventRevisionRow(NamedTuple):
+    """The columns of ``event_revisions``: every revision of a corrected or voided event,
+    the original included (an event never corrected has its history in ``events``)."""
+
+    event_id: UUID
+    station_id: str
+    revision: int
+    voided: int
+    correction_reason: str
+    event_type: str
+    occurred_at: datetime
+    reported_at: datetime
+    ingested_at: datetime
+    body_hash: str
+    payload: str
+    kafka_topic: str
+    kafka_partition: int
+    kafka_offset: int
 
 
 class WindowStatsRow(NamedTuple):

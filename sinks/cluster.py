@@ -80,6 +80,7 @@ SHARDING_KEYS: dict[str, str] = {
     "dlq": "cityHash64(dlq_id)",
     "alerts": "cityHash64(toString(alert_id))",
     "api_audit": "cityHash64(token_id)",
+    "event_revisions": "cityHash64(station_id)",
 }
 # tables replicated in full to every node (no Distributed table)
 EVERY_NODE: frozenset[str] = frozenset({"stations", "api_tokens", "api_token_use",
@@ -93,10 +94,13 @@ class View:
     name: str
     select: str  # with the ``{db}`` placeholder
     created_in: int
+    replaces: bool = False  # drops the view of the same name an earlier migration made
 
 
 VIEWS: tuple[View, ...] = (
     View("events_current", "SELECT * FROM {db}.events FINAL", 1),
+    View("events_current", "SELECT * FROM {db}.events FINAL WHERE voided = 0", 8,
+         replaces=True),
 )
 """The views of the migrations (sinks/sql), created ``ON CLUSTER`` unchanged."""
 
@@ -251,6 +255,8 @@ def cluster_statements(migration: int, db: str, cluster: str) -> list[str]:
     for view in VIEWS:
         if view.created_in == migration:
             select = view.select.replace("{db}", db)
+            if view.replaces:
+                out.append(f"DROP TABLE IF EXISTS {db}.{view.name} {on}")
             out.append(f"CREATE VIEW IF NOT EXISTS {db}.{view.name} {on} AS {select}")
     if migration == AUDIT_DOOR_MIGRATION:
         out += _audit_door(db, on)

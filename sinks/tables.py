@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.rows import AlertRow, EventRow, LateEventRow, WindowStatsRow
+from schemas.rows import AlertRow, EventRevisionRow, EventRow, LateEventRow, WindowStatsRow
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,12 @@ class Storage:
     added_in: tuple[tuple[str, int], ...] = ()
     """``(column, migration)`` for each column a later migration added (``ALTER TABLE ...
     ADD COLUMN``); every other column is there from ``created_in`` on."""
+    read_version: tuple[str, ...] = ()
+    """What the readers' view (:func:`sinks.read_model.latest`) orders the rows of one key
+    by, when not the engine's version alone: e.g. ``("revision", "ingested_at")``."""
+    is_deleted: str = ""
+    """A UInt8 column whose value 1 on the latest row of a key takes the key out of the
+    readers' view (a withdrawn event); ``""``: none."""
 
     def engine_sql(self) -> str:
         """``ReplacingMergeTree(version)``; ``MergeTree`` (no parentheses) without
@@ -132,10 +138,42 @@ EVENTS = TableSpec(
         ("kafka_topic", "String"),
         ("kafka_partition", "UInt32"),
         ("kafka_offset", "UInt64"),
+        # corrections (docs/corrections.md)
+        ("revision", "UInt32"),  # 0: the event as first sent
+        ("voided", "UInt8"),  # 1: withdrawn from this partition (void, or moved away)
+        ("correction_reason", "String"),
     ),
     Storage("ReplacingMergeTree", ("station_id", "event_id"), ("ingested_at",),
-            "toYYYYMM(occurred_at)"),
+            "toYYYYMM(occurred_at)",
+            added_in=(("revision", 8), ("voided", 8), ("correction_reason", 8)),
+            read_version=("revision", "ingested_at"), is_deleted="voided"),
     row_type=EventRow,
+)
+
+# Every revision of an event that was corrected or voided (the original included), for
+# `blo events history`. ReplacingMergeTree(ingested_at) ordered by (station_id, event_id,
+# revision): a redelivered revision is one row in the readers' view.
+EVENT_REVISIONS = TableSpec(
+    "event_revisions",
+    (
+        ("event_id", "UUID"),
+        ("station_id", "String"),
+        ("revision", "UInt32"),
+        ("voided", "UInt8"),  # 1: this revision voids the event
+        ("correction_reason", "String"),
+        ("event_type", "String"),
+        ("occurred_at", "DateTime('UTC')"),
+        ("reported_at", "DateTime('UTC')"),
+        ("ingested_at", "DateTime('UTC')"),
+        ("body_hash", "String"),
+        ("payload", "String"),  # canonical JSON of the revision as received
+        ("kafka_topic", "String"),
+        ("kafka_partition", "UInt32"),
+        ("kafka_offset", "UInt64"),
+    ),
+    Storage("ReplacingMergeTree", ("station_id", "event_id", "revision"), ("ingested_at",),
+            "toYYYYMM(occurred_at)", created_in=8),
+    row_type=EventRevisionRow,
 )
 
 # Dead letters. ReplacingMergeTree ordered by dlq_id (hash of topic/partition/offset/element),
@@ -387,7 +425,7 @@ IMPORT_REJECTIONS = TableSpec(
 
 ALL_TABLES: tuple[TableSpec, ...] = (
     EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS, API_TOKENS, API_AUDIT,
-    API_TOKEN_USE, IMPORT_RUNS, IMPORT_REJECTIONS)
+    API_TOKEN_USE, IMPORT_RUNS, IMPORT_REJECTIONS, EVENT_REVISIONS)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
 # The record of applied migrations (sinks/migrations.py), made by the bootstrap before the

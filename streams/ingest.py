@@ -27,7 +27,7 @@ acknowledges done records only after the sink wrote those rows (commit after wri
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -39,13 +39,23 @@ from schemas.events import AnyEvent
 from schemas.rows import Row
 from schemas.station import Registry
 from streams.dead_letters import WITHHELD_NOTE, DeadLetter, describe_element, withhold
-from streams.stages.conflicts import BodyHashes, Candidate, candidate
+from streams.stages.conflicts import BodyHashes, Candidate, Verdict, candidate
 from streams.stages.decode import RawRecord, decode_record
 from streams.stages.enrich import enrich
-from streams.stages.rows import event_row
+from streams.stages.rows import (
+    C_EVENT_ID,
+    C_OCCURRED,
+    C_REASON,
+    C_REVISION,
+    C_STATION_ID,
+    C_VOIDED,
+    event_row,
+    revision_row,
+    withdrawn_row,
+)
 from streams.stages.validate import Rejected, validate
 
-__all__ = ["BatchOutcome", "IngestPlan", "IngestPolicy", "IngestProcessor",
+__all__ = ["BatchOutcome", "Correction", "IngestPlan", "IngestPolicy", "IngestProcessor",
            "RawRecord"]
 
 
@@ -73,6 +83,19 @@ class IngestPolicy:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """An accepted revision or void of a stored event (docs/corrections.md): the ``events``
+    rows it replaces (live in the readers' view until now: one per month partition,
+    normally one; none if the event was not stored) and the row of the revision (None for
+    a void). The windows recompute every window either touches."""
+
+    event_id: UUID
+    station_id: str
+    old_rows: tuple[Row, ...]
+    new_row: Row | None
+
+
 @dataclass(slots=True)
 class BatchOutcome:
     event_rows: list[Row] = field(default_factory=list)
@@ -85,6 +108,11 @@ class BatchOutcome:
     accepted_by_type: dict[str, int] = field(default_factory=dict)
     newest_by_station: dict[str, datetime] = field(default_factory=dict)
     events_seen: int = 0
+    # corrections: what the windows recompute, the history rows (event_revisions), and the
+    # revisions skipped because a higher one is stored
+    corrections: list[Correction] = field(default_factory=list)
+    revision_rows: list[Row] = field(default_factory=list)
+    superseded: int = 0
 
 
 @dataclass(slots=True)
@@ -99,6 +127,10 @@ class IngestPlan:
     candidates: list[Candidate]
     missing: list[UUID]
     stations: list[str]
+    revised: list[UUID] = field(default_factory=list)
+    """Ids of revisions and voids: look up their live rows too (:func:`sinks.read_model.
+    events.live_rows_of`) under ``revised_stations``."""
+    revised_stations: list[str] = field(default_factory=list)
 
 
 class IngestProcessor:
@@ -154,11 +186,17 @@ class IngestProcessor:
             self._prepare_record(rec, now, out, candidates)
         missing = self._hashes.missing(candidates)
         stations = sorted({c.event.station_id for c in candidates}) if missing else []
-        return IngestPlan(now, out, candidates, missing, stations)
+        revised = [c for c in candidates if c.event.revision]
+        return IngestPlan(now, out, candidates, missing, stations,
+                          list(dict.fromkeys(c.event.event_id for c in revised)),
+                          sorted({c.event.station_id for c in revised}))
 
-    def finish(self, plan: IngestPlan, found: Mapping[UUID, str]) -> BatchOutcome:
-        """Resolve conflicts and build the rows. ``found``: the stored body hashes of
-        ``plan.missing`` (an id not stored is simply absent)."""
+    def finish(self, plan: IngestPlan, found: Mapping[UUID, str],
+               live: Mapping[UUID, Sequence[Row]] | None = None) -> BatchOutcome:
+        """Resolve conflicts and build the rows. ``found``: the lookup's answers for
+        ``plan.missing`` (an id not stored is simply absent); ``live``: the live stored rows
+        of ``plan.revised`` (:func:`sinks.read_model.events.live_rows_of`, read back as
+        :class:`schemas.rows.EventRow` tuples with aware UTC times)."""
         out, now = plan.outcome, plan.now
         if not plan.candidates:
             return out
@@ -169,11 +207,24 @@ class IngestProcessor:
         by_type, newest = out.accepted_by_type, out.newest_by_station
         rows: list[Row] = []
         new_rows: list[Row] = []
+        in_batch: dict[UUID, list[Row]] = {}  # live rows of ids written by this batch
         for c in accepted:
             ev = c.event
+            if c.verdict == Verdict.STALE:
+                out.superseded += 1
+                continue
             row = event_row(ev, c.station, body_hash=c.hash, payload=c.payload,
                             ingested_at=now, source=c.record.source, tablet_mass_mg=tablet)
-            rows.append(row)
+            if ev.revision:
+                prior = in_batch.get(ev.event_id)
+                if prior is None:
+                    prior = list((live or {}).get(ev.event_id, ()))
+                row_written = self._revise(out, rows, row, prior, now,
+                                           redelivered=c.verdict == Verdict.SAME)
+                in_batch[ev.event_id] = [row] if row_written and not row[C_VOIDED] else []
+            else:
+                rows.append(row)
+                in_batch[ev.event_id] = [row]
             if c.new:
                 new_rows.append(row)
             by_type[ev.event_type] = by_type.get(ev.event_type, 0) + 1
@@ -182,6 +233,31 @@ class IngestProcessor:
                 newest[ev.station_id] = ev.occurred_at
         out.event_rows, out.new_rows = rows, new_rows
         return out
+
+    def _revise(self, out: BatchOutcome, rows: list[Row], row: Row, prior: list[Row],
+                now: datetime, *, redelivered: bool) -> bool:
+        """A revision or void (``row``) of an event whose live rows were ``prior``: withdraw
+        those it does not replace in their own partition, write the revision (a void only
+        when nothing was live to withdraw: it then records that the id is voided), keep
+        the history, and tell the windows. Returns whether ``row`` was written."""
+        revision, reason = row[C_REVISION], row[C_REASON]
+        older = [p for p in prior if p[C_REVISION] < revision]
+        void = bool(row[C_VOIDED])
+        month = _month(row)
+        withdrawn = [withdrawn_row(p, revision=revision, reason=reason, ingested_at=now)
+                     for p in older if void or _month(p) != month]
+        rows.extend(withdrawn)
+        written = not void or not older
+        if written:
+            rows.append(row)
+        out.revision_rows.extend(revision_row(p) for p in older)
+        out.revision_rows.append(revision_row(row))
+        if older or (redelivered and not void):
+            # a redelivered revision recomputes its windows again: the first pass may have
+            # been cut short by a crash (windows that already had their figures emit nothing)
+            out.corrections.append(Correction(row[C_EVENT_ID], row[C_STATION_ID],
+                                              tuple(older), None if void else row))
+        return written
 
     def _prepare_record(self, rec: RawRecord, now: datetime, out: BatchOutcome,
                         candidates: list[Candidate]) -> None:
@@ -260,3 +336,9 @@ class IngestProcessor:
     def forget_cache(self) -> None:
         """Drop the conflict cache (ids are looked up in ClickHouse again)."""
         self._hashes.clear()
+
+
+def _month(row: Row) -> int:
+    """The month partition of an ``events`` row (``toYYYYMM(occurred_at)``, UTC)."""
+    t = row[C_OCCURRED]
+    return t.year * 100 + t.month

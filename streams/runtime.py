@@ -31,6 +31,7 @@ from schemas.alert_input import partition_progress_record
 from schemas.parse import EVENT_TYPES
 from schemas.rows import EventRow
 from sinks.base import Database, SinkError
+from sinks.read_model import events as event_reads
 from streams.alert_input import station_progress_record
 from streams.backend import TP, Acker, Positions, SinkHealth, Timer, slices_by_bytes
 from streams.dead_letters import dlq_message, dlq_row
@@ -38,10 +39,12 @@ from streams.enriched import enriched_records
 from streams.frontier import AckFrontier
 from streams.guard import DlqFloodError, DlqGuard
 from streams.ingest import BatchOutcome, IngestProcessor, RawRecord
-from streams.window_runtime import WindowRuntime
+from streams.window_runtime import WindowRuntime, restored_event_row
 
 log = logging.getLogger("blo.ingest")
 C_STATION = EventRow._fields.index("station_id")
+C_EVENT_ID = EventRow._fields.index("event_id")
+EventRowT = tuple[Any, ...]
 
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) → delivery
 class ReadingSink(sinks.base.ReadingSink, SinkHealth, Protocol):
@@ -196,7 +199,9 @@ class IngestRuntime:
                 plan = self.processor.prepare(records, datetime.now(UTC))
                 found = await self._lookup_hashes(plan.stations, plan.missing) \
                     if plan.missing else {}
-                outcome = self.processor.finish(plan, found)
+                live = await self._lookup_live(plan.revised_stations, plan.revised) \
+                    if plan.revised else None
+                outcome = self.processor.finish(plan, found, live)
                 flood = self.guard.observe(
                     Counter(map(itemgetter(C_STATION), outcome.event_rows)),
                     [(d.station_id, d.reason) for d in outcome.dead_letters], time.monotonic())
@@ -204,6 +209,8 @@ class IngestRuntime:
                 if self.windows is not None:
                     self.windows.add(outcome.new_rows)
                 await self._write(outcome)
+                if outcome.corrections:
+                    await self._correct(outcome)
                 if flood is not None:  # a global failure: stop once its dead letters are in
                     await self.sink.flush("dlq guard")
                     raise flood
@@ -229,12 +236,25 @@ class IngestRuntime:
             await asyncio.gather(*deliveries)
         rows = {"events": outcome.event_rows,
                 "dlq": [dlq_row(d, limit) for d in outcome.dead_letters]}
+        if outcome.revision_rows:
+            rows["event_revisions"] = outcome.revision_rows
         done = outcome.done
 
         async def on_durable() -> None:
             await self._ack(done)
 
         await self.sink.submit(rows, on_durable=on_durable)
+
+    async def _correct(self, outcome: BatchOutcome) -> None:
+        """Corrections and voids (docs/corrections.md): once their rows are written, the
+        windows they touch are recounted from what ClickHouse holds."""
+        m = self.metrics
+        for c in outcome.corrections:
+            m.events_corrected.labels("void" if c.new_row is None else "revision").inc()
+        if self.windows is None:
+            return
+        await self.sink.flush("corrections")
+        await self.windows.correct(outcome.corrections)
 
     async def _ack(self, done: list[RawRecord]) -> None:
         acker = self.acker
@@ -344,6 +364,8 @@ class IngestRuntime:
     def _count(self, o: BatchOutcome) -> None:
         m = self.metrics
         m.events_consumed.labels(self.raw_topic).inc(o.events_seen)
+        if o.superseded:
+            m.events_superseded.inc(o.superseded)
         for et, n in o.accepted_by_type.items():
             m.events_valid.labels(et).inc(n)
         for d in o.dead_letters:  # label values stay bounded whatever the input says
@@ -364,6 +386,18 @@ class IngestRuntime:
             self.fatal = exc
             log.critical("%s", exc)
             self.on_fatal(exc)
+
+    async def _lookup_live(self, stations: Sequence[str], ids: Sequence[UUID]
+                           ) -> dict[UUID, list[EventRowT]]:
+        """The live stored rows of revised ids (:func:`sinks.read_model.events.live_rows_of`):
+        what a revision replaces."""
+        raw = await self.sink.query(*event_reads.live_rows_of(
+            self.db.database, stations, [str(i) for i in ids]))
+        out: dict[UUID, list[EventRowT]] = {}
+        for r in raw:
+            row = restored_event_row(r)
+            out.setdefault(row[C_EVENT_ID], []).append(row)
+        return out
 
     async def _lookup_hashes(self, stations: Sequence[str], ids: Sequence[UUID]
                              ) -> dict[UUID, str]:

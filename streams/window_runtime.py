@@ -28,7 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Container, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
@@ -41,6 +41,10 @@ from sinks.tables import EVENTS, LATE_EVENTS, WINDOW_STATS
 from streams.alert_input import window_input_records
 from streams.windows import Emission, WindowConfig, WindowState, emitted_from_row
 from streams.windows.assign import max_length_s
+from streams.windows.corrections import historical_rows, read_ranges
+
+if TYPE_CHECKING:
+    from streams.ingest import Correction
 
 log = logging.getLogger("blo.windows")
 
@@ -54,6 +58,9 @@ _TIME_COLUMNS = tuple(EVENTS.index(c) for c in
 _EVENT_ID = EVENTS.index("event_id")
 _STATION = EVENTS.index("station_id")
 _W_STATION = WINDOW_STATS.index("station_id")
+_W_COUNTRY = WINDOW_STATS.index("country")
+_W_BORDER = WINDOW_STATS.index("border")
+_W_TZ = WINDOW_STATS.index("station_tz")
 _L_STATION = LATE_EVENTS.index("station_id")
 _L_KIND = LATE_EVENTS.index("window_kind")
 _RECORD_MAX_ROWS = 500  # window rows per Kafka record (one station's rows, JSON array)
@@ -132,6 +139,35 @@ class WindowRuntime:
         add = self.state.add
         for row in rows:
             add(row, row[_P])
+
+    # -- corrections -----------------------------------------------------------------------
+    async def correct(self, corrections: Sequence[Correction]) -> int:
+        """Recount every window the old and new rows of ``corrections`` touch, from the
+        stored events (the caller wrote the corrections first: docs/corrections.md).
+        Windows in memory emit at the next tick; the others get their ``corrected`` rows
+        now (window_stats, the windows topic, the alert engine). Returns the rows written
+        now."""
+        touched = [w for c in corrections
+                   for r in (*c.old_rows, *((c.new_row,) if c.new_row is not None else ()))
+                   for w in self.state.touched(r)]
+        if not touched:
+            return 0
+        db, q = self.database, self.sink.query
+        async with self._lock:
+            raw = await q(*event_reads.events_of_keys(db, read_ranges(touched)))
+            historical = self.state.recount(touched, [restored_event_row(r) for r in raw])
+            if not historical:
+                return 0
+            keys = [(w.window_kind, w.start, w.station, *w.key) for w, _ in historical]
+            stored = {}
+            for row in await q(*window_reads.window_rows_of_keys(db, keys),
+                               table="window_stats"):
+                key, status, version, stats = emitted_from_row(row)
+                stored[key] = (status, version, stats,
+                               (str(row[_W_COUNTRY]), str(row[_W_BORDER]), str(row[_W_TZ])))
+            rows = historical_rows(historical, stored, self.config, self.clock())
+            await self._emit(Emission(rows, [], {"corrected": len(rows)}), ledger=False)
+        return len(rows)
 
     # -- output ----------------------------------------------------------------------------
     async def tick(self, caught_up: Container[int]) -> None:

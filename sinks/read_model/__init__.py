@@ -87,11 +87,16 @@ def latest(database: str, spec: TableSpec, columns: Sequence[str] = (), where: s
     the physical rows before they collapse, so it may use only columns every version of a
     key shares (the key's, the partition key's); filter others in an outer query. Rows
     of equal version are copies of one row here (a redelivery, a replay), so which one
-    ``argMax`` keeps does not matter."""
+    ``argMax`` keeps does not matter. A spec with ``Storage.read_version`` orders the rows by
+    that tuple instead (``events``: the highest revision wins, then the latest copy), and
+    with ``Storage.is_deleted`` a key whose latest row is withdrawn (``voided``) is not in
+    the view at all, as ``ReplacingMergeTree(version, is_deleted)`` does on current
+    releases."""
     st = spec.storage
     if st.engine != "ReplacingMergeTree" or len(st.engine_args) != 1:
         raise ValueError(f"table {spec.name}: no ReplacingMergeTree version to read by")
-    version = st.engine_args[0]
+    version = f"tuple({', '.join(st.read_version)})" if st.read_version \
+        else st.engine_args[0]
     wanted = tuple(columns) or spec.column_names
     unknown = [c for c in wanted if c not in spec.column_names]
     if unknown:
@@ -101,19 +106,27 @@ def latest(database: str, spec: TableSpec, columns: Sequence[str] = (), where: s
     if st.partition_by and any(c not in keys for c in _columns_in(st.partition_by, spec)):
         group.append(st.partition_by)
     rest = [c for c in wanted if c not in keys]
+    deleted = st.is_deleted
     inner = list(keys)
-    if len(rest) == 1:
+    if deleted:  # withdrawn keys leave the view: the flag travels in the tuple, last
+        tupled = [*rest, deleted]
+        inner.append(f"argMax(tuple({', '.join(tupled)}), {version}) AS _latest")
+        outer_of = {c: f"tupleElement(_latest, {i}) AS {c}" for i, c in enumerate(rest, 1)}
+        cond_out = f" WHERE tupleElement(_latest, {len(tupled)}) = 0"
+    elif len(rest) == 1:
         inner.append(f"argMax({rest[0]}, {version}) AS _latest")
         outer_of = {rest[0]: f"_latest AS {rest[0]}"}
+        cond_out = ""
     elif rest:
         inner.append(f"argMax(tuple({', '.join(rest)}), {version}) AS _latest")
         outer_of = {c: f"tupleElement(_latest, {i}) AS {c}" for i, c in enumerate(rest, 1)}
+        cond_out = ""
     else:
-        outer_of = {}
+        outer_of, cond_out = {}, ""
     outer = ", ".join(outer_of.get(c, c) for c in wanted)
     cond = f" WHERE {where}" if where else ""
     return (f"(SELECT {outer} FROM (SELECT {', '.join(inner)} "
-            f"FROM {table(database, spec.name)}{cond} GROUP BY {', '.join(group)}))")
+            f"FROM {table(database, spec.name)}{cond} GROUP BY {', '.join(group)}){cond_out})")
 
 
 def _columns_in(expression: str, spec: TableSpec) -> list[str]:

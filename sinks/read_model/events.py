@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
 
 from sinks.read_model import Query, any_of, latest, table
 from sinks.sql import check_identifier, render
@@ -25,12 +26,21 @@ def stored_body_hashes_sql(
     the query reads ``event_id IN <that table>``: one query per batch whatever its size. Ids
     written into the text as ``toUUID('…')`` literals cost ClickHouse more to parse than the
     lookup itself, and over ~5,600 of them the text exceeds ``max_query_size``
-    (docs/performance.md). The station filter lets ClickHouse use the primary key
+    (docs/performance.md).
+
+    The answer for an id is its stored state across partitions (:func:`streams.stages.
+    conflicts.parse_stored`): the highest revision — of equal revisions the row that is not
+    withdrawn (a revision that moved the event leaves a withdrawn copy in the old month) —
+    as its bare body hash for an event never corrected, ``<revision>/<voided>/<hash>``
+    otherwise. The station filter lets ClickHouse use the primary key
     ``(station_id, event_id)``. ``id_as_text``: the id as ``toString(event_id)`` (cheaper
     for chDB's answer than a UUID to convert)."""
     key = "toString(event_id)" if id_as_text else "event_id"
     return render(
-        f"SELECT {key}, any(body_hash) FROM {check_identifier(database)}.events "
+        f"SELECT {key}, argMax(if(revision = 0 AND voided = 0, body_hash, "
+        "concat(toString(revision), '/', toString(voided), '/', body_hash)), "
+        "tuple(revision, voided = 0, ingested_at)) "
+        f"FROM {check_identifier(database)}.events "
         f"WHERE station_id IN %(stations)s AND event_id IN {IDS_TABLE} GROUP BY event_id",
         {"stations": tuple(station_ids)},
     )
@@ -45,8 +55,38 @@ _STORED = tuple(c for c in EVENTS.column_names if c != "payload")
 
 def _stored_latest(database: str, where: str) -> str:
     """The readers' view of ``events`` (:func:`sinks.read_model.latest`) without the payload;
-    ``where`` on the key or ``occurred_at`` (every copy of an event shares it)."""
+    ``where`` on the key or the month partition (:func:`months_from`): a correction may move
+    an event within its month, so ``occurred_at`` itself is filtered after collapsing."""
     return latest(database, EVENTS, _STORED, where)
+
+
+def _month(t: int) -> int:
+    d = datetime.fromtimestamp(max(0, t), UTC)
+    return d.year * 100 + d.month
+
+
+def months_from(lo: int, hi: int | None = None) -> str:
+    """A condition on the month partition (``toYYYYMM(occurred_at)``, UTC) of every event in
+    [lo, hi) (epoch seconds; from ``lo`` on without ``hi``): safe before the readers' view
+    collapses the copies of an event, which all share their partition (a correction that
+    moves an event to another month withdraws it from the old one), unlike ``occurred_at``,
+    which a correction may change within the month."""
+    cond = f"toYYYYMM(occurred_at) >= {_month(lo)}"
+    if hi is not None:
+        cond += f" AND toYYYYMM(occurred_at) <= {_month(max(lo, hi - 1))}"
+    return cond
+
+
+def live_rows_of(database: str, station_ids: Sequence[str], event_ids: Sequence[str]
+                 ) -> Query:
+    """The stored rows (readers' view, every column, payload included) of ``event_ids``
+    (text) under ``station_ids``: one per month partition the event is live in (normally
+    one). What a correction replaces: the ingest step withdraws them and the windows
+    recompute what they counted."""
+    src = latest(database, EVENTS, (), "station_id IN %(stations)s "
+                                       "AND toString(event_id) IN %(ids)s")
+    return Query(f"SELECT * FROM {src}",
+                 {"stations": tuple(station_ids), "ids": tuple(event_ids)})
 
 
 # -- the window state (streams/window_runtime.py, streams/window_rebuild.py) --------------
@@ -65,11 +105,12 @@ def stored_events_since(database: str, topic: str, partitions: Collection[int],
                         stations: Collection[str], since_s: int) -> Query:
     """The stored events (readers' view, :data:`STORED_EVENT_COLUMNS`) of ``stations`` read
     from ``partitions`` of ``topic`` with ``occurred_at >= since_s``."""
-    src = _stored_latest(database, "station_id IN %(stations)s "
-                                   "AND occurred_at >= toDateTime(%(since)s)")
+    src = _stored_latest(database, "station_id IN %(stations)s AND "
+                         + months_from(since_s))
     return Query(
         f"SELECT {STORED_EVENT_COLUMNS} FROM {src} "
-        "WHERE kafka_topic = %(topic)s AND kafka_partition IN %(parts)s",
+        "WHERE kafka_topic = %(topic)s AND kafka_partition IN %(parts)s "
+        "AND occurred_at >= toDateTime(%(since)s)",
         {"topic": topic, "parts": tuple(partitions), "stations": tuple(stations),
          "since": max(0, since_s)})
 
@@ -94,11 +135,35 @@ def stored_events_between(database: str, lo: int, hi: int, stations: Sequence[st
     """The stored events (readers' view, :data:`STORED_EVENT_COLUMNS`) in [lo, hi) (of
     ``stations``; all if empty), by station then event time."""
     where_st, params = _station_filter(stations)
-    src = _stored_latest(database, "occurred_at >= toDateTime(%(lo)s) "
-                                   f"AND occurred_at < toDateTime(%(hi)s){where_st}")
+    src = _stored_latest(database, months_from(lo, hi) + where_st)
     return Query(
-        f"SELECT {STORED_EVENT_COLUMNS} FROM {src} ORDER BY station_id, occurred_at",
+        f"SELECT {STORED_EVENT_COLUMNS} FROM {src} WHERE occurred_at >= toDateTime(%(lo)s) "
+        "AND occurred_at < toDateTime(%(hi)s) ORDER BY station_id, occurred_at",
         params | {"lo": max(0, lo), "hi": hi})
+
+
+def events_of_keys(database: str, groups: Sequence[tuple[str, str, str, str, int, int]]
+                   ) -> Query:
+    """The stored events (readers' view, :data:`STORED_EVENT_COLUMNS`) of window keys:
+    per ``(station, event_type, measure, dimension, lo, hi)`` those of the station with that
+    type and key (``dimension`` is the drug of a seizure, the dimension of a count report)
+    that occurred in [lo, hi) — a count report only if its whole period is in it. What a
+    correction recomputes its windows from (streams/window_runtime.py)."""
+    stations = tuple(sorted({g[0] for g in groups})) or ("",)
+    lo = min((g[4] for g in groups), default=0)
+    hi = max((g[5] for g in groups), default=0)
+    cond, params = any_of(
+        "station_id = %(s)s AND event_type = %(e)s AND measure = %(m)s "
+        "AND if(event_type = 'count_report', dimension, drug) = %(d)s "
+        "AND occurred_at >= toDateTime(%(lo)s) AND occurred_at < toDateTime(%(hi)s) "
+        "AND (event_type != 'count_report' OR (period_start >= toDateTime(%(lo)s) "
+        "AND period_end <= toDateTime(%(hi)s)))",
+        [{"s": s, "e": e, "m": m, "d": d, "lo": max(0, a), "hi": b}
+         for s, e, m, d, a, b in groups])
+    src = _stored_latest(database, "station_id IN %(key_stations)s AND "
+                         + months_from(lo, hi))
+    return Query(f"SELECT {STORED_EVENT_COLUMNS} FROM {src} WHERE {cond} "
+                 "ORDER BY station_id, occurred_at", params | {"key_stations": stations})
 
 
 # -- the alert engine's restore (streams/alert_runtime.py) ---------------------------------
@@ -117,10 +182,11 @@ def events_of_types_since(database: str, event_types: Collection[str], since_s: 
     """``(station_id, event_type, occurred_at, event_id)`` of the stored events (readers'
     view) of ``event_types`` with ``occurred_at >= since_s``, in event-time order."""
     src = latest(database, EVENTS, ("station_id", "event_type", "occurred_at", "event_id"),
-                 "occurred_at >= toDateTime(%(s)s)")
+                 months_from(since_s))
     return Query(
         f"SELECT station_id, event_type, occurred_at, event_id FROM {src} "
-        "WHERE event_type IN %(types)s ORDER BY occurred_at, event_id",
+        "WHERE event_type IN %(types)s AND occurred_at >= toDateTime(%(s)s) "
+        "ORDER BY occurred_at, event_id",
         {"types": tuple(sorted(event_types)), "s": max(0, since_s)})
 
 

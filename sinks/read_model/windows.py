@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
-from sinks.read_model import Query, latest, table
+from sinks.read_model import Query, any_of, latest, table
 from sinks.sql import check_identifier
 from sinks.tables import WINDOW_STATS
 
@@ -49,6 +49,20 @@ def window_rows_between(database: str, lo: int, hi: int, stations: Sequence[str]
     return Query(
         f"SELECT {_COLUMNS} FROM {src}",
         params | {"lo": max(0, lo), "hi": hi})
+
+
+def window_rows_of_keys(database: str,
+                        keys: Sequence[tuple[str, int, str, str, str, str]]) -> Query:
+    """The current rows (readers' view) of the window keys ``(window_kind, window_start,
+    station_id, event_type, measure, dimension)`` (start in epoch seconds): what a
+    correction of windows no longer in memory is compared with."""
+    cond, params = any_of(
+        "window_kind = %(k)s AND window_start = toDateTime(%(t)s) AND station_id = %(s)s "
+        "AND event_type = %(e)s AND measure = %(m)s AND dimension = %(d)s",
+        [{"k": k, "t": t, "s": s, "e": e, "m": m, "d": d} for k, t, s, e, m, d in keys])
+    stations = tuple(sorted({k[2] for k in keys})) or ("",)
+    src = latest(database, WINDOW_STATS, (), f"station_id IN %(key_stations)s AND ({cond})")
+    return Query(f"SELECT {_COLUMNS} FROM {src}", params | {"key_stations": stations})
 
 
 BaselineScope = Literal["station", "country", "border", "all"]

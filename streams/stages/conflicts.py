@@ -8,6 +8,12 @@ stored rows by the caller, *between* stages (:meth:`BodyHashes.missing`, then
 caught across restarts too. An id seen with the same body is a redelivery: accepted again
 (its row collapses with the stored one) but not *new*, so the windows do not count it
 twice; an id seen with another body is rejected as ``id_conflict``.
+
+Corrections (docs/corrections.md): an event may be sent again with the same id and a higher
+``revision`` (or voided by a ``void`` of a higher revision). What is stored of an id is then
+its highest revision (:class:`Stored`); a higher revision *revises* it, a lower one is
+*stale* (superseded: skipped), the same one is a redelivery or, with another body, an
+``id_conflict`` as before.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class Candidate:
     hash: str
     payload: str
     new: bool = False
+    verdict: str = ""
 
 
 def candidate(event: AnyEvent, station: StationRecord, record: RawRecord, index: int
@@ -46,12 +53,42 @@ def candidate(event: AnyEvent, station: StationRecord, record: RawRecord, index:
     return Candidate(event, station, record, index, digest, payload)
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What is stored of an event id: its highest revision, whether that revision voids it,
+    and that revision's body hash."""
+
+    revision: int
+    voided: bool
+    hash: str
+
+
+def parse_stored(text: str) -> Stored:
+    """The lookup's answer for one id (:func:`sinks.read_model.events.stored_body_hashes_sql`):
+    the bare body hash of an event never corrected, ``<revision>/<voided>/<hash>``
+    otherwise."""
+    if "/" not in text:
+        return Stored(0, False, text)
+    rev, voided, digest = text.split("/", 2)
+    return Stored(int(rev), voided == "1", digest)
+
+
+class Verdict:
+    """What :meth:`BodyHashes.resolve` decided for one candidate (``Candidate.verdict``)."""
+
+    NEW = "new"  # never stored nor seen: counted as a new event
+    SAME = "same"  # a redelivery of the stored (highest) revision
+    REVISES = "revises"  # a higher revision (or a void) of a stored event
+    STALE = "stale"  # a lower revision than the stored one: superseded, not written
+
+
 class BodyHashes:
-    """A bounded cache of ``event_id → body hash`` (least recently seen dropped first)."""
+    """A bounded cache of ``event_id → what is stored`` (least recently seen dropped
+    first)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._hashes: OrderedDict[UUID, str] = OrderedDict()
+        self._hashes: OrderedDict[UUID, Stored] = OrderedDict()
 
     def missing(self, candidates: Sequence[Candidate]) -> list[UUID]:
         """The ids of ``candidates`` the cache does not hold (look these up)."""
@@ -60,34 +97,51 @@ class BodyHashes:
 
     def resolve(self, candidates: Sequence[Candidate], stored: Mapping[UUID, str]
                 ) -> tuple[list[Candidate], list[tuple[Candidate, Rejected]]]:
-        """``stored``: the body hashes found for :meth:`missing`. Returns the accepted
-        candidates (``new`` set) and the conflicting ones, in order; remembers the hash of
-        every accepted one."""
+        """``stored``: the lookup's answers for :meth:`missing`. Returns the accepted
+        candidates (``new`` and ``verdict`` set; stale revisions included, to be skipped)
+        and the conflicting ones, in order; remembers what every accepted one stored.
+
+        The highest revision of an id wins: a higher one revises (or voids) what is
+        stored, a lower one is stale, the same one is a redelivery if its body is the same
+        and an ``id_conflict`` otherwise."""
         for eid, h in stored.items():
-            self._remember(eid, h)
+            self._remember(eid, parse_stored(h))
         cache = self._hashes
         accepted: list[Candidate] = []
         conflicts: list[tuple[Candidate, Rejected]] = []
         for c in candidates:
-            eid = c.event.event_id
+            ev = c.event
+            eid = ev.event_id
+            rev = ev.revision or 0
             known = cache.get(eid)
-            if known is not None and known != c.hash:
-                conflicts.append((c, Rejected(c.index, orjson.loads(c.payload), ("id_conflict",), (
-                    (f"event_id: {eid} was already received with a different body (stored "
-                    f"body hash {known}, this one {c.hash}); an event id is never reused for "
-                    "other content"),))))
+            if known is None:
+                c.verdict = Verdict.NEW
+            elif rev > known.revision:
+                c.verdict = Verdict.REVISES
+            elif rev < known.revision:
+                c.verdict = Verdict.STALE
+                accepted.append(c)
                 continue
-            self._remember(eid, c.hash)
-            c.new = known is None
+            elif known.hash != c.hash:
+                what = "revision" if rev else "event_id"
+                conflicts.append((c, Rejected(c.index, orjson.loads(c.payload), ("id_conflict",), (
+                    (f"{what}: {eid} revision {rev} was already received with a different "
+                     f"body (stored body hash {known.hash}, this one {c.hash}); send a "
+                     "correction with a higher revision instead"),))))
+                continue
+            else:
+                c.verdict = Verdict.SAME
+            self._remember(eid, Stored(rev, ev.event_type == "void", c.hash))
+            c.new = c.verdict == Verdict.NEW and ev.event_type != "void"
             accepted.append(c)
         return accepted, conflicts
 
     def clear(self) -> None:
         self._hashes.clear()
 
-    def _remember(self, event_id: UUID, h: str) -> None:
+    def _remember(self, event_id: UUID, state: Stored) -> None:
         cache = self._hashes
-        cache[event_id] = h
+        cache[event_id] = state
         cache.move_to_end(event_id)
         if len(cache) > self.size:
             cache.popitem(last=False)

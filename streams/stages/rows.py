@@ -23,7 +23,7 @@ from schemas.events import (
     InspectionEvent,
     SeizureEvent,
 )
-from schemas.rows import Row
+from schemas.rows import EventRevisionRow, EventRow, Row
 from schemas.station import StationRecord
 from schemas.units import to_kg_equivalent
 from streams.stages.decode import SourcePos
@@ -124,4 +124,34 @@ def event_row(
         source.topic,
         source.partition,
         source.offset,
+        event.revision or 0,
+        1 if event.event_type == "void" else 0,
+        event.correction_reason or "",
     )
+
+
+C_EVENT_ID = EventRow._fields.index("event_id")
+C_STATION_ID = EventRow._fields.index("station_id")
+C_OCCURRED = EventRow._fields.index("occurred_at")
+C_INGESTED = EventRow._fields.index("ingested_at")
+C_REVISION = EventRow._fields.index("revision")
+C_VOIDED = EventRow._fields.index("voided")
+C_REASON = EventRow._fields.index("correction_reason")
+_HISTORY = tuple(EventRow._fields.index(c) for c in EventRevisionRow._fields)
+
+
+def withdrawn_row(stored: Row, *, revision: int, reason: str, ingested_at: datetime) -> Row:
+    """The row that takes ``stored`` (an ``events`` row of an earlier revision) out of the
+    readers' view of its partition: the same key and partition (so it replaces ``stored``
+    there), ``voided`` 1, the withdrawing revision and its reason."""
+    out = list(stored)
+    out[C_INGESTED] = ingested_at
+    out[C_REVISION] = revision
+    out[C_VOIDED] = 1
+    out[C_REASON] = reason
+    return tuple(out)
+
+
+def revision_row(row: Row) -> Row:
+    """The ``event_revisions`` row (:class:`EventRevisionRow` order) of an ``events`` row."""
+    return tuple(row[i] for i in _HISTORY)

@@ -69,6 +69,14 @@ class Emitter:
             d = self.dt_cache[t] = utc(t)
         return d
 
+    def _times(self, w: Window, acc: Acc) -> tuple[datetime, datetime]:
+        """first_event_at, last_event_at; a key no event is left in (a correction) has the
+        window's start as both."""
+        if acc[0]:
+            return utc(acc[11]), utc(acc[12])
+        start = self._dt(w.start)
+        return start, start
+
     def _emit(self, w: Window, key: KeyT, acc: Acc, status: str,
               previous: Emitted | None) -> None:
         version = self.now_us if previous is None else max(previous[1] + 1, self.now_us)
@@ -79,7 +87,7 @@ class Emitter:
             series.name, self._dt(w.start), self._dt(w.end), w.label, series.track.station,
             country, border, tz, key[0], key[1], key[2],
             acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6] / MICRO, acc[7], acc[8],
-            acc[9], acc[10] / MICRO, utc(acc[11]), utc(acc[12]),
+            acc[9], acc[10] / MICRO, *self._times(w, acc),
             status, version, self.now_dt,
         ))
         self.counts[status] += 1

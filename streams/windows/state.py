@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Collection, Container
+from collections.abc import Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,7 +40,8 @@ from typing import Any
 from schemas.rows import LateEventRow, Row
 from streams.windows.assign import max_length_s, windows_of
 from streams.windows.config import WindowConfig
-from streams.windows.emit import Emitter
+from streams.windows.corrections import Touched, find_window, recount_of, touched, zero_acc
+from streams.windows.emit import Emitter, stats_of
 from streams.windows.rows import STATUSES, LateEvent, WindowKey, late_row
 from streams.windows.series import LIVE, REPORTS, STREAMS, Emitted, KeyT, Series, Track
 from streams.windows.stats import (
@@ -219,6 +220,57 @@ class WindowState:
         gone = self._store.forget(partitions)
         if gone:
             self._staged = {k: v for k, v in self._staged.items() if k[0] not in gone}
+
+    # -- corrections ----------------------------------------------------------------------
+
+    def touched(self, row: tuple[Any, ...]) -> list[Touched]:
+        """The window keys an ``events`` row is counted in (a correction recounts them)."""
+        return touched(self.config, self._store.calendars, row)
+
+    def recount(self, windows: Iterable[Touched], rows: Sequence[tuple[Any, ...]]
+                ) -> list[tuple[Touched, Acc | None]]:
+        """Replace the figures of ``windows`` by a recount of ``rows`` -- every stored
+        event of their keys and spans (:func:`streams.windows.corrections.read_ranges`),
+        read after the correction was written, with nothing added since that is not in
+        them. Windows the state holds emit at the next tick; the others are returned with
+        their recount (None: no event left) for
+        :func:`streams.windows.corrections.historical_rows`."""
+        self._drain()
+        store = self._store
+        historical: list[tuple[Touched, Acc | None]] = []
+        for w in dict.fromkeys(windows):
+            tracks = store.reports if w.stream == REPORTS else store.live
+            found = find_window(tracks.get(w.station), w)
+            if found is None:
+                historical.append((w, recount_of(w, w.start, w.end, rows)))
+                continue
+            series, win = found
+            key = w.key
+            if series.hop:
+                for p in range(w.start, w.end, series.hop):
+                    acc = recount_of(w, p, p + series.hop, rows)
+                    pane = series.panes.get(p)
+                    if acc is not None:
+                        if pane is None:
+                            pane = series.panes[p] = {}
+                        pane[key] = acc
+                    elif pane is not None:
+                        pane.pop(key, None)
+                if key in win.emitted and stats_of(win, key) is None:
+                    series.panes.setdefault(w.start, {})[key] = zero_acc(("", "", w.tz))
+            else:
+                assert win.keys is not None
+                acc = recount_of(w, w.start, w.end, rows)
+                old = win.keys.get(key)
+                if acc is not None:
+                    win.keys[key] = acc
+                elif key in win.emitted:
+                    win.keys[key] = zero_acc(old[ATTRS] if old is not None else ("", "", w.tz))
+                else:
+                    win.keys.pop(key, None)
+            win.dirty[key] = None
+            store.dirty[win] = None
+        return historical
 
     # -- output --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ INVALID = {
     "crossing_schema_version_2": ("unknown_schema_version", "schema_version"),
     "unknown_type": ("unknown_event_type", "event_type"),
     "count_report_backwards_period": ("invalid", "period_end"),
+    "revision_without_reason": ("invalid", "correction_reason"),
 }
 
 # Pinned: a change here means stored body hashes change, and every redelivered event

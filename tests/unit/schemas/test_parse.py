@@ -23,7 +23,7 @@ def test_constants() -> None:
     assert SUPPORTED_SCHEMA_VERSIONS == frozenset({1})
     assert EVENT_TYPES == {
         "crossing", "inspection", "seizure", "detention", "incident", "liaison_message",
-        "count_report",
+        "count_report", "void",
     }
     assert EVENT_TYPES == set(EVENT_MODELS)
 

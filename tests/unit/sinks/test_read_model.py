@@ -49,7 +49,7 @@ def test_sequence_numbers_ranges() -> None:
     q = event_reads.sequence_numbers_final("blo", [("A", 3, 9), ("B", 0, 2)])
     text = render(*q)
     assert "FROM blo.events WHERE station_id IN tuple('A', 'B') GROUP BY" in text
-    assert ")) WHERE (station_id = 'A' AND source_seq >= 3 AND " \
+    assert ") WHERE (station_id = 'A' AND source_seq >= 3 AND " \
            "source_seq <= 9) OR (station_id = 'B' AND source_seq >= 0 AND source_seq <= 2) " \
            "ORDER BY station_id, source_seq" in text
     grouped = render(*event_reads.sequence_numbers("blo", [("A", 3, 9)]))
@@ -109,11 +109,13 @@ def test_latest_is_the_readers_view_without_final() -> None:
     from sinks.tables import ALERTS, EVENTS, STATIONS, WINDOW_STATS
 
     ev = latest("blo", EVENTS, ("event_type", "station_id", "occurred_at"), "occurred_at > 1")
+    # events: the highest revision wins (then the latest copy); a withdrawn key is left out
     assert ev == (
         "(SELECT tupleElement(_latest, 1) AS event_type, station_id, tupleElement(_latest, 2) "
         "AS occurred_at FROM (SELECT station_id, event_id, argMax(tuple(event_type, "
-        "occurred_at), ingested_at) AS _latest FROM blo.events WHERE occurred_at > 1 "
-        "GROUP BY station_id, event_id, toYYYYMM(occurred_at)))")
+        "occurred_at, voided), tuple(revision, ingested_at)) AS _latest FROM blo.events "
+        "WHERE occurred_at > 1 GROUP BY station_id, event_id, toYYYYMM(occurred_at)) "
+        "WHERE tupleElement(_latest, 3) = 0)")
     ws = latest("blo", WINDOW_STATS, ("window_start", "events"))
     assert "argMax(events, version) AS _latest" in ws and "_latest AS events" in ws
     assert ws.endswith("GROUP BY window_kind, station_id, event_type, measure, dimension, "
