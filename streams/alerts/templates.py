@@ -31,9 +31,9 @@ COMMON: dict[str, object] = {
 """Placeholders of every kind, with a sample value of their type (for checking specs)."""
 
 BY_KIND: dict[str, dict[str, object]] = {
-    "threshold": {"statistic": _STR, "op": _STR},
+    "threshold": {"statistic": _STR, "op": _STR, "corrected": _INT},
     "baseline": {"statistic": _STR, "mean": _NUM, "stddev": _NUM, "k": _NUM,
-                 "history_weeks": _INT},
+                 "history_weeks": _INT, "corrected": _INT},
     "silence": {"last_event_at": _STR, "silence_s": _NUM},
     "sequence_gap": {"gap_from": _INT, "gap_to": _INT, "gap_size": _INT},
     "paired": {"station_a": _STR, "station_b": _STR, "span_s": _NUM},

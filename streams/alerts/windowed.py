@@ -7,14 +7,29 @@ accept — by ``version``: a later row *replaces* its station key's earlier one,
 repeated one changes nothing — and the statistic summed over them (``seizure_kg_max``: the
 largest). ``on: final`` rules take only ``final``/``corrected`` rows.
 
-**Judging a bucket.** Rows only ever add to a window, so a "high" condition (``>=``, ``>``,
-baseline) that holds now holds for good, while its opposite may still change as rows
-arrive. A bucket is therefore judged *hot* as soon as its value passes ``raise``, but
-*cold* (past ``clear``) or *neutral* only once it is **settled**: every station that
-contributed to it has rows of this window kind reaching ``end + settle_s`` (event time),
-or a caught-up tick's clock has. For ``<=``/``<`` the roles swap. A firing alert resolves
-on a settled cold bucket of a *later* window than the one that fired it; a cold bucket
-then lets later hot buckets fire again once the cooldown ended.
+**Judging a bucket.** A bucket's value may go either way: rows add to a window, and a
+newer version of a station key (a ``corrected`` row after a correction or void, or a later
+``provisional`` row of an open window) may lower what an earlier one said. Still, a
+bucket is judged *hot* as soon as its value passes ``raise`` — an early warning that a
+correction may withdraw (below) — but *cold* (past ``clear``) or *neutral* only once it is
+**settled**: every station that contributed to it has rows of this window kind reaching
+``end + settle_s`` (event time), or a caught-up tick's clock has. For ``<=``/``<`` the
+roles swap. A firing alert resolves on a settled cold bucket of a *later* window than the
+one that fired it; a cold bucket then lets later hot buckets fire again once the cooldown
+ended.
+
+**Corrections.** Whenever the bucket a firing alert fired on changes and its value is now
+past ``clear`` (``<`` clear for ``>=``, ``<=`` clear for ``>``, ``<=`` mean + clear_k·sd
+for baselines, ``>``/``>=`` clear for ``<=``/``<``), the alert resolves at once — no later
+window and no settling needed: a correction is a fact. So does a ``for_s`` alert whose
+run of hot buckets up to the firing one no longer spans ``for_s`` because one of them is
+now past ``clear``. The resolved version carries the corrected bucket (its window, its
+value, the clear level), ``resolved_at`` is the latest event that bucket counts (never
+before ``fired_at``), the cooldown starts from there as after any resolve, and the
+message context has ``corrected = 1`` (0 otherwise). The bucket that fired cannot fire
+again (an alert id opens once); later hot buckets can, cooldown permitting. A change of
+any other bucket is judged as usual: lowering a bucket that did not fire resolves nothing
+unless it is a settled cold bucket of a later window.
 
 ``for_s``: a run of consecutive hot buckets (each starting where the previous ended, or
 earlier) whose span from the first start reaches ``for_s`` fires, with the first bucket
@@ -32,7 +47,7 @@ from typing import Any, NamedTuple
 from schemas.rows import WindowStatsRow
 from streams.alerts.baseline import BaselineProvider, mean_stddev
 from streams.alerts.book import AlertBook, Facts
-from streams.alerts.rows import epoch
+from streams.alerts.rows import Alert, alert_id, epoch
 from streams.alerts.rules import BaselineRule, ThresholdRule
 from streams.alerts.templates import number
 
@@ -211,7 +226,7 @@ class WindowTracker:
         dirty, self.dirty = sorted(self.dirty), set()
         for key, order in dirty:
             b = self.series.get(key, {}).get(order)
-            if b is None:
+            if b is None or self._withdrawn(key, order):
                 continue
             verdict = self.judge(key, b)
             if verdict is Verdict.HOT:
@@ -235,21 +250,27 @@ class WindowTracker:
                     "history_weeks": len(history)})
         return Levels(*b.levels) if b.levels is not None else None
 
-    def judge(self, key: str, b: Bucket) -> Verdict:
+    def conditions(self, key: str, b: Bucket) -> tuple[bool, bool] | None:
+        """(past raise, past clear) of the bucket's value as it stands; None: no levels."""
         lv = self.levels(key, b)
         if lv is None:
-            return Verdict.NEUTRAL if b.settled else Verdict.UNKNOWN
+            return None
         v, rule = b.value, self.rule
         if isinstance(rule, BaselineRule):
-            hot, cold, rising = v > lv.raise_ and v >= rule.min_value, v <= lv.clear, True
-        else:
-            op = rule.op
-            hot = {">=": v >= lv.raise_, ">": v > lv.raise_, "<=": v <= lv.raise_,
-                   "<": v < lv.raise_}[op]
-            cold = {">=": v < lv.clear, ">": v <= lv.clear, "<=": v > lv.clear,
-                    "<": v >= lv.clear}[op]
-            rising = rule.rising
-        if rising:
+            return v > lv.raise_ and v >= rule.min_value, v <= lv.clear
+        op = rule.op
+        hot = {">=": v >= lv.raise_, ">": v > lv.raise_, "<=": v <= lv.raise_,
+               "<": v < lv.raise_}[op]
+        cold = {">=": v < lv.clear, ">": v <= lv.clear, "<=": v > lv.clear,
+                "<": v >= lv.clear}[op]
+        return hot, cold
+
+    def judge(self, key: str, b: Bucket) -> Verdict:
+        now = self.conditions(key, b)
+        if now is None:
+            return Verdict.NEUTRAL if b.settled else Verdict.UNKNOWN
+        hot, cold = now
+        if self.rule.rising:
             if hot:
                 return Verdict.HOT
             if not b.settled:
@@ -304,11 +325,82 @@ class WindowTracker:
         assert lv is not None  # a cold verdict has levels
         self.book.resolve(rule, key, self._facts(key, b, lv.clear, b.end, lv.context),
                           rule.cooldown_s)
+        self._fire_after(key, order)
+
+    def _fire_after(self, key: str, order: Order) -> None:
+        """After a resolve: the first later hot bucket that may fire does."""
         for later in sorted(o for o in self.series[key] if o > order):
             if self.judge(key, self.series[key][later]) is Verdict.HOT:
                 self._hot(key, later)
-                if self.book.open_alert(rule.id, key) is not None:
+                if self.book.open_alert(self.rule.id, key) is not None:
                     return
+
+    # -- corrections ---------------------------------------------------------------------
+
+    def _withdrawn(self, key: str, order: Order) -> bool:
+        """Resolve the key's firing alert if the changed bucket ``order`` no longer bears
+        it out: it is the bucket that fired and is now past clear, or (``for_s``) an
+        earlier one whose fall past clear cut the run that fired below ``for_s``."""
+        alert = self.book.open_alert(self.rule.id, key)
+        if alert is None:
+            return False
+        fired = self._fired_order(key, alert)
+        if fired is None or order > fired:
+            return False
+        buckets = self.series[key]
+        if order == fired:
+            now = self.conditions(key, buckets[order])
+            culprit = buckets[order] if now is not None and now[1] else None
+        else:
+            culprit = self._run_cut(key, fired) if self.rule.for_s > 0 else None
+        if culprit is None:
+            return False
+        lv = self.levels(key, culprit)
+        assert lv is not None  # past clear: it has levels
+        at = max(alert.fired_at, min(max(culprit.last_event_at, culprit.start),
+                                     max(culprit.end - 1, culprit.start)))
+        self.book.resolve(self.rule, key,
+                          self._facts(key, culprit, lv.clear, at,
+                                      {**lv.context, "corrected": 1}),
+                          self.rule.cooldown_s)
+        self._fire_after(key, fired)
+        return True
+
+    def _fired_order(self, key: str, alert: Alert) -> Order | None:
+        """The bucket the alert fired on (by its id), if still kept."""
+        buckets = self.series.get(key, {})
+        start: Order = (alert.window_start, "")
+        if start in buckets:
+            return start if self._opened(key, buckets[start], alert) else None
+        for o, b in buckets.items():  # calendar buckets, by local date
+            if o[1] and self._opened(key, b, alert):
+                return o
+        return None
+
+    def _opened(self, key: str, b: Bucket, alert: Alert) -> bool:
+        return alert_id(self.rule.id, key, b.instant) == alert.alert_id
+
+    def _run_cut(self, key: str, fired: Order) -> Bucket | None:
+        """The bucket now past clear that ends the run of hot buckets before ``fired`` too
+        early for ``for_s``; None when the run still spans it, or stops for another reason
+        (a missing window, a forgotten one: as when it fired)."""
+        buckets = self.series[key]
+        orders = sorted(buckets)
+        i = orders.index(fired)
+        while i > 0:
+            prev, cur = buckets[orders[i - 1]], buckets[orders[i]]
+            if prev.end < cur.start:
+                return None
+            if not (self._eligible(key, prev) and self.judge(key, prev) is Verdict.HOT):
+                break
+            i -= 1
+        else:
+            return None
+        if buckets[fired].end - buckets[orders[i]].start >= self.rule.for_s:
+            return None
+        stop = buckets[orders[i - 1]]
+        now = self.conditions(key, stop)
+        return stop if now is not None and now[1] else None
 
     def _fire(self, key: str, order: Order) -> None:
         """Fire on a bucket; a corrected old window may fire behind windows already judged
@@ -338,5 +430,5 @@ class WindowTracker:
             window_kind=self.rule.window, window_start=b.start, window_end=b.end,
             value=b.value, threshold=threshold, at=at,
             context={"country": country, "border": border, "statistic": self.rule.statistic,
-                     "window_label": b.label, **extra},
+                     "window_label": b.label, "corrected": 0, **extra},
         )

@@ -91,8 +91,8 @@ rules:
 def test_every_problem_is_reported_with_its_line_and_field_path() -> None:
     assert problems(BAD, {"1m", "1h", "day"}) == [
         (6, "rules.0.message", (
-            "unknown placeholder {nonsense}; known for threshold: border, country, fired_at, "
-            "kind, op, resolved_at, rule_id, rule_name, scope, scope_key, severity, state, "
+            "unknown placeholder {nonsense}; known for threshold: border, corrected, country, "
+            "fired_at, kind, op, resolved_at, rule_id, rule_name, scope, scope_key, severity, state, "
             "station_id, statistic, threshold, value, window_end, window_kind, window_label, "
             "window_start")),
         (12, "rules.0.clear", "with op '>=', clear (60) must be <= raise (50)"),
