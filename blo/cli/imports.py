@@ -16,6 +16,7 @@ from blo.cli.data import _drain, _left_behind, _publish_chunked, _publisher, _st
 
 if TYPE_CHECKING:
     from blo.importer import ImportMapping, StationRecordDict
+    from blo.importer.revise import FileFacts, ReplacedPeriod, RevisionPlan
     from blo.importer.runs import Outcome, RejectedRow
     from blo.importer.stations import StationProblem
     from blo.settings import Settings
@@ -36,11 +37,18 @@ if TYPE_CHECKING:
                    "the file's order, so event-time windows see an in-order history (the file "
                    "is held in memory); file: publish as read (large files; the file is read "
                    "twice; then run `blo windows rebuild` over the imported range).")
+@click.option("--replaces", "replaces", default=None, callback=lambda ctx, param, value:
+              _replaced_period(value), metavar="PERIOD",
+              help="The file is the whole truth for these station-local months of its "
+                   "stations: stored count reports of them (of the mapping's measures) that "
+                   "the file does not hold are voided. YYYY-MM, YYYY-MM..YYYY-MM, YYYY or "
+                   "YYYY..YYYY (docs/import-csv.md, Revised files).")
 @click.option("--dry-run", is_flag=True,
               help="Map and check everything, publish nothing; the run is recorded.")
 @click.pass_context
 def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: bool,
-               buffer: str | None, timeout: float, order: str, dry_run: bool) -> None:
+               buffer: str | None, timeout: float, order: str, replaces: ReplacedPeriod | None,
+               dry_run: bool) -> None:
     """Publish a periodic-statistics CSV as count reports, through the same path as stations.
 
     Every row is mapped and every derived station record is checked against the registry's
@@ -50,6 +58,10 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
     yields the same window rows as sorted input; docs/windows.md). Each run (file and
     mapping with their SHA-256, counts, outcome) and each rejected row is recorded: `blo
     imports list`, `blo imports show RUN_ID`.
+
+    A file imported again (a revised edition) is compared with what is stored: unchanged
+    reports are not published, changed ones are published as revisions, and with
+    --replaces PERIOD stored reports of the period the file no longer holds are voided.
     """
     from blo.importer import ImportFileError, MappingError, parse_mapping
     from blo.importer.mapping import read_mapping_text
@@ -66,13 +78,24 @@ def import_csv(ctx: click.Context, file: str, mapping: str, register_stations: b
         check_recordable(s)
         run = _Run(s, new_run_id(), started, path, file_sha, file_bytes, label, text,
                    sha256_of_text(text), dry_run)
-        _import(s, run, m, register_stations, buffer, timeout, order)
+        _import(s, run, m, register_stations, buffer, timeout, order, replaces)
     except (MappingError, ImportFileError, OSError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     except RecordError as e:
         click.echo(f"error: {e}; nothing was published", err=True)
         sys.exit(2)
+
+
+def _replaced_period(value: str | None) -> ReplacedPeriod | None:
+    from blo.importer.revise import parse_period
+
+    if value is None:
+        return None
+    try:
+        return parse_period(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--replaces'") from None
 
 
 class _Run:
@@ -108,10 +131,13 @@ class _Run:
 
 
 def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
-            buffer: str | None, timeout: float, order: str) -> None:
+            buffer: str | None, timeout: float, order: str,
+            replaces: ReplacedPeriod | None = None) -> None:
     from blo.importer import Mapped, iter_import
+    from blo.importer.revise import FileFacts
     from blo.importer.runs import RejectedRow
     from blo.importer.stations import INVALID_STATION_RECORD, check_station, registered_stations
+    from blo.importer.stored import StoredReadError
     from blo.kafka_io import ensure_pipeline_topics, produce, read_topic
     from blo.retention_check import ImportRetentionCheck
 
@@ -127,6 +153,7 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
     invalid: list[StationProblem] = []
     held: list[tuple[str, Any]] = []  # event-time order: every event, published after the check
     rows_ok = events = 0
+    facts = FileFacts()  # what the comparison with the stored reports needs
     total_lines = sum(1 for _ in run.path.open("rb"))
 
     def items(what: str) -> Any:
@@ -145,6 +172,7 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
             rows_ok += 1
             events += len(item.events)
             retention.add(item.events)
+            facts.add(item.events)
             if item.station is not None and register_stations:
                 problem = check_station(item.station, item.line_no)
                 if problem is None:
@@ -181,9 +209,36 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
         report("mapped", events, 0)
         run.record("refused", rows_read, 0, 0, rejected + refusals)
         sys.exit(1)
+    # 1b. compare with what is stored of the file's stations: nothing is published yet
+    if replaces is not None and not facts.overlaps(replaces):
+        click.echo(f"error: --replaces {replaces}: the file holds no report of that period "
+                   "(it would only void); nothing was published", err=True)
+        run.record("refused", rows_read, 0, 0, rejected)
+        sys.exit(1)
+    try:
+        plan = _revision_plan(s, run, m, facts, replaces, reported_at)
+    except StoredReadError as e:
+        click.echo(f"error: {e}; nothing was published", err=True)
+        run.record("refused", rows_read, 0, 0, rejected)
+        sys.exit(2)
+
+    def judged(pairs: Any) -> Any:
+        for label, ev in pairs:
+            out = plan.judge(ev)
+            if out is not None:
+                yield label, out
+
     if run.dry_run:
+        if order != "event-time":  # nothing held: judge a second reading of the file
+            for _ in judged((None, ev) for item in items("comparing")
+                            if isinstance(item, Mapped) for ev in item.events):
+                pass
+        else:
+            for _ in judged(held):
+                pass
         report("mapped (dry run, nothing published)", events, 0)
         click.echo(f"  would register {len(stations)} station(s)")
+        _report_revision(plan, replaces, "dry run, nothing published: ")
         for warning in retention.warnings():
             click.echo(warning, err=True)
         sys.exit(0 if run.record("dry_run", rows_read, 0, 0, rejected) else 1)
@@ -197,6 +252,7 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
     with _publisher(s, buffer, "import") as pub:
         if order == "event-time":
             held.sort(key=_station_time_order)  # stable: file order among equal times
+            held = list(judged(held))
             click.echo(f"publishing {len(held)} events in event-time order per station",
                        err=True)
             accepted, problems = _publish_chunked(pub, held)
@@ -204,7 +260,7 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
             pending: list[tuple[str, Any]] = []
             for item in items("publishing"):
                 if isinstance(item, Mapped):
-                    pending.extend((f"line {item.line_no}", ev) for ev in item.events)
+                    pending.extend(judged((f"line {item.line_no}", ev) for ev in item.events))
                     if len(pending) >= 2000:
                         sent, refused = _publish_chunked(pub, pending)
                         accepted += sent
@@ -213,8 +269,14 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
             sent, refused = _publish_chunked(pub, pending)
             accepted += sent
             problems.extend(refused)
+        if plan.voids:  # after the file's own events: other ids, so any order is right
+            sent, refused = _publish_chunked(
+                pub, ((f"void of {v['event_id']}", v) for v in plan.voids))
+            accepted += sent
+            problems.extend(refused)
         _drain(pub, timeout)
     report("published", events, len(stations))
+    _report_revision(plan, replaces, "")
     for msg in problems:
         click.echo(f"  not published: {msg}", err=True)
     for warning in retention.warnings():
@@ -226,6 +288,38 @@ def _import(s: Settings, run: _Run, m: ImportMapping, register_stations: bool,
         sys.exit(left)
     if problems or not recorded:
         sys.exit(1)
+
+
+def _revision_plan(s: Settings, run: _Run, m: ImportMapping, facts: FileFacts,
+                   replaces: ReplacedPeriod | None, reported_at: datetime) -> RevisionPlan:
+    """What is stored of the file's stations over its span (and the replaced period),
+    read in bounded chunks, and the decisions it makes. :class:`blo.importer.stored.
+    StoredReadError` when it cannot be read."""
+    from blo.importer.revise import (
+        RevisionPlan,
+        StoredIndex,
+        lookup_chunks,
+        revision_reason,
+        scope_measures,
+        void_reason,
+    )
+    from blo.importer.stored import read_index
+
+    chunks = lookup_chunks(facts, replaces)
+    index = StoredIndex(facts.ids, scope_measures(m, facts.measures))
+    with click.progressbar(length=len(chunks), label="comparing with stored reports",
+                           file=sys.stderr) as bar:
+        read_index(s, chunks, index, lambda _rows: bar.update(1))
+    return RevisionPlan(index, facts, revision_reason(run.path.name, run.file_sha),
+                        void_reason(run.path.name), reported_at, replaces)
+
+
+def _report_revision(plan: RevisionPlan, replaces: ReplacedPeriod | None, prefix: str) -> None:
+    c = plan.counts
+    click.echo(prefix + c.line() + (f" (--replaces {replaces})" if replaces is not None else ""))
+    if c.absent:
+        click.echo(f"  {c.absent} stored reports are not in this file; pass --replaces PERIOD "
+                   "to void them (PERIOD: YYYY-MM..YYYY-MM, docs/import-csv.md)")
 
 
 @main.group()

@@ -225,3 +225,37 @@ def sequence_numbers_final(database: str, spans: Sequence[tuple[str, int, int]])
     return Query(
         f"SELECT station_id, source_seq, occurred_at FROM {src} "
         f"WHERE {cond} ORDER BY station_id, source_seq", params | {"seq_stations": stations})
+
+
+# -- a revised import (blo/importer/revise.py) ---------------------------------------------
+
+STORED_REPORT_COLUMNS = ("event_id", "station_id", "event_type", "revision", "voided",
+                         "occurred_at", "source_seq", "period_start", "period_end", "measure",
+                         "station_tz", "payload")
+"""What :func:`stored_reports_of` answers per row (ids as text, instants as epoch seconds)."""
+
+
+def stored_reports_of(database: str, stations: Sequence[str], lo: int, hi: int) -> Query:
+    """What ``blo import-csv`` compares a revised file with: per event of ``stations`` (not
+    empty) and month partition, the latest row (:func:`sinks.read_model.latest`'s order:
+    highest revision, then latest copy) of the events with ``lo <= occurred_at < hi``
+    (epoch seconds), count reports and voids only, in :data:`STORED_REPORT_COLUMNS`.
+
+    Unlike the readers' view, withdrawn rows stay in (``voided`` 1): a voided id, or one
+    moved out of a month, still holds the highest revision a new one must exceed. Live
+    rows are those with ``voided`` 0. The partition and the station filter the physical
+    rows; type and time filter the collapsed ones, which a correction may have changed."""
+    from dataclasses import replace  # (this section is appended whole to the module)
+
+    spec = replace(EVENTS, storage=replace(EVENTS.storage, is_deleted=""))
+    src = latest(database, spec, STORED_REPORT_COLUMNS,
+                 "station_id IN %(stations)s AND " + months_from(lo, hi))
+    out = ", ".join(
+        "toString(event_id)" if c == "event_id"
+        else f"toInt64(toUnixTimestamp({c}))" if c in ("occurred_at", "period_start",
+                                                       "period_end")
+        else c for c in STORED_REPORT_COLUMNS)
+    return Query(
+        f"SELECT {out} FROM {src} WHERE event_type IN ('count_report', 'void') "
+        "AND occurred_at >= toDateTime(%(lo)s) AND occurred_at < toDateTime(%(hi)s)",
+        {"stations": tuple(stations), "lo": max(0, lo), "hi": hi})
