@@ -71,7 +71,9 @@ def event_row(event: dict[str, Any], ingested_at: datetime, offset: int) -> Row:
          "body_hash": body_hash, "payload": payload, "kafka_topic": "blo.events.raw",
          "kafka_offset": offset, "revision": ev.revision or 0,
          "voided": 1 if ev.event_type == "void" else 0,
-         "correction_reason": ev.correction_reason or ""}
+         "correction_reason": ev.correction_reason or "",
+         # the one typed column the docs' query reads (the rest stay defaults)
+         "persons": getattr(ev, "persons", None)}
     return tuple(v.get(c, _default(t)) for c, t in EVENTS.columns)
 
 

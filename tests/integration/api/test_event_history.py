@@ -123,3 +123,44 @@ def test_histories_per_scope_and_404_outside_it(
         [(f"history {token}", f"/api/v1/events/{eid}/history", status)
          for (token, eid, _), (status, _) in zip(calls, answers, strict=False)]
         + [("", f"/api/v1/events/{ids['plain']}/history", 401)])
+
+
+def test_the_readers_query_of_docs_corrections_runs_and_follows_corrections(
+        make_clickhouse_db: Callable[..., ServerDatabase]) -> None:
+    """The ```sql block of docs/corrections.md on 18.16: a voided seizure and a crossing a
+    revision moved out of the day (within the month) are not counted; a plain crossing and
+    one whose revision moved it into the day are, with their latest persons."""
+    import re
+    from datetime import timedelta
+    from pathlib import Path
+
+    from sinks.tables import EVENTS
+    from tests.integration.api.event_history_rows import T0, event_row
+
+    db = make_clickhouse_db()
+    store(db)  # the voided seizure of KZ-KORDAI is on 2024-02-14
+    day = T0.replace(hour=3)
+
+    def crossing(seq: int, at: Any, **more: Any) -> dict[str, Any]:
+        from schemas.identity import derive_event_id
+        return {"event_id": str(derive_event_id("KZ-KORDAI", seq)), "schema_version": 1,
+                "event_type": "crossing", "station_id": "KZ-KORDAI", "source_seq": seq,
+                "occurred_at": at.isoformat(), "reported_at": at.isoformat(),
+                "direction": "inbound", "subject": "person", "mode": "road", "persons": 4,
+                "vehicles": 1, "document_check": "passed", **more}
+
+    h = timedelta(hours=1)
+    plain = crossing(1, day)
+    away = crossing(2, day)  # revised to the 20th
+    into = crossing(3, day + 100 * h)  # revised into the 14th, persons 6
+    rows = [event_row(plain, day + h, 100), event_row(away, day + h, 101),
+            event_row({**away, "occurred_at": (day + 150 * h).isoformat(), "revision": 1,
+                       "correction_reason": "wrong day"}, day + 200 * h, 102),
+            event_row(into, day + 101 * h, 103),
+            event_row({**into, "occurred_at": (day + 2 * h).isoformat(), "persons": 6,
+                       "revision": 1, "correction_reason": "wrong day"}, day + 200 * h, 104)]
+    for r in rows:
+        db.insert("events", EVENTS.column_names, [r])
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "corrections.md").read_text()
+    [sql] = re.findall(r"```sql\n(.*?)```", doc, re.DOTALL)
+    assert db.query(sql.replace("blo.", f"{db.database}.")) == [("crossing", 2, 10)]
