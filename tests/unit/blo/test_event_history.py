@@ -163,3 +163,12 @@ def test_the_queries_filter_only_the_key_before_collapsing() -> None:
     unscoped, _ = history_queries("blo", EID)
     assert unscoped.params == {"event_id": EID}
     assert f"toUUID('{EID}')" in render(*unscoped)
+
+
+def test_the_command_refuses_an_id_that_is_not_a_uuid_before_reading_anything() -> None:
+    from click.testing import CliRunner
+
+    from blo.cli import main
+
+    res = CliRunner().invoke(main, ["events", "history", "40877"])
+    assert res.exit_code == 2 and "'40877' is not an event id (a UUID)" in res.output
