@@ -111,6 +111,22 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                                       "(unless dry_run): {matched, sent, alert_ids}"},
                               **errors,
                               "403": {**err, "description": "scope outside the token's"}}}},
+            "/api/v1/events/{event_id}/history": {"get": {
+                "summary": "Every stored revision of one event (corrections and voids)",
+                "description": "Per revision: revision, kind (original, revision, void), "
+                               "reason, event_type, occurred_at, reported_at, ingested_at, "
+                               "body_hash, changes from the previous revision "
+                               "[{field, old, new}] and the event as stored. An event of a "
+                               "station outside the token's scope is 404, as an unknown "
+                               "one.",
+                "parameters": [{"name": "event_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "format": "uuid"}},
+                               _p("station", "only when two stations used the same id",
+                                  {"type": "string"})],
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "JSON"},
+                              "400": errors["400"], "401": errors["401"],
+                              "404": {**err, "description": "no such event in scope"}}}},
             "/api/v1/live": get("Server-sent events: a dashboard snapshot every few seconds",
                                 [_p("access_token", "the token, for EventSource (only here)",
                                     {"type": "string"})],

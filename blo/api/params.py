@@ -160,6 +160,21 @@ def parse(model: type[_P], query: dict[str, str]) -> _P:
 
 
 
+class HistoryParams(_Params):
+    """``GET /api/v1/events/{event_id}/history``: ``station`` only when two stations used
+    the same event id (and it must be in scope)."""
+
+    station: str | None = Field(None, min_length=1, max_length=64)
+
+
+def parse_event_id(event_id: str) -> str:
+    """The event id of a history's path: a UUID, normalised."""
+    try:
+        return str(UUID(event_id))
+    except ValueError:
+        raise ParamError([f"event_id: not a UUID: {event_id[:60]!r}"]) from None
+
+
 def parse_alert_id(alert_id: str) -> str:
     """The alert id of an acknowledgement's path: a UUID, normalised."""
     try:

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from blo.api.params import GROUPS, INTERIOR, STATISTICS, Filters
+from blo.event_history import history_queries
 from sinks.read_model import latest
 from sinks.tables import ALERTS, WINDOW_STATS
 
@@ -190,3 +191,13 @@ def live_sql(db: str, window: str, stations: tuple[str, ...], now: datetime
         (_with_source(db, f"SELECT toUInt32(window_start) AS t, sum(events) FROM {_SRC} "
                           "WHERE station_id IN %(stations)s GROUP BY t ORDER BY t"), p),
     ]
+
+
+def event_history_sql(db: str, event_id: str, stations: tuple[str, ...]
+                      ) -> list[tuple[str, dict[str, Any]]]:
+    """The history of ``event_id`` among ``stations`` (the visible ones: an event of
+    another station is not found, exactly as an unknown one): its revisions in
+    ``event_revisions``, then its live row in ``events`` (read only when there are no
+    revisions). Rows as :func:`blo.event_history.histories` takes them."""
+    revisions, live = history_queries(db, event_id, stations)
+    return [(revisions.sql, revisions.params), (live.sql, live.params)]

@@ -124,3 +124,14 @@ def filter_refusal(scope: Scope, vis: Visibility, station: str | None = None,
             and not any(c in scope.countries for c in border.split("-"))):
         return f"border {border} does not touch this token's countries ({scope.describe()})"
     return ""
+
+
+def event_stations(vis: Visibility, station: str | None = None) -> tuple[str, ...]:
+    """The stations whose events a token may read: the visible ones (never the paired
+    posts': those are seen in aggregate only), narrowed to ``station`` when given. A
+    station outside the scope leaves none (``("",)``: the SQL stays valid and finds
+    nothing), so its events are answered as unknown ones, never as refused: whether they
+    exist does not leak. For ``IN %(stations)s``: never empty."""
+    if station:
+        return (station,) if station in vis.stations else ("",)
+    return vis.station_ids()

@@ -19,6 +19,7 @@ from blo.api.params import INTERIOR, STATISTICS
 from blo.api.queries import ALERT_COLUMNS
 from blo.api.scope import Scope, StationInfo, Visibility, alert_visible
 from blo.api.tokens import Token, iso
+from blo.event_history import EventHistory
 
 JsonObject = dict[str, Any]
 """One JSON object of an answer (its keys are those docs/api.md lists)."""
@@ -230,3 +231,10 @@ def whoami(token: Token, windows: Sequence[str]) -> JsonObject:
             "all": s.all, "countries": sorted(s.countries), "agencies": sorted(s.agencies),
             "windows": list(windows),
             "expires_at": iso(token.expires_at) if token.expires_at else None}
+
+
+# -- an event's history ---------------------------------------------------------------------
+def event_history_body(scope: Scope, history: EventHistory) -> JsonObject:
+    """A ``/events/{event_id}/history`` answer: the token's scope and the history
+    (:meth:`blo.event_history.EventHistory.document`)."""
+    return {"scope": scope.describe(), **history.document()}

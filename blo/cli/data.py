@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -117,6 +118,48 @@ def _left_behind(pub: Any, timeout: float) -> int:
     return EXIT_BUFFERED
 
 
+@dataclass(frozen=True, slots=True)
+class CorrectionMode:
+    """What ``blo publish --revise N`` / ``--void N`` (with ``--reason``) does to each
+    input event."""
+
+    void: bool
+    revision: int
+    reason: str
+
+    def record(self, event: dict[str, Any]) -> dict[str, object]:
+        """The record sent for ``event``; raises :class:`blo.sdk.InvalidEvent`."""
+        from blo.sdk import revision_record, void_record
+
+        build = void_record if self.void else revision_record
+        return build(event, revision=self.revision, reason=self.reason)
+
+
+def correction_mode(revise: int | None, void: int | None, reason: str | None
+                    ) -> CorrectionMode | None:
+    """The ``--revise``/``--void``/``--reason`` options of ``blo publish``, checked:
+    at most one of the first two, and ``--reason`` (not blank, at most 128 characters)
+    with either and only with either; ``click.UsageError`` otherwise."""
+    if revise is not None and void is not None:
+        raise click.UsageError("--revise and --void exclude each other: an event is either "
+                               "corrected or withdrawn")
+    if revise is None and void is None:
+        if reason is not None:
+            raise click.UsageError("--reason goes with --revise N or --void N")
+        return None
+    option = "--revise" if revise is not None else "--void"
+    if reason is None or not reason.strip():
+        raise click.UsageError(f"{option} needs --reason TEXT (why; it is kept with the "
+                               "event's history)")
+    if len(reason) > 128:
+        raise click.UsageError(f"--reason is {len(reason)} characters; at most 128")
+    if any(ord(c) < 32 or ord(c) == 127 for c in reason):
+        raise click.UsageError("--reason must be one line of text (no control characters)")
+    revision = revise if revise is not None else void
+    assert revision is not None
+    return CorrectionMode(void is not None, revision, reason)
+
+
 @main.group()
 def stations() -> None:
     """Station registry."""
@@ -159,40 +202,64 @@ def stations_load(ctx: click.Context, file: str) -> None:
 @click.option("--flush-buffer", is_flag=True,
               help="Read no input: send what the buffer still holds (events an earlier run "
                    "could not deliver) and wait up to --timeout for the broker.")
+@click.option("--revise", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Send every input event as revision N of itself (the corrected event, "
+                   "whole; same event_id). Needs --reason.")
+@click.option("--void", "void_at", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Void every input event at revision N (higher than any sent for it). "
+                   "Needs --reason.")
+@click.option("--reason", default=None, metavar="TEXT",
+              help="Why (correction_reason, 1-128 characters): with --revise or --void.")
 @click.pass_context
 def publish(ctx: click.Context, file: TextIO, buffer: str | None, timeout: float,
-            flush_buffer: bool) -> None:
+            flush_buffer: bool, revise: int | None, void_at: int | None,
+            reason: str | None) -> None:
     """Publish JSON Lines events (FILE or - for stdin) as a station would.
 
     Events are buffered on disk first, so nothing is lost if the broker is unreachable;
     event_id is derived from (station_id, source_seq) when absent. Events an earlier run
     left in the buffer are sent first.
 
+    Corrections (docs/corrections.md): --revise N --reason TEXT sends each event as
+    revision N of itself; --void N --reason TEXT withdraws each event (a void with its
+    event_id, station_id, occurred_at and source_seq). Both are checked against the schema
+    first; an event that fails is skipped and listed.
+
     Exit codes: 0 every event acknowledged by the broker; 75 (EX_TEMPFAIL) events remain
     in the buffer after --timeout (the message says how many, where, and the command that
     sends them: blo publish --flush-buffer --buffer PATH); 1 input lines or events skipped
     (when nothing remains buffered); 2 bad settings.
     """
-    from blo.sdk import iter_jsonl
+    from blo.sdk import PublishError, iter_jsonl
 
+    correction = correction_mode(revise, void_at, reason)
     s = settings_of(ctx)
     if flush_buffer:
         if file.name != "<stdin>":
             raise click.UsageError("--flush-buffer reads no input: give no FILE")
+        if correction is not None:
+            raise click.UsageError("--flush-buffer reads no input: --revise/--void have "
+                                   "nothing to correct")
         path = _buffer_path(s, buffer, "publish")
         if not path.is_file():
             click.echo(f"nothing to send: no buffer file at {path}", err=True)
             return
     unreadable: list[str] = []
+    uncorrectable: list[str] = []  # --revise/--void: refused by the schema before buffering
 
     def events() -> Any:
         if flush_buffer:
             return
         for n, item in enumerate(iter_jsonl(file), start=1):
-            if isinstance(item, dict):
+            if not isinstance(item, dict):
+                unreadable.append(str(item))
+            elif correction is None:
                 yield f"line {n}", item
             else:
-                unreadable.append(str(item))
+                try:
+                    yield f"line {n}", correction.record(item)
+                except PublishError as e:
+                    uncorrectable.append(f"line {n}: {e}")
 
     pub = _publisher(s, buffer, "publish")
     try:
@@ -201,6 +268,7 @@ def publish(ctx: click.Context, file: TextIO, buffer: str | None, timeout: float
         _drain(pub, timeout)
     finally:
         pub.close(timeout=0.0)
+    refused = uncorrectable + refused
     for msg in unreadable + refused:
         click.echo(f"skipped {msg}", err=True)
     left = pub.pending()

@@ -8,6 +8,7 @@
 See docs/sdk.md for the guarantees (durability, order, batching, identity).
 """
 
+from blo.sdk.corrections import revision_record, void_record
 from blo.sdk.envelope import SCHEMA_VERSION, Event, complete_event, encode_event
 from blo.sdk.errors import (
     BufferFull,
@@ -37,4 +38,6 @@ __all__ = [
     "encode_event",
     "iter_jsonl",
     "kafka_producer_factory",
+    "revision_record",
+    "void_record",
 ]

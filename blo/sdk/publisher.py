@@ -24,6 +24,7 @@ from typing import Literal, Self
 
 from blo.kafka_config import kafka_python_kwargs
 from blo.sdk.buffer import BufferClosed, BufferedEvent, DiskBuffer
+from blo.sdk.corrections import revision_record, void_record
 from blo.sdk.envelope import EncodedEvent, Event, encode_event
 from blo.sdk.errors import EventTooLarge, FlushTimeout, PublisherClosed
 from blo.sdk.sender import Producer, ProducerFactory, Sender, SenderConfig
@@ -204,6 +205,22 @@ class StationPublisher:
             raise PublisherClosed("publish() after close()") from None
         self._sender.notify()
         return [e.event_id for e in encoded]
+
+    def revise(self, event: Event, *, revision: int, reason: str) -> str:
+        """Buffer ``event`` -- the corrected event, whole -- as revision ``revision`` of
+        itself (same ``event_id``, derived as :meth:`publish` does when absent), with
+        ``reason``; return the id. ``revision`` must be higher than any sent for the event
+        (the original is 0): the highest revision wins. Checked with the schema models
+        first (:func:`blo.sdk.corrections.revision_record`); raises like :meth:`publish`."""
+        return self.publish(revision_record(event, revision=revision, reason=reason))
+
+    def void(self, event: Event, *, revision: int, reason: str) -> str:
+        """Buffer the ``void`` of ``event`` (its ``event_id``, ``station_id``,
+        ``occurred_at``, ``source_seq``) at ``revision`` with ``reason``; return the id.
+        The event leaves every statistic; its history stays. Checked with the schema
+        models first (:func:`blo.sdk.corrections.void_record`); raises like
+        :meth:`publish`."""
+        return self.publish(void_record(event, revision=revision, reason=reason))
 
     # -- waiting -------------------------------------------------------------------------
     def _progress(self) -> None:

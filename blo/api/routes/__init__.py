@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from blo.api.routes import alerts, live, public, static, stations, statistics, whoami
+from blo.api.routes import alerts, events, live, public, static, stations, statistics, whoami
 
 
 def add_all(router: web.UrlDispatcher) -> None:
-    for module in (static, public, whoami, statistics, stations, alerts, live):
+    for module in (static, public, whoami, statistics, stations, alerts, events, live):
         module.add_routes(router)

@@ -50,7 +50,16 @@ from blo.settings import ClickHouseSettings, load_settings, parse_clickhouse_url
 from sinks.base import Database, Row
 from sinks.clickhouse import ServerDatabase
 from sinks.migrations import migrate
-from sinks.tables import ALERTS, DLQ, EVENTS, LATE_EVENTS, STATIONS, WINDOW_STATS, TableSpec
+from sinks.tables import (
+    ALERTS,
+    DLQ,
+    EVENT_REVISIONS,
+    EVENTS,
+    LATE_EVENTS,
+    STATIONS,
+    WINDOW_STATS,
+    TableSpec,
+)
 from streams.windows import window_config
 from tests.integration.api.inprocess import InProcessApi, first_snapshot
 
@@ -227,6 +236,7 @@ class Fixture:
     late_24h: dict[str, int]
     dlq_24h: dict[str, int]
     secrets: dict[str, str] = field(default_factory=dict)
+    event_ids: dict[str, uuid.UUID] = field(default_factory=dict)  # station → one event
 
 
 def _fill(db: Database, windows: Sequence[str]) -> Fixture:
@@ -268,6 +278,15 @@ def _fill(db: Database, windows: Sequence[str]) -> Fixture:
                              payload="{}", payload_encoding="utf-8"))
             n_dlq[sid] += 1
     db.insert("events", EVENTS.column_names, events)
+    event_ids = {str(r[3]): r[0] for r in reversed(events)}  # the first of each station
+    # KZ-KORDAI's was corrected once: its history is in event_revisions
+    kordai = next(r for r in events if r[0] == event_ids["KZ-KORDAI"])
+    db.insert("event_revisions", EVENT_REVISIONS.column_names, [
+        _row(EVENT_REVISIONS, event_id=kordai[0], station_id="KZ-KORDAI", revision=n,
+             correction_reason="recounted" if n else "", event_type="crossing",
+             occurred_at=kordai[5], reported_at=kordai[5], ingested_at=kordai[5],
+             body_hash=f"h{n}", payload=json.dumps({"persons": 2 + n}))
+        for n in (0, 1)])
     db.insert("late_events", LATE_EVENTS.column_names, late)
     db.insert("dlq", DLQ.column_names, dead)
     alerts = []
@@ -281,7 +300,7 @@ def _fill(db: Database, windows: Sequence[str]) -> Fixture:
                            threshold=2.0, message="m", fired_at=t,
                            resolved_at=EPOCH if name != "all" else CLOCK, updated_at=t))
     db.insert("alerts", ALERTS.column_names, alerts)
-    fx = Fixture(db, truth, dict(n30), dict(n_late), dict(n_dlq))
+    fx = Fixture(db, truth, dict(n30), dict(n_late), dict(n_dlq), event_ids=event_ids)
     for token, token_scope in TOKENS.items():
         fx.secrets[token] = create_token(db, f"matrix {token}", token_scope)[1]
     return fx
@@ -543,6 +562,18 @@ async def _others(r: Runner, client: TestClient[Any, Any], token: str) -> set[st
     resp = await client.post("/api/v1/alerts/ack", json={"scope": "TJ-PYANJ"}, headers=h)
     assert resp.status == (200 if token == "all" else 403), await resp.text()
     done.add("POST /api/v1/alerts/ack")
+
+    for sid, eid in fx.event_ids.items():  # another scope's event: 404, as an unknown one
+        status, body = await _json(client, f"/api/v1/events/{eid}/history", h)
+        assert status == (200 if sid in own else 404), (sid, status, body)
+        if status == 200:
+            assert body["station_id"] == sid and body["event_id"] == str(eid)
+            assert [r["revision"] for r in body["revisions"]] == (
+                [0, 1] if sid == "KZ-KORDAI" else [0])
+            if sid == "KZ-KORDAI":
+                assert body["revisions"][1]["changes"] == [
+                    {"field": "persons", "old": 2, "new": 3}]
+    done.add("GET /api/v1/events/{event_id}/history")
 
     snap = await first_snapshot(client, fx.secrets[token])
     window = "1m" if "1m" in r.ctx.windows else r.ctx.windows[0]
