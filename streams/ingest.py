@@ -340,5 +340,5 @@ class IngestProcessor:
 
 def _month(row: Row) -> int:
     """The month partition of an ``events`` row (``toYYYYMM(occurred_at)``, UTC)."""
-    t = row[C_OCCURRED]
+    t: datetime = row[C_OCCURRED]
     return t.year * 100 + t.month
