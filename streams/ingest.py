@@ -219,8 +219,7 @@ class IngestProcessor:
                 prior = in_batch.get(ev.event_id)
                 if prior is None:
                     prior = list((live or {}).get(ev.event_id, ()))
-                row_written = self._revise(out, rows, row, prior, now,
-                                           redelivered=c.verdict == Verdict.SAME)
+                row_written = self._revise(out, rows, row, prior, now)
                 in_batch[ev.event_id] = [row] if row_written and not row[C_VOIDED] else []
             else:
                 rows.append(row)
@@ -235,7 +234,7 @@ class IngestProcessor:
         return out
 
     def _revise(self, out: BatchOutcome, rows: list[Row], row: Row, prior: list[Row],
-                now: datetime, *, redelivered: bool) -> bool:
+                now: datetime) -> bool:
         """A revision or void (``row``) of an event whose live rows were ``prior``: withdraw
         those it does not replace in their own partition, write the revision (a void only
         when nothing was live to withdraw: it then records that the id is voided), keep
@@ -252,9 +251,10 @@ class IngestProcessor:
             rows.append(row)
         out.revision_rows.extend(revision_row(p) for p in older)
         out.revision_rows.append(revision_row(row))
-        if older or (redelivered and not void):
-            # a redelivered revision recomputes its windows again: the first pass may have
-            # been cut short by a crash (windows that already had their figures emit nothing)
+        if older or not void:
+            # A revision is recounted, not added: its windows may be long closed (a report
+            # added by a revised file). A redelivered one is recounted again: the first pass
+            # may have been cut short by a crash (windows already right emit nothing).
             out.corrections.append(Correction(row[C_EVENT_ID], row[C_STATION_ID],
                                               tuple(older), None if void else row))
         return written

@@ -310,6 +310,9 @@ class StoredIndex:
         self._file_ids = file_ids
         self._measures = measures
         self.known: dict[str, StoredState] = {}
+        # per station, the latest end of a live stored report read: a report the file adds
+        # before it lands behind the station's stored history (its windows may be closed)
+        self.latest_end: dict[str, int] = {}
         self._absent_rev: dict[str, int] = {}
         self._absent_live: dict[str, AbsentReport] = {}
 
@@ -317,6 +320,9 @@ class StoredIndex:
         """One stored row; the rows of one id (one per month partition it was ever in) may
         come in any order and in different chunks."""
         eid = row.event_id
+        if not row.voided and row.period_end is not None:
+            self.latest_end[row.station_id] = max(self.latest_end.get(row.station_id, 0),
+                                                  row.period_end)
         if eid in self._file_ids:
             state = self.known.get(eid)
             content = None if row.voided else content_of_payload(row.payload)
@@ -406,14 +412,18 @@ class RevisionCounts:
     file's span absent from it (not voided)."""
 
     new: int = 0
+    added_behind: int = 0  # of the new ones: behind their station's stored reports (rev 1)
     unchanged: int = 0
     revised: int = 0
     voided: int = 0
     absent: int = 0
 
     def line(self) -> str:
+        behind = (f"; {self.added_behind} of the new are behind their post's stored reports "
+                  "and go out as revision 1 (their closed windows are recounted)"
+                  if self.added_behind else "")
         return (f"events new: {self.new}, revised: {self.revised}, unchanged: "
-                f"{self.unchanged} (not published), voided: {self.voided}")
+                f"{self.unchanged} (not published), voided: {self.voided}{behind}")
 
 
 class RevisionPlan:
@@ -441,10 +451,20 @@ class RevisionPlan:
         self.counts.absent = len(self.unvoided)
 
     def judge(self, event: CountReportDict) -> RevisedReportDict | None:
-        """The event to publish for ``event`` (None: unchanged); counted."""
+        """The event to publish for ``event`` (None: unchanged); counted. A new report the
+        file adds behind its station's stored history goes out as revision 1 (reason: the
+        file): the worker then recounts its windows, which may be long closed, instead of
+        leaving it to the late-events ledger."""
         verdict, out = judge(event, self.index.known.get(event["event_id"]), self.reason)
         if verdict == "new":
             self.counts.new += 1
+            latest = self.index.latest_end.get(event["station_id"])
+            if latest is not None and out is not None and \
+                    _epoch_of(event["period_end"]) <= latest:
+                out = cast(RevisedReportDict, dict(out))
+                out["revision"] = 1
+                out["correction_reason"] = self.reason
+                self.counts.added_behind += 1
         elif verdict == "unchanged":
             self.counts.unchanged += 1
         else:
@@ -464,3 +484,7 @@ __all__ = [
     "content_of_payload", "judge", "lookup_chunks", "parse_period", "revision_reason",
     "scope_measures", "void_event", "void_reason",
 ]
+
+
+def _epoch_of(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())

@@ -132,7 +132,9 @@ class BodyHashes:
             else:
                 c.verdict = Verdict.SAME
             self._remember(eid, Stored(rev, ev.event_type == "void", c.hash))
-            c.new = c.verdict == Verdict.NEW and ev.event_type != "void"
+            # a revision is never counted as new, even of an id never stored (its original
+            # lost, or a report added by a revised file): the windows recount it instead
+            c.new = c.verdict == Verdict.NEW and not rev
             accepted.append(c)
         return accepted, conflicts
 

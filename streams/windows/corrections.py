@@ -9,7 +9,8 @@ from the stored events of that key (the readers' view, after the revision was wr
 which the runtime reads with :func:`sinks.read_model.events.events_of_keys` over
 :func:`read_ranges`. Then :meth:`streams.windows.WindowState.recount`:
 
-* a window the state still holds gets the recounted figures (a hopping window: each of
+* a window the state still holds (or that may still change: it is made there) gets the
+  recounted figures (a hopping window: each of
   its panes) and emits at the next tick like any change — ``provisional`` while open,
   ``corrected`` once closed, nothing if the figures did not change;
 * a window the state no longer holds (past its allowed lateness, or never seen by this
@@ -30,7 +31,7 @@ from streams.windows.assign import Calendars, windows_of
 from streams.windows.config import CALENDAR_KINDS, WindowConfig
 from streams.windows.emit import Emitter
 from streams.windows.rows import WindowKey
-from streams.windows.series import LIVE, REPORTS, KeyT, Series, Track, Window
+from streams.windows.series import LIVE, REPORTS, KeyT, Series, Window
 from streams.windows.stats import (
     ATTRS,
     C_DIMENSION,
@@ -38,6 +39,7 @@ from streams.windows.stats import (
     C_EVENT_TYPE,
     C_MEASURE,
     C_OCCURRED,
+    C_PARTITION,
     C_PERIOD_END,
     C_PERIOD_START,
     C_STATION,
@@ -49,6 +51,7 @@ from streams.windows.stats import (
     new_acc,
     to_acc,
 )
+from streams.windows.store import WindowStore
 
 _floor = math.floor
 
@@ -65,6 +68,7 @@ class Touched:
     station: str
     key: KeyT  # (event_type, measure, dimension)
     tz: str
+    partition: int  # of the raw topic, the station's
 
     @property
     def stream(self) -> str:
@@ -87,7 +91,7 @@ def touched(config: WindowConfig, calendars: Calendars, row: Row) -> list[Touche
     (hopping: each window) holding its ``occurred_at``; a count report only in the calendar
     windows that hold its whole period (as :meth:`WindowState.add` counts it)."""
     key = key_of(row)
-    station, tz = row[C_STATION], row[C_TZ]
+    station, tz, part = row[C_STATION], row[C_TZ], int(row[C_PARTITION])
     out: list[Touched] = []
     if key[0] == "count_report":
         ps = _floor(row[C_PERIOD_START].timestamp())
@@ -97,12 +101,12 @@ def touched(config: WindowConfig, calendars: Calendars, row: Row) -> list[Touche
                 continue
             start, end, label = windows_of(spec, calendars, tz, ps)[0]
             if pe <= end:
-                out.append(Touched(i, spec.name, start, end, label, station, key, tz))
+                out.append(Touched(i, spec.name, start, end, label, station, key, tz, part))
         return out
     t = _floor(row[C_OCCURRED].timestamp())
     for i, spec in enumerate(config.windows):
         for start, end, label in windows_of(spec, calendars, tz, t):
-            out.append(Touched(i, spec.name, start, end, label, station, key, tz))
+            out.append(Touched(i, spec.name, start, end, label, station, key, tz, part))
     return out
 
 
@@ -147,15 +151,24 @@ def zero_acc(attrs: tuple[str, str, str]) -> Acc:
     return new_acc(attrs)
 
 
-def find_window(track: Track | None, w: Touched) -> tuple[Series, Window] | None:
-    """The window of ``w`` if the state holds it."""
+def find_window(store: WindowStore, w: Touched) -> tuple[Series, Window] | None:
+    """The window of ``w`` in the state — made there if it may still change (not past its
+    allowed lateness: a later event of it must find the recount, not start from nothing);
+    None if it is past that (history)."""
+    tracks = store.reports if w.stream == REPORTS else store.live
+    track = tracks.get(w.station)
     if track is None:
-        return None
+        track = store.track(w.station, w.stream)
+        track.partition = w.partition
     series = track.series[w.spec_index] if w.spec_index < len(track.series) else None
     if series is None:
         return None
     win = series.windows.get(w.start)
-    return None if win is None else (series, win)
+    if win is None:
+        if w.end <= track.tick_wm - store.gl:
+            return None
+        win = store.window(series, w.start, w.end, w.label)
+    return series, win
 
 
 def historical_rows(recounts: Sequence[tuple[Touched, Acc | None]],
@@ -166,8 +179,6 @@ def historical_rows(recounts: Sequence[tuple[Touched, Acc | None]],
     attrs (country, border, station_tz))). Nothing when the figures are the same; zeros
     when no event is left in a key that has a row; a key without a row and without events
     emits nothing."""
-    from streams.windows.store import WindowStore
-
     store = WindowStore(config)
     out = Emitter(now_s, {})
     for w, acc in recounts:

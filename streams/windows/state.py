@@ -239,8 +239,7 @@ class WindowState:
         store = self._store
         historical: list[tuple[Touched, Acc | None]] = []
         for w in dict.fromkeys(windows):
-            tracks = store.reports if w.stream == REPORTS else store.live
-            found = find_window(tracks.get(w.station), w)
+            found = find_window(store, w)
             if found is None:
                 historical.append((w, recount_of(w, w.start, w.end, rows)))
                 continue
