@@ -190,6 +190,22 @@ def restore_registry(s: Settings, env: dict[str, str]) -> list[StationRecord]:
 
 EXAMPLE_STATION = Path(__file__).resolve().parent / "data" / "examples" / "new-station.yaml"
 
+# The readers' view of events (docs/clickhouse.md, "Read exactly"): per event and month the
+# latest revision, voided events left out; argMax rather than FINAL, which on ClickHouse
+# 18.16 runs out of memory over years of history.
+EVENTS_PER_STATION_SQL = (
+    "SELECT station_id, count() FROM (SELECT station_id, "
+    "argMax(voided, tuple(revision, ingested_at)) AS withdrawn FROM blo.events "
+    "GROUP BY station_id, event_id, toYYYYMM(occurred_at)) WHERE withdrawn = 0 "
+    "GROUP BY station_id")
+"""The events per station the demo suggests trying with ``blo query``."""
+STATUS_SQL = (
+    "SELECT count(), uniqExact(station_id), max(at) FROM (SELECT station_id, "
+    "argMax(tuple(occurred_at, voided), tuple(revision, ingested_at)) AS e, e.1 AS at, "
+    "e.2 AS withdrawn FROM blo.events GROUP BY station_id, event_id, toYYYYMM(occurred_at)) "
+    "WHERE withdrawn = 0")
+"""The demo's status line: events stored, stations, the latest event time."""
+
 
 def _demo_token(s: Settings) -> str | None:
     """A regional (all countries) API token for the dashboard, through the worker's admin
@@ -229,7 +245,8 @@ In another terminal (same virtualenv), these go through the running worker:
   export BLO_KAFKA_BOOTSTRAP={env['BLO_KAFKA_BOOTSTRAP']}
   export BLO_CLICKHOUSE_URL={env['BLO_CLICKHOUSE_URL']} BLO_WEB_PORT={env['BLO_WEB_PORT']}
   blo stats                                   # headline numbers
-  blo query "SELECT station_id, count() FROM blo.events FINAL GROUP BY station_id"
+  blo query "{EVENTS_PER_STATION_SQL}"
+                                              # events per station (docs/clickhouse.md)
   blo stations load {EXAMPLE_STATION}
                                               # a new post, picked up without a restart
   blo dlq list                                # dead letters with reasons
@@ -238,8 +255,7 @@ In another terminal (same virtualenv), these go through the running worker:
 
 
 def _print_status(s: Settings) -> None:
-    sql = ("SELECT count(), uniqExact(station_id), max(occurred_at) FROM blo.events FINAL")
-    rows = _door_rows(s, sql)
+    rows = _door_rows(s, STATUS_SQL)
     if rows:
         n, st, last = rows[0]
         latest = f" (latest event time {last})" if n else ""

@@ -22,7 +22,8 @@ from typing import Any
 from blo.api.params import GROUPS, INTERIOR, STATISTICS, Filters
 from blo.event_history import history_queries
 from sinks.read_model import latest
-from sinks.tables import ALERTS, WINDOW_STATS
+from sinks.read_model.events import months_from
+from sinks.tables import ALERTS, EVENTS, WINDOW_STATS
 
 _STATS = ", ".join(STATISTICS.values())  # read by position: no alias to shadow a column
 
@@ -110,14 +111,19 @@ def stations_sql(db: str) -> str:
 
 
 def health_sql(db: str, stations: tuple[str, ...], now: datetime) -> list[tuple[str, dict[str, Any]]]:
-    """Per visible station: last event seen and last ingested (events of the last 30 days),
-    late events and dead letters of the last 24 hours."""
+    """Per visible station: last event seen, last ingested and the number of events of the
+    last 30 days — the readers' view of ``events`` (latest revision, voided events left
+    out: a corrected event is one event, a voided one none), filtered on station and month
+    before collapsing, on ``occurred_at`` after — then late events and dead letters of the
+    last 24 hours."""
     t = int(now.timestamp())
     p = {"stations": stations, "d30": t - 30 * 86400, "d1": t - 86400}
+    events = latest(db, EVENTS, ("station_id", "occurred_at", "ingested_at"),
+                    "station_id IN %(stations)s AND " + months_from(t - 30 * 86400))
     return [
         ((f"SELECT station_id, toUInt32(max(occurred_at)), toUInt32(max(ingested_at)), "
-         f"count() FROM {db}.events WHERE station_id IN %(stations)s AND occurred_at >= "
-         "toDateTime(%(d30)s) GROUP BY station_id"), p),
+          f"count() FROM {events} WHERE occurred_at >= toDateTime(%(d30)s) "
+          "GROUP BY station_id"), p),
         ((f"SELECT station_id, count() FROM {db}.late_events WHERE station_id IN %(stations)s "
          "AND recorded_at >= toDateTime(%(d1)s) GROUP BY station_id"), p),
         ((f"SELECT station_id, count() FROM {db}.dlq WHERE station_id IN %(stations)s "
