@@ -44,6 +44,7 @@ from streams.stages.decode import RawRecord, decode_record
 from streams.stages.enrich import enrich
 from streams.stages.rows import (
     C_EVENT_ID,
+    C_INGESTED,
     C_OCCURRED,
     C_REASON,
     C_REVISION,
@@ -219,8 +220,8 @@ class IngestProcessor:
                 prior = in_batch.get(ev.event_id)
                 if prior is None:
                     prior = list((live or {}).get(ev.event_id, ()))
-                row_written = self._revise(out, rows, row, prior, now)
-                in_batch[ev.event_id] = [row] if row_written and not row[C_VOIDED] else []
+                live_row = self._revise(out, rows, row, prior, now)
+                in_batch[ev.event_id] = [] if live_row is None else [live_row]
             else:
                 rows.append(row)
                 in_batch[ev.event_id] = [row]
@@ -234,16 +235,26 @@ class IngestProcessor:
         return out
 
     def _revise(self, out: BatchOutcome, rows: list[Row], row: Row, prior: list[Row],
-                now: datetime) -> bool:
+                now: datetime) -> Row | None:
         """A revision or void (``row``) of an event whose live rows were ``prior``: withdraw
         those it does not replace in their own partition, write the revision (a void only
         when nothing was live to withdraw: it then records that the id is voided), keep
-        the history, and tell the windows. Returns whether ``row`` was written."""
+        the history, and tell the windows. Returns the live row written (None for a void)."""
         revision, reason = row[C_REVISION], row[C_REASON]
         older = [p for p in prior if p[C_REVISION] < revision]
         void = bool(row[C_VOIDED])
         month = _month(row)
-        withdrawn = [withdrawn_row(p, revision=revision, reason=reason, ingested_at=now)
+        # Stamped after what it replaces, to the second ClickHouse keeps: the table's
+        # merges keep the row of the latest ingested_at (readers take the highest
+        # revision), so a revision written at or before its predecessor's stamp (another
+        # worker's clock, a clock stepped back) would be merged away for good.
+        stamp = now
+        if older:
+            last = max(p[C_INGESTED] for p in older)
+            if now.replace(microsecond=0) <= last:
+                stamp = last.replace(microsecond=0) + timedelta(seconds=1)
+                row = (*row[:C_INGESTED], stamp, *row[C_INGESTED + 1:])
+        withdrawn = [withdrawn_row(p, revision=revision, reason=reason, ingested_at=stamp)
                      for p in older if void or _month(p) != month]
         rows.extend(withdrawn)
         written = not void or not older
@@ -257,7 +268,7 @@ class IngestProcessor:
             # may have been cut short by a crash (windows already right emit nothing).
             out.corrections.append(Correction(row[C_EVENT_ID], row[C_STATION_ID],
                                               tuple(older), None if void else row))
-        return written
+        return None if void else row
 
     def _prepare_record(self, rec: RawRecord, now: datetime, out: BatchOutcome,
                         candidates: list[Candidate]) -> None:

@@ -487,4 +487,4 @@ __all__ = [
 
 
 def _epoch_of(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    return int(datetime.fromisoformat(text).timestamp())

@@ -83,10 +83,13 @@ def live_rows_of(database: str, station_ids: Sequence[str], event_ids: Sequence[
     (text) under ``station_ids``: one per month partition the event is live in (normally
     one). What a correction replaces: the ingest step withdraws them and the windows
     recompute what they counted."""
-    src = latest(database, EVENTS, (), "station_id IN %(stations)s "
-                                       "AND toString(event_id) IN %(ids)s")
+    ids = ", ".join(f"toUUID(%(id{i})s)" for i in range(len(event_ids))) or "toUUID('')"
+    # the ids as UUIDs, not toString(event_id): the primary key (station_id, event_id)
+    # then narrows the read to the granules holding them, in every month partition
+    src = latest(database, EVENTS, (), f"station_id IN %(stations)s AND event_id IN ({ids})")
     return Query(f"SELECT * FROM {src}",
-                 {"stations": tuple(station_ids), "ids": tuple(event_ids)})
+                 {"stations": tuple(station_ids)}
+                 | {f"id{i}": str(e) for i, e in enumerate(event_ids)})
 
 
 # -- the window state (streams/window_runtime.py, streams/window_rebuild.py) --------------
@@ -149,9 +152,6 @@ def events_of_keys(database: str, groups: Sequence[tuple[str, str, str, str, int
     type and key (``dimension`` is the drug of a seizure, the dimension of a count report)
     that occurred in [lo, hi) — a count report only if its whole period is in it. What a
     correction recomputes its windows from (streams/window_runtime.py)."""
-    stations = tuple(sorted({g[0] for g in groups})) or ("",)
-    lo = min((g[4] for g in groups), default=0)
-    hi = max((g[5] for g in groups), default=0)
     cond, params = any_of(
         "station_id = %(s)s AND event_type = %(e)s AND measure = %(m)s "
         "AND if(event_type = 'count_report', dimension, drug) = %(d)s "
@@ -160,10 +160,17 @@ def events_of_keys(database: str, groups: Sequence[tuple[str, str, str, str, int
         "AND period_end <= toDateTime(%(hi)s)))",
         [{"s": s, "e": e, "m": m, "d": d, "lo": max(0, a), "hi": b}
          for s, e, m, d, a, b in groups])
-    src = _stored_latest(database, "station_id IN %(key_stations)s AND "
-                         + months_from(lo, hi))
+    # before collapsing: each group's station and months only (partition-safe)
+    spans = sorted({(s, _month(a), _month(max(a, b - 1))) for s, _, _, _, a, b in groups})
+    pre, pre_params = any_of(
+        "station_id = %(s)s AND toYYYYMM(occurred_at) >= %(a)s "
+        "AND toYYYYMM(occurred_at) <= %(b)s",
+        [{"s": s, "a": a, "b": b} for s, a, b in spans])
+    pre = pre.replace("%(w", "%(pre_w")
+    src = _stored_latest(database, pre)
     return Query(f"SELECT {STORED_EVENT_COLUMNS} FROM {src} WHERE {cond} "
-                 "ORDER BY station_id, occurred_at", params | {"key_stations": stations})
+                 "ORDER BY station_id, occurred_at",
+                 params | {f"pre_{k}": v for k, v in pre_params.items()})
 
 
 # -- the alert engine's restore (streams/alert_runtime.py) ---------------------------------

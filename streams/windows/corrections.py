@@ -111,14 +111,25 @@ def touched(config: WindowConfig, calendars: Calendars, row: Row) -> list[Touche
 
 
 def read_ranges(windows: Iterable[Touched]) -> list[tuple[str, str, str, str, int, int]]:
-    """What to read to recount ``windows``: per (station, key) the span of its windows, as
-    :func:`sinks.read_model.events.events_of_keys` takes it."""
-    spans: dict[tuple[str, KeyT], tuple[int, int]] = {}
+    """What to read to recount ``windows``: per (station, key) the spans its windows cover,
+    overlapping or adjacent ones merged (a correction that moves an event years away reads
+    its two places, not the years between), as
+    :func:`sinks.read_model.events.events_of_keys` takes them."""
+    by_key: dict[tuple[str, KeyT], list[tuple[int, int]]] = {}
     for w in windows:
-        k = (w.station, w.key)
-        lo, hi = spans.get(k, (w.start, w.end))
-        spans[k] = (min(lo, w.start), max(hi, w.end))
-    return [(s, *key, lo, hi) for (s, key), (lo, hi) in sorted(spans.items())]
+        by_key.setdefault((w.station, w.key), []).append((w.start, w.end))
+    out: list[tuple[str, str, str, str, int, int]] = []
+    for (station, key), spans in sorted(by_key.items()):
+        spans.sort()
+        lo, hi = spans[0]
+        for a, b in spans[1:]:
+            if a <= hi:
+                hi = max(hi, b)
+                continue
+            out.append((station, *key, lo, hi))
+            lo, hi = a, b
+        out.append((station, *key, lo, hi))
+    return out
 
 
 def recount_of(w: Touched, lo: int, hi: int, rows: Sequence[Row]) -> Acc | None:
