@@ -34,6 +34,29 @@ def _one_line_descriptions(node: Any) -> Any:
     return node
 
 
+def _revision_rules(node: Any) -> Any:
+    """The models' rule on corrections, in JSON Schema terms, on every event object schema
+    (the union's ``$defs`` included): ``revision`` 0 is the original (as if absent), a
+    ``revision`` of 1 or more needs a ``correction_reason``, and a reason needs a revision.
+    A ``void`` (both required) is left as it is."""
+    if isinstance(node, list):
+        return [_revision_rules(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _revision_rules(v) for k, v in node.items()}
+    props = out.get("properties")
+    if isinstance(props, dict) and "revision" in props and "correction_reason" in props \
+            and "revision" not in out.get("required", ()):
+        props["revision"] = {**props["revision"], "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}, {"type": "null"}]}
+        out["dependentRequired"] = {"correction_reason": ["revision"]}
+        out["if"] = {"required": ["revision"],
+                     "properties": {"revision": {"type": "integer", "minimum": 1}}}
+        out["then"] = {"required": ["correction_reason"]}
+        out["else"] = {"not": {"required": ["correction_reason"]}}
+    return out
+
+
 def _document(name: str, title: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     head = {
         "$schema": JSON_SCHEMA_DIALECT,
@@ -42,7 +65,7 @@ def _document(name: str, title: str, description: str, schema: dict[str, Any]) -
         "description": description,
     }
     body = {k: v for k, v in schema.items() if k not in head}
-    return {**head, **_one_line_descriptions(body)}
+    return {**head, **_revision_rules(_one_line_descriptions(body))}
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

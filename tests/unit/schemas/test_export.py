@@ -111,8 +111,21 @@ def test_exported_schemas_agree_with_the_models(exported: dict[str, dict[str, An
         union.validate(event)
     jsonschema.validate(_golden("batch"), exported["batch"], format_checker=checker)
     for name in ("detention_with_name", "crossing_naive_time", "crossing_schema_version_2",
-                 "unknown_type"):
+                 "unknown_type", "revision_without_reason"):
         assert not union.is_valid(_golden(f"invalid/{name}")), name
+        if name.startswith("revision"):
+            assert not jsonschema.Draft202012Validator(
+                exported["seizure"], format_checker=checker).is_valid(
+                    _golden(f"invalid/{name}")), name
+    # the rule on corrections, as the models have it
+    seizure = jsonschema.Draft202012Validator(exported["seizure"], format_checker=checker)
+    good = _golden("seizure")
+    assert seizure.is_valid({**good, "revision": 0})
+    assert seizure.is_valid({**good, "revision": 2, "correction_reason": "laboratory weight"})
+    assert not seizure.is_valid({**good, "correction_reason": "no revision"})
+    assert not seizure.is_valid({**good, "revision": 0, "correction_reason": "an original"})
+    assert union.is_valid({**good, "revision": 1, "correction_reason": "laboratory weight"})
+    assert not union.is_valid({**good, "revision": 1})
 
 
 def test_seed_stations_match_the_station_schema(exported: dict[str, dict[str, Any]]) -> None:
