@@ -104,8 +104,9 @@ class BodyHashes:
         The highest revision of an id wins: a higher one revises (or voids) what is
         stored, a lower one is stale, the same one is a redelivery if its body is the same
         and an ``id_conflict`` otherwise."""
-        for eid, h in stored.items():
-            self._remember(eid, parse_stored(h))
+        # the answers are consulted as such, not only through the cache: a batch may hold
+        # more stored ids than the cache keeps
+        answers = {eid: parse_stored(h) for eid, h in stored.items()}
         cache = self._hashes
         accepted: list[Candidate] = []
         conflicts: list[tuple[Candidate, Rejected]] = []
@@ -115,14 +116,18 @@ class BodyHashes:
             rev = ev.revision or 0
             known = cache.get(eid)
             if known is None:
+                known = answers.get(eid)
+            if known is None:
                 c.verdict = Verdict.NEW
             elif rev > known.revision:
                 c.verdict = Verdict.REVISES
             elif rev < known.revision:
                 c.verdict = Verdict.STALE
+                self._remember(eid, known)
                 accepted.append(c)
                 continue
             elif known.hash != c.hash:
+                self._remember(eid, known)
                 what = "revision" if rev else "event_id"
                 conflicts.append((c, Rejected(c.index, orjson.loads(c.payload), ("id_conflict",), (
                     (f"{what}: {eid} revision {rev} was already received with a different "

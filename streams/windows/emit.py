@@ -110,6 +110,9 @@ def all_stats_of(w: Window) -> dict[KeyT, Acc]:
                 out[key] = a.copy()
             else:
                 fold(acc, a)
+    if w.cleared:
+        for key, zero in w.cleared.items():
+            out.setdefault(key, zero)
     return out
 
 
@@ -131,4 +134,6 @@ def stats_of(w: Window, key: KeyT) -> Acc | None:
             acc = a.copy()
         else:
             fold(acc, a)
+    if acc is None and w.cleared:
+        return w.cleared.get(key)
     return acc

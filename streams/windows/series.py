@@ -33,8 +33,8 @@ STREAMS = (LIVE, REPORTS)
 
 
 class Window:
-    __slots__ = ("closed", "dirty", "emitted", "end", "keys", "label", "restored", "series",
-                 "start")
+    __slots__ = ("cleared", "closed", "dirty", "emitted", "end", "keys", "label", "restored",
+                 "series", "start")
 
     def __init__(self, series: Series, start: int, end: int, label: str) -> None:
         self.series = series
@@ -48,6 +48,9 @@ class Window:
         self.dirty: dict[KeyT, None] = {}
         # emission memories came from a restore: corrections wait until caught up
         self.restored = False
+        # hopping only: keys a correction left with no event in any pane of this window,
+        # with zero figures (and the key's attributes) to emit once
+        self.cleared: dict[KeyT, list[Any]] | None = None
 
     def key_set(self) -> Any:
         """Keys with data in this window (for a hopping window: in any of its panes)."""

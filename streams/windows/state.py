@@ -246,6 +246,7 @@ class WindowState:
             series, win = found
             key = w.key
             if series.hop:
+                before = stats_of(win, key)
                 for p in range(w.start, w.end, series.hop):
                     acc = recount_of(w, p, p + series.hop, rows)
                     pane = series.panes.get(p)
@@ -255,8 +256,14 @@ class WindowState:
                         pane[key] = acc
                     elif pane is not None:
                         pane.pop(key, None)
+                if win.cleared:
+                    win.cleared.pop(key, None)
                 if key in win.emitted and stats_of(win, key) is None:
-                    series.panes.setdefault(w.start, {})[key] = zero_acc(("", "", w.tz))
+                    # zeros for this window only (its panes are shared with others)
+                    attrs = before[ATTRS] if before is not None else ("", "", w.tz)
+                    if win.cleared is None:
+                        win.cleared = {}
+                    win.cleared[key] = zero_acc(attrs)
             else:
                 assert win.keys is not None
                 acc = recount_of(w, w.start, w.end, rows)

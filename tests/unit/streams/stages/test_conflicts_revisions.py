@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import pytest
-
 from schemas.identity import canonical_json_and_hash
 from schemas.parse import parse_event
 from schemas.station import StationRecord
@@ -252,12 +250,6 @@ def test_an_evicted_id_is_resolved_by_the_lookup_again() -> None:
     assert verdicts(accepted) == [(0, Verdict.STALE, False)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BodyHashes.resolve remembers every lookup answer first and only then walks the "
-    "candidates: with more answers than the cache holds, the first ones are evicted "
-    "before use and their candidates resolve as NEW (a stored redelivery counted again, "
-    "a stale revision written); BLO_INGEST_CONFLICT_CACHE_SIZE=0, which the settings "
-    "accept, makes every stored redelivery NEW"))
 def test_lookup_answers_beyond_the_cache_size_are_not_lost() -> None:
     stored = [original(30 + i) for i in range(3)]
     bh = BodyHashes(2)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import pytest
-
 from schemas.rows import Row
 from streams.windows import WindowConfig, WindowSpec, WindowState, emitted_from_row
 from streams.windows.corrections import Touched, historical_rows, read_ranges
@@ -227,10 +225,6 @@ def test_a_key_left_with_no_event_emits_zeros_with_its_attributes() -> None:
     assert_view(r.rows, [e3])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "WindowState.recount, hopping: a key left with no event gets zero_acc(('', '', tz)) "
-    "in its pane, so the zero row loses country and border (the tumbling path keeps "
-    "them)"))
 def test_a_hopping_key_left_with_no_event_keeps_its_attributes() -> None:
     e1, e3 = crossing(T0 + 5, persons=4), crossing(T0 + 600)
     r = _started([e1, e3])
@@ -271,11 +265,6 @@ def test_hopping_every_covering_window_re_emits_the_recount() -> None:
     assert_view(r.rows, [other, e1b, e2, e3])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "WindowState.recount, hopping: a key left with no event in a window gets a zero "
-    "accumulator in the pane at the window's start, which earlier windows covering that "
-    "pane share: an open one of them that never held the key emits a zero row for it "
-    "when it closes"))
 def test_hopping_a_void_leaves_no_row_in_windows_that_never_held_the_key() -> None:
     other = Ev(T0 + 100, "TJ-PYANJ", "inspection", outcome="find")
     e1 = crossing(T0 + 350, persons=2)
