@@ -34,8 +34,11 @@ services-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
 	fi
 
+# Options of `blo demo` pass through ARGS, e.g. make demo ARGS="--port 8090 --api-port 8091"
+# (`blo demo --help` lists them); BLO_WEB_PORT and BLO_API_PORT set the defaults.
+ARGS ?=
 demo: install
-	$(VENV)/bin/blo demo
+	$(VENV)/bin/blo demo $(ARGS)
 
 # ruff and mypy (strict, as configured in pyproject.toml) first, then the suite: the session
 # fixtures start the Tansu broker and clickhouse-server on free loopback ports and stop them

@@ -10,6 +10,7 @@ flushes and commits — then broker).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,9 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,10 +69,12 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
     from blo.simulate import seed_stations
 
     data_dir = private_dir(data_dir.resolve())
-    for port, option in ((web_port, "--port"), (api_port, "--api-port")):
+    for port, option, var in ((web_port, "--port", "BLO_WEB_PORT"),
+                              (api_port, "--api-port", "BLO_API_PORT")):
         if not _port_free(port):
-            print(f"error: port {port} is in use (another demo or worker?); "
-                  f"choose another with {option}", file=sys.stderr)
+            print(f"error: port {port} is in use (another demo or worker?); choose another "
+                  f"with {option} N or {var}=N (make demo ARGS=\"{option} N\")",
+                  file=sys.stderr)
             return 2
     interrupted = False
 
@@ -125,7 +131,7 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
             time.sleep(0.5)
         sim = _spawn(["simulate", "--stations", str(stations), "--rate", str(rate),
                       "--no-register" if stations <= len(seeds) else "--register"], env, slog)
-        token = _demo_token(s)
+        token = demo_token(s, data_dir)
         _print_banner(base, env, data_dir, api_port, token)
         last = 0.0
         while not interrupted:
@@ -172,7 +178,8 @@ def restore_registry(s: Settings, env: dict[str, str]) -> list[StationRecord]:
         return []  # a first run: no database yet
     out = []
     names = ["station_id", "valid_from", *(f for f in fields if f != "station_id")]
-    for row in json.loads(res.stdout or "[]"):
+    for line in res.stdout.splitlines():  # JSON Lines: one object per row, in column order
+        row = list(json.loads(line).values())
         rec: dict[str, Any] = dict(zip(names, row, strict=True))
         rec["valid_from"] = rec["valid_from"].replace(" ", "T") + "Z"
         for flag in ("coord_approximate", "active"):
@@ -207,14 +214,90 @@ STATUS_SQL = (
 """The demo's status line: events stored, stations, the latest event time."""
 
 
-def _demo_token(s: Settings) -> str | None:
-    """A regional (all countries) API token for the dashboard, through the worker's admin
-    door (:mod:`blo.door`)."""
+DEMO_TOKEN_NAME = "blo demo"
+"""The name of the demo's own API token (scope: all countries). The demo creates it once,
+reuses it at every start while it works (the dashboard address stays the same), replaces it
+when it is gone, revoked or expiring, and revokes any other active all-countries token of
+this name (an earlier run whose saved token was lost). Tokens of any other name or scope are
+never touched."""
+TOKEN_FILE = "demo-token.json"
+"""In the demo's data directory (mode 0700; the file 0600): the demo token's id and secret,
+so that the next start can reuse it (only the secret's hash is in the database)."""
+RENEW_BEFORE_S = 86_400
+"""A saved token that expires within this is replaced rather than reused."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoTokenPlan:
+    reuse: str | None
+    """The id of the saved token to reuse; None: create a new one."""
+    revoke: tuple[str, ...]
+    """The other active demo tokens, revoked once the one in use is settled."""
+
+
+def plan_demo_token(tokens: Sequence[Mapping[str, Any]], saved_id: str | None,
+                    now: datetime) -> DemoTokenPlan:
+    """What to do with the demo's tokens, from ``blo tokens list --json``'s records and the
+    id of the token the last run saved: reuse it if it is one of the demo's own
+    (:data:`DEMO_TOKEN_NAME`, all countries), active and not expiring within
+    :data:`RENEW_BEFORE_S`; revoke every other active one of the demo's own."""
+    ours = [t for t in tokens if t.get("name") == DEMO_TOKEN_NAME and t.get("scope") == "all"
+            and t.get("state") == "active"]
+
+    def lasting(t: Mapping[str, Any]) -> bool:
+        until = t.get("expires_at")
+        return until is None or (datetime.fromisoformat(str(until)).timestamp()
+                                 > now.timestamp() + RENEW_BEFORE_S)
+
+    reuse = next((str(t["token_id"]) for t in ours
+                  if t.get("token_id") == saved_id and lasting(t)), None)
+    return DemoTokenPlan(reuse, tuple(str(t["token_id"]) for t in ours
+                                      if t["token_id"] != reuse))
+
+
+def _saved_token(path: Path) -> tuple[str, str] | None:
     try:
-        got = door.call(s, "tokens", {"op": "create", "all": True,
-                                      "name": f"demo {time.strftime('%Y-%m-%d %H.%M')}"})
-        return str(got["token"]) if got else None
-    except (door.DoorError, KeyError, TypeError):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return str(doc["token_id"]), str(doc["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_token(path: Path, token_id: str, secret: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"token_id": token_id, "token": secret}, f)
+    os.replace(tmp, path)
+
+
+def demo_token(s: Settings, data_dir: Path) -> str | None:
+    """The demo's regional (all countries) API token for the dashboard, through the worker's
+    admin door (:mod:`blo.door`): the saved one when it still works, else a new one (saved
+    for the next start); other active demo tokens are revoked (:func:`plan_demo_token`).
+    None when the door does not answer."""
+    path = data_dir / TOKEN_FILE
+    saved = _saved_token(path)
+    try:
+        listing = door.call(s, "tokens", {"op": "list"})
+        if not isinstance(listing, list):
+            return None
+        plan = plan_demo_token(listing, saved[0] if saved else None, datetime.now(UTC))
+        if plan.reuse is not None and saved is not None:
+            secret = saved[1]
+        else:
+            got = door.call(s, "tokens", {"op": "create", "all": True,
+                                          "name": DEMO_TOKEN_NAME})
+            if not got:
+                return None
+            secret = str(got["token"])
+            _save_token(path, str(got["token_id"]), secret)
+        for token_id in plan.revoke:
+            door.call(s, "tokens", {"op": "revoke", "token_id": token_id})
+        return secret
+    except (door.DoorError, KeyError, TypeError, ValueError, OSError):
         return None
 
 
@@ -233,7 +316,8 @@ def _print_banner(base: str, env: dict[str, str], data_dir: Path, api_port: int,
 BLO demo is running. Stop it with Ctrl-C.
 
   dashboard    {dashboard}
-               (a regional token for this demo; more with `blo tokens create`)
+               (the demo's regional token, "blo demo", kept for the next start;
+               more with `blo tokens create`)
   API          http://127.0.0.1:{api_port}/api/v1/openapi.json
 
   metrics      {base}/metrics
@@ -249,6 +333,7 @@ In another terminal (same virtualenv), these go through the running worker:
                                               # events per station (docs/clickhouse.md)
   blo stations load {EXAMPLE_STATION}
                                               # a new post, picked up without a restart
+  blo stations list                           # the registry as the worker sees it
   blo dlq list                                # dead letters with reasons
   blo alerts list --open                      # alerts firing now (rules: blo/data/rules.yaml)
 """, flush=True)

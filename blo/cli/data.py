@@ -195,6 +195,65 @@ def stations_load(ctx: click.Context, file: str) -> None:
     click.echo(f"loaded {n} station record(s) from {file} into {s.kafka.topic_stations}")
 
 
+@stations.command("list")
+@click.option("--country", default=None, metavar="CC",
+              help="Only this country's stations (ISO code, e.g. KZ).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True,
+              help="json: JSON Lines, one object per station with every registry field; "
+                   "csv: the same fields, a header row.")
+@click.option("--wide", is_flag=True, help="table: never cut a cell to fit the terminal.")
+@click.pass_context
+def stations_list(ctx: click.Context, country: str | None, fmt: str, wide: bool) -> None:
+    """The station registry as the worker sees it: each station's record in force now.
+
+    Read from ClickHouse's stations table (what the worker wrote from the registry topic;
+    the readers' view, latest valid_from not in the future), the way `blo query` and `blo
+    stats` read, through the running worker when ClickHouse is embedded. border is the
+    sorted country pair (KG-TJ), or 'interior' for a post with no land neighbour.
+    """
+    from blo.cli.ops import print_rows
+    from blo.readers import STATION_LIST_COLUMNS, run_query, stations_sql
+
+    if country is not None:
+        country = country.strip().upper()
+        if len(country) != 2 or not country.isalpha() or not country.isascii():
+            raise click.BadParameter(f"{country!r} is not a country code (e.g. KZ)",
+                                     param_hint="--country")
+    s = settings_of(ctx)
+    rows = [station_document(r)
+            for r in run_query(s, stations_sql(s.clickhouse.target().database, country))]
+    if fmt != "table":
+        print_rows(STATION_LIST_COLUMNS, rows, fmt)
+        return
+    at = {c: i for i, c in enumerate(STATION_LIST_COLUMNS)}
+    print_rows(("station", "name", "country", "agency", "border", "tz", "active",
+                "valid_from"),
+               [[r[at["station_id"]], r[at["name"]], r[at["country"]], r[at["agency"]],
+                 r[at["border"]], r[at["tz"]], "yes" if r[at["active"]] else "no",
+                 r[at["valid_from"]]] for r in rows], "table", wide=wide)
+    if not rows:
+        click.echo("no stations" + (f" of {country}" if country else "")
+                   + " in the stations table (is the worker running, with stations loaded?)",
+                   err=True)
+
+
+def station_document(row: list[Any]) -> list[Any]:
+    """A row of :data:`blo.readers.STATION_LIST_COLUMNS` as the registry states it: empty
+    optional fields null, the flags booleans, valid_from RFC 3339, border 'interior' for
+    an interior post."""
+    from blo.readers import STATION_LIST_COLUMNS
+
+    doc = dict(zip(STATION_LIST_COLUMNS, row, strict=True))
+    for name in ("neighbour_country", "paired_blo", "coord_source"):
+        doc[name] = doc[name] or None
+    doc["border"] = doc["border"] or "interior"
+    doc["coord_approximate"] = bool(doc["coord_approximate"])
+    doc["active"] = bool(doc["active"])
+    doc["valid_from"] = _utc(doc["valid_from"], "T")
+    return list(doc.values())
+
+
 @main.command()
 @click.argument("file", default="-", type=click.File("r"))
 @click.option("--buffer", default=None, help="On-disk buffer (default: $BLO_DATA_DIR/sdk/publish.sqlite).")
@@ -341,10 +400,20 @@ def dlq() -> None:
 @click.option("--reason", default=None, help="Only this reason code.")
 @click.option("--station", default=None)
 @click.option("--limit", default=50, show_default=True)
+@click.option("--wide", is_flag=True, help="Never cut a cell (details) to fit the terminal.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON Lines: one object per dead letter, raw values (details whole, "
+                   "reasons as a list, failed_at RFC 3339), without the payload.")
 @click.pass_context
-def dlq_list(ctx: click.Context, reason: str | None, station: str | None, limit: int) -> None:
-    """Dead letters, newest first (readers' view of the dlq table)."""
-    from blo.cli.ops import _print_rows
+def dlq_list(ctx: click.Context, reason: str | None, station: str | None, limit: int,
+             wide: bool, as_json: bool) -> None:
+    """Dead letters, newest first (readers' view of the dlq table).
+
+    The table fits the terminal (details cut with an ellipsis; --wide: whole); newlines,
+    control and bidirectional characters in any cell are shown escaped (\\n, \\x00,
+    \\u202e).
+    """
+    from blo.cli.ops import print_rows
     from blo.readers import run_query
     from sinks.sql import quote
 
@@ -354,12 +423,49 @@ def dlq_list(ctx: click.Context, reason: str | None, station: str | None, limit:
         where.append(f"reason = {quote(reason)}")
     if station:
         where.append(f"station_id = {quote(station)}")
-    sql = (f"SELECT failed_at, reason, station_id, event_type, kafka_partition, kafka_offset, "
-           f"element_index, payload_size, substring(details, 1, 100) "
+    sql = (f"SELECT {', '.join(DLQ_LIST_COLUMNS)} "
            f"FROM {s.clickhouse.target().database}.dlq FINAL WHERE {' AND '.join(where)} "
            f"ORDER BY failed_at DESC LIMIT {int(limit)}")
-    _print_rows(run_query(s, sql), ("failed_at", "reason", "station", "type", "part", "offset",
-                                    "elem", "bytes", "details"), "table")
+    rows = run_query(s, sql)
+    if as_json:
+        print_rows(list(DLQ_LIST_COLUMNS), [dlq_document(r) for r in rows], "json")
+        return
+    table = {c: i for i, c in enumerate(DLQ_LIST_COLUMNS)}
+    print_rows(("failed_at", "reason", "station", "type", "part", "offset", "elem", "bytes",
+                "details"),
+               [[_utc(r[table["failed_at"]], " ")] + [r[table[c]] for c in _DLQ_TABLE[1:]]
+                for r in rows], "table", wide=wide)
+
+
+DLQ_LIST_COLUMNS = ("dlq_id", "failed_at", "reason", "reasons", "details", "station_id",
+                    "event_type", "event_id", "kafka_topic", "kafka_partition",
+                    "kafka_offset", "element_index", "payload_size", "payload_sha256",
+                    "payload_truncated", "payload_encoding")
+"""The columns of ``blo dlq list --json`` (the dlq table's, but the payload: `blo query`
+reads it, e.g. ``SELECT payload FROM blo.dlq WHERE dlq_id = '…'``)."""
+_DLQ_TABLE = ("failed_at", "reason", "station_id", "event_type", "kafka_partition",
+              "kafka_offset", "element_index", "payload_size", "details")
+
+
+def _utc(value: object, sep: str) -> str:
+    """A DateTime('UTC') value as the door (text) or the driver (datetime) gives it, as
+    ``YYYY-MM-DD hh:mm:ss`` (``sep`` " ") or RFC 3339 (``sep`` "T", with a Z)."""
+    if isinstance(value, datetime):
+        t = value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+    else:
+        t = datetime.fromisoformat(str(value).replace("Z", ""))
+        t = t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+    return t.isoformat(sep) + ("Z" if sep == "T" else "")
+
+
+def dlq_document(row: list[Any]) -> list[Any]:
+    """A row of :data:`DLQ_LIST_COLUMNS` with JSON's types: failed_at RFC 3339, reasons a
+    list, payload_truncated a boolean; the rest as stored."""
+    doc = dict(zip(DLQ_LIST_COLUMNS, row, strict=True))
+    doc["failed_at"] = _utc(doc["failed_at"], "T")
+    doc["reasons"] = list(doc["reasons"])
+    doc["payload_truncated"] = bool(doc["payload_truncated"])
+    return list(doc.values())
 
 
 @dlq.command("replay")

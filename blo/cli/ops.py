@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from blo.cli import main, settings_of
+from blo.cli.tables import (
+    csv_text,
+    json_lines,
+    json_text,
+    json_value,
+    render_table,
+    terminal_width,
+    tsv_lines,
+)
 from blo.readers import run_query, stats_queries
 
 
@@ -56,20 +66,27 @@ def worker(ctx: click.Context, migrate: bool | None) -> None:
 @click.option("--rate", default=50.0, show_default=True, help="Events per second, all posts.")
 @click.option("--data-dir", default=".blo/demo", show_default=True,
               type=click.Path(file_okay=False), help="Where chDB and logs live.")
-@click.option("--port", default=6066, show_default=True, help="Worker HTTP port.")
-@click.option("--api-port", default=8080, show_default=True,
-              help="Query API and dashboard port (served by the worker).")
-def demo(stations: int, rate: float, data_dir: str, port: int, api_port: int) -> None:
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Worker HTTP port (health, metrics, the admin door the CLI uses). "
+                   "Default: BLO_WEB_PORT, else 6066.")
+@click.option("--api-port", type=click.IntRange(1, 65535), default=None,
+              help="Query API and dashboard port (served by the worker). Default: "
+                   "BLO_API_PORT, else 8080.")
+@click.pass_context
+def demo(ctx: click.Context, stations: int, rate: float, data_dir: str, port: int | None,
+         api_port: int | None) -> None:
     """Everything on one machine: local broker, embedded ClickHouse, worker, simulator.
 
-    Stops cleanly on Ctrl-C.
+    Stops cleanly on Ctrl-C. With make: make demo ARGS="--port 8090 --api-port 8091".
     """
     from pathlib import Path
 
     from blo.demo import run_demo
 
-    sys.exit(run_demo(Path(data_dir), stations=stations, rate=rate, web_port=port,
-                      api_port=api_port))
+    s = settings_of(ctx)
+    sys.exit(run_demo(Path(data_dir), stations=stations, rate=rate,
+                      web_port=port if port is not None else s.web.port,
+                      api_port=api_port if api_port is not None else s.api.port))
 
 
 @main.group()
@@ -241,10 +258,15 @@ def db_retention(ctx: click.Context, dry_run: bool, now_text: str | None,
 
 @main.command()
 @click.argument("sql")
-@click.option("--format", "fmt", type=click.Choice(["table", "tsv", "json"]), default="table",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "tsv"]),
+              default="table", show_default=True,
+              help="table: column headers, fitted to the terminal, control characters "
+                   "escaped; json: JSON Lines, one object per row (keys the column names); "
+                   "csv: a header row, RFC 4180 quoting; tsv: rows only, TabSeparated "
+                   "escaping.")
+@click.option("--wide", is_flag=True, help="table: never cut a cell to fit the terminal.")
 @click.pass_context
-def query(ctx: click.Context, sql: str, fmt: str) -> None:
+def query(ctx: click.Context, sql: str, fmt: str, wide: bool) -> None:
     """Run one read-only SQL statement (through the running worker when ClickHouse is
     embedded).
 
@@ -253,42 +275,63 @@ def query(ctx: click.Context, sql: str, fmt: str) -> None:
     tables beyond metadata (tables, columns, parts, databases). A refusal exits 2 with
     the reason.
     """
-    rows = run_query(settings_of(ctx), sql)
-    _print_rows(rows, None, fmt)
+    from blo.readers import run_query_with_names
+
+    names, rows = run_query_with_names(settings_of(ctx), sql)
+    print_rows(names, rows, fmt, wide=wide)
+
+
+def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
+               wide: bool = False) -> None:
+    """``rows`` under the column ``names`` in one of the formats of :mod:`blo.cli.tables`
+    (table, json, csv, tsv); a table with no rows says ``(no rows)``."""
+    if fmt == "json":
+        lines = json_lines(names, rows)
+    elif fmt == "csv":
+        click.echo(csv_text(names, rows), nl=False)
+        return
+    elif fmt == "tsv":
+        lines = tsv_lines(rows)
+    else:
+        lines = render_table(names, rows, None if wide else terminal_width())
+        if not rows:
+            lines.append("(no rows)")
+    for line in lines:
+        click.echo(line)
 
 
 @main.command()
+@click.option("--wide", is_flag=True, help="Never cut a cell to fit the terminal.")
 @click.pass_context
-def stats(ctx: click.Context) -> None:
+def stats(ctx: click.Context, wide: bool) -> None:
     """Headline numbers: events by type, busiest stations, seizures, dead letters by
-    reason, and the latest hourly window figures per country."""
+    reason, and the latest hourly window figures per country (the statuses of the hour's
+    windows: provisional, final, corrected)."""
     s = settings_of(ctx)
     for title, sql, header in stats_queries(s.clickhouse.target().database):
         click.secho(title, bold=True)
-        _print_rows(run_query(s, sql), header, "table")
+        print_rows(header, run_query(s, sql), "table", wide=wide)
         click.echo()
 
 
-def _print_rows(rows: list[list[Any]], header: tuple[str, ...] | None, fmt: str) -> None:
+def _print_rows(rows: Sequence[Sequence[Any]], header: Sequence[str] | None, fmt: str,
+                *, wide: bool = False) -> None:
+    """The older entry point (``blo alerts list``, ``blo imports``, ``blo db retention``):
+    json prints one JSON array of arrays; tsv the rows; table the rows under ``header``
+    (none: no header line), as :func:`print_rows` does."""
     if fmt == "json":
-        import json
-
-        click.echo(json.dumps(rows, default=str))
+        click.echo(json_text([[json_value(v) for v in r] for r in rows]))
         return
     if fmt == "tsv":
-        for r in rows:
-            click.echo("\t".join(str(v) for v in r))
+        for line in tsv_lines(rows):
+            click.echo(line)
         return
-    table = [list(header)] if header else []
-    table += [[str(v) for v in r] for r in rows]
-    if not table:
+    lines = render_table(header, rows, None if wide else terminal_width())
+    if not lines:
         click.echo("(no rows)")
         return
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for n, r in enumerate(table):
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip())
-        if n == 0 and header:
-            click.echo("  ".join("-" * w for w in widths))
+    for line in lines:
+        click.echo(line)
     if not rows:
         click.echo("(no rows)")
 

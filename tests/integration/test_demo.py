@@ -139,10 +139,25 @@ def _stop_demo(demo: subprocess.Popen[str]) -> int:
     return demo.wait(120)
 
 
+def _banner_token(out_path: Path) -> str:
+    found = re.search(r"#token=(blo_\S+)", out_path.read_text())
+    assert found, out_path.read_text()
+    return found.group(1)
+
+
+def _tokens(env: dict[str, str]) -> list[dict[str, str]]:
+    listed = _run(["tokens", "list", "--json"], env)
+    assert listed.returncode == 0, listed.stderr
+    tokens: list[dict[str, str]] = json.loads(listed.stdout)
+    return tokens
+
+
 def test_a_restarted_demo_keeps_the_stations_loaded_into_it(tmp_path: Path) -> None:
     """The demo's broker forgets its topics when it stops: the registry is restored from
     ClickHouse's stations table, so a station added with `blo stations load` before a
-    restart still enriches its new events after it (not dead-lettered unknown_station)."""
+    restart still enriches its new events after it (not dead-lettered unknown_station).
+    The restarted demo reuses its own API token (the dashboard address stays the same):
+    one active demo token, whatever the number of starts; other tokens are left alone."""
     data_dir = tmp_path / "demo"
     station_file = tmp_path / "restarted.yaml"
     station_file.write_text(STATION)
@@ -154,6 +169,9 @@ def test_a_restarted_demo_keeps_the_stations_loaded_into_it(tmp_path: Path) -> N
 
     demo, env = _start_demo(data_dir, tmp_path / "first.out")
     try:
+        first_token = _banner_token(tmp_path / "first.out")
+        made = _run(["tokens", "create", "regional centre", "--all"], env)
+        assert made.returncode == 0, made.stderr
         loaded = _run(["stations", "load", str(station_file)], env)
         assert loaded.returncode == 0, loaded.stderr
         deadline = time.monotonic() + 60
@@ -166,6 +184,16 @@ def test_a_restarted_demo_keeps_the_stations_loaded_into_it(tmp_path: Path) -> N
 
     demo, env = _start_demo(data_dir, tmp_path / "second.out")
     try:
+        assert _banner_token(tmp_path / "second.out") == first_token
+        tokens = _tokens(env)
+        assert sorted((t["name"], t["scope"], t["state"]) for t in tokens) == [
+            ("blo demo", "all", "active"), ("regional centre", "all", "active")]
+        listed = _run(["stations", "list", "--format", "json", "--country", "KG"], env)
+        assert listed.returncode == 0, listed.stderr
+        restarted = [d for d in map(json.loads, listed.stdout.splitlines())
+                     if d["station_id"] == "KG-RESTARTED"]
+        assert [(d["border"], d["tz"], d["active"]) for d in restarted] == [
+            ("KG-TJ", "Asia/Bishkek", True)]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         event = {"event_id": "8a3e6bb4-5b0e-4b7c-9f57-0c6c1d1d9a01", "schema_version": 1,
                  "event_type": "crossing", "station_id": "KG-RESTARTED", "occurred_at": now,
