@@ -350,38 +350,86 @@ def publish(ctx: click.Context, file: TextIO, buffer: str | None, timeout: float
 
 @main.command()
 @click.option("--stations", "n_stations", default=10, show_default=True)
-@click.option("--rate", default=20.0, show_default=True, help="Events per second, all posts.")
+@click.option("--rate", default=None, type=float,
+              help="Events per second at all posts, on a weekly average: sets --scale.")
+@click.option("--scale", default=None, type=float,
+              help="Routine traffic (crossings, inspections, liaison) relative to real "
+                   "posts [default: 1, or from --rate]. Seizures, detentions and incidents "
+                   "keep their real rates.")
 @click.option("--duration", default=None, type=float, help="Seconds (default: until Ctrl-C).")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--register/--no-register", default=True, show_default=True,
               help="Publish the simulated posts' station records first.")
 @click.option("--buffer", default=None)
+@click.option("--scenario", default=None, metavar="NAME",
+              help="Inject a scripted scenario into the traffic (--list-scenarios).")
+@click.option("--at", "at_s", default=60.0, show_default=True,
+              help="Seconds after the start when the scenario begins.")
+@click.option("--list-scenarios", is_flag=True, help="List the scenarios and exit.")
 @click.pass_context
-def simulate(ctx: click.Context, n_stations: int, rate: float, duration: float | None,
-             seed: int, register: bool, buffer: str | None) -> None:
-    """Realistic synthetic traffic from N posts (the real BLO sites first)."""
+def simulate(ctx: click.Context, n_stations: int, rate: float | None, scale: float | None,
+             duration: float | None, seed: int, register: bool, buffer: str | None,
+             scenario: str | None, at_s: float, list_scenarios: bool) -> None:
+    """Realistic synthetic traffic from N posts (the real BLO sites first), in real time.
+
+    Rates per post by local hour and weekday (docs/simulator.md); --scale (or --rate)
+    multiplies the routine traffic only. --scenario NAME adds a scripted event (a heroin
+    run, a silent post, a refusal surge) and prints the alerts it should raise.
+    """
+    from datetime import timedelta
+
     from blo.kafka_io import ensure_pipeline_topics, produce
+    from blo.sim.scenarios import SCENARIOS, Plan, ScenarioError
     from blo.simulate import TrafficGenerator, simulation_stations
 
-    s = settings_of(ctx)
+    if list_scenarios:
+        for sc in SCENARIOS.values():
+            click.echo(f"{sc.name:<14} {sc.summary}")
+        return
+    if scenario is not None and scenario not in SCENARIOS:
+        raise click.BadParameter(f"unknown scenario {scenario!r}; one of: "
+                                 f"{', '.join(SCENARIOS)}", param_hint="--scenario")
+    if rate is not None and scale is not None:
+        raise click.UsageError("give --rate or --scale, not both")
     posts = simulation_stations(n_stations)
+    start = datetime.now(UTC)
+    plan = Plan()
+    gen = TrafficGenerator(posts, rate, scale=scale, seed=seed, start=start)
+    if scenario is not None:
+        at = start + timedelta(seconds=at_s)
+        try:
+            plan = SCENARIOS[scenario].plan({p.station_id: p for p in posts}, at, gen.scale)
+        except ScenarioError as e:
+            raise click.UsageError(str(e)) from e
+        gen = TrafficGenerator(posts, scale=gen.scale, seed=seed, start=start, plan=plan)
+    s = settings_of(ctx)
     if register:
         ensure_pipeline_topics(s.kafka)
         produce(s.kafka, s.kafka.topic_stations,
                 ((p.station_id.encode(), p.model_dump_json().encode()) for p in posts))
-    gen = TrafficGenerator(posts, rate, seed=seed)
-    stream = gen.events()
-    start = time.monotonic()
+    click.echo(f"simulating {len(posts)} posts: routine traffic x{gen.scale:.3g} of real "
+               f"posts (about {gen.rate:.3g} events/s on a weekly average); seizures, "
+               "detentions and incidents at real rates (Ctrl-C to stop)", err=True)
+    if scenario is not None:
+        click.echo(f"scenario {scenario} from {start + timedelta(seconds=at_s):%H:%M:%S} "
+                   "UTC; expected alerts:", err=True)
+        for x in plan.expected:
+            when = "after the window ending" if x.closes_window else "at"
+            click.echo(f"  {x.rule_id} {x.scope_key} ({when} {x.ready_at:%H:%M:%S} UTC)",
+                       err=True)
+        for note in plan.notes:
+            click.echo(f"  note: {note}", err=True)
+    began = time.monotonic()
     sent = 0
-    click.echo(f"simulating {len(posts)} posts at {rate:g} events/s (Ctrl-C to stop)", err=True)
     pub = None
     try:
         with _publisher(s, buffer, "simulate") as pub:
-            while duration is None or time.monotonic() - start < duration:
-                due = int((time.monotonic() - start) * rate) - sent
-                if due > 0:  # one durable write per tick; event time advances 1/rate
-                    pub.publish_many([next(stream) for _ in range(due)])
-                    sent += due
+            while duration is None or time.monotonic() - began < duration:
+                now = start + timedelta(seconds=time.monotonic() - began)
+                due = list(gen.until(now))
+                if due:  # one durable write per tick, event time = wall time
+                    pub.publish_many(due)
+                    sent += len(due)
                 time.sleep(0.05)
             _drain(pub, 60)
     except KeyboardInterrupt:

@@ -63,7 +63,9 @@ def worker(ctx: click.Context, migrate: bool | None) -> None:
 @main.command()
 @click.option("--stations", default=16, show_default=True,
               help="Simulated posts (the 16 seed BLO sites first, then synthetic ones).")
-@click.option("--rate", default=50.0, show_default=True, help="Events per second, all posts.")
+@click.option("--rate", default=5.0, show_default=True,
+              help="Events per second, all posts (weekly average): routine traffic about "
+                   "5x real posts; seizures and incidents at real rates (docs/simulator.md).")
 @click.option("--data-dir", default=".blo/demo", show_default=True,
               type=click.Path(file_okay=False), help="Where chDB and logs live.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
