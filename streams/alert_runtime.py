@@ -286,6 +286,7 @@ class AlertRuntime:
                 max_resolved=self.settings.max_resolved, history_s=self.settings.history_s)
             counts = await self._restore(engine, self.clock())
             self.engine = engine
+            self.start()  # versions the re-fed input makes are notified like any other
             await self._write(_drain(engine), None)
             self._resend_webhook()
             self.ready.set()

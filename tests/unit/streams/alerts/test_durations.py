@@ -50,7 +50,7 @@ def test_seconds_print_as_a_number_unless_asked_for_a_duration() -> None:
     assert render("{span_s} s", ctx) == "21600 s"
     assert render("within {span_s:duration}", ctx) == "within 6 h"
     assert render("{span_s:.1f} {half} {half:duration}", ctx) == "21600.0 1.5 2 s"
-    assert str(Seconds(1800)) == "1800" and Seconds(1800) == 1800
+    assert str(Seconds(1800)) == "1800" and float(Seconds(1800)) == 1800.0
 
 
 def test_the_duration_spec_is_checked_at_load_time() -> None:
