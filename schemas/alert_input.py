@@ -3,7 +3,7 @@ API) tell the one alert engine. Pure data, with its JSON form.
 
 Roll-ups over several stations (country, border, all) must be exact with any number of
 ingest workers, so one engine sees everything: the input topic has **one partition**, and
-every ingest worker produces to it (docs/alerts.md, "The runtime"). Four kinds of record,
+every ingest worker produces to it (docs/alerts.md, "The runtime"). Five kinds of record,
 JSON objects told apart by ``"k"``; :func:`encode` and :func:`decode` are the two sides:
 
 ``w`` — :class:`WindowRows`
@@ -26,6 +26,11 @@ JSON objects told apart by ``"k"``; :func:`encode` and :func:`decode` are the tw
 ``a`` — :class:`Acknowledgement`
     ``{"k": "a", "id": alert_id, "by": who, "comment": text, "at": now_s}`` from ``blo
     alerts ack``: the engine writes the acknowledged version (it owns the version count).
+``m`` — :class:`MuteRequest`
+    ``{"k": "m", "id": mute_id, "op": "create"|"expire", "rule": rule_id, "scope": key,
+    "for": seconds, "reason": text, "by": who, "at": now_s}`` from ``blo alerts mute`` /
+    ``unmute`` and the API: the engine writes the mute's version (``alert_mutes``) and stops
+    notifying the alerts it matches (docs/alerts.md, "Mutes").
 
 Keys are the kind (``b"w"``, …); they do not matter for a one-partition topic. Records are
 decoded by hand, not by a validating model: the engine reads thousands of them a second and
@@ -104,7 +109,25 @@ class Acknowledgement:
         return cls(aid, by, comment, at_s)
 
 
-AlertInput = WindowRows | StationsProgress | PartitionProgress | Acknowledgement
+@dataclass(slots=True)
+class MuteRequest:
+    """``m``: create mute ``mute_id`` (``rule_id`` and/or ``scope_key``, ``'' `` for any;
+    for ``for_s`` seconds from ``at_s``, with ``reason``), or expire it now (``op``
+    ``expire``: the other fields are not used)."""
+
+    KIND: ClassVar[str] = "m"
+    mute_id: str
+    op: str  # create | expire
+    rule_id: str
+    scope_key: str
+    for_s: float
+    reason: str
+    by: str
+    at_s: float
+
+
+AlertInput = (WindowRows | StationsProgress | PartitionProgress | Acknowledgement
+              | MuteRequest)
 
 
 def encode(record: AlertInput) -> tuple[bytes, bytes]:
@@ -122,6 +145,10 @@ def encode(record: AlertInput) -> tuple[bytes, bytes]:
             body = {"k": "p", "parts": {str(p): c for p, c in parts.items()}, "at": at_s}
         case Acknowledgement(alert_id=aid, by=by, comment=comment, at_s=at_s):
             body = {"k": "a", "id": aid, "by": by, "comment": comment, "at": at_s}
+        case MuteRequest():
+            body = {"k": "m", "id": record.mute_id, "op": record.op, "rule": record.rule_id,
+                    "scope": record.scope_key, "for": record.for_s, "reason": record.reason,
+                    "by": record.by, "at": record.at_s}
     return record.KIND.encode(), orjson.dumps(body)
 
 
@@ -134,6 +161,16 @@ def ack_record(alert_id: UUID | str, who: str, comment: str, at_s: float
                ) -> tuple[bytes, bytes]:
     """The record of an acknowledgement (:meth:`Acknowledgement.of`, then :func:`encode`)."""
     return encode(Acknowledgement.of(alert_id, who, comment, at_s))
+
+
+def mute_record(request: MuteRequest) -> tuple[bytes, bytes]:
+    """The record of a mute's creation or expiry (:class:`MuteRequest`)."""
+    if request.op not in ("create", "expire"):
+        raise ValueError(f"unknown mute operation {request.op!r}")
+    str(UUID(request.mute_id))
+    if not request.by.strip():
+        raise ValueError("a mute needs who made it")
+    return encode(request)
 
 
 def decode(value: bytes | None, *, window_row_width: int) -> AlertInput:
@@ -169,6 +206,13 @@ def decode(value: bytes | None, *, window_row_width: int) -> AlertInput:
         if kind == "a":
             return Acknowledgement(str(UUID(str(obj["id"]))), str(obj["by"]),
                                    str(obj.get("comment", "")), float(obj["at"]))
+        if kind == "m":
+            op = str(obj["op"])
+            if op not in ("create", "expire"):
+                raise BadInput(f"unknown mute operation {op!r}")
+            return MuteRequest(str(UUID(str(obj["id"]))), op, str(obj.get("rule", "")),
+                               str(obj.get("scope", "")), float(obj.get("for", 0)),
+                               str(obj.get("reason", "")), str(obj["by"]), float(obj["at"]))
     except BadInput:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -186,3 +186,21 @@ class AlertRow(NamedTuple):
     acked_at: datetime
     ack_comment: str
     updated_at: datetime
+
+
+class MuteRow(NamedTuple):
+    """One version of an alert mute: a row of ``alert_mutes`` (built by
+    :meth:`streams.alerts.mutes.Mute.row`)."""
+
+    mute_id: str
+    version: int
+    rule_id: str  # '' : every rule
+    scope: str  # '' (everywhere) | country | border | station
+    scope_key: str
+    reason: str
+    created_by: str
+    created_at: datetime  # the mute starts then
+    ends_at: datetime  # it expires then (by itself, or earlier when unmuted)
+    expired_by: str  # who unmuted it; '' otherwise
+    expired_at: datetime  # epoch 0 unless unmuted
+    updated_at: datetime

@@ -15,7 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.rows import AlertRow, EventRevisionRow, EventRow, LateEventRow, WindowStatsRow
+from schemas.rows import (
+    AlertRow,
+    EventRevisionRow,
+    EventRow,
+    LateEventRow,
+    MuteRow,
+    WindowStatsRow,
+)
 
 
 @dataclass(frozen=True)
@@ -423,9 +430,32 @@ IMPORT_REJECTIONS = TableSpec(
     Storage("ReplacingMergeTree", ("run_id", "line_no"), ("recorded_at",), created_in=7),
 )
 
+# Alert mutes (streams/alerts/mutes.py): one row per version of a mute (created, unmuted),
+# written by the alert engine. ReplacingMergeTree(version) ordered by mute_id, no
+# partitions (a few rows a day; expired mutes stay listed). docs/alerts.md, "Mutes".
+ALERT_MUTES = TableSpec(
+    "alert_mutes",
+    (
+        ("mute_id", "String"),  # a UUID's text
+        ("version", "UInt64"),  # 1 created, 2 unmuted
+        ("rule_id", "String"),  # '' : every rule
+        ("scope", "String"),  # '' (everywhere) | country | border | station
+        ("scope_key", "String"),  # 'KZ', 'KG-KZ', 'KG-KARAMYK'; '' without scope
+        ("reason", "String"),
+        ("created_by", "String"),
+        ("created_at", "DateTime('UTC')"),  # active from here ...
+        ("ends_at", "DateTime('UTC')"),  # ... until here (earlier once unmuted)
+        ("expired_by", "String"),  # who unmuted it; '' otherwise
+        ("expired_at", "DateTime('UTC')"),  # epoch 0 unless unmuted
+        ("updated_at", "DateTime('UTC')"),
+    ),
+    Storage("ReplacingMergeTree", ("mute_id",), ("version",), created_in=9),
+    row_type=MuteRow,
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS, API_TOKENS, API_AUDIT,
-    API_TOKEN_USE, IMPORT_RUNS, IMPORT_REJECTIONS, EVENT_REVISIONS)
+    API_TOKEN_USE, IMPORT_RUNS, IMPORT_REJECTIONS, EVENT_REVISIONS, ALERT_MUTES)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
 # The record of applied migrations (sinks/migrations.py), made by the bootstrap before the

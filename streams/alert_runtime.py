@@ -36,6 +36,7 @@ from schemas.alert_input import (
     Acknowledgement,
     AlertInput,
     BadInput,
+    MuteRequest,
     PartitionProgress,
     StationsProgress,
     WindowRows,
@@ -65,6 +66,7 @@ from streams.alerts import (
 )
 from streams.alerts.gaps import parse_gap_key
 from streams.alerts.history import is_historical
+from streams.alerts.mutes import MuteBook, Places, muting
 from streams.alerts.rules import WindowRule
 from streams.windows.assign import max_length_s
 from streams.windows.config import WindowConfig
@@ -78,6 +80,7 @@ _A_ID = ALERTS.index("alert_id")
 _A_VERSION = ALERTS.index("version")
 _A_RULE = ALERTS.index("rule_id")
 _A_STATE = ALERTS.index("state")
+_A_SCOPE = ALERTS.index("scope")
 _A_SCOPE_KEY = ALERTS.index("scope_key")
 _A_STATION = ALERTS.index("station_id")
 
@@ -95,6 +98,17 @@ def registry_pairs(registry: Registry) -> dict[str, str]:
         rec = registry.latest(sid)
         if rec is not None and rec.paired_blo:
             out[sid] = rec.paired_blo
+    return out
+
+
+def registry_places(registry: Registry) -> dict[str, tuple[str, str]]:
+    """station → (country, border), from each station's latest registry record (where a
+    mute's country or border scope finds it)."""
+    out = {}
+    for sid in registry.station_ids():
+        rec = registry.latest(sid)
+        if rec is not None:
+            out[sid] = (rec.country, rec.border)
     return out
 
 
@@ -167,6 +181,8 @@ class AlertRuntime:
         # restored stations whose sequence count is not started yet → latest stored time
         self._unprimed: dict[str, int] = {}
         self._restored_alerts: list[Row] = []
+        self.mutes = MuteBook()  # held with the engine; restored from alert_mutes
+        self._mute_rows: list[Row] = []  # mute versions not yet written
         self._lock = asyncio.Lock()
         self._gauge_keys: set[tuple[str, str]] = set()
         metrics.alert_rules.set(len(self.rules.ruleset.rules))
@@ -194,7 +210,10 @@ class AlertRuntime:
         self.start()
         if self.webhook is None:
             return
+        places, now = self._places(), self.clock()
         for row in self._restored_alerts:
+            if self._muted(row, places, now):
+                continue
             self.webhook.notify(str(row[_A_ID]), int(row[_A_VERSION]), alert_message(row))
 
     async def close(self) -> None:
@@ -253,6 +272,8 @@ class AlertRuntime:
         self.baseline.forget()
         self._unprimed.clear()
         self._restored_alerts = []
+        self.mutes = MuteBook()
+        self._mute_rows = []
 
     async def restore(self) -> None:
         """Rebuild the engine from ClickHouse (this worker got the input partition)."""
@@ -265,6 +286,7 @@ class AlertRuntime:
                 max_resolved=self.settings.max_resolved, history_s=self.settings.history_s)
             counts = await self._restore(engine, self.clock())
             self.engine = engine
+            self.start()  # versions the re-fed input makes are notified like any other
             await self._write(_drain(engine), None)
             self._resend_webhook()
             self.ready.set()
@@ -291,6 +313,10 @@ class AlertRuntime:
     async def _restore(self, engine: AlertEngine, now: float) -> tuple[int, int, int, int]:
         db, read = self.database, self._read
         rules = self.rules.ruleset.rules
+        # mutes first (a few rows), even on a fresh pipeline: restored alerts that are
+        # muted are not notified again
+        self.mutes = MuteBook()
+        self.mutes.restore(await read(alert_reads.current_mutes(db)))
         latest_rows = await read(window_reads.latest_window_event(db))
         seen = await read(event_reads.latest_event_per_station(db))
         top = max([_epoch_or_0(r[0]) for r in latest_rows]
@@ -460,6 +486,27 @@ class AlertRuntime:
                     self.progress[p] = (caught_up, at_s)
             case Acknowledgement(alert_id=aid, by=who, comment=comment, at_s=at_s):
                 self._acknowledge(engine, aid, who, comment, at_s)
+            case MuteRequest():
+                self._mute(d)
+
+    def _mute(self, req: MuteRequest) -> None:
+        new, why = self.mutes.apply(req)
+        if new is None:
+            log.warning("mute %s (%s by %s) changes nothing: %s", req.mute_id, req.op, req.by,
+                        why)
+            return
+        self._mute_rows.append(new.row())
+        log.info("mute %s %s by %s: rule %r, scope %r, until %d, reason %r", new.mute_id,
+                 "created" if req.op == "create" else "ended", req.by, new.rule_id,
+                 new.scope_key, new.ends_at, new.reason)
+
+    def _places(self) -> Places:
+        return registry_places(self.registry)
+
+    def _muted(self, row: Row, places: Places, now: float) -> bool:
+        """Whether an active mute covers the alert of ``row`` (then it is not notified)."""
+        return muting(self.mutes.mutes.values(), str(row[_A_RULE]), str(row[_A_SCOPE]),
+                      str(row[_A_SCOPE_KEY]), str(row[_A_STATION]), places, now) is not None
 
     def _acknowledge(self, engine: AlertEngine, aid: str, who: str, comment: str,
                      at_s: float) -> None:
@@ -519,10 +566,19 @@ class AlertRuntime:
                 await asyncio.gather(*(self.produce(self.alerts_topic, aid.encode(), body)
                                        for aid, _, body in messages))
             if self.webhook is not None:
-                for aid, version, body in messages:
+                # a muted alert is stored and published, never notified (docs/alerts.md)
+                places, now = self._places(), self.clock()
+                for (aid, version, body), row in zip(messages, rows, strict=True):
+                    if self._muted(row, places, now):
+                        m.webhook_deliveries.labels("muted").inc()
+                        continue
                     self.webhook.notify(aid, version, body)
-        if rows or on_durable is not None:
-            await self.sink.submit({"alerts": rows}, on_durable=on_durable)
+        mute_rows, self._mute_rows = self._mute_rows, []
+        if rows or mute_rows or on_durable is not None:
+            tables: dict[str, list[Row]] = {"alerts": list(rows)}
+            if mute_rows:
+                tables["alert_mutes"] = mute_rows
+            await self.sink.submit(tables, on_durable=on_durable)
 
     def _gauges(self) -> None:
         engine = self.engine

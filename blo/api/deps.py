@@ -30,6 +30,8 @@ log = logging.getLogger("blo.api")
 Query = Callable[[str, Mapping[str, Any] | None], Awaitable[list[Row]]]
 Insert = Callable[[str, Sequence[str], Sequence[Row]], Awaitable[None]]
 SendAck = Callable[[str, str, str], Awaitable[None]]
+SendInput = Callable[[bytes, bytes], Awaitable[None]]
+"""Produce one record (key, value) to the alert engine's input topic (mutes)."""
 
 
 @dataclass
@@ -44,6 +46,7 @@ class ApiContext:
     audit: bool = True
     live_interval_s: float = 2.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    send_input: SendInput | None = None  # None: mutes cannot be created here (503)
 
 
 class Stations:

@@ -73,10 +73,70 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
             "/api/v1/stations": get("Visible stations (registry, coordinates)", []),
             "/api/v1/health": get("Station health: last event seen, event-time lag, late "
                                   "events and dead letters (24 h)", []),
-            "/api/v1/alerts": get("Alerts (current version of each)", [
-                _p("open", "only firing ones", {"type": "boolean", "default": False}),
-                _p("limit", "at most", {"type": "integer", "minimum": 1, "maximum": 1000,
-                                        "default": 100})]),
+            "/api/v1/alerts": get("Alerts (current version of each): exact counts, "
+                                  "filters, sorting, grouping", [
+                _p("open", "only firing ones (= state=firing)",
+                   {"type": "boolean", "default": False}),
+                _p("state", "firing or resolved", {"type": "string",
+                                                   "enum": ["firing", "resolved"]}),
+                _p("severity", "comma-separated: info, warning, critical", {"type": "string"}),
+                _p("rule", "a rule id", {"type": "string"}),
+                _p("country", "alerts about this country: its posts (pairs with one of "
+                   "them), its roll-up, its borders' (in scope, else 403)",
+                   {"type": "string", "pattern": "^[A-Z]{2}$"}),
+                _p("station", "alerts about this post (its gaps, the pairs it is in; in "
+                   "scope, else 403)", {"type": "string"}),
+                _p("acknowledged", "only acknowledged (true) or not yet (false)",
+                   {"type": "boolean"}),
+                _p("muted", "only alerts an active mute covers (true) or none covers (false)",
+                   {"type": "boolean"}),
+                _p("sort", "severity: unmuted first, worst first, then newest fired; time: "
+                   "newest fired first", {"type": "string", "enum": ["severity", "time"],
+                                          "default": "severity"}),
+                _p("group", "rule_scope: one entry per (rule, scope key; a station for its "
+                   "gaps) with count, firing, acked, muted, worst severity, first and latest "
+                   "firing", {"type": "string", "enum": ["rule_scope"]}),
+                _p("limit", "page size; over 1000 is a 400 (total and counts are always "
+                   "over every match)", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                         "default": 100}),
+                _p("offset", "page start", {"type": "integer", "minimum": 0, "default": 0})],
+                "`total`: every alert (or group) the filter keeps, `counts`: of the alerts by "
+                "severity, state, acknowledgement, muted, and `open` (firing, not muted) / "
+                "`open_muted` by severity; `alerts` (or `groups`): the page. Each alert's "
+                "`muted`: the mute covering it, or null."),
+            "/api/v1/alerts/mutes": {
+                **get("Mutes visible to the token (active first, then expired and ended)",
+                      [_p("active", "only the active ones", {"type": "boolean",
+                                                             "default": False})]),
+                "post": {
+                    "summary": "Mute a rule and/or a scope for a time, with a reason",
+                    "description": "A muted alert still fires and is stored and listed "
+                                   "(with `muted`), but is not notified and is counted "
+                                   "apart. The alert engine stores the mute; a national "
+                                   "token may mute only scopes within its countries.",
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "object", "additionalProperties": False,
+                                   "required": ["duration", "reason"],
+                                   "description": "at least one of rule, scope",
+                                   "properties": {
+                                       "rule": {"type": "string"},
+                                       "scope": {"type": "string", "description":
+                                                 "a country (KZ), border (KG-KZ) or station"},
+                                       "duration": {"type": ["string", "integer"],
+                                                    "description": "6h, 30m, 2d, 1h30m or "
+                                                                   "seconds; at most 30 d"},
+                                       "reason": {"type": "string"}}}}}},
+                    "security": [{"bearer": []}],
+                    "responses": {"200": {"description": "sent to the alert engine: {mute}"},
+                                  **errors}}},
+            "/api/v1/alerts/mutes/{mute_id}": {"delete": {
+                "summary": "End a mute now (it stays listed, as unmuted)",
+                "parameters": [{"name": "mute_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "format": "uuid"}}],
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "sent to the alert engine"}, **errors,
+                              "404": {**err, "description": "no such mute in scope"},
+                              "409": {**err, "description": "the mute already ended"}}}},
             "/api/v1/alerts/{alert_id}/ack": {"post": {
                 "summary": "Acknowledge an alert (as the token's name)",
                 "parameters": [{"name": "alert_id", "in": "path", "required": True,

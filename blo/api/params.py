@@ -105,9 +105,74 @@ class SeriesParams(Range):
     stat: Stat = "events"
 
 
+ALERT_PAGE_MAX = 1000
+"""At most this many alerts (or groups) per page: a larger ``limit`` is a 400 (``total`` and
+the counts are always over every match; page on with ``offset``)."""
+Severity = Literal["info", "warning", "critical"]
+
+
 class AlertParams(_Params):
+    """``GET /api/v1/alerts``: filters (all optional, combined with AND), sort, grouping and
+    the page. ``open`` is ``state=firing``."""
+
     open: bool = False
-    limit: int = Field(100, ge=1, le=1000)
+    state: Literal["firing", "resolved"] | None = None
+    severity: tuple[Severity, ...] = ()
+    rule: str | None = Field(None, pattern=r"^[a-z0-9_.\-]{1,64}$")
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    station: str | None = Field(None, min_length=1, max_length=64)
+    acknowledged: bool | None = None
+    muted: bool | None = None
+    sort: Literal["severity", "time"] = "severity"
+    group: Literal["rule_scope"] | None = None
+    limit: int = Field(100, ge=1)
+    offset: int = Field(0, ge=0, le=10_000_000)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severities(cls, v: Any) -> Any:
+        if isinstance(v, str):  # "critical,warning"
+            return tuple(dict.fromkeys(p.strip() for p in v.split(",") if p.strip()))
+        return v
+
+    @field_validator("limit")
+    @classmethod
+    def _page(cls, v: int) -> int:
+        if v > ALERT_PAGE_MAX:
+            raise ValueError(f"at most {ALERT_PAGE_MAX} per page ('total' and 'counts' count "
+                             "every match whatever the page; page on with 'offset')")
+        return v
+
+    @model_validator(mode="after")
+    def _one_state(self) -> AlertParams:
+        if self.open and self.state == "resolved":
+            raise ValueError("'open' (firing) contradicts state=resolved")
+        return self
+
+    def current_state(self) -> str | None:
+        return "firing" if self.open else self.state
+
+
+class MuteBody(_Params):
+    """``POST /api/v1/alerts/mutes``: mute ``rule`` and/or ``scope`` (a country, a border or
+    a station) for ``duration`` (``6h``, ``30m``, ``2d``, or seconds) with a ``reason``."""
+
+    rule: str | None = Field(None, pattern=r"^[a-z0-9_.\-]{1,64}$")
+    scope: str | None = Field(None, min_length=1, max_length=64)
+    duration: str | int = Field(..., description="6h, 30m, 2d, 1h30m, or seconds")
+    reason: str = Field(..., min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _something(self) -> MuteBody:
+        if self.rule is None and self.scope is None:
+            raise ValueError("name a rule, a scope, or both")
+        return self
+
+
+class MuteListParams(_Params):
+    """``GET /api/v1/alerts/mutes``: ``active=true`` only the active ones."""
+
+    active: bool = False
 
 
 class AckBody(_Params):
@@ -191,6 +256,19 @@ def parse_ack(raw: bytes) -> AckBody:
 def parse_bulk_ack(raw: bytes) -> BulkAckBody:
     """The body of a bulk acknowledgement (:class:`BulkAckBody`)."""
     return parse(BulkAckBody, _json_object(raw))
+
+
+def parse_mute(raw: bytes) -> MuteBody:
+    """The body of a mute's creation (:class:`MuteBody`)."""
+    return parse(MuteBody, _json_object(raw))
+
+
+def parse_mute_id(mute_id: str) -> str:
+    """The mute id of an unmute's path: a UUID, normalised."""
+    try:
+        return str(UUID(mute_id))
+    except ValueError:
+        raise ParamError([f"mute_id: not a UUID: {mute_id[:60]!r}"]) from None
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -16,14 +16,18 @@ Statistics are read by position; the few aliases used are names no table has.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from blo.api.params import GROUPS, INTERIOR, STATISTICS, Filters
+from blo.api.scope import Scope, Visibility
 from blo.event_history import history_queries
 from sinks.read_model import latest
 from sinks.read_model.events import months_from
-from sinks.tables import ALERTS, EVENTS, WINDOW_STATS
+from sinks.tables import ALERT_MUTES, ALERTS, EVENTS, WINDOW_STATS
+from streams.alerts.mutes import Mute, Places, ordered
 
 _STATS = ", ".join(STATISTICS.values())  # read by position: no alias to shadow a column
 
@@ -207,3 +211,191 @@ def event_history_sql(db: str, event_id: str, stations: tuple[str, ...]
     revisions). Rows as :func:`blo.event_history.histories` takes them."""
     revisions, live = history_queries(db, event_id, stations)
     return [(revisions.sql, revisions.params), (live.sql, live.params)]
+
+
+# -- alert lists: exact counts, filters, sorting, grouping, mutes -----------------------------
+SEVERITY_RANK = "multiIf(severity = 'critical', 2, severity = 'warning', 1, 0)"
+RANKED_SEVERITIES = ("info", "warning", "critical")
+"""Severity by rank (``sev_rank`` 0, 1, 2)."""
+ALERT_SORTS = {"severity": "mute_ref != '', sev_rank DESC, fired_at DESC, alert_id",
+               "time": "fired_at DESC, alert_id"}
+"""``sort=`` → ORDER BY: unmuted before muted, then worst first, then newest fired
+(default); or newest fired."""
+_NO_ID = "-"  # no station or country is called this: keeps IN sets and arrays non-empty
+
+
+def _id_list(ids: Iterable[str]) -> list[str]:
+    return sorted(ids) or [_NO_ID]
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What an alert list keeps (None: no condition). ``station``: its own alerts (gaps,
+    silence) and the pairs it is in; ``country``: alerts about its stations (pairs with
+    one of them), its country roll-up and the borders it is on."""
+
+    state: str | None = None  # firing | resolved
+    severities: tuple[str, ...] = ()
+    rule: str | None = None
+    country: str | None = None
+    station: str | None = None
+    acked: bool | None = None
+    muted: bool | None = None
+
+
+def visibility_conditions(scope: Scope, v: Visibility, params: dict[str, Any]) -> list[str]:
+    """:func:`blo.api.scope.alert_visible` as SQL over ``alerts`` columns ([] for the
+    regional scope): station alerts of visible stations, pairs with a visible post, and —
+    for country-wide scopes — the roll-ups of their countries and of borders touching
+    them."""
+    if scope.all:
+        return []
+    params["v_st"] = tuple(_id_list(v.stations))
+    params["v_st_a"] = _id_list(v.stations)
+    parts = ["(scope = 'station' AND station_id IN %(v_st)s)",
+             ("(scope = 'pair' AND arrayExists(x -> has(%(v_st_a)s, x), "
+             "splitByChar('+', scope_key)))")]
+    if not scope.agencies:
+        params["v_c"] = tuple(_id_list(scope.countries))
+        params["v_c_a"] = _id_list(scope.countries)
+        parts += ["(scope = 'country' AND scope_key IN %(v_c)s)",
+                  ("(scope = 'border' AND arrayExists(c -> has(%(v_c_a)s, c), "
+                  "splitByChar('-', scope_key)))")]
+    return [f"({' OR '.join(parts)})"]
+
+
+def filter_conditions(f: AlertFilter, places: Places, params: dict[str, Any]) -> list[str]:
+    """The conditions of ``f`` but ``muted`` (a column of the outer query), over ``alerts``
+    columns; ``places`` (station → country, border) names a country's stations."""
+    conds = []
+    if f.state is not None:
+        conds.append("state = %(f_state)s")
+        params["f_state"] = f.state
+    if f.severities:
+        conds.append("severity IN %(f_sev)s")
+        params["f_sev"] = tuple(f.severities)
+    if f.rule is not None:
+        conds.append("rule_id = %(f_rule)s")
+        params["f_rule"] = f.rule
+    if f.acked is not None:
+        conds.append(f"acked = {1 if f.acked else 0}")
+    if f.station is not None:
+        conds.append("(station_id = %(f_station)s "
+                     "OR has(splitByChar('+', scope_key), %(f_station)s))")
+        params["f_station"] = f.station
+    if f.country is not None:
+        params["f_country"] = f.country
+        own = [s for s, (c, _) in places.items() if c == f.country]
+        params["f_c_st"] = tuple(_id_list(own))
+        params["f_c_st_a"] = _id_list(own)
+        conds.append("((scope = 'station' AND station_id IN %(f_c_st)s) "
+                     "OR (scope = 'pair' AND arrayExists(x -> has(%(f_c_st_a)s, x), "
+                     "splitByChar('+', scope_key))) "
+                     "OR (scope = 'country' AND scope_key = %(f_country)s) "
+                     "OR (scope = 'border' AND has(splitByChar('-', scope_key), %(f_country)s)))")
+    return conds
+
+
+def mute_expression(mutes: Sequence[Mute], places: Places, params: dict[str, Any]) -> str:
+    """SQL giving the id of *the* active mute of an alert row ('' : none), the mutes in
+    :func:`streams.alerts.mutes.ordered` order: :func:`streams.alerts.mutes.matches` over
+    ``alerts`` columns."""
+    if not mutes:
+        return "''"
+    branches = []
+    for i, m in enumerate(ordered(mutes)):
+        conds = []
+        if m.rule_id:
+            params[f"m{i}_rule"] = m.rule_id
+            conds.append(f"rule_id = %(m{i}_rule)s")
+        params[f"m{i}_key"] = m.scope_key
+        if m.scope == "station":
+            conds.append(f"(scope = 'station' AND station_id = %(m{i}_key)s)")
+        elif m.scope in ("country", "border"):
+            at = 0 if m.scope == "country" else 1
+            inside = [s for s, p in places.items() if p[at] == m.scope_key]
+            params[f"m{i}_st"] = tuple(_id_list(inside))
+            params[f"m{i}_st_a"] = _id_list(inside)
+            conds.append(f"((scope = '{m.scope}' AND scope_key = %(m{i}_key)s) "
+                         f"OR (scope = 'station' AND station_id IN %(m{i}_st)s) "
+                         f"OR (scope = 'pair' AND arrayAll(x -> has(%(m{i}_st_a)s, x), "
+                         "splitByChar('+', scope_key))))")
+        params[f"m{i}_id"] = m.mute_id
+        branches.append(f"{' AND '.join(conds) or '1'}, %(m{i}_id)s")
+    return f"multiIf({', '.join(branches)}, '')"
+
+
+def alert_source(db: str, scope: Scope, v: Visibility | None, f: AlertFilter,
+                 mutes: Sequence[Mute], places: Places) -> tuple[str, dict[str, Any]]:
+    """A derived table of the current version of every alert ``scope`` sees (``v`` None:
+    every alert) that ``f`` keeps, with :data:`ALERT_COLUMNS` and ``mute_ref`` (the id of
+    its active mute, '' for none; ``mutes``: the active ones), ``sev_rank`` (0 info … 2
+    critical) and ``group_key`` (the station of a station's alert — its gaps too —, else
+    the scope key): what :func:`alert_counts_sql`, :func:`alert_page_sql` and
+    :func:`alert_groups_sql` read."""
+    params: dict[str, Any] = {}
+    conds = (visibility_conditions(scope, v, params) if v is not None else []) \
+        + filter_conditions(f, places, params)
+    where = f" WHERE {' AND '.join(conds)}" if conds else ""
+    inner = (f"SELECT {', '.join(ALERT_COLUMNS)}, {mute_expression(mutes, places, params)} "
+             f"AS mute_ref, {SEVERITY_RANK} AS sev_rank, "
+             "if(scope = 'station', station_id, scope_key) AS group_key "
+             f"FROM {latest(db, ALERTS, ALERT_COLUMNS)}{where}")
+    outer = "" if f.muted is None else (" WHERE mute_ref != ''" if f.muted
+                                        else " WHERE mute_ref = ''")
+    return f"(SELECT * FROM ({inner}){outer})", params
+
+
+def alert_counts_sql(source: str) -> str:
+    """Counts of every alert of ``source`` by (severity, state, acked, muted): the exact
+    figures of an answer (:func:`blo.api.shape.alert_counts`)."""
+    return (f"SELECT severity, state, acked, mute_ref != '' AS is_muted, count() "
+            f"FROM {source} GROUP BY severity, state, acked, is_muted")
+
+
+def alert_page_sql(source: str, sort: str, limit: int, offset: int) -> str:
+    """One page of ``source``'s alerts (``ALERT_COLUMNS`` as :func:`alerts_sql` reads them,
+    then ``mute_ref``), in ``sort`` order (:data:`ALERT_SORTS`)."""
+    cols = ", ".join(f"toUInt32({c})" if c in _TIMES else
+                     ("toString(alert_id)" if c == "alert_id" else c) for c in ALERT_COLUMNS)
+    return (f"SELECT {cols}, mute_ref FROM {source} ORDER BY {ALERT_SORTS[sort]} "
+            f"LIMIT {int(offset)}, {int(limit)}")
+
+
+GROUP_COLUMNS = ("rule_id", "rule_name", "scope", "group_key", "count", "firing", "acked",
+                 "muted", "worst", "first_fired_at", "latest_fired_at", "latest_alert_id")
+"""The columns of :func:`alert_groups_sql`."""
+
+
+def alert_groups_sql(source: str, sort: str, limit: int, offset: int) -> str:
+    """One page of ``source``'s groups — one per (rule, group key) — with their count,
+    firing, acknowledged and muted counts, worst severity rank, first and latest firing and
+    the latest alert's id; worst first then latest (``sort`` ``severity``) or latest
+    first (``time``)."""
+    order = ("worst DESC, latest DESC" if sort == "severity" else "latest DESC") \
+        + ", rule_id, group_key"
+    return ("SELECT rule_id, any(rule_name), any(scope), group_key, count(), "
+            "sum(state = 'firing'), sum(acked), sum(mute_ref != ''), max(sev_rank) AS worst, "
+            "toUInt32(min(fired_at)), toUInt32(max(fired_at)) AS latest, "
+            f"argMax(toString(alert_id), fired_at) FROM {source} "
+            f"GROUP BY rule_id, group_key ORDER BY {order} LIMIT {int(offset)}, {int(limit)}")
+
+
+def alert_group_total_sql(source: str) -> str:
+    """How many groups ``source`` has (every page of :func:`alert_groups_sql`)."""
+    return f"SELECT uniqExact(rule_id, group_key) FROM {source}"
+
+
+def alert_station_worst_sql(source: str) -> str:
+    """Per station: the worst severity rank of the firing, unmuted alerts of ``source``
+    naming it (its own, or a pair it is in): the badges of the live picture."""
+    return ("SELECT st, max(sev_rank) FROM (SELECT arrayJoin(if(scope = 'pair', "
+            "splitByChar('+', scope_key), [station_id])) AS st, sev_rank "
+            f"FROM {source} WHERE state = 'firing' AND mute_ref = '') "
+            "WHERE st != '' GROUP BY st")
+
+
+def mutes_sql(db: str) -> str:
+    """The current version of every alert mute (active and expired), in ``alert_mutes``
+    column order."""
+    return f"SELECT {', '.join(ALERT_MUTES.column_names)} FROM {latest(db, ALERT_MUTES)}"

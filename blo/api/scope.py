@@ -135,3 +135,43 @@ def event_stations(vis: Visibility, station: str | None = None) -> tuple[str, ..
     if station:
         return (station,) if station in vis.stations else ("",)
     return vis.station_ids()
+
+
+# -- alert mutes ----------------------------------------------------------------------------
+def mute_refusal(scope: Scope, vis: Visibility, scope_kind: str, key: str) -> str:
+    """Why ``scope`` may not create (or end) a mute of ``scope_kind`` / ``key`` ('' when it
+    may): only scopes **within** its countries — a station it sees; a country of its own, a
+    border both of whose countries are its own, for a country-wide scope (no agencies); a
+    mute without a scope (every country's alerts of a rule) only for the regional scope."""
+    if scope.all:
+        return ""
+    who = f"({scope.describe()})"
+    if scope_kind == "":
+        return f"a mute without a scope mutes every country's alerts: only the regional " \
+               f"scope may create one {who}"
+    if scope_kind == "station":
+        return "" if key in vis.stations else \
+            f"station {key} is outside this token's scope {who}"
+    if scope.agencies:
+        return f"a {scope_kind} mute covers other agencies' posts: this token's scope is " \
+               f"limited to agencies {who}"
+    if scope_kind == "country":
+        return "" if key in scope.countries else \
+            f"country {key} is outside this token's scope {who}"
+    if all(c in scope.countries for c in border_countries(key)):
+        return ""
+    return f"border {key} is not within this token's countries {who}: a border mute also " \
+           "mutes the other side's alerts"
+
+
+def mute_visible(scope: Scope, vis: Visibility, scope_kind: str, key: str) -> bool:
+    """Whether a mute may mute alerts ``scope`` sees (then the token lists it): one
+    without a scope, of one of its countries, of a border touching them, of a station it
+    sees."""
+    if scope.all or scope_kind == "":
+        return True
+    if scope_kind == "station":
+        return key in vis.stations
+    if scope_kind == "country":
+        return key in scope.countries
+    return any(c in scope.countries for c in border_countries(key))

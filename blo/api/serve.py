@@ -114,11 +114,15 @@ def context(settings: Settings, *, query: Callable[[str, Mapping[str, Any] | Non
     async def send_ack(alert_id: str, who: str, comment: str) -> None:
         await produce(topic, *ack_record(alert_id, who, comment, time.time()))
 
+    async def send_input(key: bytes, value: bytes) -> None:  # mutes (blo/api/routes/alerts)
+        await produce(topic, key, value)
+
     windows = tuple(w.name for w in window_config(settings.windows).windows)
     a = settings.api
     return ApiContext(query=query, insert=insert, database=database, windows=windows,
                       send_ack=send_ack, max_range_days=a.max_range_days, max_rows=a.max_rows,
-                      audit=a.audit, live_interval_s=a.live_interval_s)
+                      audit=a.audit, live_interval_s=a.live_interval_s,
+                      send_input=send_input)
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -16,10 +16,11 @@ from typing import Any
 import orjson
 
 from blo.api.params import INTERIOR, STATISTICS
-from blo.api.queries import ALERT_COLUMNS
+from blo.api.queries import ALERT_COLUMNS, GROUP_COLUMNS, RANKED_SEVERITIES
 from blo.api.scope import Scope, StationInfo, Visibility, alert_visible
 from blo.api.tokens import Token, iso
 from blo.event_history import EventHistory
+from streams.alerts.mutes import Mute
 
 JsonObject = dict[str, Any]
 """One JSON object of an answer (its keys are those docs/api.md lists)."""
@@ -182,6 +183,95 @@ def visible_alerts(rows: Iterable[Sequence[Any]], scope: Scope, v: Visibility,
     return out
 
 
+SEVERITIES = ("critical", "warning", "info")
+"""Severities, worst first (the order of every count object)."""
+
+
+def _by_severity() -> dict[str, int]:
+    return dict.fromkeys(SEVERITIES, 0)
+
+
+def alert_counts(rows: Iterable[Sequence[Any]]) -> JsonObject:
+    """The exact counts of an alert list, from :func:`blo.api.queries.alert_counts_sql`'s
+    rows (severity, state, acked, muted, count): every alert the filter keeps (``alerts``)
+    by severity, state and acknowledgement; ``muted`` of them; ``open`` — firing and not
+    muted, what needs a duty officer — and ``open_muted``, by severity with their total."""
+    out: JsonObject = {"alerts": 0, "by_severity": _by_severity(),
+                       "by_state": {"firing": 0, "resolved": 0},
+                       "by_ack": {"acked": 0, "unacked": 0}, "muted": 0,
+                       "open": {"total": 0, **_by_severity()},
+                       "open_muted": {"total": 0, **_by_severity()}}
+    for severity, state, acked, muted, n in rows:
+        n, sev = int(n), str(severity)
+        out["alerts"] += n
+        out["by_severity"][sev] = out["by_severity"].get(sev, 0) + n
+        out["by_state"][str(state)] = out["by_state"].get(str(state), 0) + n
+        out["by_ack"]["acked" if int(acked) else "unacked"] += n
+        if int(muted):
+            out["muted"] += n
+        if state == "firing":
+            bucket = out["open_muted" if int(muted) else "open"]
+            bucket["total"] += n
+            bucket[sev] = bucket.get(sev, 0) + n
+    return out
+
+
+def mute_object(m: Mute, now_s: float) -> JsonObject:
+    """A mute as the API and ``blo alerts mutes --format json`` show it."""
+    return {"mute_id": m.mute_id, "rule_id": m.rule_id or None,
+            "scope": m.scope or None, "scope_key": m.scope_key or None,
+            "reason": m.reason, "created_by": m.created_by,
+            "created_at": epoch_iso(m.created_at), "ends_at": epoch_iso(m.ends_at),
+            "status": m.status(now_s), "expired_by": m.expired_by or None,
+            "expired_at": epoch_iso(m.expired_at), "version": m.version}
+
+
+def muted_ref(m: Mute) -> JsonObject:
+    """What an alert carries of the mute that mutes it."""
+    return {"mute_id": m.mute_id, "reason": m.reason, "created_by": m.created_by,
+            "ends_at": epoch_iso(m.ends_at)}
+
+
+def alert_page(rows: Iterable[Sequence[Any]], mutes: Mapping[str, Mute]) -> list[JsonObject]:
+    """Alert objects of :func:`blo.api.queries.alert_page_sql`'s rows; ``muted`` is the
+    mute muting each (:func:`muted_ref`) or null."""
+    out = []
+    for r in rows:
+        a = dict(zip(ALERT_COLUMNS, plain(r[:len(ALERT_COLUMNS)]), strict=True))
+        for k in _ALERT_TIMES:
+            a[k] = epoch_iso(a[k])
+        a["provisional"], a["acked"] = bool(a["provisional"]), bool(a["acked"])
+        ref = str(r[len(ALERT_COLUMNS)])
+        a["muted"] = muted_ref(mutes[ref]) if ref in mutes else None
+        out.append(a)
+    return out
+
+
+def alert_groups(rows: Iterable[Sequence[Any]]) -> list[JsonObject]:
+    """Group objects of :func:`blo.api.queries.alert_groups_sql`'s rows: one per (rule,
+    scope key — a station for its gaps), with ``count`` and how many are ``firing``,
+    ``acked`` and ``muted``, the ``worst_severity``, ``first_fired_at``,
+    ``latest_fired_at`` and ``latest_alert_id``."""
+    out = []
+    for r in rows:
+        g = dict(zip(GROUP_COLUMNS, r, strict=True))
+        out.append({"rule_id": str(g["rule_id"]), "rule_name": str(g["rule_name"]),
+                    "scope": str(g["scope"]), "scope_key": str(g["group_key"]),
+                    "count": int(g["count"]), "firing": int(g["firing"]),
+                    "acked": int(g["acked"]), "muted": int(g["muted"]),
+                    "worst_severity": RANKED_SEVERITIES[int(g["worst"])],
+                    "first_fired_at": epoch_iso(g["first_fired_at"]),
+                    "latest_fired_at": epoch_iso(g["latest_fired_at"]),
+                    "latest_alert_id": str(g["latest_alert_id"])})
+    return out
+
+
+def station_worst(rows: Iterable[Sequence[Any]], v: Visibility) -> dict[str, str]:
+    """Visible station → the worst severity of the firing, unmuted alerts naming it, from
+    :func:`blo.api.queries.alert_station_worst_sql`'s rows."""
+    return {str(s): RANKED_SEVERITIES[int(rank)] for s, rank in rows if s in v.stations}
+
+
 def firing_by_station(alerts: Iterable[Mapping[str, Any]], v: Visibility) -> dict[str, str]:
     """Visible station → the worst severity of the open alerts naming it (its own, or a
     pair it is in)."""
@@ -202,11 +292,17 @@ def live_window(windows: Sequence[str]) -> str:
 def snapshot(now: datetime, scope: Scope, window: str, interval_s: float,
              stations: Iterable[Mapping[str, Any]], v: Visibility,
              per_station: Iterable[Sequence[Any]], minutes: Iterable[Sequence[Any]],
-             open_alerts: list[JsonObject]) -> JsonObject:
+             open_alerts: list[JsonObject], counts: JsonObject | None = None,
+             worst: Mapping[str, str] | None = None) -> JsonObject:
     """One snapshot of the live stream, from the visible station objects and the two
-    reads of :func:`blo.api.queries.live_sql`."""
+    reads of :func:`blo.api.queries.live_sql`; ``open_alerts`` the first page of the open
+    alerts, ``counts`` (:func:`alert_counts` of every firing alert) and ``worst`` (each
+    station's worst open unmuted severity) exact over all of them. Without ``counts``
+    they are taken from ``open_alerts``."""
     per = {s: (int(n), int(t)) for s, n, t in per_station}
-    firing = firing_by_station(open_alerts, v)
+    firing = dict(worst) if worst is not None else firing_by_station(open_alerts, v)
+    if counts is None:
+        counts = alert_counts((a["severity"], "firing", a["acked"], 0, 1) for a in open_alerts)
     return {
         "at": iso(now), "scope": scope.describe(), "window": window,
         "interval_s": interval_s,
@@ -215,7 +311,9 @@ def snapshot(now: datetime, scope: Scope, window: str, interval_s: float,
                       "alert": firing.get(s["station_id"])} for s in stations],
         "series": [{"t": epoch_iso(t), "events": int(n)} for t, n in minutes],
         "events_1h": sum(n for n, _ in per.values()),
-        "alerts": open_alerts[:50], "alerts_open": len(open_alerts),
+        "alerts": open_alerts[:50], "alerts_open": counts["open"]["total"],
+        "alerts_counts": {"open": counts["open"], "open_muted": counts["open_muted"],
+                          "firing": counts["by_state"]["firing"]},
     }
 
 

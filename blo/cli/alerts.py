@@ -1,18 +1,21 @@
-"""``blo alerts``: list alerts (current state) and acknowledge one, or every alert a filter
-names (rule, scope, fired between).
+"""``blo alerts``: list alerts (current state: exact counts, filters, sorting, grouping),
+acknowledge one or every alert a filter names (rule, scope, fired between), and mute a rule
+or a scope for a time (``mute``, ``mutes``, ``unmute``).
 
 Reads go to the ``alerts`` table through :func:`blo.readers.run_query` (directly, or through
 the running worker when ClickHouse is embedded). An acknowledgement is never written to
 ClickHouse by the CLI: it is an ``a`` record on the alert engine's input topic
 (:func:`schemas.alert_input.ack_record`), and the engine writes the acknowledged version
-(it owns the version numbers). docs/alerts.md.
+(it owns the version numbers); so is a mute (an ``m`` record). docs/alerts.md.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,13 +23,29 @@ from uuid import UUID
 
 import click
 
+from blo.api import shape
+from blo.api.queries import (
+    ALERT_COLUMNS,
+    AlertFilter,
+    alert_counts_sql,
+    alert_group_total_sql,
+    alert_groups_sql,
+    alert_page_sql,
+    alert_source,
+    mutes_sql,
+    stations_sql,
+)
+from blo.api.scope import Scope
 from blo.cli import main, settings_of
 from blo.cli.ops import _print_rows
 from blo.readers import run_query
 from blo.settings import Settings
+from schemas.alert_input import MuteRequest, mute_record
 from sinks.read_model import latest
-from sinks.sql import check_identifier, is_read_only, quote, quote_string
-from sinks.tables import ALERTS
+from sinks.sql import check_identifier, is_read_only, quote, quote_string, render
+from sinks.tables import ALERT_MUTES, ALERTS
+from streams.alerts import durations
+from streams.alerts.mutes import Mute, request_problems, scope_of
 
 SEVERITIES = ("info", "warning", "critical")
 POLL_INTERVAL_S = 0.5
@@ -58,12 +77,25 @@ class AlertLine:
     acked_at: int
     ack_comment: str
     message: str
+    muted: Mute | None = None  # the active mute muting it (lists only)
 
     @classmethod
     def from_row(cls, r: list[Any]) -> AlertLine:
         return cls(str(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]),
                    int(r[7]), int(r[8]), bool(int(r[9])), str(r[10]), int(r[11]), str(r[12]),
                    str(r[13]))
+
+    @classmethod
+    def from_page(cls, r: list[Any], mutes: dict[str, Mute]) -> AlertLine:
+        """A row of :func:`blo.api.queries.alert_page_sql` (its columns, then the id of
+        its mute)."""
+        a = dict(zip(ALERT_COLUMNS, r, strict=False))
+        return cls(str(a["alert_id"]), int(a["version"]), str(a["state"]),
+                   str(a["severity"]), str(a["rule_id"]), str(a["scope_key"]),
+                   str(a["station_id"]), int(a["fired_at"]), int(a["resolved_at"]),
+                   bool(int(a["acked"])), str(a["acked_by"]), int(a["acked_at"]),
+                   str(a["ack_comment"]), str(a["message"]),
+                   mutes.get(str(r[len(ALERT_COLUMNS)])))
 
     def document(self) -> dict[str, object]:
         """The JSON object of ``blo alerts list --format json`` (times RFC 3339 or null)."""
@@ -73,17 +105,24 @@ class AlertLine:
                 "fired_at": _rfc3339(self.fired_at), "resolved_at": _rfc3339(self.resolved_at),
                 "acked": self.acked, "acked_by": self.acked_by,
                 "acked_at": _rfc3339(self.acked_at), "ack_comment": self.ack_comment,
-                "message": self.message}
+                "message": self.message,
+                "muted": None if self.muted is None else {
+                    "mute_id": self.muted.mute_id, "reason": self.muted.reason,
+                    "created_by": self.muted.created_by,
+                    "ends_at": _rfc3339(self.muted.ends_at)}}
 
     def cells(self) -> list[str]:
         return [self.alert_id, str(self.version), self.state, self.severity, self.rule_id,
                 self.scope_key, _plain(self.fired_at), _plain(self.resolved_at),
                 f"yes ({_one_line(self.acked_by)})" if self.acked else "no",
+                "" if self.muted is None else f"yes ({_one_line(self.muted.reason)[:40]})",
                 _one_line(self.message)]
 
 
 _HEADER = ("alert_id", "version", "state", "severity", "rule_id", "scope_key",
-           "fired_at (UTC)", "resolved_at (UTC)", "acked", "message")
+           "fired_at (UTC)", "resolved_at (UTC)", "acked", "muted", "message")
+_GROUP_HEADER = ("rule_id", "scope_key", "alerts", "firing", "worst", "first_fired (UTC)",
+                 "latest_fired (UTC)", "acked", "muted")
 
 
 def _rfc3339(t: int) -> str | None:
@@ -99,26 +138,54 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def list_sql(database: str, *, open_only: bool = False, rule_id: str | None = None,
-             station: str | None = None, severity: str | None = None, limit: int = 100) -> str:
-    """The query of ``blo alerts list``: the latest version of each alert (the readers' view,
-    :func:`sinks.read_model.latest`), the
-    non-key filters in the outer query, newest fired first. Values are quoted literals;
-    ``station`` matches the alert's station or either post of a paired alert (``A+B``)."""
-    db = check_identifier(database)
-    where = []
-    if open_only:
-        where.append("state = 'firing'")
-    if rule_id is not None:
-        where.append(f"rule_id = {quote_string(rule_id)}")
-    if station is not None:
-        s = quote_string(station)
-        where.append(f"(station_id = {s} OR has(splitByChar('+', scope_key), {s}))")
-    if severity is not None:
-        where.append(f"severity = {quote_string(severity)}")
-    cond = f" WHERE {' AND '.join(where)}" if where else ""
-    return (f"SELECT {_COLUMNS} FROM {latest(db, ALERTS, _READ)}{cond} "
-            f"ORDER BY fired_at DESC, alert_id LIMIT {int(limit)}")
+@dataclass(frozen=True)
+class Listing:
+    """What ``blo alerts list`` read: the exact counts, the page (alerts or groups)."""
+
+    counts: dict[str, Any]
+    total: int
+    lines: list[AlertLine]
+    groups: list[dict[str, Any]]
+
+
+def _time_of(iso: str | None) -> str:
+    return "" if iso is None else iso.replace("T", " ").rstrip("Z")
+
+
+def read_listing(settings: Settings, f: AlertFilter, *, sort: str, limit: int,
+                 group: bool) -> Listing:
+    """The alerts ``f`` keeps (every alert: the CLI reads as the whole region): their exact
+    counts and the first page, in ``sort`` order, or of their groups (``group``). The same
+    SQL as the API (:func:`blo.api.queries.alert_source`), values rendered as literals."""
+    db = check_identifier(settings.clickhouse.target().database)
+    registry = shape.registry(run_query(settings, stations_sql(db)))
+    places = {i.station_id: (i.country, i.border) for i in registry.infos}
+    now = time.time()
+    mutes = {m.mute_id: m for m in map(Mute.from_row, run_query(settings, mutes_sql(db)))
+             if m.active(now)}
+    src, params = alert_source(db, Scope(all=True), None, f, list(mutes.values()), places)
+    counts = shape.alert_counts(run_query(settings, render(alert_counts_sql(src), params)))
+    if group:
+        rows = run_query(settings, render(alert_groups_sql(src, sort, limit, 0), params))
+        total = run_query(settings, render(alert_group_total_sql(src), params))
+        return Listing(counts, int(total[0][0]) if total else 0, [], shape.alert_groups(rows))
+    rows = run_query(settings, render(alert_page_sql(src, sort, limit, 0), params))
+    return Listing(counts, counts["alerts"], [AlertLine.from_page(r, mutes) for r in rows], [])
+
+
+def summary(listing: Listing, shown: int, group: bool) -> str:
+    """``showing 100 of 2346 alerts: critical 8, warning 42, info 2296; 2000 firing
+    (12 muted), 346 resolved; 5 acknowledged`` (groups: ``of 31 groups (2346 alerts: …)``)."""
+    c = listing.counts
+    sev = ", ".join(f"{k} {c['by_severity'].get(k, 0)}" for k in shape.SEVERITIES)
+    firing = c["by_state"].get("firing", 0)
+    muted = c["open_muted"]["total"]
+    detail = (f"{sev}; {firing} firing" + (f" ({muted} muted)" if muted else "")
+              + f", {c['by_state'].get('resolved', 0)} resolved; "
+              f"{c['by_ack']['acked']} acknowledged")
+    if group:
+        return f"showing {shown} of {listing.total} groups ({c['alerts']} alerts: {detail})"
+    return f"showing {shown} of {listing.total} alerts: {detail}"
 
 
 def alert_sql(database: str, alert_id: UUID) -> str:
@@ -196,42 +263,86 @@ def alerts() -> None:
     """Alerts raised by the worker's alert engine (docs/alerts.md): list, acknowledge."""
 
 
+def _severities(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+                ) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in value:
+        for part in (p.strip() for p in v.split(",")):
+            if part not in SEVERITIES:
+                raise click.BadParameter(f"{part!r}: one of {', '.join(SEVERITIES)}")
+            if part not in out:
+                out.append(part)
+    return tuple(out)
+
+
 @alerts.command("list")
 @click.option("--open", "open_only", is_flag=True, help="Only alerts still firing.")
+@click.option("--state", type=click.Choice(["firing", "resolved"]), help="Only this state.")
 @click.option("--rule", "rule_id", metavar="RULE_ID", help="Only this rule's alerts.")
 @click.option("--station", metavar="STATION",
               help="Only alerts about this station (including paired alerts naming it).")
-@click.option("--severity", type=click.Choice(SEVERITIES), help="Only this severity.")
+@click.option("--country", metavar="CC", help="Only alerts about this country: its posts "
+              "(pairs with one of them), its roll-up and its borders'.")
+@click.option("--severity", "severities", multiple=True, callback=_severities,
+              metavar="SEVERITY", help="Only these severities (info, warning, critical; "
+              "repeat or separate with commas).")
+@click.option("--acked/--unacked", "acked", default=None,
+              help="Only acknowledged / only not yet acknowledged alerts.")
+@click.option("--muted/--unmuted", "muted", default=None,
+              help="Only alerts an active mute covers / only those none covers.")
+@click.option("--sort", type=click.Choice(["severity", "time"]), default="severity",
+              show_default=True, help="severity: unmuted first, worst first, then newest "
+              "fired; time: newest fired first.")
+@click.option("--group", is_flag=True,
+              help="One line per rule and scope key (a station for its gaps): count, "
+                   "firing, worst severity, first and latest firing.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1),
-              metavar="N", help="At most this many alerts.")
+              metavar="N", help="At most this many alerts (or groups).")
 @click.option("--format", "fmt", type=click.Choice(["table", "tsv", "json"]), default="table",
               show_default=True,
               help="json: a list of objects with every ack field, times RFC 3339 or null.")
 @click.pass_context
-def alerts_list(ctx: click.Context, open_only: bool, rule_id: str | None, station: str | None,
-                severity: str | None, limit: int, fmt: str) -> None:
-    """The current state of each alert (its latest version), newest fired first.
+def alerts_list(ctx: click.Context, open_only: bool, state: str | None, rule_id: str | None,
+                station: str | None, country: str | None, severities: tuple[str, ...],
+                acked: bool | None, muted: bool | None, sort: str, group: bool, limit: int,
+                fmt: str) -> None:
+    """The current state of each alert (its latest version), worst first then newest
+    (--sort time: newest fired first), with exact counts.
 
     Columns: alert_id, version, state (firing | resolved), severity, rule_id, scope_key,
-    fired_at, resolved_at (blank while firing), acked (and by whom), message. Times are UTC.
-    Prints "no alerts" on stderr (and `[]` with --format json) when none match.
+    fired_at, resolved_at (blank while firing), acked (and by whom), muted (and why),
+    message. Times are UTC. Then "showing N of M alerts" with the counts of all M by
+    severity, state and acknowledgement (on stdout after a table, on stderr with tsv and
+    json). Prints "no alerts" on stderr (and `[]` with --format json) when none match.
     """
+    if open_only and state == "resolved":
+        raise click.UsageError("--open contradicts --state resolved")
     s = settings_of(ctx)
-    sql = list_sql(s.clickhouse.target().database, open_only=open_only, rule_id=rule_id,
-                   station=station, severity=severity, limit=limit)
-    if not is_read_only(sql):  # a filter value looking like a table function or holding ';'
-        raise click.UsageError("a filter value contains text the query guard refuses "
-                               "(';' or a table function call)")
-    lines = [AlertLine.from_row(r) for r in run_query(s, sql)]
+    f = AlertFilter(state="firing" if open_only else state, severities=severities,
+                    rule=rule_id, country=country, station=station, acked=acked, muted=muted)
+    listing = read_listing(s, f, sort=sort, limit=limit, group=group)
+    shown = len(listing.groups) if group else len(listing.lines)
     if fmt == "json":
-        click.echo(json.dumps([a.document() for a in lines], ensure_ascii=False))
-    elif lines:
-        _print_rows([a.cells() for a in lines], _HEADER if fmt == "table" else None, fmt)
-    if not lines:
-        filters = [f"{k} {v}" for k, v in (("rule", rule_id), ("station", station),
-                                            ("severity", severity)) if v is not None]
+        docs = listing.groups if group else [a.document() for a in listing.lines]
+        click.echo(json.dumps(docs, ensure_ascii=False))
+    elif shown and group:
+        _print_rows([[g["rule_id"], g["scope_key"], g["count"], g["firing"],
+                      g["worst_severity"], _time_of(g["first_fired_at"]),
+                      _time_of(g["latest_fired_at"]), g["acked"], g["muted"]]
+                     for g in listing.groups], _GROUP_HEADER if fmt == "table" else None, fmt)
+    elif shown:
+        _print_rows([a.cells() for a in listing.lines], _HEADER if fmt == "table" else None,
+                    fmt)
+    if not shown:
+        filters = [f"{k} {v}" for k, v in (
+            ("rule", rule_id), ("station", station), ("country", country),
+            ("severity", ",".join(severities) or None), ("state", state),
+            ("acknowledged", None if acked is None else str(acked).lower()),
+            ("muted", None if muted is None else str(muted).lower())) if v is not None]
         what = "no open alerts" if open_only else "no alerts"
         click.echo(what + (f" ({', '.join(filters)})" if filters else ""), err=True)
+        return
+    click.echo(summary(listing, shown, group), err=fmt != "table")
 
 
 def _uuid(ctx: click.Context, param: click.Parameter, value: str | None) -> UUID | None:
@@ -315,7 +426,8 @@ def alerts_ack(ctx: click.Context, alert_id: UUID | None, rule_id: str | None,
 
 
 def _send(s: Settings, records: list[tuple[bytes, bytes]]) -> None:
-    """Produce acknowledgement records to the engine's input topic (exit 2 if Kafka fails)."""
+    """Produce acknowledgement or mute records to the engine's input topic (exit 2 if Kafka
+    fails)."""
     from kafka.errors import KafkaError
 
     from blo.kafka_io import ensure_topics, produce
@@ -325,7 +437,7 @@ def _send(s: Settings, records: list[tuple[bytes, bytes]]) -> None:
         ensure_topics(s.kafka, {topic: 1})  # one partition: one engine sees everything
         produce(s.kafka, topic, records)
     except KafkaError as e:
-        click.echo(f"error: cannot send the acknowledgement to {topic}: {e}", err=True)
+        click.echo(f"error: cannot send to {topic}: {e}", err=True)
         sys.exit(2)
 
 
@@ -401,3 +513,163 @@ def _ack_one(s: Settings, alert_id: UUID, who: str, comment: str, wait: bool,
     click.echo(f"acknowledgement sent, but no worker has written it within {timeout:g}s "
                "(is a worker running with BLO_ALERTS_ENABLED=true?)", err=True)
     sys.exit(1)
+
+
+# -- mutes ------------------------------------------------------------------------------------
+def mute_sql(database: str, mute_id: str) -> str:
+    """The current version of one mute (``mute_id`` is the sorting key: filter it inside)."""
+    db = check_identifier(database)
+    where = f"mute_id = {quote_string(mute_id)}"
+    return f"SELECT * FROM {latest(db, ALERT_MUTES, (), where)}"
+
+
+def current_mute(settings: Settings, mute_id: str) -> Mute | None:
+    rows = run_query(settings, mute_sql(settings.clickhouse.target().database, mute_id))
+    return Mute.from_row(rows[0]) if rows else None
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return durations.parse(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _wait_for(s: Settings, mute_id: str, version: int, timeout: float) -> Mute | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        m = current_mute(s, mute_id)
+        if m is not None and m.version >= version:
+            return m
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _describe(m: Mute) -> str:
+    return (f"rule {m.rule_id or '(any)'}, scope {m.scope_key or '(everywhere)'}, until "
+            f"{_plain(m.ends_at)} UTC")
+
+
+@alerts.command("mute")
+@click.option("--rule", "rule_id", metavar="RULE_ID", help="Mute this rule's alerts.")
+@click.option("--scope", metavar="KEY", help="Mute alerts within this country (KZ), border "
+              "(KG-KZ) or station: its posts' alerts, pairs wholly inside it, its roll-up.")
+@click.option("--for", "for_s", required=True, callback=_duration, metavar="DURATION",
+              help="How long: 30m, 6h, 2d, 1h30m (at most 30 days).")
+@click.option("--reason", required=True, help="Why (shown with every muted alert).")
+@click.option("--by", "who", default=getpass.getuser, callback=_who,
+              help="Who mutes (default: the OS user).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until the worker has stored the mute.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
+              metavar="SECONDS", help="How long --wait waits.")
+@click.pass_context
+def alerts_mute(ctx: click.Context, rule_id: str | None, scope: str | None, for_s: int,
+                reason: str, who: str, wait: bool, timeout: float) -> None:
+    """Mute a rule, a scope or both for a time, with a reason (Alertmanager's silences).
+
+    Muted alerts still fire and are stored and listed (with the mute), but the webhook is
+    not called for them and they are counted apart from the open ones. The mute expires by
+    itself (`blo alerts unmute` ends it earlier). The worker's alert engine stores it: the
+    command sends it to the engine's input topic and waits until it is in the table.
+
+    Exit codes: 0 stored (or sent, with --no-wait); 1 not stored within --timeout; 2 a bad
+    mute, an unknown station, or unreachable ClickHouse/Kafka.
+    """
+    s = settings_of(ctx)
+    problems = request_problems(rule_id or "", scope or "", for_s, reason)
+    if problems:
+        raise click.UsageError("; ".join(problems))
+    if scope and scope_of(scope) == "station":
+        db = check_identifier(s.clickhouse.target().database)
+        if not run_query(s, f"SELECT 1 FROM {db}.stations WHERE station_id = "
+                            f"{quote_string(scope)} LIMIT 1"):
+            click.echo(f"error: no station {scope} in the registry", err=True)
+            sys.exit(2)
+    req = MuteRequest(str(uuid.uuid4()), "create", rule_id or "", scope or "", for_s, reason,
+                      who, time.time())
+    _send(s, [mute_record(req)])
+    if not wait:
+        click.echo(f"mute {req.mute_id} sent to {s.kafka.topic_alert_input}")
+        return
+    m = _wait_for(s, req.mute_id, 1, timeout)
+    if m is None:
+        click.echo(f"mute {req.mute_id} sent, but no worker has stored it within {timeout:g}s "
+                   "(is a worker running with BLO_ALERTS_ENABLED=true?)", err=True)
+        sys.exit(1)
+    click.echo(f"muted {m.mute_id}: {_describe(m)} ({durations.human(for_s)}): {m.reason}")
+
+
+@alerts.command("mutes")
+@click.option("--active", "active_only", is_flag=True, help="Only the active mutes.")
+@click.option("--format", "fmt", type=click.Choice(["table", "tsv", "json"]), default="table",
+              show_default=True, help="json: a list of objects, times RFC 3339 or null.")
+@click.pass_context
+def alerts_mutes(ctx: click.Context, active_only: bool, fmt: str) -> None:
+    """The mutes, active ones first (ending last first), then the expired and ended ones.
+
+    Columns: mute_id, status (active | expired | unmuted), rule_id, scope_key, created
+    (UTC) and by whom, ends (UTC), time left, reason.
+    """
+    s = settings_of(ctx)
+    now = time.time()
+    got = [Mute.from_row(r) for r in run_query(s, mutes_sql(
+        check_identifier(s.clickhouse.target().database)))]
+    got = [m for m in got if not active_only or m.active(now)]
+    got.sort(key=lambda m: (not m.active(now), -m.ends_at, m.mute_id))
+    if fmt == "json":
+        click.echo(json.dumps([shape.mute_object(m, now) for m in got], ensure_ascii=False))
+    elif got:
+        _print_rows([[m.mute_id, m.status(now), m.rule_id or "*", m.scope_key or "*",
+                      f"{_plain(m.created_at)} ({_one_line(m.created_by)})",
+                      _plain(m.ends_at),
+                      durations.human(m.ends_at - now) if m.active(now) else "",
+                      _one_line(m.reason)] for m in got],
+                    ("mute_id", "status", "rule_id", "scope", "created (UTC)", "ends (UTC)",
+                     "left", "reason") if fmt == "table" else None, fmt)
+    if not got:
+        click.echo("no active mutes" if active_only else "no mutes", err=True)
+
+
+@alerts.command("unmute")
+@click.argument("mute_id")
+@click.option("--by", "who", default=getpass.getuser, callback=_who,
+              help="Who ends the mute (default: the OS user).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until the worker has stored the ended mute.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
+              metavar="SECONDS", help="How long --wait waits.")
+@click.pass_context
+def alerts_unmute(ctx: click.Context, mute_id: str, who: str, wait: bool,
+                  timeout: float) -> None:
+    """End the mute MUTE_ID now (it stays listed, as unmuted, with who ended it).
+
+    Exit codes: 0 ended (or sent, with --no-wait; or it had already ended); 1 not stored
+    within --timeout; 2 unknown mute, or unreachable ClickHouse/Kafka.
+    """
+    try:
+        mid = str(uuid.UUID(mute_id))
+    except ValueError:
+        raise click.BadParameter(f"{mute_id!r} is not a mute id (a UUID, as `blo alerts "
+                                 "mutes` shows it)", param_hint="MUTE_ID") from None
+    s = settings_of(ctx)
+    before = current_mute(s, mid)
+    if before is None:
+        click.echo(f"error: no mute {mid}", err=True)
+        sys.exit(2)
+    now = time.time()
+    if not before.active(now):
+        click.echo(f"mute {mid} already ended at {_plain(before.ends_at)} UTC "
+                   f"({before.status(now)})", err=True)
+        return
+    _send(s, [mute_record(MuteRequest(mid, "expire", "", "", 0, "", who, now))])
+    if not wait:
+        click.echo(f"unmute of {mid} sent to {s.kafka.topic_alert_input}")
+        return
+    m = _wait_for(s, mid, before.version + 1, timeout)
+    if m is None:
+        click.echo(f"unmute sent, but no worker has stored it within {timeout:g}s (is a "
+                   "worker running with BLO_ALERTS_ENABLED=true?)", err=True)
+        sys.exit(1)
+    click.echo(f"unmuted {mid} ({before.rule_id or '*'} / {before.scope_key or '*'})")

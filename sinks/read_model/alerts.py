@@ -1,9 +1,9 @@
-"""Queries on ``alerts``: the state an alert engine restores."""
+"""Queries on ``alerts`` and ``alert_mutes``: the state an alert engine restores."""
 
 from __future__ import annotations
 
 from sinks.read_model import Query, latest
-from sinks.tables import ALERTS
+from sinks.tables import ALERT_MUTES, ALERTS
 
 
 def current_alerts(database: str, resolved_since_s: int) -> Query:
@@ -14,3 +14,10 @@ def current_alerts(database: str, resolved_since_s: int) -> Query:
         f"SELECT {cols} FROM {latest(database, ALERTS)} "
         "WHERE state = 'firing' OR resolved_at >= toDateTime(%(h)s)",
         {"h": max(0, resolved_since_s)})
+
+
+def current_mutes(database: str) -> Query:
+    """The current version (readers' view) of every alert mute, active or expired, in
+    :data:`sinks.tables.ALERT_MUTES` column order (a small table: mutes are few)."""
+    cols = ", ".join(ALERT_MUTES.column_names)
+    return Query(f"SELECT {cols} FROM {latest(database, ALERT_MUTES)}", {})

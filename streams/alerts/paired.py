@@ -18,9 +18,9 @@ from bisect import bisect_left, insort
 from collections.abc import Mapping
 
 from streams.alerts.book import AlertBook, Facts
+from streams.alerts.durations import Seconds
 from streams.alerts.rows import Alert
 from streams.alerts.rules import PairedRule
-from streams.alerts.templates import number
 
 _KEEP_PER_STATION = 1000
 _NEVER = 2**62
@@ -71,7 +71,7 @@ class PairedTracker:
                 scope="pair", scope_key=f"{a}+{b}", station_id="", window_kind="",
                 window_start=bucket, window_end=int(bucket + span), value=float(abs(t - tp)),
                 threshold=span, at=max(t, tp),
-                context={"station_a": a, "station_b": b, "span_s": number(span)}))
+                context={"station_a": a, "station_b": b, "span_s": Seconds(span)}))
             if tp >= t or bucket + span > t:
                 break  # every later partner event falls in this bucket (or t's)
             i = bisect_left(theirs, (bucket + span,), i + 1)
@@ -116,4 +116,4 @@ def _same(alert: Alert, at: int, rule: PairedRule) -> Facts:
         scope=alert.scope, scope_key=alert.scope_key, station_id="", window_kind="",
         window_start=alert.window_start, window_end=alert.window_end, value=alert.value,
         threshold=alert.threshold, at=at,
-        context={"station_a": a, "station_b": b, "span_s": number(rule.span_s)})
+        context={"station_a": a, "station_b": b, "span_s": Seconds(rule.span_s)})

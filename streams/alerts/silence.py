@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from streams.alerts.book import AlertBook, Facts
+from streams.alerts.durations import Seconds
 from streams.alerts.rows import rfc3339
 from streams.alerts.rules import SilenceRule
-from streams.alerts.templates import number
 
 
 @dataclass
@@ -85,5 +85,5 @@ class SilenceTracker:
             at=at, context={
                 "country": self.stations.country.get(station_id, ""),
                 "border": self.stations.border.get(station_id, ""),
-                "last_event_at": rfc3339(last), "silence_s": number(self.rule.silence_s),
+                "last_event_at": rfc3339(last), "silence_s": Seconds(self.rule.silence_s),
             })

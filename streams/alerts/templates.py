@@ -10,6 +10,10 @@ Numbers (``value``, ``threshold``, ...) are ints when integral, else floats, so 
 prints ``12`` rather than ``12.0``; ``{value:.1f}`` works on both. Times are RFC 3339
 strings (``2024-05-01T10:00:00Z``), ``''`` when not applicable; ``window_label`` is the
 local date (``2024-05-01``) or month of calendar windows, ``''`` otherwise.
+
+Durations in seconds (``silence_s``, ``span_s``) are :class:`~streams.alerts.durations.Seconds`:
+``{span_s}`` prints ``21600``, ``{span_s:duration}`` prints ``6 h`` (``30 min``, ``2 d``,
+``1 h 30 min``). The ``duration`` spec is refused on any other placeholder.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 
+from streams.alerts.durations import Seconds
+
 _STR = "s"
 _NUM = 1.5
 _INT = 7
+_SECONDS = Seconds(5400)
 
 COMMON: dict[str, object] = {
     "rule_id": _STR, "rule_name": _STR, "severity": _STR, "kind": _STR, "state": _STR,
@@ -34,9 +41,9 @@ BY_KIND: dict[str, dict[str, object]] = {
     "threshold": {"statistic": _STR, "op": _STR, "corrected": _INT},
     "baseline": {"statistic": _STR, "mean": _NUM, "stddev": _NUM, "k": _NUM,
                  "history_weeks": _INT, "corrected": _INT},
-    "silence": {"last_event_at": _STR, "silence_s": _NUM},
+    "silence": {"last_event_at": _STR, "silence_s": _SECONDS},
     "sequence_gap": {"gap_from": _INT, "gap_to": _INT, "gap_size": _INT},
-    "paired": {"station_a": _STR, "station_b": _STR, "span_s": _NUM},
+    "paired": {"station_a": _STR, "station_b": _STR, "span_s": _SECONDS},
 }
 """Extra placeholders per rule kind."""
 

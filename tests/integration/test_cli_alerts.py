@@ -97,7 +97,8 @@ def test_list_shows_the_current_state_and_filters(cli: tuple[Cli, ServerDatabase
                                                   stored: dict[str, Alert]) -> None:
     c, _ = cli
     s = {k: str(v.alert_id) for k, v in stored.items()}
-    docs = c.listing()
+    assert [d["alert_id"] for d in c.listing()] == [s["a"], s["b"], s["pair"]]  # worst first
+    docs = c.listing("--sort", "time")
     assert [d["alert_id"] for d in docs] == [s["b"], s["pair"], s["a"]]
     assert [(d["version"], d["state"]) for d in docs] == [
         (1, "firing"), (1, "firing"), (2, "resolved")]
@@ -106,14 +107,18 @@ def test_list_shows_the_current_state_and_filters(cli: tuple[Cli, ServerDatabase
     assert (docs[0]["acked"], docs[0]["acked_by"]) == (True, "night shift")
 
     assert [d["alert_id"] for d in c.listing("--open")] == [s["b"], s["pair"]]
+    assert all(d["muted"] is None for d in docs)
     assert [d["alert_id"] for d in c.listing("--rule", "silence-station")] == [s["b"]]
-    assert [d["alert_id"] for d in c.listing("--station", "TJ-PYANJ")] == [s["pair"], s["a"]]
+    assert [d["alert_id"] for d in c.listing("--station", "TJ-PYANJ")] == [s["a"], s["pair"]]
     assert [d["alert_id"] for d in c.listing("--station", "TJ-PYANJ", "--open")] == [s["pair"]]
     assert c.listing("--station", "x' OR 1=1 --") == []
 
     table = c.run("list", "--open")
     assert table.returncode == 0, table.stderr
-    assert len(table.stdout.splitlines()) == 4  # header, rule, two alerts
+    assert len(table.stdout.splitlines()) == 5  # header, rule, two alerts, the counts
+    assert table.stdout.splitlines()[-1] == (
+        "showing 2 of 2 alerts: critical 0, warning 1, info 1; 2 firing, 0 resolved; "
+        "1 acknowledged")
     empty = c.run("list", "--open", "--severity", "critical")
     assert (empty.returncode, empty.stdout) == (0, "")
     assert empty.stderr.strip() == "no open alerts (severity critical)"
@@ -260,3 +265,120 @@ def test_bulk_ack_acknowledges_exactly_the_alerts_the_filter_names(
     assert len(c.input_records(5)) == 4  # one record per named alert, nothing else
     nothing = c.run("ack", *flt, "--by", "duty-officer", "--yes")
     assert nothing.returncode == 0 and nothing.stdout.startswith("0 alerts match")
+
+
+# -- exact counts, grouping, mutes ------------------------------------------------------------
+def _many(db: ServerDatabase) -> list[Alert]:
+    """250 alerts: 120 gaps at 3 stations (KZ), 100 warnings at KG-AK-JOL, 30 criticals of a
+    border roll-up; a quarter resolved."""
+    out = []
+    for i in range(250):
+        if i < 120:
+            st = ("KZ-KORDAI", "KZ-KARASU", "KZ-NURZHOL")[i % 3]
+            a = make_alert(rule_id="sequence-gap", kind="sequence_gap", severity="warning",
+                           scope_key=f"{st}:{i}-{i + 2}", station_id=st, fired_at=T0 + i)
+        elif i < 220:
+            a = make_alert(rule_id="refused-1h", severity="info", scope_key="KG-AK-JOL",
+                           station_id="KG-AK-JOL", fired_at=T0 + i)
+        else:
+            a = make_alert(rule_id="opiates-border-day", scope="border", scope_key="KG-KZ",
+                           station_id="", fired_at=T0 + i)
+        out.append(a if i % 4 else a.next_version(state="resolved", resolved_at=T0 + 999))
+    insert_alerts(db, *out)
+    from sinks.tables import STATIONS
+    from streams.registry_reader import station_row
+    from tests.unit.streams.test_ingest import station
+
+    db.insert("stations", STATIONS.column_names, [station_row(station(
+        s, country=s[:2], neighbour_country="KG" if s[:2] == "KZ" else "KZ"),
+        datetime.now(UTC)) for s in ("KZ-KORDAI", "KZ-KARASU", "KZ-NURZHOL", "KG-AK-JOL")])
+    return out
+
+
+def test_list_counts_every_match_and_groups(cli: tuple[Cli, ServerDatabase]) -> None:
+    c, db = cli
+    _many(db)
+    res = c.run("list", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(res.stdout)) == 100
+    assert res.stderr.strip() == ("showing 100 of 250 alerts: critical 30, warning 120, "
+                                  "info 100; 187 firing, 63 resolved; 0 acknowledged")
+    docs = json.loads(c.run("list", "--format", "json", "--limit", "250").stdout)
+    sev = [d["severity"] for d in docs]
+    assert sev == ["critical"] * 30 + ["warning"] * 120 + ["info"] * 100
+    res = c.run("list", "--country", "KZ", "--open", "--format", "json", "--limit", "5")
+    assert res.stderr.startswith("showing 5 of 112 alerts: critical 22, warning 90, info 0;")
+    table = c.run("list", "--group")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:4] == ["rule_id", "scope_key", "alerts", "firing"]
+    rows = [line.split() for line in lines[2:-1]]
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        ("opiates-border-day", "KG-KZ", "30", "22", "critical"),
+        ("sequence-gap", "KZ-NURZHOL", "40", "30", "warning"),
+        ("sequence-gap", "KZ-KARASU", "40", "30", "warning"),
+        ("sequence-gap", "KZ-KORDAI", "40", "30", "warning"),
+        ("refused-1h", "KG-AK-JOL", "100", "75", "info")]
+    assert lines[-1].startswith("showing 5 of 5 groups (250 alerts: ")
+
+
+def test_mute_and_unmute_go_to_the_engine_and_mutes_are_listed(
+        cli: tuple[Cli, ServerDatabase]) -> None:
+    from schemas.alert_input import MuteRequest
+    from sinks.tables import ALERT_MUTES
+    from streams.alerts.mutes import Mute
+
+    c, db = cli
+    _many(db)
+    now = int(time.time())
+    active = Mute("00000000-0000-4000-8000-00000000000a", 1, "sequence-gap", "station",
+                  "KZ-KORDAI", "post rebooting", "duty", now - 60, now + 3600,
+                  updated_at=now - 60)
+    gone = Mute("00000000-0000-4000-8000-00000000000b", 1, "", "country", "KZ", "drill",
+                "duty", now - 7200, now - 3600, updated_at=now - 7200)
+    db.insert("alert_mutes", ALERT_MUTES.column_names, [active.row(), gone.row()])
+
+    listed = c.run("mutes", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(m["mute_id"], m["status"]) for m in json.loads(listed.stdout)] == [
+        (active.mute_id, "active"), (gone.mute_id, "expired")]
+    table = c.run("mutes", "--active")
+    assert table.returncode == 0 and len(table.stdout.splitlines()) == 3
+    assert "post rebooting" in table.stdout and "59 min" in table.stdout
+
+    # the listing marks the muted alerts and counts them apart
+    res = c.run("list", "--open", "--muted", "--format", "json", "--limit", "500")
+    docs = json.loads(res.stdout)
+    assert len(docs) == 30 and {d["muted"]["mute_id"] for d in docs} == {active.mute_id}
+    assert "30 firing (30 muted)" in res.stderr
+    res = c.run("list", "--open", "--format", "json", "--limit", "1")
+    assert res.stderr.startswith("showing 1 of 187 alerts") and "187 firing (30 muted)" in \
+        res.stderr
+    unmuted = json.loads(c.run("list", "--open", "--unmuted", "--format", "json", "--limit",
+                               "500").stdout)
+    assert len(unmuted) == 157 and all(d["muted"] is None for d in unmuted)
+
+    res = c.run("mute", "--rule", "refused-1h", "--scope", "KG", "--for", "2h",
+                "--reason", "known outage", "--by", "duty", "--no-wait")
+    assert res.returncode == 0, res.stderr
+    bad = [c.run("mute", "--for", "2h", "--reason", "x"),
+           c.run("mute", "--rule", "r", "--for", "2 hours", "--reason", "x"),
+           c.run("mute", "--rule", "r", "--for", "40d", "--reason", "x"),
+           c.run("mute", "--scope", "NOWHERE-POST", "--for", "1h", "--reason", "x")]
+    assert [b.returncode for b in bad] == [2, 2, 2, 2], [b.stderr for b in bad]
+    assert "no station NOWHERE-POST" in bad[3].stderr
+    gone_again = c.run("unmute", gone.mute_id, "--no-wait")
+    assert gone_again.returncode == 0 and "already ended" in gone_again.stderr
+    assert c.run("unmute", "00000000-0000-4000-8000-0000000000ff").returncode == 2
+    res = c.run("unmute", active.mute_id, "--by", "chief", "--no-wait")
+    assert res.returncode == 0, res.stderr
+    records = [decode(r.value, window_row_width=WINDOW_ROW_WIDTH) for r in c.input_records(2)]
+    assert all(isinstance(r, MuteRequest) for r in records)
+    create, end = records
+    assert isinstance(create, MuteRequest) and isinstance(end, MuteRequest)
+    assert (create.op, create.rule_id, create.scope_key, create.for_s, create.reason,
+            create.by) == ("create", "refused-1h", "KG", 7200, "known outage", "duty")
+    assert (end.op, end.mute_id, end.by) == ("expire", active.mute_id, "chief")
+    # waiting for a worker that is not there ends, and says so
+    res = c.run("mute", "--scope", "KZ", "--for", "1h", "--reason", "x", "--timeout", "1")
+    assert res.returncode == 1 and "no worker has stored it" in res.stderr

@@ -16,8 +16,8 @@ from blo.api import shape
 from blo.api.deps import API, Api
 from blo.api.http import DETAIL, TOKEN
 from blo.api.params import LiveParams, parse
-from blo.api.queries import live_sql
-from blo.api.routes.alerts import visible_alerts
+from blo.api.queries import AlertFilter, live_sql
+from blo.api.routes.alerts import alert_list
 from blo.api.scope import Scope
 from sinks.base import SinkUnavailable
 
@@ -30,9 +30,13 @@ async def snapshot(api: Api, scope: Scope, window: str) -> shape.JsonObject:
     (q1, p1), (q2, p2) = live_sql(api.ctx.database, window, v.station_ids(), now)
     per_station = await api.ctx.query(q1, p1)
     minutes = await api.ctx.query(q2, p2)
-    open_alerts = await visible_alerts(api, scope, v, True, 200)
+    # the open alerts: the 50 worst (muted or not, each says), exact counts of all of them
+    # and each station's worst open unmuted severity
+    alerts = await alert_list(api, scope, AlertFilter(state="firing"), sort="severity",
+                              limit=50, offset=0, worst=True)
     return shape.snapshot(now, scope, window, api.ctx.live_interval_s, registry.visible(v), v,
-                          per_station, minutes, open_alerts)
+                          per_station, minutes, alerts["alerts"], alerts["counts"],
+                          alerts["worst_by_station"])
 
 
 async def live(request: web.Request) -> web.StreamResponse:

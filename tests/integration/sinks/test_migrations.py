@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 EXPECTED_TABLES = {
     "events", "dlq", "stations", "events_current", "schema_migrations", "window_stats",
     "late_events", "alerts", "api_tokens", "api_audit", "api_token_use",
-    "import_runs", "import_rejections", "event_revisions",
+    "import_runs", "import_rejections", "event_revisions", "alert_mutes",
 }
 
 

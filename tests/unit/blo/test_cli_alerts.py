@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from blo.api.queries import AlertFilter, alert_page_sql, alert_source
+from blo.api.scope import Scope
 from blo.cli import main
-from blo.cli.alerts import AlertLine, alert_sql, list_sql
+from blo.cli.alerts import AlertLine, alert_sql
 from blo.localservices.tansu import free_port
 from sinks.base import Database
 from sinks.chdb import ChdbDatabase
-from sinks.sql import is_read_only
+from sinks.sql import is_read_only, render
 from sinks.tables import ALERTS
 from streams.alerts.rows import Alert
 
@@ -78,22 +80,28 @@ def test_ack_needs_who(by: str | None) -> None:
 
 # -- SQL -------------------------------------------------------------------------------------
 
+def listing_sql(**kw: object) -> str:
+    """The page query of `blo alerts list` with ``kw`` as its filter, rendered as it runs."""
+    src, params = alert_source("blo", Scope(all=True), None, AlertFilter(**kw), [], {})
+    return render(alert_page_sql(src, "severity", 5, 0), params)
+
+
 def test_filter_values_cannot_break_out_of_their_literal() -> None:
-    sql = list_sql("blo", station="x' OR 1=1 --", rule_id="r'; DROP TABLE blo.alerts",
-                   severity="critical", open_only=True, limit=5)
+    sql = listing_sql(station="x' OR 1=1 --", rule="r'; DROP TABLE blo.alerts",
+                      severities=("critical",), state="firing")
     assert "station_id = 'x\\' OR 1=1 --'" in sql
     assert "rule_id = 'r\\'; DROP TABLE blo.alerts'" in sql
-    assert "state = 'firing'" in sql and sql.endswith("LIMIT 5")
+    assert "state = 'firing'" in sql and sql.endswith("LIMIT 0, 5")
     # the filters apply to the current version of each alert (after collapsing)
     assert "FROM blo.alerts GROUP BY alert_id, toYYYYMM(fired_at))) WHERE" in sql
     # the guard reads literals as literals: the quoted ';' is a value, not a second statement
     assert is_read_only(sql)
-    assert is_read_only(list_sql("blo", station="x' OR 1=1 --", rule_id="r\\' OR '1'='1"))
+    assert is_read_only(listing_sql(station="x' OR 1=1 --", rule="r\\' OR '1'='1"))
 
 
 def test_database_name_must_be_an_identifier() -> None:
     with pytest.raises(ValueError):
-        list_sql("blo.alerts; SELECT 1")
+        alert_source("blo.alerts; SELECT 1", Scope(all=True), None, AlertFilter(), [], {})
     with pytest.raises(ValueError):
         alert_sql("x y", uuid.uuid4())
 
@@ -135,12 +143,17 @@ def ids(res: Result) -> list[str]:
     return [d["alert_id"] for d in json.loads(res.stdout)]
 
 
-def test_list_shows_the_latest_version_newest_fired_first(
+def test_list_shows_the_latest_version_worst_first_then_newest(
         chdb_db: ChdbDatabase, stored: dict[str, Alert]) -> None:
-    res = run(chdb_db, "list", "--format", "json")
+    assert ids(run(chdb_db, "list", "--format", "json")) == [
+        str(stored[k].alert_id) for k in ("a", "evil", "b", "pair")]
+    res = run(chdb_db, "list", "--format", "json", "--sort", "time")
     docs = json.loads(res.stdout)
     assert [d["alert_id"] for d in docs] == [
         str(stored[k].alert_id) for k in ("b", "pair", "a", "evil")]
+    # the counts of every match go to stderr with --format json
+    assert res.stderr.strip() == ("showing 4 of 4 alerts: critical 2, warning 1, info 1; "
+                                  "3 firing, 1 resolved; 1 acknowledged")
     a = docs[2]
     assert (a["version"], a["state"], a["message"]) == (2, "resolved", "TJ-PYANJ: back to 10.0 kg")
     assert a["resolved_at"] == "2024-05-01T12:00:00Z" and a["fired_at"] == "2024-05-01T11:00:00Z"
@@ -153,16 +166,22 @@ def test_list_shows_the_latest_version_newest_fired_first(
 
 def test_list_filters(chdb_db: ChdbDatabase, stored: dict[str, Alert]) -> None:
     s = {k: str(v.alert_id) for k, v in stored.items()}
-    assert ids(run(chdb_db, "list", "--open", "--format", "json")) == [s["b"], s["pair"],
-                                                                        s["evil"]]
+    assert ids(run(chdb_db, "list", "--open", "--format", "json")) == [s["evil"], s["b"],
+                                                                        s["pair"]]
     assert ids(run(chdb_db, "list", "--rule", "silence-station", "--format", "json")) == [s["b"]]
     assert ids(run(chdb_db, "list", "--severity", "info", "--format", "json")) == [s["pair"]]
     # a station matches its own alerts and the paired alerts naming it
     assert ids(run(chdb_db, "list", "--station", "TJ-PYANJ", "--format", "json")) == [
-        s["pair"], s["a"]]
+        s["a"], s["pair"]]
     assert ids(run(chdb_db, "list", "--station", "x' OR 1=1 --", "--format", "json")) == [
         s["evil"]]
-    assert ids(run(chdb_db, "list", "--limit", "1", "--format", "json")) == [s["b"]]
+    assert ids(run(chdb_db, "list", "--limit", "1", "--format", "json")) == [s["a"]]
+    res = run(chdb_db, "list", "--limit", "1", "--severity", "critical,info", "--format", "json")
+    assert ids(res) == [s["a"]]
+    assert res.stderr.startswith("showing 1 of 3 alerts: critical 2, warning 0, info 1;")
+    assert ids(run(chdb_db, "list", "--acked", "--format", "json")) == [s["b"]]
+    assert ids(run(chdb_db, "list", "--unacked", "--state", "resolved", "--format",
+                   "json")) == [s["a"]]
 
 
 def test_table_and_tsv_keep_one_alert_per_line(
@@ -171,13 +190,16 @@ def test_table_and_tsv_keep_one_alert_per_line(
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0].split()[:3] == ["alert_id", "version", "state"]
-    assert len(lines) == 3  # header, rule, one alert
+    assert len(lines) == 4  # header, rule, one alert, the counts
     assert "yes (duty officer)" in lines[2] and "KZ-NURZHOL silent for 30 min" in lines[2]
-    res = run(chdb_db, "list", "--format", "tsv", "--station", "TJ-PYANJ")
+    assert lines[3] == ("showing 1 of 1 alerts: critical 0, warning 1, info 0; 1 firing, "
+                        "0 resolved; 1 acknowledged")
+    res = run(chdb_db, "list", "--format", "tsv", "--station", "TJ-PYANJ", "--sort", "time")
     rows = [line.split("\t") for line in res.stdout.splitlines()]
     assert [r[0] for r in rows] == [str(stored["pair"].alert_id), str(stored["a"].alert_id)]
     assert rows[1][6:9] == ["2024-05-01 11:00:00", "2024-05-01 12:00:00", "no"]
     assert rows[0][7] == ""  # still firing: no resolved_at
+    assert res.stderr.startswith("showing 2 of 2 alerts")
 
 
 def test_empty_listing_says_so_on_stderr(chdb_db: ChdbDatabase, stored: dict[str, Alert]) -> None:
