@@ -52,6 +52,9 @@ from clickhouse_driver import Client
 
 from blo.api.params import Filters
 from blo.api.queries import (
+    AlertFilter,
+    alert_page_sql,
+    alert_source,
     alerts_sql,
     event_history_sql,
     health_sql,
@@ -60,7 +63,8 @@ from blo.api.queries import (
     stats_sql,
     top_sql,
 )
-from blo.cli.alerts import alert_sql, list_sql
+from blo.api.scope import Scope
+from blo.cli.alerts import alert_sql
 from blo.demo import EVENTS_PER_STATION_SQL, STATUS_SQL
 from blo.event_history import EventHistory, histories, history_queries
 from blo.readers import stats_queries
@@ -534,6 +538,15 @@ def _norm(v: Any) -> Any:
 def norm(rows: list[Row]) -> list[tuple[Any, ...]]:
     """Rows as a multiset (order of equal-key rows and of groupUniqArray may differ)."""
     return sorted((tuple(_norm(v) for v in r) for r in rows), key=repr)
+
+
+def list_sql(db: str, *, open_only: bool = False, station: str | None = None,
+             limit: int) -> str:
+    """The page query of ``blo alerts list`` (and the API's alert list: the same SQL), for
+    the whole region, no mute active."""
+    f = AlertFilter(state="firing" if open_only else None, station=station)
+    src, params = alert_source(db, Scope(all=True), None, f, [], {})
+    return render(alert_page_sql(src, "severity", limit, 0), params)
 
 
 def shipped_queries(db: str, view: dict[str, list[Row]]) -> list[tuple[str, str]]:
