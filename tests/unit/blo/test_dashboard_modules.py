@@ -65,7 +65,7 @@ def page() -> Iterator[Any]:
 
 def js(page: Any, expr: str, *modules: str) -> Any:
     """Evaluates ``expr`` with the named modules imported under their names."""
-    names = ", ".join(modules)
+    names = ", ".join(m.replace("-", "_") for m in modules)  # lang-en -> lang_en
     imports = ", ".join(f"import('/static/js/{m}.js')" for m in modules)
     return page.evaluate(
         f"async () => {{ const [{names}] = await Promise.all([{imports}]); return ({expr}); }}")
