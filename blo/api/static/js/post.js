@@ -100,7 +100,7 @@ function card(x, now) {
     [t('card.position'), Number.isFinite(x.lat) ? `${x.lat.toFixed(3)}, ${x.lon.toFixed(3)}` : '—'],
     [t('tip.status'), x.active === false ? t('post.inactive') : t('post.active')],
   ];
-  return h('dl', { class: 'card' }, rows.map(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]));
+  return h('dl', { class: 'card' }, ...rows.map(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]));
 }
 
 export function renderPost() {
