@@ -65,7 +65,7 @@ def publish_seizure(stack: Stack, tmp: Path, station: str, kg: float) -> tuple[s
     the monotonic time the broker acknowledged it)."""
     now = datetime.now(UTC).replace(microsecond=0)
     p = stack.pipeline
-    with StationPublisher(KafkaSettings(bootstrap=p.bootstrap), p.topic_raw,
+    with StationPublisher(KafkaSettings.model_validate({"bootstrap": p.bootstrap}), p.topic_raw,
                           tmp / f"outbox-{time.monotonic_ns()}.db") as pub:
         eid = pub.publish({"event_type": "seizure", "station_id": station,
                            "source_seq": next(SEQ), "occurred_at": now.isoformat(),
@@ -91,6 +91,11 @@ def english_left(text: str) -> list[str]:
         if " " in en.strip() and en.lower() in text:
             out.append(f"{key}: {en!r}")
     return out
+
+
+def live_and_fed(page: Any) -> None:
+    wait_for(lambda: page.get_attribute("#conn", "data-state") == "live", 60, "the stream")
+    wait_for(lambda: page.locator("#event-feed li").count() > 0, 30, "the feed")
 
 
 def header_layout(page: Any) -> dict[str, Any]:
@@ -174,9 +179,7 @@ def test_the_header_neither_overlaps_nor_clips_at_both_sizes(
         with page_in(browser, LANGS[lang][0], width, height) as w:
             page = w.page
             page.goto(f"{stack.base}/#token={stack.tokens['duty-officer']}")
-            wait_for(lambda p=page: p.get_attribute("#conn", "data-state") == "live", 60,
-                     "the stream")
-            wait_for(lambda p=page: p.locator("#event-feed li").count() > 0, 30, "the feed")
+            live_and_fed(page)
             page.wait_for_timeout(1200)  # the last snapshot's animations
             got = header_layout(page)
             assert got["n"] >= 8, got
