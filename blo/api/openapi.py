@@ -187,6 +187,27 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                 "responses": {"200": {"description": "JSON"},
                               "400": errors["400"], "401": errors["401"],
                               "404": {**err, "description": "no such event in scope"}}}},
+            "/api/v1/feed": get(
+                "Significant events, newest first: seizures (drug, kg), detentions "
+                "(counts, offence; never names), incidents (type, impact)",
+                [_p("limit", "at most", {"type": "integer", "minimum": 1, "maximum": 500,
+                                         "default": 50}),
+                 _p("since", "occurred at or after (ISO 8601); default 7 days ago, at most "
+                    "31 days back", t),
+                 _p("station", "one post (must be in scope, else 403)", {"type": "string"}),
+                 _p("event_type", "one type", {"type": "string",
+                                               "enum": ["seizure", "detention", "incident"]})],
+                "Read from the events as corrected (latest revision; voided events left "
+                "out), of the token's visible stations only."),
+            "/api/v1/posts/{station_id}": {"get": {
+                "summary": "One post: registry card, events per event type over 24 h "
+                           "(1-hour windows) and 7 d (daily windows), health",
+                "parameters": [{"name": "station_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "JSON"},
+                              "400": errors["400"], "401": errors["401"],
+                              "404": {**err, "description": "no such post in scope"}}}},
             "/api/v1/live": get("Server-sent events: a dashboard snapshot every few seconds",
                                 [_p("access_token", "the token, for EventSource (only here)",
                                     {"type": "string"})],

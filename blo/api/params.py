@@ -279,3 +279,41 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ParamError(["body: a JSON object"])
     return body
+
+
+# -- the live picture: the feed of significant events and the post page ---------------------
+FEED_TYPES: tuple[str, ...] = ("seizure", "detention", "incident")
+"""The event types the feed carries (the significant ones)."""
+FeedType = Literal["seizure", "detention", "incident"]
+
+
+class FeedParams(_Params):
+    """``GET /api/v1/feed``: the newest ``limit`` significant events that occurred in
+    ``[since, now]`` (default: the last 7 days, at most ``FEED_MAX_DAYS``), of one
+    ``station`` (must be visible) or ``event_type`` when given."""
+
+    limit: int = Field(50, ge=1, le=500)
+    since: datetime | None = None
+    station: str | None = Field(None, min_length=1, max_length=64)
+    event_type: FeedType | None = None
+
+    _t = field_validator("since", mode="before")(_utc)
+
+    def lower_bound(self, now: datetime) -> datetime:
+        """The earliest occurred_at read: ``since``, at most ``FEED_MAX_DAYS`` back."""
+        if self.since is None:
+            return now - timedelta(days=FEED_DEFAULT_DAYS)
+        return max(self.since, now - timedelta(days=FEED_MAX_DAYS))
+
+
+FEED_DEFAULT_DAYS = 7
+FEED_MAX_DAYS = 31
+"""The feed reads at most this far back (the readers' view of ``events`` collapses every
+event of the months it reads: a bound keeps the read to one or two monthly partitions)."""
+
+
+def parse_station_id(station_id: str) -> str:
+    """The station id of a post page's path."""
+    if not 1 <= len(station_id) <= 64 or not station_id.isprintable():
+        raise ParamError([f"station_id: not a station id: {station_id[:60]!r}"])
+    return station_id

@@ -399,3 +399,51 @@ def mutes_sql(db: str) -> str:
     """The current version of every alert mute (active and expired), in ``alert_mutes``
     column order."""
     return f"SELECT {', '.join(ALERT_MUTES.column_names)} FROM {latest(db, ALERT_MUTES)}"
+
+
+# -- the live picture: the feed and the post page -------------------------------------------
+FEED_COLUMNS = ("event_id", "station_id", "event_type", "occurred_at", "ingested_at", "drug",
+                "quantity_kg", "persons", "arrests")
+"""What the feed reads of ``events`` (no payload: the details are a second, small read)."""
+
+
+def feed_sql(db: str, stations: tuple[str, ...], lo: datetime, hi: datetime, limit: int,
+             event_types: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """The newest ``limit`` events of ``event_types`` of ``stations`` (the visible ones)
+    that occurred in ``[lo, hi]``: the readers' view of ``events`` (latest revision, voided
+    events left out), restricted to the stations and the month partitions of the range
+    before collapsing, to the types and the range after (a correction may change both).
+    Rows: event id (text), station, type, occurred_at and ingested_at (epoch s), drug, kg
+    (0 when none), persons, arrests."""
+    t0, t1 = int(lo.timestamp()), int(hi.timestamp())
+    src = latest(db, EVENTS, FEED_COLUMNS,
+                 "station_id IN %(stations)s AND " + months_from(t0, t1 + 1))
+    sql = (f"SELECT toString(event_id), station_id, event_type, toUInt32(occurred_at), "
+           "toUInt32(ingested_at), drug, ifNull(quantity_kg, 0), ifNull(persons, 0), "
+           f"ifNull(arrests, 0) FROM {src} WHERE event_type IN %(types)s "
+           "AND occurred_at >= toDateTime(%(lo)s) AND occurred_at <= toDateTime(%(hi)s) "
+           f"ORDER BY occurred_at DESC, event_id LIMIT {int(limit)}")
+    return sql, {"stations": stations, "types": event_types, "lo": t0, "hi": t1}
+
+
+def feed_details_sql(db: str, stations: tuple[str, ...], event_ids: tuple[str, ...],
+                     lo: datetime, hi: datetime) -> tuple[str, dict[str, Any]]:
+    """The stored payload (latest revision) of a few events of the feed (incidents and
+    detentions: their type, impact, offence live only there), by id — a filter on the key,
+    safe before collapsing. Rows: event id (text), payload."""
+    src = latest(db, EVENTS, ("event_id", "station_id", "payload"),
+                 "station_id IN %(stations)s AND toString(event_id) IN %(ids)s AND "
+                 + months_from(int(lo.timestamp()), int(hi.timestamp()) + 1))
+    return (f"SELECT toString(event_id), payload FROM {src}",
+            {"stations": stations, "ids": event_ids or ("",)})
+
+
+def post_series_sql(db: str, window: str, t0: datetime, t1: datetime, station: str,
+                    limit: int) -> tuple[str, dict[str, Any]]:
+    """One post's window rows of kind ``window`` starting in ``[t0, t1)``, summed per window
+    start and event type. Rows: window start (epoch s), event type, events, seizure kg."""
+    src, conds, params = _base(db, window, t0, t1, (station,), Filters.model_validate({}))
+    sql = (f"SELECT toUInt32(window_start) AS t, event_type, sum(events), sum(seizure_kg) "
+           f"FROM {src} WHERE {' AND '.join(conds)} GROUP BY t, event_type "
+           f"ORDER BY t, event_type LIMIT {int(limit)}")
+    return _with_source(db, sql), params

@@ -336,3 +336,72 @@ def event_history_body(scope: Scope, history: EventHistory) -> JsonObject:
     """A ``/events/{event_id}/history`` answer: the token's scope and the history
     (:meth:`blo.event_history.EventHistory.document`)."""
     return {"scope": scope.describe(), **history.document()}
+
+
+# -- the live picture: the feed and the post page -------------------------------------------
+FEED_DETAILS = {"incident": ("incident_type", "impact", "confidence"),
+                "detention": ("offence",)}
+"""What the feed takes of the stored payload, by event type: coded fields only (a
+detention is counts and an offence, never a name or any other personal detail)."""
+
+
+def feed_detail_ids(rows: Iterable[Sequence[Any]]) -> tuple[str, ...]:
+    """The ids of the rows of :func:`blo.api.queries.feed_sql` whose details live in the
+    payload (incidents, detentions)."""
+    return tuple(str(r[0]) for r in rows if r[2] in FEED_DETAILS)
+
+
+def _details(event_type: str, payload: str) -> JsonObject:
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        doc = {}
+    if not isinstance(doc, dict):
+        doc = {}
+    return {k: (doc.get(k) if isinstance(doc.get(k), str) else None)
+            for k in FEED_DETAILS.get(event_type, ())}
+
+
+def feed_items(rows: Iterable[Sequence[Any]], payloads: Iterable[Sequence[Any]],
+               countries: Mapping[str, str]) -> list[JsonObject]:
+    """The feed's items, newest first, from the rows of :func:`blo.api.queries.feed_sql`
+    and the payloads of :func:`blo.api.queries.feed_details_sql`: a seizure has its drug,
+    kg (UNODC kg-equivalent) and arrests; a detention its persons (a count) and offence; an
+    incident its type, impact, confidence and persons."""
+    by_id = {str(i): str(p) for i, p in payloads}
+    out = []
+    for eid, sid, etype, occurred, ingested, drug, kg, persons, arrests in rows:
+        item: JsonObject = {"event_id": str(eid), "station_id": sid,
+                            "country": countries.get(sid, ""), "event_type": etype,
+                            "occurred_at": epoch_iso(occurred),
+                            "ingested_at": epoch_iso(ingested)}
+        if etype == "seizure":
+            item |= {"drug": drug, "kg": round(float(kg), 3), "arrests": int(arrests)}
+        else:
+            item["persons"] = int(persons)
+            item |= _details(etype, by_id.get(str(eid), ""))
+        out.append(item)
+    return out
+
+
+def feed_body(scope: Scope, now: datetime, since: datetime, items: list[JsonObject]
+              ) -> JsonObject:
+    return {"scope": scope.describe(), "at": iso(now), "since": iso(since), "items": items}
+
+
+def post_series(rows: Iterable[Sequence[Any]]) -> list[JsonObject]:
+    """Rows of :func:`blo.api.queries.post_series_sql` as points ``{t, event_type, events,
+    seizure_kg}``."""
+    return [{"t": epoch_iso(t), "event_type": et, "events": int(n), "seizure_kg": num(kg)}
+            for t, et, n, kg in rows]
+
+
+def post_body(scope: Scope, now: datetime, station: JsonObject,
+              series: Mapping[str, tuple[str, datetime, list[JsonObject]]],
+              health: JsonObject | None) -> JsonObject:
+    """A ``/posts/{station_id}`` answer: the registry card, per range (``24h``, ``7d``) its
+    window kind, start and points, and the post's health row."""
+    return {"scope": scope.describe(), "at": iso(now), "station": station,
+            "series": {k: {"window": w, "from": iso(t0), "to": iso(now), "points": pts}
+                       for k, (w, t0, pts) in series.items()},
+            "health": health}

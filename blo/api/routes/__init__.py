@@ -11,9 +11,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from blo.api.routes import alerts, events, live, public, static, stations, statistics, whoami
+from blo.api.routes import (
+    alerts,
+    events,
+    feed,
+    live,
+    posts,
+    public,
+    static,
+    stations,
+    statistics,
+    whoami,
+)
 
 
 def add_all(router: web.UrlDispatcher) -> None:
-    for module in (static, public, whoami, statistics, stations, alerts, events, live):
+    for module in (static, public, whoami, statistics, stations, alerts, events, live,
+                   feed, posts):
         module.add_routes(router)

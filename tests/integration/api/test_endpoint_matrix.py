@@ -255,6 +255,9 @@ class Fixture:
     event_ids: dict[str, uuid.UUID] = field(default_factory=dict)  # station → one event
 
 
+FEED_IDS = {"KZ-KORDAI": uuid.uuid4(), "TJ-PYANJ": uuid.uuid4()}
+
+
 def _fill(db: Database, windows: Sequence[str]) -> Fixture:
     db.insert("stations", STATIONS.column_names, [
         _row(STATIONS, station_id=sid, valid_from=datetime(2018, 1, 1, tzinfo=UTC),
@@ -293,8 +296,22 @@ def _fill(db: Database, windows: Sequence[str]) -> Fixture:
                              reason="invalid", reasons=["invalid"], station_id=sid,
                              payload="{}", payload_encoding="utf-8"))
             n_dlq[sid] += 1
+    # the feed's significant events: a seizure at KZ-KORDAI, an incident at TJ-PYANJ
+    feed_at = CLOCK - timedelta(hours=1)
+    for sid, etype, extra in (
+            ("KZ-KORDAI", "seizure", {"drug": "heroin", "quantity": 12.5, "quantity_unit": "kg",
+                                      "quantity_kg": 12.5, "arrests": 1}),
+            ("TJ-PYANJ", "incident", {"persons": 2, "payload": json.dumps(
+                {"incident_type": "crisis", "impact": "high", "confidence": "low"})})):
+        country, agency, border, paired = POSTS[sid]
+        events.append(_row(EVENTS, event_id=FEED_IDS[sid], event_type=etype, schema_version=1,
+                           station_id=sid, source_seq=50, occurred_at=feed_at,
+                           reported_at=feed_at, ingested_at=feed_at, country=country,
+                           agency=agency, border=border, paired_blo=paired, **extra))
+        n30[sid] += 1
     db.insert("events", EVENTS.column_names, events)
-    event_ids = {str(r[3]): r[0] for r in reversed(events)}  # the first of each station
+    event_ids = {str(r[3]): r[0] for r in reversed(events)
+                 if r[0] not in FEED_IDS.values()}  # the first crossing of each station
     # KZ-KORDAI's was corrected once: its history is in event_revisions
     kordai = next(r for r in events if r[0] == event_ids["KZ-KORDAI"])
     db.insert("event_revisions", EVENT_REVISIONS.column_names, [
@@ -629,6 +646,8 @@ async def _others(r: Runner, client: TestClient[Any, Any], token: str) -> set[st
                     {"field": "persons", "old": 2, "new": 3}]
     done.add("GET /api/v1/events/{event_id}/history")
 
+    done |= await _live_picture(client, token, h, own)
+
     snap = await first_snapshot(client, fx.secrets[token])
     window = "1m" if "1m" in r.ctx.windows else r.ctx.windows[0]
     recent = [t for t in fx.truth if t["window_kind"] == window and t["station_id"] in own
@@ -644,6 +663,35 @@ async def _others(r: Runner, client: TestClient[Any, Any], token: str) -> set[st
     assert snap["alerts_counts"]["open_muted"]["total"] == 1
     done.add("GET /api/v1/live")
     return done
+
+
+async def _live_picture(client: TestClient[Any, Any], token: str, h: dict[str, str],
+                        own: set[str]) -> set[str]:
+    """The feed and the post page (the dashboard's live picture) for ``token``."""
+    status, body = await _json(client, "/api/v1/feed", h)
+    assert status == 200, body
+    want = [sid for sid in ("KZ-KORDAI", "TJ-PYANJ") if sid in own]
+    assert sorted(i["station_id"] for i in body["items"]) == sorted(want)
+    for item in body["items"]:
+        assert item["event_id"] == str(FEED_IDS[item["station_id"]])
+        assert item["occurred_at"] == _iso(CLOCK - timedelta(hours=1))
+        if item["event_type"] == "seizure":
+            assert (item["drug"], item["kg"], item["arrests"]) == ("heroin", 12.5, 1)
+        else:
+            assert (item["incident_type"], item["impact"], item["persons"]) == ("crisis", "high", 2)
+    status, body = await _json(client, "/api/v1/feed", h, {"station": "TJ-PYANJ"})
+    assert status == (200 if "TJ-PYANJ" in own else 403), body
+    status, body = await _json(client, "/api/v1/feed", h, {"event_type": "seizure",
+                                                           "limit": "1"})
+    assert status == 200 and [i["event_type"] for i in body["items"]] == ["seizure"]
+    for sid in POSTS:
+        status, body = await _json(client, f"/api/v1/posts/{sid}", h)
+        assert status == (200 if sid in own else 404), (sid, body)
+        if status == 200:
+            assert body["station"]["station_id"] == sid
+            assert set(body["series"]) == {"24h", "7d"}
+            assert body["health"]["station_id"] == sid
+    return {"GET /api/v1/feed", "GET /api/v1/posts/{station_id}"}
 
 
 def _routes(app: Any) -> set[str]:

@@ -65,7 +65,7 @@ def page() -> Iterator[Any]:
 
 def js(page: Any, expr: str, *modules: str) -> Any:
     """Evaluates ``expr`` with the named modules imported under their names."""
-    names = ", ".join(modules)
+    names = ", ".join(m.replace("-", "_") for m in modules)  # lang-en -> lang_en
     imports = ", ".join(f"import('/static/js/{m}.js')" for m in modules)
     return page.evaluate(
         f"async () => {{ const [{names}] = await Promise.all([{imports}]); return ({expr}); }}")
@@ -376,3 +376,69 @@ def test_the_package_ships_every_dashboard_file() -> None:
     files = {p for p in STATIC.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert files - shipped == set(), sorted(str(p.relative_to(pkg)) for p in files - shipped)
     assert JS / "main.js" in shipped
+
+
+def test_languages_plurals_and_vocabularies(page: Any) -> None:
+    got = js(page, """(async () => {
+      const picks = [i18n.pickLang(['ru-RU', 'en'], null), i18n.pickLang(['de-DE', 'en-US'], null),
+        i18n.pickLang(['ru'], 'en'), i18n.pickLang(['fr'], 'xx'), i18n.pickLang(undefined, null)];
+      const en = [i18n.vocab('drug', 'heroin'), i18n.vocab('drug', 'new_stuff'),
+        i18n.tn('feed.detained', 1), i18n.tn('feed.detained', 3), format.fmtKg(1250.5),
+        format.utcAndLocal(Date.UTC(2026, 0, 2, 3, 4), 'Asia/Dushanbe'),
+        format.utcAndLocal(Date.UTC(2026, 0, 2, 3, 4), '')];
+      await i18n.setLang('ru', false);
+      const ru = [i18n.vocab('drug', 'heroin'), i18n.tn('feed.detained', 1),
+        i18n.tn('feed.detained', 3), i18n.tn('feed.detained', 5), i18n.tn('feed.detained', 21),
+        format.fmtInt(12345), format.fmtKg(0.8), format.fmtDur(7 * 60), format.fmtAgo(0, 600000),
+        format.utcAndLocal(Date.UTC(2026, 0, 2, 3, 4), 'Asia/Dushanbe'), i18n.t('no.such.key'),
+        i18n.locale()];
+      await i18n.setLang('en', false);
+      return { picks, en, ru, back: i18n.t('feed.h') };
+    })()""", "i18n", "format")
+    assert got["picks"] == ["ru", "en", "en", "en", "en"]
+    assert got["en"] == ["heroin", "new stuff", "1 person detained", "3 persons detained",
+                         "1,250.5 kg", "03:04 UTC · 08:04 local", "03:04 UTC"]
+    nbsp = "\u00a0"
+    assert got["ru"][:5] == ["героин", "1 человек задержан", "3 человека задержаны",
+                             "5 человек задержаны", "21 человек задержан"]
+    assert got["ru"][5] in (f"12{nbsp}345", "12\u202f345")  # Intl's Russian grouping
+    assert got["ru"][6:10] == ["0,8 кг", "7 мин", "10 мин назад", "03:04 UTC · 08:04 местн."]
+    assert got["ru"][10:] == ["no.such.key", "ru-RU"]
+    assert got["back"] == "What happened"
+
+
+def test_what_the_feed_and_the_post_page_show(page: Any) -> None:
+    got = js(page, """(() => {
+      const items = [
+        { event_type: 'seizure', drug: 'heroin', kg: 120, arrests: 2 },
+        { event_type: 'seizure', drug: 'hashish', kg: 0.8, arrests: 0 },
+        { event_type: 'detention', persons: 3, offence: 'smuggling' },
+        { event_type: 'incident', incident_type: 'crisis', impact: 'high', persons: 4 }];
+      const t0 = Date.parse('2026-01-02T00:00:00Z');
+      const pts = [
+        { t: '2026-01-02T00:00:00Z', event_type: 'crossing', events: 5, seizure_kg: 0 },
+        { t: '2026-01-02T02:00:00Z', event_type: 'crossing', events: 7, seizure_kg: 0 },
+        { t: '2026-01-02T02:00:00Z', event_type: 'seizure', events: 1, seizure_kg: 120 },
+        { t: '2026-01-01T23:00:00Z', event_type: 'crossing', events: 99, seizure_kg: 0 }];
+      const sts = [{ station_id: 'US-X', country: 'US', name: 'a' },
+        { station_id: 'KZ-A', country: 'KZ', name: 'b' }, { station_id: 'TJ-A', country: 'TJ', name: 'a' }];
+      const split = stations.splitRegion(sts);
+      return {
+        lines: items.map(feed.feedLine),
+        rows: post.seriesRows(pts, t0, 3600000, 3),
+        region: split.region.map((x) => x.station_id), others: split.others.map((x) => x.station_id),
+        alerts: post.postAlerts([{ station_id: 'KZ-A', scope_key: 'KZ-A' },
+          { station_id: '', scope_key: 'KG-B+KZ-A' }, { station_id: 'TJ-A', scope_key: 'TJ-A' },
+          { station_id: '', scope_key: 'KZ' }], 'KZ-A').length,
+      };
+    })()""", "feed", "post", "stations")
+    assert got["lines"] == [
+        {"what": "heroin · 120 kg", "detail": "2 arrested", "level": "big"},
+        {"what": "hashish · 0.8 kg", "detail": "", "level": ""},
+        {"what": "3 persons detained", "detail": "smuggling", "level": ""},
+        {"what": "crisis", "detail": "impact: high · 4 persons", "level": "big"}]
+    assert got["rows"] == [
+        {"event_type": "crossing", "values": [5, 0, 7], "total": 12, "kg": 0},
+        {"event_type": "seizure", "values": [0, 0, 1], "total": 1, "kg": 120}]
+    assert got["region"] == ["KZ-A", "TJ-A"] and got["others"] == ["US-X"]
+    assert got["alerts"] == 2  # its own and its pair's, not another post's or a country's

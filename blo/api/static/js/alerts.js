@@ -4,7 +4,8 @@ import { AuthError, api } from './api.js';
 import { agoSpan } from './clock.js';
 import { tokenLost } from './connection.js';
 import { $, clear, h, toast } from './dom.js';
-import { fmtInt, hhmm, parseT } from './format.js';
+import { fmtInt, parseT, utcAndLocal } from './format.js';
+import { currentLang, t, tn, vocab } from './i18n.js';
 import { selectCountry, selectStation } from './selection.js';
 import { snapStations, state, stationById } from './state.js';
 
@@ -32,7 +33,7 @@ export function sortAlerts(alerts) {
 
 /** What an alert is about: the station or pair, else "<scope> <key>". */
 export function alertSubject(a) {
-  return a.scope === 'station' || a.scope === 'pair' ? a.scope_key || a.station_id : `${a.scope} ${a.scope_key}`;
+  return a.scope === 'station' || a.scope === 'pair' ? a.scope_key || a.station_id : `${vocab('scope', a.scope)} ${a.scope_key}`;
 }
 
 /** The acknowledger as shown: the token's name without its "(tok_…)" id. */
@@ -48,7 +49,7 @@ export function renderAlerts(snap) {
   const keep = new Set();
   const nodes = [];
   for (const a of alerts) {
-    const sig = `${a.version}|${a.acked}|${pendingAcks.has(a.alert_id)}`;
+    const sig = `${a.version}|${a.acked}|${pendingAcks.has(a.alert_id)}|${currentLang()}`;
     let li = alertNodes.get(a.alert_id);
     if (!li || li.dataset.sig !== sig) {
       li = alertItem(a);
@@ -70,23 +71,24 @@ export function renderAlerts(snap) {
     clear(list);
     for (const n of nodes) list.append(n);
     if (!nodes.length) {
-      list.append(h('li', { class: 'none' }, h('span', { class: 'okmark', text: '✓' }), 'No open alerts in this scope.'));
+      list.append(h('li', { class: 'none' }, h('span', { class: 'okmark', text: '✓' }), t('alerts.none')));
     }
-    if (hidden > 0) list.append(h('li', { class: 'more', text: `+ ${hidden} more open alerts (oldest not shown)` }));
+    if (hidden > 0) list.append(h('li', { class: 'more', text: tn('alerts.more', hidden) }));
   }
-  $('alerts-sub').textContent = `· ${fmtInt(snap.alerts_open || 0)} open`;
+  $('alerts-sub').textContent = `· ${t('alerts.open_n', { n: fmtInt(snap.alerts_open || 0) })}`;
 }
 
 function alertItem(a) {
   const fired = parseT(a.fired_at);
   const key = alertSubject(a);
   const keyEl = h('span', { class: 'key' });
-  if (a.scope === 'station' && stationById(a.station_id)) {
-    const link = h('a', { tabindex: 0, text: key, title: 'Show this station' });
+  const st = stationById(a.station_id);
+  if (a.scope === 'station' && st) {
+    const link = h('a', { tabindex: 0, text: key, title: t('alerts.show_station') });
     link.addEventListener('click', () => selectStation(a.station_id));
     keyEl.append(link);
   } else if (a.scope === 'country' && snapStations().some((x) => x.country === a.scope_key)) {
-    const link = h('a', { tabindex: 0, text: key, title: 'Show this country' });
+    const link = h('a', { tabindex: 0, text: key, title: t('alerts.show_country') });
     link.addEventListener('click', () => selectCountry(a.scope_key));
     keyEl.append(link);
   } else {
@@ -94,26 +96,26 @@ function alertItem(a) {
   }
   let action;
   if (a.acked) {
-    action = h('span', { class: 'ackd', title: `acknowledged by ${a.acked_by || '?'}${a.acked_at ? ` at ${a.acked_at}` : ''}${a.ack_comment ? `: ${a.ack_comment}` : ''}`, text: `✓ acked by ${ackedByName(a)}` });
+    action = h('span', { class: 'ackd', title: `${t('alerts.acked_title', { who: a.acked_by || '?' })}${a.acked_at ? ` ${a.acked_at}` : ''}${a.ack_comment ? `: ${a.ack_comment}` : ''}`, text: `✓ ${t('alerts.acked_by', { who: ackedByName(a) })}` });
   } else if (pendingAcks.has(a.alert_id)) {
-    action = h('span', { class: 'dim', text: 'ack sent…' });
+    action = h('span', { class: 'dim', text: t('alerts.ack_sent') });
   } else {
-    action = h('button', { type: 'button', 'data-ack': a.alert_id, text: 'Ack' });
+    action = h('button', { type: 'button', 'data-ack': a.alert_id, text: t('alerts.ack') });
     action.addEventListener('click', () => openAck(a));
   }
   return h('li', { class: `alert ${a.severity}${a.acked ? ' acked' : ''}`, 'data-alert-id': a.alert_id },
     h('div', { class: 'ah' },
-      h('span', { class: `chip ${a.severity}`, text: a.severity }),
+      h('span', { class: `chip ${a.severity}`, text: vocab('severity', a.severity) }),
       h('span', { class: 'rule', title: a.rule_id, text: a.rule_name || a.rule_id })),
-    h('div', { class: 'msg', text: a.message + (a.provisional ? ' (provisional: the window is still open)' : '') }),
+    h('div', { class: 'msg', text: a.message + (a.provisional ? ` ${t('alerts.provisional')}` : '') }),
     h('div', { class: 'af' },
-      h('span', { class: 'when', title: `fired ${a.fired_at}` }, Number.isFinite(fired) ? `${hhmm(fired)} UTC · ` : '', agoSpan(fired)),
+      h('span', { class: 'when', title: t('alerts.fired_at', { time: a.fired_at }) }, Number.isFinite(fired) ? `${utcAndLocal(fired, st ? st.tz : '')} · ` : '', agoSpan(fired)),
       keyEl, action));
 }
 
 function openAck(a) {
   ackTarget = a;
-  $('ack-what').textContent = `${a.severity.toUpperCase()} · ${a.rule_name || a.rule_id} — ${a.message}`;
+  $('ack-what').textContent = `${vocab('severity', a.severity).toUpperCase()} · ${a.rule_name || a.rule_id} — ${a.message}`;
   $('ack-comment').value = '';
   $('ack-err').hidden = true;
   $('ack-send').disabled = false;
@@ -133,11 +135,11 @@ export function initAlerts() {
       await api(`/api/v1/alerts/${encodeURIComponent(a.alert_id)}/ack`, { method: 'POST', body: { comment: $('ack-comment').value } });
       pendingAcks.add(a.alert_id);
       $('ack-dialog').close();
-      toast('Acknowledgement sent: the alert engine records it within seconds.');
+      toast(t('alerts.ack_toast'));
       if (state.snap) renderAlerts(state.snap);
     } catch (e) {
       if (e instanceof AuthError) { $('ack-dialog').close(); tokenLost(); return; }
-      $('ack-err').textContent = `Not acknowledged: ${e.message}`;
+      $('ack-err').textContent = t('alerts.ack_failed', { why: e.message });
       $('ack-err').hidden = false;
       $('ack-send').disabled = false;
     }

@@ -4,6 +4,7 @@ import { serverNow } from './clock.js';
 import { $, clear, h, s, tipRows } from './dom.js';
 import { fmtInt, hhmm, parseT } from './format.js';
 import { state } from './state.js';
+import { t } from './i18n.js';
 
 /** The y axis' step: 4 steps of a round size (1, 2, 2.5, 5 x 10^n) reaching ``max``. */
 export function niceStep(max) {
@@ -31,8 +32,8 @@ export function chartData(snap, selection, selSeries, now) {
   const selecting = !!selection;
   const sel = pts ? slots.map((t) => pts.get(t) || 0) : null;
   const shown = selecting ? (sel || slots.map(() => 0)) : total;
-  const msg = !snap ? 'waiting for data…' : selecting && !sel ? 'loading…'
-    : !shown.some(Boolean) ? 'no events in the last hour' : null;
+  const msg = !snap ? t('chart.waiting') : selecting && !sel ? t('chart.loading')
+    : !shown.some(Boolean) ? t('chart.no_events') : null;
   return { slots, total, sel, shown, selecting, step: niceStep(Math.max(...shown)), msg };
 }
 
@@ -79,7 +80,7 @@ export function renderChart() {
   $('total-legend').hidden = selecting;
   if (selecting) {
     const sum = sv ? sv.reduce((acc, v) => acc + v, 0) : null;
-    $('sel-name').textContent = `${state.selection.name}${sum === null ? '' : ` · ${fmtInt(sum)} in the hour`}`;
+    $('sel-name').textContent = `${state.selection.name}${sum === null ? '' : ` · ${t('chart.in_the_hour', { n: fmtInt(sum) })}`}`;
   }
   if (msg) svg.append(s('text', { class: 'empty', x: M.l + pw / 2, y: M.t + ph / 2, text: msg }));
   // hover: the minute under the pointer
@@ -89,8 +90,8 @@ export function renderChart() {
     const i = Math.max(0, Math.min(59, Math.floor(((ev.clientX - r.left - M.l) / pw) * 60)));
     const tip = $('chart-tip');
     clear(tip);
-    tip.append(h('div', { class: 't', text: `${hhmm(slots[i])}–${hhmm(slots[i] + 60000)} UTC${i === 59 ? ' (in progress)' : ''}` }),
-      ...tipRows([sv ? [state.selection.name, fmtInt(sv[i])] : null, ['all visible stations', fmtInt(tv[i])]]));
+    tip.append(h('div', { class: 't', text: `${hhmm(slots[i])}–${hhmm(slots[i] + 60000)} UTC${i === 59 ? ` ${t('chart.in_progress')}` : ''}` }),
+      ...tipRows([sv ? [state.selection.name, fmtInt(sv[i])] : null, [t('chart.all_stations'), fmtInt(tv[i])]]));
     tip.hidden = false;
     let left = ev.clientX - r.left + 12;
     if (left + tip.offsetWidth > r.width) left = ev.clientX - r.left - tip.offsetWidth - 12;

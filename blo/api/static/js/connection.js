@@ -6,6 +6,7 @@ import { AuthError, api, forgetToken, openLive, saveToken } from './api.js';
 import { noteServerTime } from './clock.js';
 import { $ } from './dom.js';
 import { fmtDur, hhmmss, parseT } from './format.js';
+import { t, vocab } from './i18n.js';
 import { isStale, state } from './state.js';
 
 const STALE_INTERVALS = 3;
@@ -41,36 +42,35 @@ export function retryDelayMs(n, random) {
 /** The banner for a connection state: {msg (null: no banner), bad}. ``age``: seconds
  * since the last snapshot (null: none yet); ``snapAt``: its time (epoch ms, null: none). */
 export function bannerFor(conn, dbDown, age, snapAt) {
-  const last = snapAt !== null ? ` Showing data of ${hhmmss(snapAt)} UTC` +
-    ` (${fmtDur(age)} old).` : '';
+  const last = snapAt !== null ? ` ${t('banner.showing', { time: hhmmss(snapAt), age: fmtDur(age) })}` : '';
   let msg = null;
   let bad = false;
   if (dbDown && (conn === 'live' || conn === 'stale')) {
-    msg = `The database is not answering.${last} The next update follows when it does.`;
+    msg = `${t('banner.db_down')}${last} ${t('banner.db_next')}`;
     bad = age !== null && age > 60;
-  } else if (conn === 'stale') msg = `No update from the server for ${fmtDur(age)}.${last} Waiting for the stream…`;
+  } else if (conn === 'stale') msg = `${t('banner.stale', { age: fmtDur(age) })}${last} ${t('banner.waiting')}`;
   else if (conn === 'reconnecting') {
-    msg = `Connection to the server lost.${last} Reconnecting automatically.`;
+    msg = `${t('banner.lost')}${last} ${t('banner.reconnecting')}`;
     bad = age !== null && age > 60;
-  } else if (conn === 'unauthorized') { msg = 'The dashboard needs a valid API token.'; bad = true; }
+  } else if (conn === 'unauthorized') { msg = t('banner.unauthorized'); bad = true; }
   return { msg, bad };
 }
 
 /** The tab's title: open alerts and a stale stream show even when the tab is in the back. */
 export function titleFor(alertsOpen, conn) {
   const n = alertsOpen || 0;
-  return `${isStale(conn) ? '⚠ ' : ''}${n ? `(${n}) ` : ''}BLO network · live`;
+  return `${isStale(conn) ? '⚠ ' : ''}${n ? `(${n}) ` : ''}${t('page.title')}`;
 }
 
 // ---------------------------------------------------------------------- the page
 function setConn(c) {
   state.conn = c;
   $('conn').dataset.state = c;
-  let text = c;
+  let text = vocab('conn', c);
   if (c === 'reconnecting') {
     const sec = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-    text = sec > 0 ? `retry in ${sec} s` : 'reconnecting';
-  } else if (c === 'unauthorized') text = 'token needed';
+    if (sec > 0) text = t('conn.retry_in', { n: sec });
+  }
   $('conn-text').textContent = text;
   document.body.classList.toggle('stale', isStale(c));
   document.body.classList.toggle('connecting', c === 'connecting');
@@ -98,15 +98,14 @@ export function askToken(message) {
   clearTimeout(retryTimer);
   hooks.stopped();
   setConn('unauthorized');
-  $('login-msg').textContent = message ||
-    'Paste your API token (from `blo tokens create`). It is kept for this browser tab only.';
+  $('login-msg').textContent = message || t('login.paste');
   const dlg = $('login-dialog');
   if (!dlg.open) dlg.showModal();
   $('login-token').focus();
 }
 
 /** What every request does on a refused token. */
-export const tokenLost = () => askToken('The token is no longer accepted. Paste a valid one.');
+export const tokenLost = () => askToken(t('login.lost'));
 
 /** whoami, then the stream (and the hooks.connected); a refused token asks for another,
  * anything else retries with backoff. */
@@ -118,7 +117,7 @@ export async function connect() {
   } catch (e) {
     if (e instanceof AuthError) {
       forgetToken();
-      askToken('That token was refused (unknown or revoked). Paste a valid one.');
+      askToken(t('login.refused'));
       return;
     }
     scheduleRetry();
@@ -214,3 +213,6 @@ export function initConnection(given) {
   });
   $('login-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
 }
+
+/** Writes the connection's texts again (after a change of language). */
+export const relabelConnection = () => setConn(state.conn);

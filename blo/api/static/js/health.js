@@ -8,6 +8,7 @@ import { $, clear, h, keyed } from './dom.js';
 import { fmtDur, fmtInt, hhmmss, parseT } from './format.js';
 import { selectStation } from './selection.js';
 import { snapStations, state } from './state.js';
+import { t, vocab } from './i18n.js';
 
 const HEALTH_EVERY_MS = 10000;
 
@@ -73,7 +74,7 @@ export function renderHealth() {
   const sum = clear($('health-sum'));
   const kpi = document.querySelector('[data-testid="pipeline-issues"]');
   if (!doc) {
-    sum.append(h('span', { text: 'waiting for the first health report…' }));
+    sum.append(h('span', { text: t('health.waiting') }));
     return;
   }
   const { rows, dlq, late, silent } = healthView(doc, snapStations(), serverNow());
@@ -95,7 +96,7 @@ export function renderHealth() {
       if (live) c.st.append(h('span', { class: 'cc', text: live.country }));
       c.st.append(live ? live.name : r.station_id);
     }
-    setAgo(c.last, v.lastEv || NaN, 'never');
+    setAgo(c.last, v.lastEv || NaN, t('time.never'));
     c.last.className = v.lastClass;
     c.delay.textContent = v.delay === null ? '—' : fmtDur(v.delay);
     c.delay.className = v.delayClass;
@@ -108,11 +109,11 @@ export function renderHealth() {
   });
   const iv = Math.round(intervalMs(state.gaps) / 100) / 10;
   sum.append(
-    h('span', { class: dlq ? 'bad' : null }, 'dead letters 24 h ', h('b', { text: fmtInt(dlq) })),
-    h('span', { class: late ? 'bad' : null }, 'late events 24 h ', h('b', { text: fmtInt(late) })),
-    h('span', { class: silent ? 'bad' : null }, 'silent > 1 h ', h('b', { text: `${silent} / ${rows.length}` })),
-    h('span', null, 'stream ', h('b', { text: state.conn === 'live' ? `live · every ${iv} s` : state.conn })));
+    h('span', { class: dlq ? 'bad' : null }, `${t('health.dlq_24h')} `, h('b', { text: fmtInt(dlq) })),
+    h('span', { class: late ? 'bad' : null }, `${t('health.late_24h')} `, h('b', { text: fmtInt(late) })),
+    h('span', { class: silent ? 'bad' : null }, `${t('health.silent_1h')} `, h('b', { text: `${silent} / ${rows.length}` })),
+    h('span', null, `${t('health.stream')} `, h('b', { text: state.conn === 'live' ? t('health.live_every', { n: iv }) : vocab('conn', state.conn) })));
   kpi.textContent = `${fmtInt(dlq)} · ${fmtInt(late)}`;
   kpi.className = `kpi-v${dlq ? ' sev-critical' : late ? ' bad' : ''}`;
-  $('health-at').textContent = doc.at ? `report of ${hhmmss(parseT(doc.at))} UTC` : '';
+  $('health-at').textContent = doc.at ? t('health.report_of', { time: hhmmss(parseT(doc.at)) }) : '';
 }

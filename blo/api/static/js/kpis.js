@@ -4,6 +4,9 @@ import { worstSeverity } from './alerts.js';
 import { updateTitle } from './connection.js';
 import { $ } from './dom.js';
 import { fmtInt } from './format.js';
+import { tn, t } from './i18n.js';
+
+const SEV_KEYS = { critical: 'kpi.sev_critical', warning: 'kpi.sev_warning', info: 'kpi.sev_info' };
 
 /** What the header shows for a snapshot. */
 export function kpiView(snap) {
@@ -12,14 +15,14 @@ export function kpiView(snap) {
   const worst = worstSeverity(snap.alerts || []);
   const counts = {};
   for (const a of snap.alerts || []) counts[a.severity] = (counts[a.severity] || 0) + 1;
-  const parts = ['critical', 'warning', 'info'].filter((k) => counts[k]).map((k) => `${counts[k]} ${k}`);
+  const parts = ['critical', 'warning', 'info'].filter((k) => counts[k]).map((k) => tn(SEV_KEYS[k], counts[k]));
   return {
     events: String(snap.events_1h),
     eventsText: fmtInt(snap.events_1h),
     reporting: `${reporting} / ${st.length}`,
     alertsText: fmtInt(snap.alerts_open),
     alertsClass: `kpi-v${worst === 'critical' || worst === 'warning' ? ` sev-${worst}` : ''}`,
-    breakdown: parts.length ? parts.join(' · ') : 'open alerts',
+    breakdown: parts.length ? parts.join(' · ') : t('kpi.open_alerts'),
   };
 }
 

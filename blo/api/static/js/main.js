@@ -8,26 +8,32 @@
  *   GET /api/v1/series                 the selected station's/country's per-minute series
  *   GET /api/v1/health                 per-station lag, late events, dead letters (polled)
  *   POST /api/v1/alerts/{id}/ack       acknowledge as the token's name
+ *   GET /api/v1/feed                   significant events (with the snapshots, every ~2 s)
+ *   GET /api/v1/posts/{id}             the post page (with /feed?station=… and /alerts)
  * The token comes from the URL fragment (#token=…, then removed from the address bar and
  * kept in sessionStorage) or from the form; a 401 asks for it again (api.js,
  * connection.js).
  *
  * Modules: dom (hyperscript, keyed lists), format (numbers, times), clock (server time,
  * "… ago"), state (what the panels share), api (requests, the stream, the token),
- * connection (whoami, stream, reconnects, staleness), selection; the panels kpis, map
- * (+ geo), chart, stations, alerts, health. Panels do not import each other's drawing:
- * what redraws when is decided here.
+ * connection (whoami, stream, reconnects, staleness), selection, i18n (every text, in
+ * English or Russian: lang-en.js, lang-ru.js); the panels kpis, map (+ geo), chart,
+ * stations, alerts, feed, health, and the post page (post). What redraws when is decided
+ * here; a change of language redraws everything.
  */
 import { initAlerts, renderAlerts } from './alerts.js';
 import { tokenFromFragment, storedToken } from './api.js';
 import { refreshAgo, serverNow } from './clock.js';
-import { askToken, checkStale, connect, initConnection } from './connection.js';
+import { askToken, checkStale, connect, initConnection, relabelConnection } from './connection.js';
 import { renderChart } from './chart.js';
 import { $ } from './dom.js';
 import { hhmmss, localTzLabel, pad2 } from './format.js';
 import { renderHealth, startHealth, stopHealth } from './health.js';
 import { renderKpis } from './kpis.js';
-import { fitView, highlightScope, initMap, loadMap, renderMarkers } from './map.js';
+import { refreshFeed, renderFeed } from './feed.js';
+import { LANGS, applyStatic, currentLang, pickLang, setLang, storedLang, t } from './i18n.js';
+import { fitView, highlightScope, initMap, loadMap, relabelMap, renderMarkers } from './map.js';
+import { initPost, renderPost } from './post.js';
 import { initSelection, refreshSelection } from './selection.js';
 import { state } from './state.js';
 import { renderStations } from './stations.js';
@@ -40,13 +46,14 @@ function onSnapshot(snap, arrived) {
   renderChart();
   renderHealth();
   refreshSelection(arrived);
+  refreshFeed(arrived);
   document.body.classList.remove('connecting');
 }
 
 function renderWho() {
   const w = state.who;
   $('who').textContent = w.name;
-  $('scope').textContent = w.all ? 'all countries' : w.scope;
+  $('scope').textContent = w.all ? t('brand.all_countries') : w.scope;
   $('local-tz').textContent = localTzLabel();
   highlightScope();
 }
@@ -85,6 +92,26 @@ initSelection({
 });
 initMap();
 initAlerts();
+initPost();
+
+// the language: remembered, else the browser's, else English; switchable in the header
+async function useLang(l, remember) {
+  await setLang(l, remember);
+  applyStatic();
+  $('lang').value = currentLang();
+  $('local-tz').textContent = localTzLabel();
+  relabelConnection();
+  relabelMap();
+  if (state.who) renderWho();
+  if (state.snap) onSnapshot(state.snap, 0);
+  renderFeed();
+  renderHealth();
+  renderChart();
+  if (state.post) renderPost();
+}
+for (const [code, name] of Object.entries(LANGS)) $('lang').append(new Option(name, code));
+$('lang').addEventListener('change', () => useLang($('lang').value, true));
+await useLang(pickLang(navigator.languages, storedLang()), false);
 
 if (window.ResizeObserver) {
   let pending = false;

@@ -6,7 +6,8 @@ import { $, clear, h, s, tipRows } from './dom.js';
 import { ACT_COLORS, activityLevel, fmtAgo, fmtInt, parseT } from './format.js';
 import { graticule, layoutMarkers, makeProjection, placeLabels, viewBox } from './geo.js';
 import { selectCountry, selectStation } from './selection.js';
-import { isSelected, snapStations, state, stationById } from './state.js';
+import { countryName, inRegion, isSelected, snapStations, state, stationById } from './state.js';
+import { t, vocab } from './i18n.js';
 
 let proj = null;
 let zoom = 'stations';
@@ -18,7 +19,7 @@ const prevCounts = new Map();
 
 /** The visible stations that have a position. */
 function visibleStations() {
-  return snapStations().filter((x) => Number.isFinite(x.lat) && Number.isFinite(x.lon));
+  return snapStations().filter((x) => inRegion(x) && Number.isFinite(x.lat) && Number.isFinite(x.lon));
 }
 
 /** A key that changes when a station appears, goes or moves. */
@@ -33,7 +34,7 @@ export async function loadMap() {
     state.map = await resp.json();
   } catch (e) {
     state.map = null;
-    $('map-note').textContent = 'map outlines could not be loaded';
+    $('map-note').textContent = t('map.no_outlines');
     return;
   }
   proj = makeProjection(state.map.projection);
@@ -59,13 +60,14 @@ function buildMap() {
   const labels = s('g', { id: 'clabels' });
   for (const c of m.countries) {
     if (!c.label) continue;
-    labels.append(s('text', { class: `clabel${c.focus ? ' focus' : ''}`, x: c.label[0], y: c.label[1], text: c.name }));
+    labels.append(s('text', { class: `clabel${c.focus ? ' focus' : ''}`, x: c.label[0], y: c.label[1], text: countryName(c.iso) }));
   }
-  for (const w of m.water || []) labels.append(s('text', { class: 'water', x: w.at[0], y: w.at[1], text: w.name }));
-  svg.append(labels);
+  for (const w of m.water || []) labels.append(s('text', { class: 'water', x: w.at[0], y: w.at[1], text: t('map.caspian') }));
   svg.append(s('g', { id: 'leaders' }));
   svg.append(s('g', { id: 'stations' }));
-  $('map-note').textContent = 'Outlines: Natural Earth 1:50m (de facto boundaries) · station positions approximate';
+  // the country names over the markers: a marker never hides a name
+  svg.append(labels);
+  $('map-note').textContent = t('map.note');
   markers.clear();
   layoutKey = '';
   highlightScope();
@@ -132,7 +134,7 @@ export function renderMarkers() {
   const k = viewScale || 1;
   const max = Math.max(0, ...st.map((x) => x.events_1h || 0));
   if (key !== layoutKey) {
-    $('map-sub').textContent = `· ${st.length} visible`;
+    $('map-sub').textContent = `· ${t('map.visible', { n: st.length })}`;
     layoutKey = key;
     clear(gSt);
     clear(gLead);
@@ -150,7 +152,7 @@ export function renderMarkers() {
       const g = s('g', {
         class: 'station', transform: `translate(${p.x.toFixed(2)},${p.y.toFixed(2)})`,
         'data-station-id': x.station_id, tabindex: 0, role: 'button',
-        'aria-label': `${x.name} (${x.station_id}${x.interior ? ', interior post' : ''})`,
+        'aria-label': `${x.name} (${x.station_id}${x.interior ? `, ${t('post.interior')}` : ''})`,
       });
       const pulse = s('circle', { class: 'pulse', r: 8 * k });
       const ring = s('circle', { class: 'ring', r: 10.5 * k });
@@ -184,7 +186,7 @@ export function renderMarkers() {
     mk.ring.style.display = x.alert ? '' : 'none';
     mk.pulse.style.display = x.alert === 'critical' ? '' : 'none';
     mk.g.classList.toggle('sel', isSelected('station', x.station_id));
-    if (mk.cnt) mk.cnt.textContent = `${fmtInt(x.events_1h)} / h`;
+    if (mk.cnt) mk.cnt.textContent = t('map.per_hour', { n: fmtInt(x.events_1h) });
     const prev = prevCounts.get(x.station_id);
     if (prev !== undefined && x.events_1h > prev) {
       mk.g.classList.remove('blip');
@@ -198,14 +200,14 @@ export function renderMarkers() {
 /** The tooltip's rows for a station of the snapshot (``now``: server time, epoch ms). */
 export function stationTip(x, now) {
   return [
-    ['events, last hour', fmtInt(x.events_1h)],
-    ['last event', x.last_event_at ? fmtAgo(parseT(x.last_event_at), now) : 'none in the last hour'],
-    ['alert', x.alert || 'none'],
-    x.crossing_point ? [x.interior ? 'site' : 'crossing', x.crossing_point] : null,
-    x.interior ? ['border', 'none: interior post'] : (x.border ? ['border', x.border] : null),
-    x.paired_blo ? ['paired with', x.paired_blo] : null,
-    ['agency', String(x.agency || '').replace(/_/g, ' ')],
-    x.active === false ? ['status', 'inactive'] : null,
+    [t('tip.events_1h'), fmtInt(x.events_1h)],
+    [t('tip.last_event'), x.last_event_at ? fmtAgo(parseT(x.last_event_at), now) : t('tip.none_1h')],
+    [t('tip.alert'), x.alert ? vocab('severity', x.alert) : t('tip.none')],
+    x.crossing_point ? [x.interior ? t('tip.site') : t('tip.crossing'), x.crossing_point] : null,
+    x.interior ? [t('tip.border'), t('tip.border_interior')] : (x.border ? [t('tip.border'), x.border] : null),
+    x.paired_blo ? [t('tip.paired'), x.paired_blo] : null,
+    [t('tip.agency'), vocab('agency', x.agency)],
+    x.active === false ? [t('tip.status'), t('post.inactive')] : null,
   ];
 }
 
@@ -239,4 +241,11 @@ function setZoom(z) {
 export function initMap() {
   $('zoom-stations').addEventListener('click', () => setZoom('stations'));
   $('zoom-region').addEventListener('click', () => setZoom('region'));
+}
+
+/** Draws the map again in the current language (country names, notes). */
+export function relabelMap() {
+  if (!state.map || !proj) return;
+  buildMap();
+  if (state.snap) renderMarkers();
 }

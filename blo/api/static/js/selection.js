@@ -7,6 +7,7 @@ import { tokenLost } from './connection.js';
 import { $, toast } from './dom.js';
 import { isoSeconds, parseT } from './format.js';
 import { countryName, isSelected, snapStations, state, stationById } from './state.js';
+import { t } from './i18n.js';
 
 const SERIES_EVERY_MS = 10000;
 
@@ -30,7 +31,7 @@ export function selectCountry(iso) {
   const has = snapStations().some((x) => x.country === iso);
   if (!has) return; // outside the scope or no posts: the API would refuse or show nothing
   if (isSelected('country', iso)) { clearSelection(); return; }
-  state.selection = { kind: 'country', id: iso, name: `${countryName(iso)} (all posts)` };
+  state.selection = { kind: 'country', id: iso, name: `${countryName(iso)} ${t('sel.all_posts')}` };
   selectionChanged();
 }
 
@@ -76,7 +77,7 @@ async function fetchSelection() {
     hooks.series();
   } catch (e) {
     if (e instanceof AuthError) { tokenLost(); return; }
-    if (mine === seq) toast(`Could not load the series of ${sel.name}: ${e.message}`, true);
+    if (mine === seq) toast(t('sel.failed', { name: sel.name, why: e.message }), true);
   }
 }
 

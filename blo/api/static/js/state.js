@@ -1,6 +1,8 @@
 /* What the panels share: who the token is, the latest snapshot, the connection's state,
  * the map data and the user's selection. Each panel keeps its own DOM bookkeeping. */
 
+import { vocab } from './i18n.js';
+
 export const state = {
   token: null,
   who: null,              // GET /api/v1/whoami
@@ -25,11 +27,22 @@ export function stationById(id) {
   return state.snap ? snapStations().find((x) => x.station_id === id) : null;
 }
 
-/** A country's name from the map data (its ISO code until the map is loaded). */
+/** A country's name in the chosen language (the map data's English name, else its ISO
+ * code, for a country the catalogue does not name). */
 export function countryName(iso) {
+  const named = vocab('country', iso);
+  if (named && named !== iso) return named;
   const c = state.map ? state.map.countries.find((x) => x.iso === iso) : null;
   return c ? c.name : iso;
 }
+
+/** The countries the map shows as its region (those the map data marks as focus); also
+ * when the map is not loaded yet. */
+export const REGION = new Set(['AF', 'KG', 'KZ', 'TJ', 'TM', 'UZ']);
+
+/** Whether a post belongs to the map's region (its posts are listed and drawn; the others,
+ * e.g. imported US ports, are listed apart). */
+export const inRegion = (x) => REGION.has(x.country);
 
 /** Whether the selection is this station or country. */
 export function isSelected(kind, id) {

@@ -4,7 +4,9 @@ import { setAgo } from './clock.js';
 import { $, add, clear, h, keyed } from './dom.js';
 import { ACT_COLORS, activityLevel, fmtInt, parseT } from './format.js';
 import { selectCountry, selectStation } from './selection.js';
-import { countryName, state } from './state.js';
+import { countryName, inRegion, state } from './state.js';
+import { currentLang, t, tn, vocab } from './i18n.js';
+import { openPost } from './post.js';
 
 /** The stations by country, then name. */
 export function sortStations(stations) {
@@ -15,7 +17,7 @@ export function sortStations(stations) {
 /** The line under a post's name: its id, and what kind of post it is when that matters
  * (an interior post has no land neighbour: an airport, an inland office). */
 export function stationNote(x) {
-  return x.station_id + (x.interior ? ' · interior' : '') + (x.active === false ? ' · inactive' : '');
+  return x.station_id + (x.interior ? ` · ${t('post.interior')}` : '') + (x.active === false ? ` · ${t('post.inactive')}` : '');
 }
 
 /** [[country, events of the last hour], …] in the order the countries first appear. */
@@ -25,11 +27,35 @@ export function countryTotals(stations) {
   return [...byCountry];
 }
 
+/** The posts of the map's region and the others (e.g. imported US ports), each sorted:
+ * the others are listed apart, so they never push the region's posts down. */
+export function splitRegion(stations) {
+  const all = sortStations(stations);
+  return { region: all.filter(inRegion), others: all.filter((x) => !inRegion(x)) };
+}
+
 export function renderStations(snap) {
-  const st = sortStations(snap.stations || []);
+  const { region: st, others } = splitRegion(snap.stations || []);
   const max = Math.max(1, ...st.map((x) => x.events_1h || 0));
+  rows($('station-table').tBodies[0], st, max, t('posts.none'));
+  rows($('other-table').tBodies[0], others, Math.max(1, ...others.map((x) => x.events_1h || 0)), '');
+  $('other-posts').hidden = !others.length;
+  $('other-count').textContent = tn('posts.outside', others.length);
+  const selC = state.selection && state.selection.kind === 'country' ? state.selection.id : null;
+  keyed($('countries'), countryTotals(st), ([c]) => c, ([c]) => {
+    const b = h('button', { type: 'button' }, c, h('b'));
+    b.addEventListener('click', () => selectCountry(c));
+    return b;
+  }, (b, [c, n]) => {
+    b.classList.toggle('sel', selC === c);
+    b.title = t('posts.country_title', { country: countryName(c) });
+    b.lastChild.textContent = fmtInt(n);
+  });
+}
+
+function rows(tbody, st, max, none) {
   const selSt = state.selection && state.selection.kind === 'station' ? state.selection.id : null;
-  keyed($('station-table').tBodies[0], st, (x) => x.station_id, (x) => {
+  keyed(tbody, st, (x) => x.station_id, (x) => {
     const c = {
       dot: h('span', { class: 'adot' }), cc: h('span', { class: 'cc' }), name: h('span'),
       sid: h('span', { class: 'sid' }), n: h('span'), bar: h('i'), ntd: h('td'), last: h('span'),
@@ -37,8 +63,10 @@ export function renderStations(snap) {
     };
     add(c.ntd, [c.n, h('span', { class: 'mini' }, c.bar)]);
     c.lasttd.append(c.last);
+    c.open = h('button', { type: 'button', class: 'open', 'data-open-post': x.station_id, text: '›' });
+    c.open.addEventListener('click', (ev) => { ev.stopPropagation(); openPost(x.station_id); });
     const tr = h('tr', { 'data-row-station': x.station_id },
-      h('td', null, c.dot), h('td', null, c.cc, c.name, c.sid), c.ntd, c.lasttd, c.alert);
+      h('td', null, c.dot), h('td', null, c.open, c.cc, c.name, c.sid), c.ntd, c.lasttd, c.alert);
     tr.cells_ = c;
     tr.addEventListener('click', () => selectStation(x.station_id));
     return tr;
@@ -50,6 +78,7 @@ export function renderStations(snap) {
     c.cc.textContent = x.country;
     c.name.textContent = x.name;
     c.name.title = x.name;
+    c.open.title = t('posts.open');
     c.sid.textContent = stationNote(x);
     c.n.textContent = fmtInt(x.events_1h);
     c.ntd.className = `num${x.events_1h ? '' : ' zero'}`;
@@ -57,19 +86,11 @@ export function renderStations(snap) {
     const last = parseT(x.last_event_at);
     setAgo(c.last, last, '—');
     c.lasttd.className = `num${Number.isFinite(last) ? '' : ' zero'}`;
-    if ((c.alert.dataset.sev || '') !== (x.alert || '')) {
-      c.alert.dataset.sev = x.alert || '';
+    const sevSig = `${x.alert || ''}|${currentLang()}`;
+    if (c.alert.dataset.sev !== sevSig) {
+      c.alert.dataset.sev = sevSig;
       clear(c.alert);
-      if (x.alert) c.alert.append(h('span', { class: `chip ${x.alert}`, text: x.alert }));
+      if (x.alert) c.alert.append(h('span', { class: `chip ${x.alert}`, text: vocab('severity', x.alert) }));
     }
-  }, () => h('tr', null, h('td', { colspan: 5, class: 'none', text: 'No stations in this scope yet.' })));
-  const selC = state.selection && state.selection.kind === 'country' ? state.selection.id : null;
-  keyed($('countries'), countryTotals(st), ([c]) => c, ([c]) => {
-    const b = h('button', { type: 'button', title: `${countryName(c)}: events in the last hour (click for its series)` }, c, h('b'));
-    b.addEventListener('click', () => selectCountry(c));
-    return b;
-  }, (b, [c, n]) => {
-    b.classList.toggle('sel', selC === c);
-    b.lastChild.textContent = fmtInt(n);
-  });
+  }, none ? () => h('tr', null, h('td', { colspan: 5, class: 'none', text: none })) : undefined);
 }

@@ -1,0 +1,193 @@
+"""The dashboard's live picture in Chromium, in English and in Russian, against the real
+stack of test_dashboard.py (its fixtures: broker, ClickHouse server, worker, `blo api`):
+
+* a seizure published through the station SDK (``blo.sdk.StationPublisher``) is in the
+  feed of significant events within 5 s of the broker's acknowledgement, with its drug and
+  kg in the page's language; its post's page shows it;
+* the Russian page shows no raw catalogue key and no English text of the catalogue where a
+  Russian one exists;
+* the header's boxes do not overlap and its texts are not clipped, at 1366×768 and
+  1920×1080 (screenshots of both, per language, are kept in the test's tmp dir).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blo.sdk import StationPublisher
+from blo.settings import KafkaSettings
+from tests.integration.api import test_dashboard as base
+from tests.integration.api.test_dashboard import Stack, Watched, _assert_png, _local
+from tests.integration.streams.harness import wait_for
+from tests.unit.blo.test_dashboard_i18n import EN, RU, SAME_IN_BOTH
+
+# the stack and the browser of test_dashboard.py (one more stack for this module)
+stack, browser = base.stack, base.browser
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+
+LANGS = {"en": ("en-GB", "heroin", "120 kg"), "ru": ("ru-RU", "героин", "120 кг")}
+SEQ = iter(range(900_000, 1_000_000))
+HEADER_BOXES = [".brand", ".kpi", ".clocks", ".conn", "#lang"]
+HEADER_TEXTS = [".title", ".subtitle", ".kpi-v", ".kpi-l", ".clocks", "#conn-text"]
+
+
+@contextlib.contextmanager
+def page_in(browser: Any, locale: str, width: int = 1600, height: int = 1000
+            ) -> Iterator[Watched]:
+    """A page whose browser prefers ``locale`` (navigator.languages); console errors and
+    requests leaving the machine are recorded, and the latter refused."""
+    ctx = browser.new_context(viewport={"width": width, "height": height},
+                              timezone_id="Asia/Almaty", locale=locale)
+    page = ctx.new_page()
+    w = Watched(page)
+    page.route("**/*", lambda r: r.continue_() if _local(r.request.url) else r.abort())
+    page.on("request", lambda req: None if _local(req.url) else w.outside.append(req.url))
+    page.on("console", lambda m: w.errors.append(f"console: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
+    try:
+        yield w
+    finally:
+        ctx.close()
+
+
+def publish_seizure(stack: Stack, tmp: Path, station: str, kg: float) -> tuple[str, float]:
+    """A seizure of ``kg`` of heroin at ``station``, now, through the SDK; (its event id,
+    the monotonic time the broker acknowledged it)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    p = stack.pipeline
+    with StationPublisher(KafkaSettings.model_validate({"bootstrap": p.bootstrap}), p.topic_raw,
+                          tmp / f"outbox-{time.monotonic_ns()}.db") as pub:
+        eid = pub.publish({"event_type": "seizure", "station_id": station,
+                           "source_seq": next(SEQ), "occurred_at": now.isoformat(),
+                           "drug": "heroin", "quantity": kg, "unit": "kg",
+                           "concealment": "built_compartment", "detection_method": "xray",
+                           "persons_arrested": 1})
+        pub.flush(timeout=30)
+    return eid, time.monotonic()
+
+
+def visible_text(page: Any) -> str:
+    """The page's text as shown, lower-cased (CSS upper-cases some headings)."""
+    return str(page.evaluate("() => document.body.innerText")).lower()
+
+
+def english_left(text: str) -> list[str]:
+    """The English texts of the catalogue (without values to fill, of two words or more)
+    that are on a Russian page."""
+    out = []
+    for key, en in EN.items():
+        if isinstance(en, dict) or "{" in en or key in SAME_IN_BOTH or en == RU[key]:
+            continue
+        if " " in en.strip() and en.lower() in text:
+            out.append(f"{key}: {en!r}")
+    return out
+
+
+def live_and_fed(page: Any) -> None:
+    wait_for(lambda: page.get_attribute("#conn", "data-state") == "live", 60, "the stream")
+    wait_for(lambda: page.locator("#event-feed li").count() > 0, 30, "the feed")
+
+
+def header_layout(page: Any) -> dict[str, Any]:
+    return dict(page.evaluate("""([boxes, texts]) => {
+      const rect = (e) => { const r = e.getBoundingClientRect(); return { x0: r.left, y0: r.top, x1: r.right, y1: r.bottom, w: r.width }; };
+      const header = document.querySelector('header.top');
+      const els = boxes.flatMap((s) => [...header.querySelectorAll(s)]).filter((e) => e.offsetParent);
+      const overlaps = [];
+      for (let i = 0; i < els.length; i++) for (let j = i + 1; j < els.length; j++) {
+        const a = rect(els[i]); const b = rect(els[j]);
+        const ox = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
+        const oy = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
+        if (ox > 0.5 && oy > 0.5) overlaps.push(`${els[i].className || els[i].id} / ${els[j].className || els[j].id}`);
+      }
+      const clipped = texts.flatMap((s) => [...header.querySelectorAll(s)])
+        .filter((e) => e.offsetParent && e.scrollWidth > e.clientWidth + 1)
+        .map((e) => `${e.className || e.id}: ${e.textContent}`);
+      const hr = rect(header);
+      const outside = els.filter((e) => { const r = rect(e); return r.x0 < hr.x0 - 0.5 || r.x1 > hr.x1 + 0.5; })
+        .map((e) => e.className || e.id);
+      const posts = document.querySelector('.stations-panel .panel-h');
+      const ph = [...posts.children].map(rect);
+      const postsOverlap = ph.length === 2 && Math.min(ph[0].x1, ph[1].x1) - Math.max(ph[0].x0, ph[1].x0) > 0.5 &&
+        Math.min(ph[0].y1, ph[1].y1) - Math.max(ph[0].y0, ph[1].y0) > 0.5;
+      return { n: els.length, overlaps, clipped, outside, postsOverlap };
+    }""", [HEADER_BOXES, HEADER_TEXTS]))
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_seizure_published_through_the_sdk_is_in_the_feed_and_on_its_post_page(
+        stack: Stack, browser: Any, lang: str, tmp_path: Path) -> None:
+    locale, drug, kg_text = LANGS[lang]
+    with page_in(browser, locale) as w:
+        page = w.page
+        page.goto(f"{stack.base}/#token={stack.tokens['duty-officer']}")
+        wait_for(lambda: page.get_attribute("#conn", "data-state") == "live", 60, "the stream")
+        assert page.evaluate("() => document.documentElement.lang") == lang
+        wait_for(lambda: page.locator("#event-feed li").count() > 0, 30, "the feed's first read")
+
+        eid, acked = publish_seizure(stack, tmp_path, "KZ-T1", 120.0)
+        item = f'#event-feed li[data-event-id="{eid}"]'
+        wait_for(lambda: page.locator(item).count() == 1, 30, "the seizure in the feed",
+                 every=0.1)
+        took = time.monotonic() - acked
+        text = page.text_content(item) or ""
+        assert drug in text and kg_text in text, text
+        assert page.get_attribute(item, "data-kg") == "120"
+        assert "Kordai test" in text  # its post, by name
+        assert took <= 5.0, f"the seizure reached the feed {took:.1f} s after it was sent"
+
+        # its post's page: the registry card, the seizure among its recent ones, the series
+        page.click(f"{item} a.post")
+        page.wait_for_selector("#post-page:not([hidden])")
+        wait_for(lambda: page.locator(f'#post-seizures li[data-event-id="{eid}"]').count() == 1,
+                 30, "the seizure on the post page")
+        assert "KZ-T1" in (page.text_content("#post-body .card") or "")
+        wait_for(lambda: page.locator(
+            '#post-body [data-range="24h"] tr[data-event-type="seizure"]').count() == 1, 60,
+            "the seizure in the post's 24 h series (window rows)")
+        page.screenshot(path=str(tmp_path / f"post-{lang}.png"))
+        if lang == "ru":
+            text = visible_text(page)
+            assert english_left(text) == [], english_left(text)
+        page.click("#post-close")
+        assert page.is_hidden("#post-page")
+
+        if lang == "ru":
+            text = visible_text(page)
+            raw = sorted(k for k in EN if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])", text))
+            assert raw == [], f"raw keys on the page: {raw}"
+            assert english_left(text) == [], english_left(text)
+            assert "что произошло" in text and "посты" in text
+        assert w.errors == [], w.errors
+        assert w.outside == [], f"requests leaving the machine: {w.outside}"
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_header_neither_overlaps_nor_clips_at_both_sizes(
+        stack: Stack, browser: Any, lang: str, tmp_path: Path) -> None:
+    for width, height in ((1366, 768), (1920, 1080)):
+        with page_in(browser, LANGS[lang][0], width, height) as w:
+            page = w.page
+            page.goto(f"{stack.base}/#token={stack.tokens['duty-officer']}")
+            live_and_fed(page)
+            page.wait_for_timeout(1200)  # the last snapshot's animations
+            got = header_layout(page)
+            assert got["n"] >= 8, got
+            assert got["overlaps"] == [], got
+            assert got["clipped"] == [], got
+            assert got["outside"] == [], got
+            assert got["postsOverlap"] is False
+            shot = tmp_path / f"dashboard-{lang}-{width}x{height}.png"
+            page.screenshot(path=str(shot))
+            _assert_png(shot, width)
+            assert w.errors == [], w.errors
