@@ -251,7 +251,7 @@ def test_what_the_panels_show_of_a_snapshot(page: Any) -> None:
     assert got["kpi"] == {"events": "1234", "eventsText": "1,234", "reporting": "2 / 3",
                           "alertsText": "3", "alertsClass": "kpi-v sev-critical",
                           "breakdown": "1 critical · 2 warning"}
-    assert got["order"] == ["a3", "a1", "a2"]  # unacked first, then worst, then newest
+    assert got["order"] == ["a2", "a3", "a1"]  # the worst, then the newest (the API's order)
     assert got["worst"] == ["critical", None]
     assert got["subjects"] == ["KZ-T1", "country KZ", "KZ-T1/KG-T1"]
     assert got["acker"] == "duty-officer"

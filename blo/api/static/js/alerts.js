@@ -1,5 +1,10 @@
-/* The alert feed (open alerts of the scope, newest worst first) and the acknowledgement
- * dialog (POST /api/v1/alerts/{id}/ack as the token's name). */
+/* The alerts panel: the open alerts of the scope, worst then newest first (the API's
+ * order), with the exact counts of the API (``alerts_counts``: never a page's length),
+ * filters (severity, state, acknowledged, country, post: GET /api/v1/alerts does the
+ * filtering, the panel shows "N of M"), grouping by rule and scope, the acknowledgement
+ * dialog (POST /api/v1/alerts/{id}/ack as the token's name) and a group's bulk
+ * acknowledgement (POST /api/v1/alerts/ack {rule, scope, open}: first a dry run, whose
+ * count the confirmation shows). */
 import { AuthError, api } from './api.js';
 import { agoSpan } from './clock.js';
 import { tokenLost } from './connection.js';
@@ -23,13 +28,80 @@ export function worstSeverity(alerts) {
   return w;
 }
 
-/** The feed's order: unacknowledged first, then the worst, then the newest. */
+/** The panel's order, the API's (sort=severity): the worst, then the newest. */
 export function sortAlerts(alerts) {
   return [...alerts].sort((a, b) =>
-    (a.acked ? 1 : 0) - (b.acked ? 1 : 0) ||
     (SEV_RANK[b.severity] || 0) - (SEV_RANK[a.severity] || 0) ||
     parseT(b.fired_at) - parseT(a.fired_at));
 }
+
+/** The open alerts' exact figures: from the API's ``alerts_counts`` (every open alert,
+ * not the page the snapshot carries: ``open`` unmuted by severity, ``open_muted`` apart);
+ * a snapshot without them counts its own alerts. {total, critical, warning, info, muted}. */
+export function openCounts(snap) {
+  const c = snap.alerts_counts;
+  if (c && c.open) {
+    const o = c.open;
+    return { total: o.total || 0, critical: o.critical || 0, warning: o.warning || 0,
+      info: o.info || 0, muted: (c.open_muted && c.open_muted.total) || 0 };
+  }
+  const out = { total: snap.alerts_open || 0, critical: 0, warning: 0, info: 0, muted: 0 };
+  for (const a of snap.alerts || []) if (a.severity in out) out[a.severity] += 1;
+  return out;
+}
+
+/** The panel's filters as shown when nothing is chosen: open alerts, not grouped. */
+export const DEFAULT_VIEW = Object.freeze({ severity: '', state: 'firing', acked: '', country: '', station: '', group: false });
+
+/** Whether the snapshot's alerts (the 50 worst open ones) are what ``view`` asks for. */
+export function isDefaultView(view) {
+  return Object.keys(DEFAULT_VIEW).every((k) => view[k] === DEFAULT_VIEW[k]);
+}
+
+/** The API request of the panel's ``view`` (the API filters, sorts and groups). */
+export function alertsQuery(view, limit = 100) {
+  const q = new URLSearchParams();
+  if (view.state) q.set('state', view.state);
+  if (view.severity) q.set('severity', view.severity);
+  if (view.acked) q.set('acknowledged', view.acked === 'acked' ? 'true' : 'false');
+  if (view.country) q.set('country', view.country);
+  if (view.station) q.set('station', view.station);
+  q.set('sort', 'severity');
+  if (view.group) q.set('group', 'rule_scope');
+  q.set('limit', String(limit));
+  return `/api/v1/alerts?${q}`;
+}
+
+/** "N of M" (what the panel lists of what the filter matches). */
+export function shownOf(n, m) {
+  return t('alerts.shown_of', { n: fmtInt(n), m: fmtInt(m) });
+}
+
+/** The panel header's counts: every open alert (unmuted) by severity, muted ones apart. */
+export function panelSub(counts) {
+  const parts = [t('alerts.open_n', { n: fmtInt(counts.total) })];
+  const sev = ['critical', 'warning', 'info'].filter((k) => counts[k]).map((k) => `${fmtInt(counts[k])} ${vocab('severity', k)}`);
+  if (sev.length) parts[0] += ` (${sev.join(' · ')})`;
+  if (counts.muted) parts.push(tn('kpi.muted', counts.muted));
+  return `· ${parts.join(' · ')}`;
+}
+
+/** The bulk acknowledgement of one group (rule and scope key; a station's gaps are its
+ * group): the not yet acknowledged open alerts of the rule about that key. */
+export function groupAckBody(g, comment = '', dryRun = false) {
+  return { rule: g.rule_id, scope: g.scope_key, open: true, comment, dry_run: dryRun };
+}
+
+/** A group's line: how many alerts, how many of them still unacknowledged. */
+export function groupLine(g) {
+  return `${tn('alerts.group_n', g.count)} · ${tn('alerts.group_unacked', g.count - g.acked)}`;
+}
+
+const view = { ...DEFAULT_VIEW };
+let listed = null;       // the API's answer for a non-default view: {key, body}
+let fetching = false;
+let bulkTarget = null;
+let filterSig = '';
 
 /** What an alert is about: the station or pair, else "<scope> <key>". */
 export function alertSubject(a) {
@@ -41,9 +113,80 @@ export function ackedByName(a) {
   return String(a.acked_by || '?').replace(/\s*\(tok_[^)]*\)$/, '');
 }
 
-export function renderAlerts(snap) {
+/** The filter bar: its options follow the language and the scope's countries and posts. */
+function renderFilters() {
+  const posts = snapStations();
+  const countries = [...new Set(posts.map((x) => x.country))].sort();
+  const sig = `${currentLang()}|${countries.join()}|${posts.map((x) => x.station_id).join()}`;
+  if (sig === filterSig) return;
+  filterSig = sig;
+  const fill = (id, opts) => {
+    const sel = $(id);
+    clear(sel);
+    for (const [v, label] of opts) sel.append(new Option(label, v));
+    sel.value = opts.some(([v]) => v === sel.dataset.v) ? sel.dataset.v : opts[0][0];
+  };
+  fill('af-severity', [['', t('alerts.f_any_severity')], ...['critical', 'warning', 'info'].map((k) => [k, vocab('severity', k)])]);
+  fill('af-state', [['firing', t('alerts.f_open')], ['resolved', t('alerts.f_resolved')], ['', t('alerts.f_any_state')]]);
+  fill('af-acked', [['', t('alerts.f_any_ack')], ['unacked', t('alerts.f_unacked')], ['acked', t('alerts.f_acked')]]);
+  fill('af-country', [['', t('alerts.f_any_country')], ...countries.map((c) => [c, c])]);
+  fill('af-station', [['', t('alerts.f_any_post')], ...sortBy(posts).map((x) => [x.station_id, `${x.station_id} · ${x.name}`])]);
+}
+
+function sortBy(posts) {
+  return [...posts].sort((a, b) => a.station_id.localeCompare(b.station_id));
+}
+
+function readFilters() {
+  for (const [k, id] of [['severity', 'af-severity'], ['state', 'af-state'], ['acked', 'af-acked'], ['country', 'af-country'], ['station', 'af-station']]) {
+    view[k] = $(id).value;
+    $(id).dataset.v = view[k];
+  }
+  view.group = $('af-group').checked;
+}
+
+async function fetchListed() {
+  if (fetching || isDefaultView(view)) return;
+  fetching = true;
+  const key = alertsQuery(view);
+  try {
+    const body = await api(key);
+    if (key === alertsQuery(view)) listed = { key, body };
+  } catch (e) {
+    if (e instanceof AuthError) { tokenLost(); return; }
+    listed = { key, error: e.message };
+  } finally {
+    fetching = false;
+  }
+  if (state.snap) renderAlerts(state.snap, true);
+}
+
+export function renderAlerts(snap, fetched) {
+  renderFilters();
+  $('alerts-sub').textContent = panelSub(openCounts(snap));
   const list = $('alert-feed');
+  if (!isDefaultView(view)) {
+    if (!fetched) fetchListed();
+    const key = alertsQuery(view);
+    if (!listed || listed.key !== key) return;
+    if (listed.error) {
+      clear(list).append(h('li', { class: 'none', text: t('alerts.ack_failed', { why: listed.error }) }));
+      return;
+    }
+    const b = listed.body;
+    const items = view.group ? b.groups : b.alerts;
+    $('alerts-shown').textContent = shownOf(items.length, b.total);
+    if (view.group) { renderGroups(list, items); return; }
+    renderItems(list, items, t('alerts.none_match'));
+    return;
+  }
   const alerts = sortAlerts(snap.alerts || []);
+  const total = snap.alerts_counts ? snap.alerts_counts.alerts : (snap.alerts_open || 0);
+  $('alerts-shown').textContent = shownOf(alerts.length, Math.max(total, alerts.length));
+  renderItems(list, alerts, t('alerts.none'));
+}
+
+function renderItems(list, alerts, none) {
   const first = seenAlerts === null;
   if (first) seenAlerts = new Set();
   const keep = new Set();
@@ -64,18 +207,55 @@ export function renderAlerts(snap) {
   }
   for (const id of [...alertNodes.keys()]) if (!keep.has(id)) alertNodes.delete(id);
   const current = [...list.children];
-  const hidden = (snap.alerts_open || 0) - alerts.length;
-  const same = nodes.length > 0 && hidden <= 0 && current.length === nodes.length &&
+  const same = nodes.length > 0 && current.length === nodes.length &&
     current.every((n, i) => n === nodes[i]);
   if (!same) {
     clear(list);
     for (const n of nodes) list.append(n);
     if (!nodes.length) {
-      list.append(h('li', { class: 'none' }, h('span', { class: 'okmark', text: '✓' }), t('alerts.none')));
+      list.append(h('li', { class: 'none' }, h('span', { class: 'okmark', text: '✓' }), none));
     }
-    if (hidden > 0) list.append(h('li', { class: 'more', text: tn('alerts.more', hidden) }));
   }
-  $('alerts-sub').textContent = `· ${t('alerts.open_n', { n: fmtInt(snap.alerts_open || 0) })}`;
+}
+
+function renderGroups(list, groups) {
+  clear(list);
+  if (!groups.length) { list.append(h('li', { class: 'none', text: t('alerts.none_match') })); return; }
+  for (const g of groups) {
+    const unacked = g.count - g.acked;
+    const action = unacked > 0
+      ? h('button', { type: 'button', 'data-ack-group': `${g.rule_id}|${g.scope_key}`, text: t('alerts.ack_group') })
+      : h('span', { class: 'ackd', text: `✓ ${t('alerts.group_all_acked')}` });
+    if (unacked > 0) action.addEventListener('click', () => openBulk(g));
+    list.append(h('li', { class: `alert group ${g.worst_severity}`, 'data-group': `${g.rule_id}|${g.scope_key}`, 'data-count': g.count },
+      h('div', { class: 'ah' },
+        h('span', { class: `chip ${g.worst_severity}`, text: vocab('severity', g.worst_severity) }),
+        h('span', { class: 'rule', title: g.rule_id, text: g.rule_name || g.rule_id })),
+      h('div', { class: 'af' },
+        h('span', { class: 'key', text: g.scope === 'station' || g.scope === 'pair' ? g.scope_key : `${vocab('scope', g.scope)} ${g.scope_key}` }),
+        h('span', { class: 'gcount', text: groupLine(g) }), action)));
+  }
+}
+
+async function openBulk(g) {
+  bulkTarget = g;
+  $('bulk-what').textContent = `${g.rule_name || g.rule_id} — ${g.scope_key}`;
+  $('bulk-count').textContent = '…';
+  $('bulk-comment').value = '';
+  $('bulk-err').hidden = true;
+  $('bulk-send').disabled = true;
+  $('bulk-dialog').showModal();
+  try {
+    const r = await api('/api/v1/alerts/ack', { method: 'POST', body: groupAckBody(g, '', true) });
+    if (bulkTarget !== g) return;
+    $('bulk-count').textContent = tn('alerts.bulk_will', r.matched);
+    $('bulk-count').dataset.matched = String(r.matched);
+    $('bulk-send').disabled = r.matched === 0;
+  } catch (e) {
+    if (e instanceof AuthError) { $('bulk-dialog').close(); tokenLost(); return; }
+    $('bulk-err').textContent = t('alerts.ack_failed', { why: e.message });
+    $('bulk-err').hidden = false;
+  }
 }
 
 function alertItem(a) {
@@ -123,8 +303,38 @@ function openAck(a) {
   $('ack-comment').focus();
 }
 
-/** Wires the acknowledgement dialog. */
+/** Wires the filters, the acknowledgement and the bulk acknowledgement dialogs. */
 export function initAlerts() {
+  for (const id of ['af-severity', 'af-state', 'af-acked', 'af-country', 'af-station', 'af-group']) {
+    $(id).addEventListener('change', () => {
+      readFilters();
+      listed = null;
+      clear($('alert-feed'));
+      alertNodes.clear();
+      if (state.snap) renderAlerts(state.snap);
+    });
+  }
+  $('bulk-cancel').addEventListener('click', () => { bulkTarget = null; $('bulk-dialog').close(); });
+  $('bulk-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const g = bulkTarget;
+    if (!g) return;
+    $('bulk-send').disabled = true;
+    try {
+      const r = await api('/api/v1/alerts/ack', { method: 'POST', body: groupAckBody(g, $('bulk-comment').value) });
+      for (const id of r.alert_ids || []) pendingAcks.add(id);
+      bulkTarget = null;
+      $('bulk-dialog').close();
+      toast(tn('alerts.bulk_sent', r.sent));
+      listed = null;
+      if (state.snap) renderAlerts(state.snap);
+    } catch (e) {
+      if (e instanceof AuthError) { $('bulk-dialog').close(); tokenLost(); return; }
+      $('bulk-err').textContent = t('alerts.ack_failed', { why: e.message });
+      $('bulk-err').hidden = false;
+      $('bulk-send').disabled = false;
+    }
+  });
   $('ack-cancel').addEventListener('click', () => $('ack-dialog').close());
   $('ack-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();

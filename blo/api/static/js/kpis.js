@@ -1,6 +1,6 @@
 /* The header's figures: events of the last hour, stations reporting, open alerts (with the
  * worst severity and a breakdown). */
-import { worstSeverity } from './alerts.js';
+import { openCounts, worstSeverity } from './alerts.js';
 import { updateTitle } from './connection.js';
 import { $ } from './dom.js';
 import { fmtInt } from './format.js';
@@ -12,15 +12,16 @@ const SEV_KEYS = { critical: 'kpi.sev_critical', warning: 'kpi.sev_warning', inf
 export function kpiView(snap) {
   const st = snap.stations || [];
   const reporting = st.filter((x) => x.events_1h > 0).length;
-  const worst = worstSeverity(snap.alerts || []);
-  const counts = {};
-  for (const a of snap.alerts || []) counts[a.severity] = (counts[a.severity] || 0) + 1;
+  const counts = openCounts(snap);
+  const worst = snap.alerts_counts ? ['critical', 'warning', 'info'].find((k) => counts[k]) || null
+    : worstSeverity(snap.alerts || []);
   const parts = ['critical', 'warning', 'info'].filter((k) => counts[k]).map((k) => tn(SEV_KEYS[k], counts[k]));
+  if (counts.muted) parts.push(tn('kpi.muted', counts.muted));
   return {
     events: String(snap.events_1h),
     eventsText: fmtInt(snap.events_1h),
     reporting: `${reporting} / ${st.length}`,
-    alertsText: fmtInt(snap.alerts_open),
+    alertsText: fmtInt(counts.total),
     alertsClass: `kpi-v${worst === 'critical' || worst === 'warning' ? ` sev-${worst}` : ''}`,
     breakdown: parts.length ? parts.join(' · ') : t('kpi.open_alerts'),
   };

@@ -130,10 +130,6 @@ export default {
  "alerts.aria": "Alert feed",
  "alerts.open_n": "{n} open",
  "alerts.none": "No open alerts in this scope.",
- "alerts.more": {
-  "one": "+ {n} more open alert (oldest not shown)",
-  "other": "+ {n} more open alerts (oldest not shown)"
- },
  "alerts.show_station": "Show this station",
  "alerts.show_country": "Show this country",
  "alerts.acked_title": "acknowledged by {who}",
@@ -257,5 +253,46 @@ export default {
  "offence.document_fraud": "document fraud",
  "offence.weapons_trafficking": "weapons trafficking",
  "offence.human_trafficking": "human trafficking",
- "offence.other": "other offence"
+ "offence.other": "other offence",
+ "kpi.muted": {
+  "one": "{n} muted",
+  "other": "{n} muted"
+ },
+ "alerts.shown_of": "{n} of {m}",
+ "alerts.none_match": "No alerts match these filters.",
+ "alerts.f_severity": "Severity",
+ "alerts.f_state": "State",
+ "alerts.f_ack": "Acknowledged",
+ "alerts.f_country": "Country",
+ "alerts.f_post": "Post",
+ "alerts.f_group": "group by rule and scope",
+ "alerts.f_any_severity": "any severity",
+ "alerts.f_open": "open",
+ "alerts.f_resolved": "resolved",
+ "alerts.f_any_state": "open or resolved",
+ "alerts.f_any_ack": "acked or not",
+ "alerts.f_unacked": "not acknowledged",
+ "alerts.f_acked": "acknowledged",
+ "alerts.f_any_country": "all countries",
+ "alerts.f_any_post": "all posts",
+ "alerts.group_n": {
+  "one": "{n} alert",
+  "other": "{n} alerts"
+ },
+ "alerts.group_unacked": {
+  "one": "{n} not acknowledged",
+  "other": "{n} not acknowledged"
+ },
+ "alerts.group_all_acked": "all acknowledged",
+ "alerts.ack_group": "Ack group",
+ "alerts.bulk_will": {
+  "one": "This acknowledges {n} open alert.",
+  "other": "This acknowledges {n} open alerts."
+ },
+ "alerts.bulk_sent": {
+  "one": "{n} acknowledgement sent: the alert engine records it within seconds.",
+  "other": "{n} acknowledgements sent: the alert engine records them within seconds."
+ },
+ "bulk.h": "Acknowledge a group",
+ "bulk.send": "Acknowledge all"
 };
