@@ -11,6 +11,7 @@ tests/integration/api/test_dashboard.py.
 from __future__ import annotations
 
 import math
+import json
 import os
 import re
 import tomllib
@@ -442,3 +443,79 @@ def test_what_the_feed_and_the_post_page_show(page: Any) -> None:
         {"event_type": "seizure", "values": [0, 0, 1], "total": 1, "kg": 120}]
     assert got["region"] == ["KZ-A", "TJ-A"] and got["others"] == ["US-X"]
     assert got["alerts"] == 2  # its own and its pair's, not another post's or a country's
+
+
+COUNTS = {"alerts": 2400, "by_severity": {"critical": 10, "warning": 60, "info": 2330},
+          "open": {"total": 2346, "critical": 8, "warning": 42, "info": 2296},
+          "open_muted": {"total": 54, "critical": 2, "warning": 18, "info": 34}}
+
+
+def test_the_alert_figures_are_the_apis_counts_not_the_page(page: Any) -> None:
+    # a snapshot carries 3 alerts but counts 2,346 open (54 muted apart): the tile and the
+    # panel header show the counts, the "N of M" the page against every firing one
+    snap = {**SNAP, "alerts_open": 2346, "alerts_counts": COUNTS}
+    got = js(page, """(() => {
+      const s = %s;
+      const few = { ...s, alerts_counts: { ...s.alerts_counts,
+        open: { total: 1, critical: 0, warning: 0, info: 1 },
+        open_muted: { total: 0, critical: 0, warning: 0, info: 0 } } };
+      return { kpi: kpis.kpiView(s), few: kpis.kpiView(few), counts: alerts.openCounts(s),
+               plain: alerts.openCounts({ alerts_open: 3, alerts: s.alerts }),
+               sub: alerts.panelSub(alerts.openCounts(s)), shown: alerts.shownOf(3, 2400) };
+    })()""" % json.dumps(snap), "kpis", "alerts")
+    assert got["counts"] == {"total": 2346, "critical": 8, "warning": 42, "info": 2296,
+                             "muted": 54}
+    assert got["plain"] == {"total": 3, "critical": 1, "warning": 2, "info": 0, "muted": 0}
+    assert got["kpi"]["alertsText"] == "2,346"
+    assert got["kpi"]["breakdown"] == "8 critical · 42 warning · 2,296 info · 54 muted"
+    assert got["kpi"]["alertsClass"] == "kpi-v sev-critical"
+    # the worst is that of the counts, not of the page (whose a2 is critical)
+    assert got["few"]["alertsClass"] == "kpi-v"
+    assert got["sub"] == "· 2,346 open (8 critical · 42 warning · 2,296 info) · 54 muted"
+    assert got["shown"] == "3 of 2,400"
+
+
+def test_the_alert_panels_query_and_group_acknowledgement(page: Any) -> None:
+    got = js(page, """(() => {
+      const v = alerts.DEFAULT_VIEW;
+      const g = { rule_id: 'sequence-gap', rule_name: 'Gap', scope: 'station',
+                  scope_key: 'KZ-T1', count: 12, acked: 5, worst_severity: 'warning' };
+      return {
+        dflt: [alerts.isDefaultView(v), alerts.alertsQuery(v)],
+        filtered: [alerts.isDefaultView({ ...v, country: 'KZ' }),
+          alerts.alertsQuery({ ...v, severity: 'critical', acked: 'unacked', country: 'KZ',
+                               station: 'KZ-T1', group: true }, 50)],
+        any: alerts.alertsQuery({ ...v, state: '', acked: 'acked' }),
+        grouped: alerts.isDefaultView({ ...v, group: true }),
+        body: [alerts.groupAckBody(g, 'on it'), alerts.groupAckBody(g, '', true)],
+        line: alerts.groupLine(g),
+        one: alerts.groupLine({ ...g, count: 1, acked: 0 }),
+      };
+    })()""", "alerts")
+    assert got["dflt"] == [True, "/api/v1/alerts?state=firing&sort=severity&limit=100"]
+    assert got["filtered"] == [False, "/api/v1/alerts?state=firing&severity=critical&"
+                               "acknowledged=false&country=KZ&station=KZ-T1&sort=severity&"
+                               "group=rule_scope&limit=50"]
+    assert got["any"] == "/api/v1/alerts?acknowledged=true&sort=severity&limit=100"
+    assert got["grouped"] is False
+    assert got["body"] == [
+        {"rule": "sequence-gap", "scope": "KZ-T1", "open": True, "comment": "on it",
+         "dry_run": False},
+        {"rule": "sequence-gap", "scope": "KZ-T1", "open": True, "comment": "",
+         "dry_run": True}]
+    assert got["line"] == "12 alerts · 7 not acknowledged"
+    assert got["one"] == "1 alert · 1 not acknowledged"
+
+
+def test_the_alert_panels_texts_in_russian(page: Any) -> None:
+    got = js(page, """(async () => {
+      await i18n.setLang('ru', false);
+      try {
+        const g = { rule_id: 'r', scope_key: 'KZ', count: 5, acked: 3 };
+        return { line: alerts.groupLine(g), shown: alerts.shownOf(50, 2400),
+                 kpi: kpis.kpiView({ stations: [], events_1h: 0, alerts_counts: %s }).breakdown };
+      } finally { await i18n.setLang('en', false); }
+    })()""" % json.dumps(COUNTS), "alerts", "kpis", "i18n")
+    assert got["line"] == "5 тревог · 2 не подтверждены"
+    assert got["shown"].startswith("50 из 2")
+    assert got["kpi"].endswith("54 заглушены")  # 54: the "few" form
