@@ -10,8 +10,8 @@ tests/integration/api/test_dashboard.py.
 
 from __future__ import annotations
 
-import math
 import json
+import math
 import os
 import re
 import tomllib
@@ -455,14 +455,14 @@ def test_the_alert_figures_are_the_apis_counts_not_the_page(page: Any) -> None:
     # panel header show the counts, the "N of M" the page against every firing one
     snap = {**SNAP, "alerts_open": 2346, "alerts_counts": COUNTS}
     got = js(page, """(() => {
-      const s = %s;
+      const s = __SNAP__;
       const few = { ...s, alerts_counts: { ...s.alerts_counts,
         open: { total: 1, critical: 0, warning: 0, info: 1 },
         open_muted: { total: 0, critical: 0, warning: 0, info: 0 } } };
       return { kpi: kpis.kpiView(s), few: kpis.kpiView(few), counts: alerts.openCounts(s),
                plain: alerts.openCounts({ alerts_open: 3, alerts: s.alerts }),
                sub: alerts.panelSub(alerts.openCounts(s)), shown: alerts.shownOf(3, 2400) };
-    })()""" % json.dumps(snap), "kpis", "alerts")
+    })()""".replace("__SNAP__", json.dumps(snap)), "kpis", "alerts")
     assert got["counts"] == {"total": 2346, "critical": 8, "warning": 42, "info": 2296,
                              "muted": 54}
     assert got["plain"] == {"total": 3, "critical": 1, "warning": 2, "info": 0, "muted": 0}
@@ -493,9 +493,9 @@ def test_the_alert_panels_query_and_group_acknowledgement(page: Any) -> None:
       };
     })()""", "alerts")
     assert got["dflt"] == [True, "/api/v1/alerts?state=firing&sort=severity&limit=100"]
-    assert got["filtered"] == [False, "/api/v1/alerts?state=firing&severity=critical&"
-                               "acknowledged=false&country=KZ&station=KZ-T1&sort=severity&"
-                               "group=rule_scope&limit=50"]
+    assert got["filtered"] == [False, (
+        "/api/v1/alerts?state=firing&severity=critical&acknowledged=false&country=KZ&"
+        "station=KZ-T1&sort=severity&group=rule_scope&limit=50")]
     assert got["any"] == "/api/v1/alerts?acknowledged=true&sort=severity&limit=100"
     assert got["grouped"] is False
     assert got["body"] == [
@@ -513,9 +513,9 @@ def test_the_alert_panels_texts_in_russian(page: Any) -> None:
       try {
         const g = { rule_id: 'r', scope_key: 'KZ', count: 5, acked: 3 };
         return { line: alerts.groupLine(g), shown: alerts.shownOf(50, 2400),
-                 kpi: kpis.kpiView({ stations: [], events_1h: 0, alerts_counts: %s }).breakdown };
+                 kpi: kpis.kpiView({ stations: [], events_1h: 0, alerts_counts: __COUNTS__ }).breakdown };
       } finally { await i18n.setLang('en', false); }
-    })()""" % json.dumps(COUNTS), "alerts", "kpis", "i18n")
+    })()""".replace("__COUNTS__", json.dumps(COUNTS)), "alerts", "kpis", "i18n")
     assert got["line"] == "5 тревог · 2 не подтверждены"
     assert got["shown"].startswith("50 из 2")
     assert got["kpi"].endswith("54 заглушены")  # 54: the "few" form
