@@ -182,23 +182,38 @@ class AckBody(_Params):
 class BulkAckBody(AckBody):
     """``POST /api/v1/alerts/ack``: the not yet acknowledged alerts of ``rule``, about
     ``scope`` (a scope key, or a station: its own alerts, gaps and pairs), fired in
-    ``[since, until)``, only firing ones with ``open``; at least one filter. ``dry_run``:
-    only count them."""
+    ``[since, until)``, only firing ones with ``open``, of a ``severity``, about a
+    ``country`` or a ``station`` (as ``GET /api/v1/alerts`` filters them;
+    ``acknowledged`` can only be false); at least one filter. ``dry_run``: only count
+    them."""
 
     rule: str | None = Field(None, min_length=1, max_length=64)
     scope: str | None = Field(None, min_length=1, max_length=160)
     since: datetime | None = None
     until: datetime | None = None
     open: bool = False
+    severity: tuple[Severity, ...] = ()
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    station: str | None = Field(None, min_length=1, max_length=64)
+    acknowledged: Literal[False] | None = None
     dry_run: bool = False
 
     _t = field_validator("since", "until", mode="before")(_utc)
 
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severities(cls, v: Any) -> Any:
+        if isinstance(v, str):  # "critical,warning"
+            return tuple(dict.fromkeys(p.strip() for p in v.split(",") if p.strip()))
+        return v
+
     @model_validator(mode="after")
     def _some_filter(self) -> BulkAckBody:
         if self.rule is None and self.scope is None and self.since is None \
-                and self.until is None:
-            raise ValueError("name at least one of rule, scope, since, until")
+                and self.until is None and not self.severity and self.country is None \
+                and self.station is None:
+            raise ValueError("name at least one of rule, scope, since, until, severity, "
+                             "country, station")
         if self.since is not None and self.until is not None and self.since >= self.until:
             raise ValueError("'since' must be before 'until'")
         return self

@@ -128,6 +128,16 @@ async def ack(request: web.Request) -> web.Response:
                    "acknowledged version within seconds"}, 1)
 
 
+async def filtered_ids(api: Api, scope: Scope, f: AlertFilter) -> set[str]:
+    """The ids of the alerts ``scope`` sees that ``f`` keeps (as ``GET /api/v1/alerts``
+    filters them), at most ``BULK_MAX + 1``."""
+    registry, v = await api.sees(scope)
+    src, params = alert_source(api.ctx.database, scope, v, f, [], places_of(registry))
+    rows = await api.ctx.query(f"SELECT toString(alert_id) FROM {src} LIMIT {BULK_MAX + 1}",
+                               params)
+    return {str(r[0]) for r in rows}
+
+
 def scope_refusal(scope: Scope, v: Visibility, key: str) -> str:
     """Why a bulk acknowledgement's ``scope`` filter asks for more than the token covers
     ('' when it does not): a country or border as :func:`filter_refusal` says, ``all`` only
@@ -155,11 +165,20 @@ async def bulk_ack(request: web.Request) -> web.Response:
         why = scope_refusal(token.scope, v, body.scope)
         if why:
             raise ApiError(403, why)
+    if body.station or body.country:
+        why = filter_refusal(token.scope, v, station=body.station, country=body.country)
+        if why:
+            raise ApiError(403, why)
     sql, params = alerts_to_ack_sql(api.ctx.database, rule=body.rule, scope=body.scope,
                                     since=body.since, until=body.until, open_only=body.open,
                                     limit=BULK_MAX + 1)
     matched = shape.visible_alerts(await api.ctx.query(sql, params), token.scope, v,
                                    BULK_MAX + 1)
+    if body.severity or body.country or body.station:
+        keep = await filtered_ids(api, token.scope, AlertFilter(
+            state="firing" if body.open else None, severities=body.severity, rule=body.rule,
+            country=body.country, station=body.station, acked=False))
+        matched = [a for a in matched if str(a["alert_id"]) in keep]
     if len(matched) > BULK_MAX:
         raise ApiError(400, f"more than {BULK_MAX} alerts match: narrow the filter")
     ids = [str(a["alert_id"]) for a in matched]

@@ -47,3 +47,19 @@ def test_the_sql_binds_every_filter_and_skips_acknowledged_alerts() -> None:
     assert "r'; DROP" not in sql and params["rule"] == "r'; DROP"
     assert "acked = 0" in sql and "state = 'firing'" in sql and "%(until)s" not in sql
     assert params["since"] == 1514764800 and params["scope"] == "US-3604"
+
+
+def test_a_bulk_body_takes_the_lists_filters() -> None:
+    b = parse_bulk_ack(b'{"severity": "critical,warning", "country": "KZ", "station": "KZ-A",'
+                       b' "acknowledged": false, "open": true}')
+    assert (b.severity, b.country, b.station, b.acknowledged, b.rule) == (
+        ("critical", "warning"), "KZ", "KZ-A", False, None)
+    assert parse_bulk_ack(b'{"severity": ["info"]}').severity == ("info",)
+    assert parse_bulk_ack(b'{"country": "TJ"}').country == "TJ"
+    for raw, why in ((b'{"severity": "fatal"}', "severity"),
+                     (b'{"country": "kz"}', "country"),
+                     (b'{"rule": "r", "acknowledged": true}', "acknowledged"),
+                     (b'{"acknowledged": false}', "at least one of")):
+        with pytest.raises(ParamError) as e:
+            parse_bulk_ack(raw)
+        assert why in str(e.value), (raw, e.value)
