@@ -11,6 +11,7 @@ ClickHouse by the CLI: it is an ``a`` record on the alert engine's input topic
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import sys
@@ -32,6 +33,7 @@ from blo.api.queries import (
     alert_groups_sql,
     alert_page_sql,
     alert_source,
+    filter_conditions,
     mutes_sql,
     stations_sql,
 )
@@ -205,14 +207,26 @@ class AckFilter:
     since: int | None = None
     until: int | None = None
     open_only: bool = False
+    severities: tuple[str, ...] = ()
+    station: str | None = None
+    country: str | None = None
+    places: tuple[tuple[str, str, str], ...] = ()
+    """(station, country, border) of the registry: which stations ``country`` names."""
 
     def empty(self) -> bool:
         return self.rule is None and self.scope is None and self.since is None \
-            and self.until is None
+            and self.until is None and not self.severities and self.station is None \
+            and self.country is None
 
     def conditions(self) -> list[str]:
-        """SQL conditions over the columns of ``alerts`` (values quoted literals)."""
+        """SQL conditions over the columns of ``alerts`` (values quoted literals); severity,
+        station and country as ``blo alerts list`` (and the API) filter them."""
         where = ["acked = 0"]
+        params: dict[str, Any] = {}
+        listed = filter_conditions(AlertFilter(severities=self.severities,
+                                               station=self.station, country=self.country),
+                                   {s: (c, b) for s, c, b in self.places}, params)
+        where += [render(c, params) for c in listed]
         if self.open_only:
             where.append("state = 'firing'")
         if self.rule is not None:
@@ -229,6 +243,9 @@ class AckFilter:
 
     def describe(self) -> str:
         parts = [f"{k} {v}" for k, v in (("rule", self.rule), ("scope", self.scope),
+                                          ("severity", ",".join(self.severities) or None),
+                                          ("station", self.station),
+                                          ("country", self.country),
                                           ("since", _opt(self.since)),
                                           ("until", _opt(self.until))) if v is not None]
         return ", ".join(parts + (["open only"] if self.open_only else []))
@@ -383,6 +400,15 @@ def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
               help="Bulk: alerts fired at or after TIME (ISO 8601, UTC unless it says).")
 @click.option("--until", callback=_time, metavar="TIME", help="Bulk: fired before TIME.")
 @click.option("--open", "open_only", is_flag=True, help="Bulk: only alerts still firing.")
+@click.option("--severity", "severities", multiple=True, callback=_severities,
+              metavar="SEVERITY", help="Bulk: only these severities (as `alerts list`).")
+@click.option("--station", metavar="STATION",
+              help="Bulk: alerts about this station (as `alerts list`: pairs naming it too).")
+@click.option("--country", metavar="CC",
+              help="Bulk: alerts about this country (as `alerts list`).")
+@click.option("--unacked", "unacked", is_flag=True,
+              help="Bulk: only not yet acknowledged alerts (always so; for symmetry with "
+                   "`alerts list`).")
 @click.option("--dry-run", is_flag=True, help="Bulk: say how many match, acknowledge none.")
 @click.option("--yes", is_flag=True, help="Bulk: do not ask for confirmation.")
 @click.option("--by", "who", required=True, callback=_who,
@@ -395,7 +421,8 @@ def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.pass_context
 def alerts_ack(ctx: click.Context, alert_id: UUID | None, rule_id: str | None,
                scope: str | None, since: int | None, until: int | None, open_only: bool,
-               dry_run: bool, yes: bool, who: str, comment: str, wait: bool,
+               severities: tuple[str, ...], station: str | None, country: str | None,
+               unacked: bool, dry_run: bool, yes: bool, who: str, comment: str, wait: bool,
                timeout: float) -> None:
     """Acknowledge ALERT_ID — or every not yet acknowledged alert a filter names
     (--rule, --scope, --since, --until, --open) — as who, now, with an optional comment.
@@ -411,18 +438,27 @@ def alerts_ack(ctx: click.Context, alert_id: UUID | None, rule_id: str | None,
     ClickHouse/Kafka.
     """
     s = settings_of(ctx)
-    f = AckFilter(rule_id, scope, since, until, open_only)
+    f = AckFilter(rule_id, scope, since, until, open_only, severities, station, country)
     if alert_id is None:
         if f.empty():
             raise click.UsageError("name an ALERT_ID, or a filter: --rule, --scope, --since, "
-                                   "--until")
+                                   "--until, --severity, --station, --country")
+        if country is not None:
+            f = dataclasses.replace(f, places=_places(s))
         if since is not None and until is not None and since >= until:
             raise click.UsageError("--since must be before --until")
         _bulk_ack(s, f, who, comment, dry_run=dry_run, yes=yes, wait=wait, timeout=timeout)
         return
-    if not f.empty() or open_only or dry_run:
+    if not f.empty() or open_only or dry_run or unacked:
         raise click.UsageError("give ALERT_ID or filters, not both")
     _ack_one(s, alert_id, who, comment, wait, timeout)
+
+
+def _places(s: Settings) -> tuple[tuple[str, str, str], ...]:
+    """(station, country, border) of every station of the registry."""
+    db = check_identifier(s.clickhouse.target().database)
+    registry = shape.registry(run_query(s, stations_sql(db)))
+    return tuple((i.station_id, i.country, i.border) for i in registry.infos)
 
 
 def _send(s: Settings, records: list[tuple[bytes, bytes]]) -> None:

@@ -252,3 +252,23 @@ def test_the_bulk_filter_quotes_its_values() -> None:
     assert "fired_at >= toDateTime(1514764800)" in sql and "state = 'firing'" in sql
     assert f.describe() == "rule r' OR 1=1 --, scope US-3604, since 2018-01-01 00:00:00 UTC, " \
                            "open only"
+
+
+def test_the_bulk_filter_takes_the_lists_filters() -> None:
+    from blo.cli.alerts import AckFilter, bulk_sql
+
+    f = AckFilter(severities=("critical", "warning"), station="KZ-A'",
+                  country="KZ", places=(("KZ-A'", "KZ", "KG-KZ"), ("TJ-B", "TJ", "AF-TJ")))
+    assert not f.empty() and not AckFilter(severities=("info",)).empty()
+    sql = bulk_sql("blo", f)
+    assert "severity IN tuple('critical', 'warning')" in sql
+    assert "station_id = 'KZ-A\\''" in sql and "acked = 0" in sql
+    assert "scope_key = 'KZ'" in sql and "'TJ-B'" not in sql  # KZ names only its stations
+    assert f.describe() == "severity critical,warning, station KZ-A', country KZ"
+
+
+def test_bulk_ack_names_the_new_filters_in_its_usage() -> None:
+    res = CliRunner().invoke(main, ["alerts", "ack", "--by", "me"])
+    assert res.exit_code == 2 and "--severity, --station, --country" in res.output
+    res = CliRunner().invoke(main, ["alerts", "ack", "--by", "me", "--severity", "fatal"])
+    assert res.exit_code == 2 and "'fatal'" in res.output

@@ -445,7 +445,7 @@ def test_what_the_feed_and_the_post_page_show(page: Any) -> None:
     assert got["alerts"] == 2  # its own and its pair's, not another post's or a country's
 
 
-COUNTS = {"alerts": 2400, "by_severity": {"critical": 10, "warning": 60, "info": 2330},
+COUNTS = {"firing": 2400, "alerts": 2500, "by_severity": {"critical": 10, "warning": 60, "info": 2330},
           "open": {"total": 2346, "critical": 8, "warning": 42, "info": 2296},
           "open_muted": {"total": 54, "critical": 2, "warning": 18, "info": 34}}
 
@@ -461,7 +461,8 @@ def test_the_alert_figures_are_the_apis_counts_not_the_page(page: Any) -> None:
         open_muted: { total: 0, critical: 0, warning: 0, info: 0 } } };
       return { kpi: kpis.kpiView(s), few: kpis.kpiView(few), counts: alerts.openCounts(s),
                plain: alerts.openCounts({ alerts_open: 3, alerts: s.alerts }),
-               sub: alerts.panelSub(alerts.openCounts(s)), shown: alerts.shownOf(3, 2400) };
+               sub: alerts.panelSub(alerts.openCounts(s)), shown: alerts.shownOf(3, 2400),
+               firing: [alerts.firingTotal(s), alerts.firingTotal(few), alerts.firingTotal({ alerts_open: 3, alerts: [] })] };
     })()""".replace("__SNAP__", json.dumps(snap)), "kpis", "alerts")
     assert got["counts"] == {"total": 2346, "critical": 8, "warning": 42, "info": 2296,
                              "muted": 54}
@@ -473,6 +474,8 @@ def test_the_alert_figures_are_the_apis_counts_not_the_page(page: Any) -> None:
     assert got["few"]["alertsClass"] == "kpi-v"
     assert got["sub"] == "· 2,346 open (8 critical · 42 warning · 2,296 info) · 54 muted"
     assert got["shown"] == "3 of 2,400"
+    # the page is of every firing alert (muted or not); without counts: open + muted
+    assert got["firing"] == [2400, 2400, 3]
 
 
 def test_the_alert_panels_query_and_group_acknowledgement(page: Any) -> None:

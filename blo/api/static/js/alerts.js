@@ -50,6 +50,14 @@ export function openCounts(snap) {
   return out;
 }
 
+/** How many alerts are firing (muted or not: what the snapshot's page is taken of). */
+export function firingTotal(snap) {
+  const c = snap.alerts_counts;
+  if (c && Number.isFinite(c.firing)) return c.firing;
+  const o = openCounts(snap);
+  return o.total + o.muted;
+}
+
 /** The panel's filters as shown when nothing is chosen: open alerts, not grouped. */
 export const DEFAULT_VIEW = Object.freeze({ severity: '', state: 'firing', acked: '', country: '', station: '', group: false });
 
@@ -181,8 +189,7 @@ export function renderAlerts(snap, fetched) {
     return;
   }
   const alerts = sortAlerts(snap.alerts || []);
-  const total = snap.alerts_counts ? snap.alerts_counts.alerts : (snap.alerts_open || 0);
-  $('alerts-shown').textContent = shownOf(alerts.length, Math.max(total, alerts.length));
+  $('alerts-shown').textContent = shownOf(alerts.length, Math.max(firingTotal(snap), alerts.length));
   renderItems(list, alerts, t('alerts.none'));
 }
 
