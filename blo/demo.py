@@ -22,13 +22,16 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from blo import door
 from blo.settings import Settings
 from schemas.station import StationRecord
+
+if TYPE_CHECKING:
+    from blo.sim.scenarios import Plan
 
 
 def _port_free(port: int) -> bool:
@@ -60,8 +63,42 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> Non
         proc.wait()
 
 
+def scenario_plan(name: str, stations: int, rate: float, start: datetime,
+                  at_s: float) -> Plan:
+    """The plan of scenario ``name`` as the demo's simulator (``stations`` posts at
+    ``rate``) builds it when started at ``start`` with ``--at at_s``; raises
+    :class:`~blo.sim.scenarios.ScenarioError` for an unknown scenario or a post it needs
+    that the demo does not simulate."""
+    from blo.sim.scenarios import SCENARIOS, ScenarioError
+    from blo.simulate import TrafficGenerator, simulation_stations
+
+    if name not in SCENARIOS:
+        raise ScenarioError(f"unknown scenario {name!r}; one of: {', '.join(SCENARIOS)} "
+                            "(blo simulate --list-scenarios)")
+    posts = simulation_stations(stations)
+    scale = TrafficGenerator(posts, rate, start=start).scale
+    return SCENARIOS[name].plan({p.station_id: p for p in posts},
+                                start + timedelta(seconds=at_s), scale)
+
+
+def scenario_lines(name: str, plan: Plan, start: datetime, at_s: float) -> list[str]:
+    """What the demo prints of a scenario: when it begins, the alerts it should raise (rule,
+    scope key, when they become decidable), its notes."""
+    began = start + timedelta(seconds=at_s)
+    n = len(plan.expected)
+    head = (f"scenario {name} from {began:%H:%M:%S} UTC; it should raise {n} "
+            f"alert{'s' if n != 1 else ''} (the simulator's own list: simulate.log):")
+    lines = [head]
+    for x in plan.expected:
+        when = "after the window ending" if x.closes_window else "at"
+        lines.append(f"  {x.rule_id} {x.scope_key} ({when} {x.ready_at:%H:%M:%S} UTC)")
+    lines.extend(f"  note: {note}" for note in plan.notes)
+    return lines
+
+
 def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
-             api_port: int = 8080) -> int:
+             api_port: int = 8080, scenario: str | None = None,
+             scenario_at_s: float = 60.0) -> int:
     from blo.db import private_dir
     from blo.kafka_io import ensure_pipeline_topics, produce
     from blo.localservices.tansu import TansuBroker
@@ -69,6 +106,13 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
     from blo.simulate import seed_stations
 
     data_dir = private_dir(data_dir.resolve())
+    if scenario is not None:
+        from blo.sim.scenarios import ScenarioError
+        try:  # refuse an unknown scenario or missing posts before starting anything
+            scenario_plan(scenario, stations, rate, datetime.now(UTC), scenario_at_s)
+        except ScenarioError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     for port, option, var in ((web_port, "--port", "BLO_WEB_PORT"),
                               (api_port, "--api-port", "BLO_API_PORT")):
         if not _port_free(port):
@@ -129,10 +173,18 @@ def run_demo(data_dir: Path, *, stations: int, rate: float, web_port: int,
                       file=sys.stderr)
                 return 1
             time.sleep(0.5)
-        sim = _spawn(["simulate", "--stations", str(stations), "--rate", str(rate),
-                      "--no-register" if stations <= len(seeds) else "--register"], env, slog)
+        sim_args = ["simulate", "--stations", str(stations), "--rate", str(rate),
+                    "--no-register" if stations <= len(seeds) else "--register"]
+        if scenario is not None:
+            sim_args += ["--scenario", scenario, "--at", str(scenario_at_s)]
+        sim_start = datetime.now(UTC)
+        sim = _spawn(sim_args, env, slog)
         token = demo_token(s, data_dir)
         _print_banner(base, env, data_dir, api_port, token)
+        if scenario is not None:
+            plan = scenario_plan(scenario, stations, rate, sim_start, scenario_at_s)
+            print("\n".join(scenario_lines(scenario, plan, sim_start, scenario_at_s)),
+                  flush=True)
         last = 0.0
         while not interrupted:
             if worker.poll() is not None:

@@ -186,6 +186,7 @@ class AlertRow(NamedTuple):
     acked_at: datetime
     ack_comment: str
     updated_at: datetime
+    messages: str = ""  # JSON object {"en": ..., "ru": ...} (migration 10); '' before it
 
 
 class MuteRow(NamedTuple):

@@ -330,9 +330,10 @@ ALERTS = TableSpec(
         ("acked_at", "DateTime('UTC')"),  # epoch 0 when not acknowledged
         ("ack_comment", "String"),
         ("updated_at", "DateTime('UTC')"),  # event time of the change (ack: its time)
+        ("messages", "String"),  # JSON object {"en": ..., "ru": ...}: message per language
     ),
     Storage("ReplacingMergeTree", ("alert_id",), ("version",), "toYYYYMM(fired_at)",
-            created_in=3),
+            created_in=3, added_in=(("messages", 10),)),
     row_type=AlertRow,
 )
 

@@ -138,7 +138,7 @@ def health_sql(db: str, stations: tuple[str, ...], now: datetime) -> list[tuple[
 ALERT_COLUMNS = ("alert_id", "version", "rule_id", "rule_name", "kind", "severity", "state",
                  "scope", "scope_key", "station_id", "window_kind", "window_start",
                  "window_end", "value", "threshold", "provisional", "message", "fired_at",
-                 "resolved_at", "acked", "acked_by", "acked_at", "ack_comment")
+                 "resolved_at", "acked", "acked_by", "acked_at", "ack_comment", "messages")
 _TIMES = {"window_start", "window_end", "fired_at", "resolved_at", "acked_at"}
 
 

@@ -21,6 +21,7 @@ from blo.api.scope import Scope, StationInfo, Visibility, alert_visible
 from blo.api.tokens import Token, iso
 from blo.event_history import EventHistory
 from streams.alerts.mutes import Mute
+from streams.alerts.rows import parse_messages
 
 JsonObject = dict[str, Any]
 """One JSON object of an answer (its keys are those docs/api.md lists)."""
@@ -166,6 +167,12 @@ def health_body(scope: Scope, now: datetime, stations: list[JsonObject]) -> Json
 
 
 # -- alerts ---------------------------------------------------------------------------------
+def alert_messages(message: Any, messages: Any) -> JsonObject:
+    """The ``messages`` object of an alert (``{"en": ..., "ru": ...}``) from its columns;
+    ``{"en": message}`` for alerts stored before messages had languages."""
+    return {"en": str(message), **parse_messages(messages)}
+
+
 def visible_alerts(rows: Iterable[Sequence[Any]], scope: Scope, v: Visibility,
                    limit: int) -> list[JsonObject]:
     """The first ``limit`` rows of :func:`blo.api.queries.alerts_sql` that ``scope`` may
@@ -177,6 +184,7 @@ def visible_alerts(rows: Iterable[Sequence[Any]], scope: Scope, v: Visibility,
             for k in _ALERT_TIMES:
                 a[k] = epoch_iso(a[k])
             a["provisional"], a["acked"] = bool(a["provisional"]), bool(a["acked"])
+            a["messages"] = alert_messages(a["message"], a["messages"])
             out.append(a)
             if len(out) >= limit:
                 break
@@ -241,6 +249,7 @@ def alert_page(rows: Iterable[Sequence[Any]], mutes: Mapping[str, Mute]) -> list
         for k in _ALERT_TIMES:
             a[k] = epoch_iso(a[k])
         a["provisional"], a["acked"] = bool(a["provisional"]), bool(a["acked"])
+        a["messages"] = alert_messages(a["message"], a["messages"])
         ref = str(r[len(ALERT_COLUMNS)])
         a["muted"] = muted_ref(mutes[ref]) if ref in mutes else None
         out.append(a)

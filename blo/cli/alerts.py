@@ -48,6 +48,8 @@ from sinks.sql import check_identifier, is_read_only, quote, quote_string, rende
 from sinks.tables import ALERT_MUTES, ALERTS
 from streams.alerts import durations
 from streams.alerts.mutes import Mute, request_problems, scope_of
+from streams.alerts.rows import parse_messages
+from streams.alerts.rules import LANGUAGES
 
 SEVERITIES = ("info", "warning", "critical")
 POLL_INTERVAL_S = 0.5
@@ -80,6 +82,7 @@ class AlertLine:
     ack_comment: str
     message: str
     muted: Mute | None = None  # the active mute muting it (lists only)
+    messages: tuple[tuple[str, str], ...] = ()  # (language, message) (lists only)
 
     @classmethod
     def from_row(cls, r: list[Any]) -> AlertLine:
@@ -97,7 +100,13 @@ class AlertLine:
                    str(a["station_id"]), int(a["fired_at"]), int(a["resolved_at"]),
                    bool(int(a["acked"])), str(a["acked_by"]), int(a["acked_at"]),
                    str(a["ack_comment"]), str(a["message"]),
-                   mutes.get(str(r[len(ALERT_COLUMNS)])))
+                   mutes.get(str(r[len(ALERT_COLUMNS)])),
+                   tuple(sorted(parse_messages(a.get("messages")).items())))
+
+    def in_language(self, language: str) -> AlertLine:
+        """This alert with its message in ``language`` (English when it has none)."""
+        text = dict(self.messages).get(language) or self.message
+        return dataclasses.replace(self, message=text)
 
     def document(self) -> dict[str, object]:
         """The JSON object of ``blo alerts list --format json`` (times RFC 3339 or null)."""
@@ -108,6 +117,7 @@ class AlertLine:
                 "acked": self.acked, "acked_by": self.acked_by,
                 "acked_at": _rfc3339(self.acked_at), "ack_comment": self.ack_comment,
                 "message": self.message,
+                "messages": {"en": self.message, **dict(self.messages)},
                 "muted": None if self.muted is None else {
                     "mute_id": self.muted.mute_id, "reason": self.muted.reason,
                     "created_by": self.muted.created_by,
@@ -318,11 +328,15 @@ def _severities(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
 @click.option("--format", "fmt", type=click.Choice(["table", "tsv", "json"]), default="table",
               show_default=True,
               help="json: a list of objects with every ack field, times RFC 3339 or null.")
+@click.option("--lang", "language", type=click.Choice(list(LANGUAGES)), default="en",
+              show_default=True,
+              help="The language of the message column (the rules file's templates; an "
+                   "alert without one in it is shown in English).")
 @click.pass_context
 def alerts_list(ctx: click.Context, open_only: bool, state: str | None, rule_id: str | None,
                 station: str | None, country: str | None, severities: tuple[str, ...],
                 acked: bool | None, muted: bool | None, sort: str, group: bool, limit: int,
-                fmt: str) -> None:
+                fmt: str, language: str) -> None:
     """The current state of each alert (its latest version), worst first then newest
     (--sort time: newest fired first), with exact counts.
 
@@ -338,6 +352,8 @@ def alerts_list(ctx: click.Context, open_only: bool, state: str | None, rule_id:
     f = AlertFilter(state="firing" if open_only else state, severities=severities,
                     rule=rule_id, country=country, station=station, acked=acked, muted=muted)
     listing = read_listing(s, f, sort=sort, limit=limit, group=group)
+    listing = dataclasses.replace(
+        listing, lines=[a.in_language(language) for a in listing.lines])
     shown = len(listing.groups) if group else len(listing.lines)
     if fmt == "json":
         docs = listing.groups if group else [a.document() for a in listing.lines]

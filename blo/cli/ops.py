@@ -74,12 +74,20 @@ def worker(ctx: click.Context, migrate: bool | None) -> None:
 @click.option("--api-port", type=click.IntRange(1, 65535), default=None,
               help="Query API and dashboard port (served by the worker). Default: "
                    "BLO_API_PORT, else 8080.")
+@click.option("--scenario", default=None, metavar="NAME",
+              help="Inject a scripted scenario into the demo's traffic (a heroin run, a "
+                   "silent post, a refusal surge: blo simulate --list-scenarios) and print "
+                   "the alerts it should raise.")
+@click.option("--scenario-at", "scenario_at_s", default=60.0, show_default=True,
+              type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Seconds after the simulator starts when the scenario begins.")
 @click.pass_context
 def demo(ctx: click.Context, stations: int, rate: float, data_dir: str, port: int | None,
-         api_port: int | None) -> None:
+         api_port: int | None, scenario: str | None, scenario_at_s: float) -> None:
     """Everything on one machine: local broker, embedded ClickHouse, worker, simulator.
 
     Stops cleanly on Ctrl-C. With make: make demo ARGS="--port 8090 --api-port 8091".
+    make demo ARGS="--scenario heroin-run" adds a scripted scenario.
     """
     from pathlib import Path
 
@@ -88,7 +96,8 @@ def demo(ctx: click.Context, stations: int, rate: float, data_dir: str, port: in
     s = settings_of(ctx)
     sys.exit(run_demo(Path(data_dir), stations=stations, rate=rate,
                       web_port=port if port is not None else s.web.port,
-                      api_port=api_port if api_port is not None else s.api.port))
+                      api_port=api_port if api_port is not None else s.api.port,
+                      scenario=scenario, scenario_at_s=scenario_at_s))
 
 
 @main.group()

@@ -23,7 +23,7 @@ from uuid import UUID
 
 from schemas.rows import AlertRow
 from streams.alerts.rows import Alert, alert_id, labels_of, rfc3339, series_key
-from streams.alerts.rules import RuleBase
+from streams.alerts.rules import DEFAULT_LANGUAGE, RuleBase
 from streams.alerts.templates import number, render
 
 Transition = Literal["fired", "resolved", "acked"]
@@ -179,4 +179,6 @@ def _with_message(alert: Alert, rule: RuleBase, extra: Mapping[str, object]) -> 
         "fired_at": rfc3339(alert.fired_at), "resolved_at": rfc3339(alert.resolved_at),
     }
     context.update(extra)
-    return dataclasses.replace(alert, message=render(rule.message, context))
+    messages = {lang: render(template, context) for lang, template in rule.message.items()}
+    return dataclasses.replace(alert, message=messages.get(DEFAULT_LANGUAGE, ""),
+                               messages=tuple(sorted(messages.items())))

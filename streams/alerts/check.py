@@ -121,8 +121,8 @@ def _error_problems(e: ValidationError) -> Iterator[tuple[tuple[str | int, ...],
         if len(loc) >= 3 and loc[0] == "rules" and loc[2] in KINDS:
             loc = loc[:2] + loc[3:]
         kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
-        if kind == "duplicate_rule_id":
-            continue  # reported per rule, with lines, by _duplicate_ids
+        if kind in ("duplicate_rule_id", "missing_language"):
+            continue  # reported per rule, with lines, by _duplicate_ids / _missing_languages
         if kind == "missing":
             msg = "required field is missing"
         elif kind == "extra_forbidden":
@@ -147,6 +147,28 @@ def _duplicate_ids(data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
             yield ("rules", i, "id"), f"rule id '{rid}' repeats rules.{first[rid]}.id"
         else:
             first[rid] = i
+
+
+def _missing_languages(data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """A rule whose message lacks a language the file declares (``languages: [en, ru]``)."""
+    languages = data.get("languages") if isinstance(data, dict) else None
+    rules = data.get("rules") if isinstance(data, dict) else None
+    if not isinstance(languages, list) or not isinstance(rules, list):
+        return
+    for i, rule in enumerate(rules):
+        msg = rule.get("message") if isinstance(rule, dict) else None
+        have = {"en"} if isinstance(msg, str) else set(msg) if isinstance(msg, dict) else None
+        if have is None:
+            continue
+        missing = [str(lang) for lang in languages if lang not in have]
+        if missing:
+            yield ("rules", i, "message"), (
+                f"no template for {', '.join(missing)} (the file declares languages: "
+                f"{', '.join(str(x) for x in languages)})")
+        extra = sorted(str(k) for k in have if k not in languages)
+        if extra:
+            yield ("rules", i, "message"), (
+                f"language {', '.join(extra)} is not declared in languages")
 
 
 def _unknown_windows(
@@ -181,6 +203,7 @@ def _check_text(
                         "expected a mapping: version: 1, rules: [...]")], None
     found: list[tuple[int, str, str]] = list(_duplicate_keys(root, ""))
     located: list[tuple[tuple[str | int, ...], str]] = list(_duplicate_ids(data))
+    located.extend(_missing_languages(data))
     if windows is not None:
         located.extend(_unknown_windows(data, windows))
     ruleset: RuleSet | None = None

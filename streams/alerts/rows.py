@@ -15,11 +15,13 @@ randomness — so a replay of the same input yields the same ids.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid5
+
+import orjson
 
 from schemas.rows import AlertRow
 
@@ -88,6 +90,9 @@ class Alert:
     acked_at: int
     ack_comment: str
     updated_at: int
+    messages: tuple[tuple[str, str], ...] = ()
+    """``(language, message)`` sorted, every language of the rule's templates (English is
+    ``message`` too); stored as the JSON object of the ``messages`` column."""
 
     @property
     def is_open(self) -> bool:
@@ -104,14 +109,27 @@ class Alert:
             float(self.value), float(self.threshold), int(self.provisional), self.message,
             list(self.labels), utc(self.fired_at), utc(self.resolved_at), int(self.acked),
             self.acked_by, utc(self.acked_at), self.ack_comment, utc(self.updated_at),
+            messages_json(self.messages_by_language),
         )
+
+    @property
+    def messages_by_language(self) -> dict[str, str]:
+        """``{"en": ..., "ru": ...}``: every rendered language; at least English (the
+        ``message``), also for alerts stored before messages had languages."""
+        return {"en": self.message, **dict(self.messages)}
+
+    def message_in(self, language: str) -> str:
+        """The message in ``language``, else in English."""
+        return self.messages_by_language.get(language) or self.message
 
     @classmethod
     def from_row(cls, values: Sequence[Any]) -> Alert:
         """An ``alerts`` row (all columns, table order, as ``SELECT * … FINAL`` returns it)."""
-        if len(values) != len(AlertRow._fields):
-            raise ValueError(f"an alerts row has {len(AlertRow._fields)} columns, "
-                             f"not {len(values)}")
+        n = len(AlertRow._fields)
+        if len(values) == n - 1:  # read without messages (before migration 10)
+            values = (*values, "")
+        if len(values) != n:
+            raise ValueError(f"an alerts row has {n} columns, not {len(values)}")
         v = AlertRow._make(values)
         state = str(v.state)
         if state not in ("firing", "resolved"):
@@ -131,7 +149,25 @@ class Alert:
             resolved_at=epoch(v.resolved_at), acked=bool(v.acked),
             acked_by=str(v.acked_by), acked_at=epoch(v.acked_at),
             ack_comment=str(v.ack_comment), updated_at=epoch(v.updated_at),
+            messages=tuple(sorted(parse_messages(v.messages).items())),
         )
+
+
+def messages_json(messages: Mapping[str, str]) -> str:
+    """The ``messages`` column: a JSON object, keys sorted (``{"en": ..., "ru": ...}``)."""
+    return orjson.dumps(dict(messages), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def parse_messages(text: object) -> dict[str, str]:
+    """The ``messages`` column back to ``{language: message}``; ``{}`` when empty or not a
+    JSON object of strings (a row written before migration 10 holds '')."""
+    try:
+        data = orjson.loads(str(text or "{}"))
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, str)}
 
 
 def series_key(kind: str, scope_key: str, window_start: int) -> str:

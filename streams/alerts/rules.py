@@ -18,6 +18,7 @@ every problem with its line and field path.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
@@ -41,6 +42,11 @@ Statistic = Literal[
 ]
 RISING_OPS = (">=", ">")
 
+DEFAULT_LANGUAGE = "en"
+"""The language of an alert's ``message`` (and of a plain-string template)."""
+LANGUAGES = ("en", "ru")
+"""The languages the shipped rules (and the dashboard) speak."""
+_LANG = re.compile(r"^[a-z]{2}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _LABEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
@@ -108,8 +114,10 @@ class RuleBase(_Frozen):
     name: str = Field(min_length=1)
     severity: Severity
     labels: dict[str, str] = Field(default_factory=dict)
-    message: str = Field(min_length=1)
-    """A template over the alert's placeholders (docs/alerts.md): ``{station_id}``, ..."""
+    message: dict[str, str] = Field(min_length=1)
+    """Templates over the alert's placeholders (docs/alerts.md), one per language:
+    ``{en: "{station_id}: ...", ru: "..."}``. A plain string is the English template.
+    English is required: it is the alert's ``message``."""
 
     @field_validator("id")
     @classmethod
@@ -130,13 +138,33 @@ class RuleBase(_Frozen):
                 f"digit or '.'/'-'): {', '.join(repr(k) for k in bad)}")
         return v
 
+    @field_validator("message", mode="before")
+    @classmethod
+    def _plain_is_english(cls, v: object) -> object:
+        return {DEFAULT_LANGUAGE: v} if isinstance(v, str) else v
+
     @field_validator("message")
     @classmethod
-    def _check_message(cls, v: str) -> str:
-        problems = template_problems(v, cls.KIND)
+    def _check_message(cls, v: dict[str, str]) -> dict[str, str]:
+        problems = []
+        only_english = list(v) == [DEFAULT_LANGUAGE]  # as a plain string: no language named
+        for lang, template in v.items():
+            where = "" if only_english else f"{lang}: "
+            if not _LANG.match(lang):
+                problems.append(f"{lang!r}: a language is two lowercase letters (en, ru)")
+            elif not template:
+                problems.append(f"{where}empty template")
+            else:
+                problems.extend(f"{where}{p}" for p in template_problems(template, cls.KIND))
+        if DEFAULT_LANGUAGE not in v:
+            problems.append(f"no '{DEFAULT_LANGUAGE}' template (the alert's message)")
         if problems:
             raise ValueError("; ".join(problems))
         return v
+
+    def missing_languages(self, languages: Sequence[str]) -> list[str]:
+        """The languages of ``languages`` this rule has no message template for."""
+        return [lang for lang in languages if lang not in self.message]
 
 
 class WindowRule(RuleBase):
@@ -300,7 +328,42 @@ KINDS = ("threshold", "baseline", "silence", "sequence_gap", "paired")
 
 class RuleSet(_Frozen):
     version: Literal[1]
+    languages: tuple[str, ...] | None = None
+    """The languages every rule's ``message`` must have a template for (``[en, ru]``);
+    ``None`` (not declared): English alone is enough."""
     rules: tuple[Rule, ...] = ()
+
+    @field_validator("languages")
+    @classmethod
+    def _check_languages(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
+        bad = [lang for lang in v if not _LANG.match(lang)]
+        if bad:
+            raise ValueError(f"a language is two lowercase letters (en, ru), not "
+                             f"{', '.join(repr(b) for b in bad)}")
+        if DEFAULT_LANGUAGE not in v:
+            raise ValueError(f"must include '{DEFAULT_LANGUAGE}' (the alerts' message)")
+        if len(set(v)) != len(v):
+            raise ValueError("a language is listed twice")
+        return v
+
+    @field_validator("rules")
+    @classmethod
+    def _every_language(cls, v: tuple[RuleBase, ...], info: ValidationInfo
+                        ) -> tuple[RuleBase, ...]:
+        languages = info.data.get("languages")
+        missing = [r.id for r in v if languages and r.missing_languages(languages)]
+        if missing:
+            raise PydanticCustomError(
+                "missing_language", "rules lack a message language: {ids}",
+                {"ids": ", ".join(missing)})
+        return v
+
+    @property
+    def message_languages(self) -> tuple[str, ...]:
+        """The declared languages, or English alone."""
+        return self.languages or (DEFAULT_LANGUAGE,)
 
     @field_validator("rules")
     @classmethod

@@ -223,7 +223,7 @@ def test_rows_follow_the_alerts_columns() -> None:
         "alert_id", "version", "rule_id", "rule_name", "kind", "severity", "state", "scope",
         "scope_key", "station_id", "window_kind", "window_start", "window_end", "value",
         "threshold", "provisional", "message", "labels", "fired_at", "resolved_at", "acked",
-        "acked_by", "acked_at", "ack_comment", "updated_at")
+        "acked_by", "acked_at", "ack_comment", "updated_at", "messages")
     rows = run(new_engine(), scenario())
     for a in alerts(rows):
         for name, ch_type in ALERTS.columns:

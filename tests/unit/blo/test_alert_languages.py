@@ -1,0 +1,80 @@
+"""Alert messages in Russian and English where people read them: the API's alert objects
+(``messages``) and ``blo alerts list --lang`` over alerts stored in embedded chDB."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from blo.api import shape
+from blo.api.queries import AlertFilter, alert_page_sql, alert_source
+from blo.api.scope import Scope
+from blo.cli import main
+from blo.localservices.tansu import free_port
+from sinks.chdb import ChdbDatabase
+from sinks.sql import render
+from sinks.tables import ALERTS
+from streams.alerts.rows import Alert
+
+T0 = int(datetime(2024, 5, 1, 10, 0, tzinfo=UTC).timestamp())
+ALL = Scope(all=True)
+EN = "TJ-PYANJ: 60.0 kg seized"
+RU = "TJ-PYANJ: изъято 60.0 кг"
+
+
+def make_alert(**overrides: Any) -> Alert:
+    fields: dict[str, Any] = {
+        "alert_id": uuid.uuid4(), "version": 1, "rule_id": "seizure-kg-station-1h",
+        "rule_name": "Large seizure at a post", "kind": "threshold", "severity": "critical",
+        "state": "firing", "scope": "station", "scope_key": "TJ-PYANJ",
+        "station_id": "TJ-PYANJ", "window_kind": "1h", "window_start": T0,
+        "window_end": T0 + 3600, "value": 60.0, "threshold": 50.0, "provisional": False,
+        "message": EN, "labels": ("team=drugs",), "fired_at": T0 + 3600,
+        "resolved_at": 0, "acked": False, "acked_by": "", "acked_at": 0, "ack_comment": "",
+        "updated_at": T0 + 3600, "messages": (("en", EN), ("ru", RU))}
+    fields.update(overrides)
+    return Alert(**fields)
+
+
+def run(db: ChdbDatabase, *args: str) -> Result:
+    env = {"BLO_CLICKHOUSE_URL": f"chdb://{db.path}?database={db.database}",
+           "BLO_WEB_PORT": str(free_port())}
+    return CliRunner().invoke(main, ["alerts", *args], env=env)
+
+
+def test_list_prints_the_message_in_the_chosen_language(chdb_db: ChdbDatabase) -> None:
+    both = make_alert()
+    english_only = make_alert(scope_key="KZ-KORDAI", station_id="KZ-KORDAI",
+                              message="KZ-KORDAI: old alert", messages=(),
+                              fired_at=T0 + 7200, severity="warning")
+    chdb_db.insert("alerts", ALERTS.column_names, [both.row(), english_only.row()])
+    en = run(chdb_db, "list")
+    assert en.exit_code == 0, en.output
+    assert EN in en.stdout and RU not in en.stdout
+    ru = run(chdb_db, "list", "--lang", "ru")
+    assert ru.exit_code == 0, ru.output
+    assert RU in ru.stdout and EN not in ru.stdout
+    assert "KZ-KORDAI: old alert" in ru.stdout  # no Russian stored: English
+    docs = {d["scope_key"]: d for d in json.loads(
+        run(chdb_db, "list", "--lang", "ru", "--format", "json").stdout)}
+    assert docs["TJ-PYANJ"]["message"] == RU
+    assert docs["TJ-PYANJ"]["messages"] == {"en": EN, "ru": RU}
+    assert docs["KZ-KORDAI"]["messages"] == {"en": "KZ-KORDAI: old alert"}
+    bad = run(chdb_db, "list", "--lang", "de")
+    assert bad.exit_code == 2 and "--lang" in bad.output
+
+
+def test_the_api_alert_object_has_messages_as_an_object(chdb_db: ChdbDatabase) -> None:
+    chdb_db.insert("alerts", ALERTS.column_names, [make_alert().row()])
+    src, params = alert_source(chdb_db.database, ALL, None, AlertFilter(), [], {})
+    rows = chdb_db.query(render(alert_page_sql(src, "time", 10, 0), params))
+    [a] = shape.alert_page(rows, {})
+    assert a["message"] == EN
+    assert a["messages"] == {"en": EN, "ru": RU}
+    legacy = [(*rows[0][:-2], "", "")]  # stored before migration 10: messages ''
+    assert rows[0][-1] == ""  # no mute
+    assert shape.alert_page(legacy, {})[0]["messages"] == {"en": EN}
