@@ -17,17 +17,24 @@ import re
 
 UNITS: tuple[tuple[str, int], ...] = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
 """Units of :func:`human`, largest first."""
+UNIT_NAMES: dict[str, tuple[str, ...]] = {"en": ("d", "h", "min", "s"),
+                                          "ru": ("д", "ч", "мин", "с")}
+"""The units' names per language (Russian abbreviations take no plural)."""
 
 _PARSE_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(w|d|h|min|m|s)\s*", re.IGNORECASE)
 DURATION_SPEC = "duration"
+DURATION_SPECS = {DURATION_SPEC: "en", "duration_ru": "ru"}
+"""Format specs of :class:`Seconds`: ``{x:duration}`` in English, ``{x:duration_ru}`` in
+Russian (``6 ч``, ``30 мин``, ``2 д``)."""
 
 
-def human(seconds: float) -> str:
-    """``seconds`` as at most two adjacent units, largest first (module docstring)."""
+def human(seconds: float, lang: str = "en") -> str:
+    """``seconds`` as at most two adjacent units, largest first (module docstring); unit
+    names in ``lang`` (:data:`UNIT_NAMES`: ``6 h``, ``6 ч``)."""
     left = round(abs(float(seconds)))
     counts = []
-    for name, size in UNITS:
+    for (_, size), name in zip(UNITS, UNIT_NAMES[lang], strict=True):
         n, left = divmod(left, size)
         counts.append((n, name))
     first = next((i for i, (n, _) in enumerate(counts) if n), len(counts) - 1)
@@ -63,8 +70,9 @@ class Seconds(float):
     __slots__ = ()
 
     def __format__(self, spec: str) -> str:
-        if spec == DURATION_SPEC:
-            return human(self)
+        lang = DURATION_SPECS.get(spec)
+        if lang is not None:
+            return human(self, lang)
         v = float(self)
         return format(int(v) if v.is_integer() else v, spec)
 

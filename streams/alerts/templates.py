@@ -13,7 +13,8 @@ local date (``2024-05-01``) or month of calendar windows, ``''`` otherwise.
 
 Durations in seconds (``silence_s``, ``span_s``) are :class:`~streams.alerts.durations.Seconds`:
 ``{span_s}`` prints ``21600``, ``{span_s:duration}`` prints ``6 h`` (``30 min``, ``2 d``,
-``1 h 30 min``). The ``duration`` spec is refused on any other placeholder.
+``1 h 30 min``), ``{span_s:duration_ru}`` in Russian (``6 ч``). The ``duration`` specs are
+refused on any other placeholder.
 """
 
 from __future__ import annotations

@@ -76,7 +76,18 @@ def test_the_shipped_rules_say_durations_for_people() -> None:
     rules = load_rules(Path(__file__).resolve().parents[4] / "blo" / "data" / "rules.yaml").rules
     for r in rules:
         if isinstance(r, PairedRule | SilenceRule):
-            for template in r.message.values():
+            for lang, template in r.message.items():
                 text = render(template, placeholders(r.kind))
-                assert "1 h 30 min" in text, (r.id, text)  # the sample duration, readable
+                readable = {"en": "1 h 30 min", "ru": "1 ч 30 мин"}[lang]
+                assert readable in text, (r.id, text)  # the sample duration, readable
                 assert "5400" not in text, (r.id, text)
+
+
+def test_russian_units_for_russian_templates() -> None:
+    from streams.alerts.durations import Seconds, human
+
+    assert human(21600, "ru") == "6 ч"
+    assert human(5400, "ru") == "1 ч 30 мин"
+    assert human(172800, "ru") == "2 д"
+    assert f"{Seconds(1800):duration_ru}" == "30 мин"
+    assert f"{Seconds(1800):duration}" == "30 min"
