@@ -522,3 +522,18 @@ def test_the_alert_panels_texts_in_russian(page: Any) -> None:
     assert got["line"] == "5 тревог · 2 не подтверждены"
     assert got["shown"].startswith("50 из 2")
     assert got["kpi"].endswith("54 заглушены")  # 54: the "few" form
+
+
+def test_an_alerts_message_in_the_pages_language(page: Any) -> None:
+    got = js(page, """(async () => {
+      const a = { message: 'KZ-KORDAI: 60.0 kg seized',
+                  messages: { en: 'KZ-KORDAI: 60.0 kg seized', ru: 'KZ-KORDAI: изъято 60.0 кг' } };
+      const old = { message: 'stored before languages' };
+      await i18n.setLang('ru', false);
+      try {
+        return [alerts.alertMessage(a), alerts.alertMessage(old), alerts.alertMessage(a, 'en'),
+                alerts.alertMessage({ ...a, messages: { en: a.message } })];
+      } finally { await i18n.setLang('en', false); }
+    })()""", "alerts", "i18n")
+    assert got == ["KZ-KORDAI: изъято 60.0 кг", "stored before languages",
+                   "KZ-KORDAI: 60.0 kg seized", "KZ-KORDAI: 60.0 kg seized"]

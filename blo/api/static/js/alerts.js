@@ -112,6 +112,13 @@ let bulkTarget = null;
 let filterSig = '';
 
 /** What an alert is about: the station or pair, else "<scope> <key>". */
+/** An alert's message in the page's language (the engine renders every language of the
+ * rules file: ``messages``), English when that language has none. */
+export function alertMessage(a, lang = currentLang()) {
+  const all = a.messages || {};
+  return all[lang] || all.en || a.message || '';
+}
+
 export function alertSubject(a) {
   return a.scope === 'station' || a.scope === 'pair' ? a.scope_key || a.station_id : `${vocab('scope', a.scope)} ${a.scope_key}`;
 }
@@ -294,7 +301,7 @@ function alertItem(a) {
     h('div', { class: 'ah' },
       h('span', { class: `chip ${a.severity}`, text: vocab('severity', a.severity) }),
       h('span', { class: 'rule', title: a.rule_id, text: a.rule_name || a.rule_id })),
-    h('div', { class: 'msg', text: a.message + (a.provisional ? ` ${t('alerts.provisional')}` : '') }),
+    h('div', { class: 'msg', text: alertMessage(a) + (a.provisional ? ` ${t('alerts.provisional')}` : '') }),
     h('div', { class: 'af' },
       h('span', { class: 'when', title: t('alerts.fired_at', { time: a.fired_at }) }, Number.isFinite(fired) ? `${utcAndLocal(fired, st ? st.tz : '')} · ` : '', agoSpan(fired)),
       keyEl, action));
@@ -302,7 +309,7 @@ function alertItem(a) {
 
 function openAck(a) {
   ackTarget = a;
-  $('ack-what').textContent = `${vocab('severity', a.severity).toUpperCase()} · ${a.rule_name || a.rule_id} — ${a.message}`;
+  $('ack-what').textContent = `${vocab('severity', a.severity).toUpperCase()} · ${a.rule_name || a.rule_id} — ${alertMessage(a)}`;
   $('ack-comment').value = '';
   $('ack-err').hidden = true;
   $('ack-send').disabled = false;
