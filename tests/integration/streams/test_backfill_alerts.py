@@ -33,7 +33,9 @@ EXTRA_RULES = f"""
   - id: {R_SPIKE}
     name: Seizure spike at a post
     severity: critical
-    message: "{{station_id}}: {{value:.1f}} kg"
+    message:  # the shipped file declares languages: en, ru
+      en: "{{station_id}}: {{value:.1f}} kg"
+      ru: "{{station_id}}: {{value:.1f}} кг"
     kind: threshold
     statistic: seizure_kg
     window: 1m
@@ -43,7 +45,9 @@ EXTRA_RULES = f"""
   - id: {R_MONTH}
     name: Any count reported in a month
     severity: info
-    message: "{{station_id}}: {{value}} in {{window_label}}"
+    message:
+      en: "{{station_id}}: {{value}} in {{window_label}}"
+      ru: "{{station_id}}: {{value}} за {{window_label}}"
     kind: threshold
     statistic: value
     window: month
