@@ -89,7 +89,7 @@ def _alert_rows() -> list[tuple[Any, ...]]:
     base.update(version=1, rule_name="r", kind="threshold", severity="warning",
                 state="firing", window_kind="1h", window_start=t, window_end=t, message="m",
                 labels=[], fired_at=t, resolved_at=epoch, acked_by="", acked_at=epoch,
-                ack_comment="", updated_at=t)
+                ack_comment="", updated_at=t, messages="")
     specs = {  # name → (scope, scope_key, station_id)
         "tj-station": ("station", "TJ-PYANJ", "TJ-PYANJ"),
         "kz-station": ("station", "KZ-KORDAI", "KZ-KORDAI"),

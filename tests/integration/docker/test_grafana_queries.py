@@ -340,7 +340,7 @@ def alert_rows() -> list[tuple[Any, ...]]:
                      window_end=fired, value=60.0, threshold=50.0, message=f"{name} v{version}",
                      labels=[], fired_at=fired, resolved_at=EPOCH if state == "firing" else
                      fired, acked=acked, acked_by="ops" if acked else "", acked_at=EPOCH,
-                     ack_comment="", updated_at=fired)
+                     ack_comment="", updated_at=fired, messages="")
             rows.append(tuple(a[c] for c in ALERTS.column_names))
     return rows
 

@@ -369,7 +369,7 @@ def alert_rows() -> Iterator[tuple[int, list[Row]]]:
                              resolved_at=fired if state == "resolved" else EPOCH,
                              acked=acked, acked_by="ops" if acked else "",
                              acked_at=fired if acked else EPOCH, ack_comment="",
-                             updated_at=fired)
+                             updated_at=fired, messages="")
                     row = tuple(v[c] for c in ALERTS.column_names)
                     rows.append(row)
                     if (y + s_i + ver) % 4 == 0:
