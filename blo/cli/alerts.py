@@ -12,7 +12,6 @@ ClickHouse by the CLI: it is an ``a`` record on the alert engine's input topic
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 import sys
 import time
@@ -39,6 +38,14 @@ from blo.api.queries import (
 )
 from blo.api.scope import Scope
 from blo.cli import main, settings_of
+from blo.cli.alert_input import (
+    NO_WORKER_HINT,
+    by_option,
+    not_written,
+    poll,
+    send,
+    wait_options,
+)
 from blo.cli.ops import _print_rows
 from blo.readers import run_query
 from blo.settings import Settings
@@ -52,7 +59,6 @@ from streams.alerts.rows import parse_messages
 from streams.alerts.rules import LANGUAGES
 
 SEVERITIES = ("info", "warning", "critical")
-POLL_INTERVAL_S = 0.5
 
 # Times as epoch seconds and the id as text: the same values whichever way the query runs
 # (clickhouse-driver, chDB, or the worker's JSON endpoint).
@@ -388,12 +394,6 @@ def _uuid(ctx: click.Context, param: click.Parameter, value: str | None) -> UUID
                                  "shows it)") from None
 
 
-def _who(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not value.strip():
-        raise click.BadParameter("must name who acknowledges (not blank)")
-    return value.strip()
-
-
 def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
     if value is None:
         return None
@@ -427,13 +427,10 @@ def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
                    "`alerts list`).")
 @click.option("--dry-run", is_flag=True, help="Bulk: say how many match, acknowledge none.")
 @click.option("--yes", is_flag=True, help="Bulk: do not ask for confirmation.")
-@click.option("--by", "who", required=True, callback=_who,
-              help="Who acknowledges (duty officer, team, ...). Required.")
+@by_option("acknowledges", "Who acknowledges (duty officer, team, ...). Required.",
+           required=True)
 @click.option("--comment", default="", help="Why, or what is being done.")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the worker has written the acknowledged version(s).")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
-              metavar="SECONDS", help="How long --wait waits.")
+@wait_options("the worker has written the acknowledged version(s)")
 @click.pass_context
 def alerts_ack(ctx: click.Context, alert_id: UUID | None, rule_id: str | None,
                scope: str | None, since: int | None, until: int | None, open_only: bool,
@@ -477,22 +474,6 @@ def _places(s: Settings) -> tuple[tuple[str, str, str], ...]:
     return tuple((i.station_id, i.country, i.border) for i in registry.infos)
 
 
-def _send(s: Settings, records: list[tuple[bytes, bytes]]) -> None:
-    """Produce acknowledgement or mute records to the engine's input topic (exit 2 if Kafka
-    fails)."""
-    from kafka.errors import KafkaError
-
-    from blo.kafka_io import ensure_topics, produce
-
-    topic = s.kafka.topic_alert_input
-    try:
-        ensure_topics(s.kafka, {topic: 1})  # one partition: one engine sees everything
-        produce(s.kafka, topic, records)
-    except KafkaError as e:
-        click.echo(f"error: cannot send to {topic}: {e}", err=True)
-        sys.exit(2)
-
-
 def _bulk_ack(s: Settings, f: AckFilter, who: str, comment: str, *, dry_run: bool,
               yes: bool, wait: bool, timeout: float) -> None:
     from schemas.alert_input import ack_record
@@ -512,24 +493,19 @@ def _bulk_ack(s: Settings, f: AckFilter, who: str, comment: str, *, dry_run: boo
         click.echo("nothing acknowledged", err=True)
         sys.exit(1)
     at_s = int(time.time())
-    _send(s, [ack_record(a.alert_id, who, comment, at_s) for a in lines])
+    send(s, [ack_record(a.alert_id, who, comment, at_s) for a in lines])
     if not wait:
         click.echo(f"{len(lines)} acknowledgements sent to {s.kafka.topic_alert_input}")
         return
     count = acked_count_sql(db, who, at_s)
-    deadline = time.monotonic() + timeout
-    done = 0
-    while True:
-        done = int(run_query(s, count)[0][0])
-        if done >= len(lines):
-            click.echo(f"acknowledged {done} alerts")
-            return
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL_INTERVAL_S)
-    click.echo(f"{len(lines)} acknowledgements sent, {done} written within {timeout:g}s (is a "
-               "worker running with BLO_ALERTS_ENABLED=true? an alert resolved long ago is "
-               "no longer held by the engine)", err=True)
+    written, done = poll(lambda: int(run_query(s, count)[0][0]), lambda n: n >= len(lines),
+                         timeout)
+    if written:
+        click.echo(f"acknowledged {done} alerts")
+        return
+    click.echo(f"{len(lines)} acknowledgements sent, {done} written within {timeout:g}s "
+               f"({NO_WORKER_HINT} an alert resolved long ago is no longer held by the "
+               "engine)", err=True)
     sys.exit(1)
 
 
@@ -546,25 +522,21 @@ def _ack_one(s: Settings, alert_id: UUID, who: str, comment: str, wait: bool,
                    f"{_plain(before.acked_at)} UTC; sending a new acknowledgement", err=True)
     topic = s.kafka.topic_alert_input
     at_s = time.time()
-    _send(s, [ack_record(alert_id, who, comment, at_s)])
+    send(s, [ack_record(alert_id, who, comment, at_s)])
     if not wait:
         click.echo(f"acknowledgement sent to {topic}")
         return
-    deadline = time.monotonic() + timeout
-    while True:
-        now = current(s, alert_id)
-        # ours: a later version carrying exactly this acknowledgement (a resolve written in
+
+    def ours(now: AlertLine | None) -> bool:
+        # a later version carrying exactly this acknowledgement (a resolve written in
         # between carries an earlier acknowledgement along, with its own who/when)
-        if (now is not None and now.version > before.version and now.acked
-                and now.acked_by == who and now.acked_at == int(at_s)):
-            click.echo(f"acknowledged {alert_id}: version {now.version} ({now.state})")
-            return
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL_INTERVAL_S)
-    click.echo(f"acknowledgement sent, but no worker has written it within {timeout:g}s "
-               "(is a worker running with BLO_ALERTS_ENABLED=true?)", err=True)
-    sys.exit(1)
+        return (now is not None and now.version > before.version and now.acked
+                and now.acked_by == who and now.acked_at == int(at_s))
+
+    written, now = poll(lambda: current(s, alert_id), ours, timeout)
+    if not written or now is None:
+        not_written("acknowledgement sent", "written", timeout)
+    click.echo(f"acknowledged {alert_id}: version {now.version} ({now.state})")
 
 
 # -- mutes ------------------------------------------------------------------------------------
@@ -588,14 +560,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
 
 
 def _wait_for(s: Settings, mute_id: str, version: int, timeout: float) -> Mute | None:
-    deadline = time.monotonic() + timeout
-    while True:
-        m = current_mute(s, mute_id)
-        if m is not None and m.version >= version:
-            return m
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(POLL_INTERVAL_S)
+    """The mute once its version ``version`` (or a later one) is stored; None if not within
+    ``timeout`` seconds."""
+    written, m = poll(lambda: current_mute(s, mute_id),
+                      lambda m: m is not None and m.version >= version, timeout)
+    return m if written else None
 
 
 def _describe(m: Mute) -> str:
@@ -610,12 +579,8 @@ def _describe(m: Mute) -> str:
 @click.option("--for", "for_s", required=True, callback=_duration, metavar="DURATION",
               help="How long: 30m, 6h, 2d, 1h30m (at most 30 days).")
 @click.option("--reason", required=True, help="Why (shown with every muted alert).")
-@click.option("--by", "who", default=getpass.getuser, callback=_who,
-              help="Who mutes (default: the OS user).")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the worker has stored the mute.")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
-              metavar="SECONDS", help="How long --wait waits.")
+@by_option("mutes", "Who mutes (default: the OS user).", required=False)
+@wait_options("the worker has stored the mute")
 @click.pass_context
 def alerts_mute(ctx: click.Context, rule_id: str | None, scope: str | None, for_s: int,
                 reason: str, who: str, wait: bool, timeout: float) -> None:
@@ -641,15 +606,13 @@ def alerts_mute(ctx: click.Context, rule_id: str | None, scope: str | None, for_
             sys.exit(2)
     req = MuteRequest(str(uuid.uuid4()), "create", rule_id or "", scope or "", for_s, reason,
                       who, time.time())
-    _send(s, [mute_record(req)])
+    send(s, [mute_record(req)])
     if not wait:
         click.echo(f"mute {req.mute_id} sent to {s.kafka.topic_alert_input}")
         return
     m = _wait_for(s, req.mute_id, 1, timeout)
     if m is None:
-        click.echo(f"mute {req.mute_id} sent, but no worker has stored it within {timeout:g}s "
-                   "(is a worker running with BLO_ALERTS_ENABLED=true?)", err=True)
-        sys.exit(1)
+        not_written(f"mute {req.mute_id} sent", "stored", timeout)
     click.echo(f"muted {m.mute_id}: {_describe(m)} ({durations.human(for_s)}): {m.reason}")
 
 
@@ -686,12 +649,8 @@ def alerts_mutes(ctx: click.Context, active_only: bool, fmt: str) -> None:
 
 @alerts.command("unmute")
 @click.argument("mute_id")
-@click.option("--by", "who", default=getpass.getuser, callback=_who,
-              help="Who ends the mute (default: the OS user).")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the worker has stored the ended mute.")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
-              metavar="SECONDS", help="How long --wait waits.")
+@by_option("ends the mute", "Who ends the mute (default: the OS user).", required=False)
+@wait_options("the worker has stored the ended mute")
 @click.pass_context
 def alerts_unmute(ctx: click.Context, mute_id: str, who: str, wait: bool,
                   timeout: float) -> None:
@@ -715,13 +674,10 @@ def alerts_unmute(ctx: click.Context, mute_id: str, who: str, wait: bool,
         click.echo(f"mute {mid} already ended at {_plain(before.ends_at)} UTC "
                    f"({before.status(now)})", err=True)
         return
-    _send(s, [mute_record(MuteRequest(mid, "expire", "", "", 0, "", who, now))])
+    send(s, [mute_record(MuteRequest(mid, "expire", "", "", 0, "", who, now))])
     if not wait:
         click.echo(f"unmute of {mid} sent to {s.kafka.topic_alert_input}")
         return
-    m = _wait_for(s, mid, before.version + 1, timeout)
-    if m is None:
-        click.echo(f"unmute sent, but no worker has stored it within {timeout:g}s (is a "
-                   "worker running with BLO_ALERTS_ENABLED=true?)", err=True)
-        sys.exit(1)
+    if _wait_for(s, mid, before.version + 1, timeout) is None:
+        not_written("unmute sent", "stored", timeout)
     click.echo(f"unmuted {mid} ({before.rule_id or '*'} / {before.scope_key or '*'})")

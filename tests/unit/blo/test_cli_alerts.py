@@ -272,3 +272,35 @@ def test_bulk_ack_names_the_new_filters_in_its_usage() -> None:
     assert res.exit_code == 2 and "--severity, --station, --country" in res.output
     res = CliRunner().invoke(main, ["alerts", "ack", "--by", "me", "--severity", "fatal"])
     assert res.exit_code == 2 and "'fatal'" in res.output
+
+
+# -- the options ack, mute and unmute share (blo/cli/alert_input.py) -------------------------
+
+@pytest.mark.parametrize("command, deed", [
+    (["mute", "--scope", "KZ", "--for", "1h", "--reason", "x"], "mutes"),
+    (["unmute", "00000000-0000-4000-8000-000000000000"], "ends the mute"),
+])
+def test_mute_and_unmute_need_who_when_given(command: list[str], deed: str) -> None:
+    res = CliRunner().invoke(main, ["alerts", *command, "--by", "  "])
+    assert res.exit_code == 2
+    assert f"must name who {deed}" in res.output
+
+
+@pytest.mark.parametrize("command, waits_until", [
+    ("ack", "Wait until the worker has written the acknowledged version(s)."),
+    ("mute", "Wait until the worker has stored the mute."),
+    ("unmute", "Wait until the worker has stored the ended mute."),
+])
+def test_each_command_says_what_it_waits_for(command: str, waits_until: str) -> None:
+    out = " ".join(CliRunner().invoke(main, ["alerts", command, "--help"]).output.split())
+    assert waits_until in out
+    assert "--timeout SECONDS" in out and "How long --wait waits." in out
+
+
+def test_poll_reads_until_done_and_gives_the_last_reading() -> None:
+    from blo.cli import alert_input
+
+    readings = iter([1, 2, 3, 4])
+    assert alert_input.poll(lambda: next(readings), lambda n: n >= 3, timeout=60) == (True, 3)
+    readings = iter([1, 2])
+    assert alert_input.poll(lambda: next(readings), lambda n: n >= 3, timeout=0) == (False, 1)
