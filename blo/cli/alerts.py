@@ -46,7 +46,7 @@ from blo.cli.alert_input import (
     send,
     wait_options,
 )
-from blo.cli.ops import _print_rows
+from blo.cli.ops import _print_rows, formula_guard_option
 from blo.readers import run_query
 from blo.settings import Settings
 from schemas.alert_input import MuteRequest, mute_record
@@ -338,11 +338,12 @@ def _severities(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
               show_default=True,
               help="The language of the message column (the rules file's templates; an "
                    "alert without one in it is shown in English).")
+@formula_guard_option("tsv")
 @click.pass_context
 def alerts_list(ctx: click.Context, open_only: bool, state: str | None, rule_id: str | None,
                 station: str | None, country: str | None, severities: tuple[str, ...],
                 acked: bool | None, muted: bool | None, sort: str, group: bool, limit: int,
-                fmt: str, language: str) -> None:
+                fmt: str, language: str, guard: bool) -> None:
     """The current state of each alert (its latest version), worst first then newest
     (--sort time: newest fired first), with exact counts.
 
@@ -368,10 +369,11 @@ def alerts_list(ctx: click.Context, open_only: bool, state: str | None, rule_id:
         _print_rows([[g["rule_id"], g["scope_key"], g["count"], g["firing"],
                       g["worst_severity"], _time_of(g["first_fired_at"]),
                       _time_of(g["latest_fired_at"]), g["acked"], g["muted"]]
-                     for g in listing.groups], _GROUP_HEADER if fmt == "table" else None, fmt)
+                     for g in listing.groups], _GROUP_HEADER if fmt == "table" else None, fmt,
+                    guard=guard)
     elif shown:
         _print_rows([a.cells() for a in listing.lines], _HEADER if fmt == "table" else None,
-                    fmt)
+                    fmt, guard=guard)
     if not shown:
         filters = [f"{k} {v}" for k, v in (
             ("rule", rule_id), ("station", station), ("country", country),
@@ -620,8 +622,9 @@ def alerts_mute(ctx: click.Context, rule_id: str | None, scope: str | None, for_
 @click.option("--active", "active_only", is_flag=True, help="Only the active mutes.")
 @click.option("--format", "fmt", type=click.Choice(["table", "tsv", "json"]), default="table",
               show_default=True, help="json: a list of objects, times RFC 3339 or null.")
+@formula_guard_option("tsv")
 @click.pass_context
-def alerts_mutes(ctx: click.Context, active_only: bool, fmt: str) -> None:
+def alerts_mutes(ctx: click.Context, active_only: bool, fmt: str, guard: bool) -> None:
     """The mutes, active ones first (ending last first), then the expired and ended ones.
 
     Columns: mute_id, status (active | expired | unmuted), rule_id, scope_key, created
@@ -642,7 +645,7 @@ def alerts_mutes(ctx: click.Context, active_only: bool, fmt: str) -> None:
                       durations.human(m.ends_at - now) if m.active(now) else "",
                       _one_line(m.reason)] for m in got],
                     ("mute_id", "status", "rule_id", "scope", "created (UTC)", "ends (UTC)",
-                     "left", "reason") if fmt == "table" else None, fmt)
+                     "left", "reason") if fmt == "table" else None, fmt, guard=guard)
     if not got:
         click.echo("no active mutes" if active_only else "no mutes", err=True)
 

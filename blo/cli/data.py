@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import click
 
 from blo.cli import main, settings_of
+from blo.cli.ops import formula_guard_option
 from blo.settings import Settings
 
 
@@ -203,8 +204,10 @@ def stations_load(ctx: click.Context, file: str) -> None:
               help="json: JSON Lines, one object per station with every registry field; "
                    "csv: the same fields, a header row.")
 @click.option("--wide", is_flag=True, help="table: never cut a cell to fit the terminal.")
+@formula_guard_option("csv")
 @click.pass_context
-def stations_list(ctx: click.Context, country: str | None, fmt: str, wide: bool) -> None:
+def stations_list(ctx: click.Context, country: str | None, fmt: str, wide: bool,
+                  guard: bool) -> None:
     """The station registry as the worker sees it: each station's record in force now.
 
     Read from ClickHouse's stations table (what the worker wrote from the registry topic;
@@ -224,7 +227,7 @@ def stations_list(ctx: click.Context, country: str | None, fmt: str, wide: bool)
     rows = [station_document(r)
             for r in run_query(s, stations_sql(s.clickhouse.target().database, country))]
     if fmt != "table":
-        print_rows(STATION_LIST_COLUMNS, rows, fmt)
+        print_rows(STATION_LIST_COLUMNS, rows, fmt, guard=guard)
         return
     at = {c: i for i, c in enumerate(STATION_LIST_COLUMNS)}
     print_rows(("station", "name", "country", "agency", "border", "tz", "active",

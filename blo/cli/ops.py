@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
@@ -19,6 +19,19 @@ from blo.cli.tables import (
     tsv_lines,
 )
 from blo.readers import run_query, stats_queries
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def formula_guard_option(formats: str) -> Callable[[F], F]:
+    """``--formula-guard/--no-formula-guard`` (parameter ``guard``, on by default) for the
+    commands that write ``formats`` ("csv and tsv"): :func:`blo.cli.tables.formula_guard`."""
+    return click.option(
+        "--formula-guard/--no-formula-guard", "guard", default=True, show_default=True,
+        help=f"{formats}: a text cell starting with =, +, -, @, tab or CR gets a leading ' "
+             "so that a spreadsheet shows it as text instead of running it as a formula "
+             "(CSV injection); numbers, negative ones too, stay as they are. "
+             "--no-formula-guard writes every value exactly as stored.")
 
 
 @main.command()
@@ -276,8 +289,9 @@ def db_retention(ctx: click.Context, dry_run: bool, now_text: str | None,
                    "csv: a header row, RFC 4180 quoting; tsv: rows only, TabSeparated "
                    "escaping.")
 @click.option("--wide", is_flag=True, help="table: never cut a cell to fit the terminal.")
+@formula_guard_option("csv and tsv")
 @click.pass_context
-def query(ctx: click.Context, sql: str, fmt: str, wide: bool) -> None:
+def query(ctx: click.Context, sql: str, fmt: str, wide: bool, guard: bool) -> None:
     """Run one read-only SQL statement (through the running worker when ClickHouse is
     embedded).
 
@@ -289,20 +303,21 @@ def query(ctx: click.Context, sql: str, fmt: str, wide: bool) -> None:
     from blo.readers import run_query_with_names
 
     names, rows = run_query_with_names(settings_of(ctx), sql)
-    print_rows(names, rows, fmt, wide=wide)
+    print_rows(names, rows, fmt, wide=wide, guard=guard)
 
 
 def print_rows(names: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
-               wide: bool = False) -> None:
+               wide: bool = False, guard: bool = True) -> None:
     """``rows`` under the column ``names`` in one of the formats of :mod:`blo.cli.tables`
-    (table, json, csv, tsv); a table with no rows says ``(no rows)``."""
+    (table, json, csv, tsv); a table with no rows says ``(no rows)``. csv and tsv cells
+    that would run as spreadsheet formulas are text unless ``guard`` is false."""
     if fmt == "json":
         lines = json_lines(names, rows)
     elif fmt == "csv":
-        click.echo(csv_text(names, rows), nl=False)
+        click.echo(csv_text(names, rows, guard=guard), nl=False)
         return
     elif fmt == "tsv":
-        lines = tsv_lines(rows)
+        lines = tsv_lines(rows, guard=guard)
     else:
         lines = render_table(names, rows, None if wide else terminal_width())
         if not rows:
@@ -326,15 +341,16 @@ def stats(ctx: click.Context, wide: bool) -> None:
 
 
 def _print_rows(rows: Sequence[Sequence[Any]], header: Sequence[str] | None, fmt: str,
-                *, wide: bool = False) -> None:
+                *, wide: bool = False, guard: bool = True) -> None:
     """The older entry point (``blo alerts list``, ``blo imports``, ``blo db retention``):
-    json prints one JSON array of arrays; tsv the rows; table the rows under ``header``
-    (none: no header line), as :func:`print_rows` does."""
+    json prints one JSON array of arrays; tsv the rows (formula cells as text unless not
+    ``guard``); table the rows under ``header`` (none: no header line), as
+    :func:`print_rows` does."""
     if fmt == "json":
         click.echo(json_text([[json_value(v) for v in r] for r in rows]))
         return
     if fmt == "tsv":
-        for line in tsv_lines(rows):
+        for line in tsv_lines(rows, guard=guard):
             click.echo(line)
         return
     lines = render_table(header, rows, None if wide else terminal_width())

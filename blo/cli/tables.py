@@ -12,7 +12,8 @@ JSON Lines carry raw values (one object per row, keys in column order): any read
 exactly what is stored; the same characters are written as ``\\uXXXX`` escapes there, which
 JSON allows inside any string, so printing the JSON is as safe as printing a table. CSV
 (RFC 4180 quoting, a header row) and TSV (ClickHouse's TabSeparated escaping) carry raw
-values too.
+values too, except that by default a text cell a spreadsheet would run as a formula gets a
+leading ``'`` (:func:`formula_guard`).
 """
 
 from __future__ import annotations
@@ -196,6 +197,24 @@ def json_lines(names: Sequence[str], rows: Sequence[Sequence[object]]) -> list[s
             for r in rows]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a text cell must not start with in CSV or TSV a spreadsheet opens: the characters
+that make Excel, LibreOffice or Google Sheets read the cell as a formula (OWASP, CSV
+Injection)."""
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def formula_guard(value: object) -> object:
+    """``value`` with a single quote in front when it is text that starts with one of
+    :data:`FORMULA_STARTS` (``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``, which a
+    spreadsheet shows as text); anything else as it is: numbers (``-3.5``, also as text,
+    as some engines send 64-bit integers), NULL, times, arrays."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) \
+            and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def _csv_cell(value: object) -> str:
     if value is None:
         return ""
@@ -204,22 +223,27 @@ def _csv_cell(value: object) -> str:
     return str(value)
 
 
-def csv_text(names: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def csv_text(names: Sequence[str], rows: Sequence[Sequence[object]], *,
+             guard: bool = True) -> str:
     """CSV: a header row, then one record per row; fields quoted when they hold a comma, a
     quote or a line break (quotes doubled, RFC 4180), records ended by ``\\n``; NULL is an
-    empty field, an array its JSON text."""
+    empty field, an array its JSON text. With ``guard``, cells (and names) that would run
+    as formulas are text (:func:`formula_guard`); without, every value is as stored."""
+    cell = (lambda v: _csv_cell(formula_guard(v))) if guard else _csv_cell
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(names)
-    w.writerows([_csv_cell(v) for v in r] for r in rows)
+    w.writerow([cell(n) for n in names])
+    w.writerows([cell(v) for v in r] for r in rows)
     return out.getvalue()
 
 
 _TSV = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
 
-def tsv_lines(rows: Sequence[Sequence[object]]) -> list[str]:
+def tsv_lines(rows: Sequence[Sequence[object]], *, guard: bool = True) -> list[str]:
     """Tab-separated rows without a header, escaped as ClickHouse's TabSeparated format
-    escapes them (backslash, tab, line breaks, NUL; NULL is ``\\N``)."""
-    return ["\t".join("\\N" if v is None else str(v).translate(_TSV) for v in r)
+    escapes them (backslash, tab, line breaks, NUL; NULL is ``\\N``). With ``guard``,
+    cells that would run as formulas are text first (:func:`formula_guard`)."""
+    cell = formula_guard if guard else (lambda v: v)
+    return ["\t".join("\\N" if v is None else str(cell(v)).translate(_TSV) for v in r)
             for r in rows]

