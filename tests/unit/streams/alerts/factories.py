@@ -1,7 +1,8 @@
 """Inputs and readers for the alert tests, independent of the alert code.
 
 ``wrow(...)``: a ``window_stats`` row built by column name; ``alerts(rows)``: ``alerts`` rows
-as dicts by column name; ``engine(yaml)``: an engine over a rules text.
+as dicts by column name; ``engine(yaml)``: an engine over a rules text; ``feed(engine,
+rows)``: what the engine emits for window rows; ``History``: a baseline provider.
 """
 
 from __future__ import annotations
@@ -65,6 +66,27 @@ def rules(text: str) -> RuleSet:
 def engine(text: str, pairs: Mapping[str, str] | None = None,
            baseline: Callable[..., Sequence[float]] | None = None) -> AlertEngine:
     return AlertEngine(rules(text), pairs or {}, baseline)
+
+
+def feed(e: AlertEngine, rows: Iterable[Row]) -> list[Row]:
+    """The ``alerts`` rows ``e`` emits for ``rows``, fed one at a time, drained after each."""
+    out: list[Row] = []
+    for r in rows:
+        e.on_window_row(r)
+        out.extend(e.drain())
+    return out
+
+
+class History:
+    """A BaselineProvider answering ``values`` whatever it is asked, recording its calls."""
+
+    def __init__(self, values: Sequence[float]) -> None:
+        self.values = list(values)
+        self.calls: list[tuple[str, str, int]] = []
+
+    def __call__(self, rule: Any, key: str, window_start: int) -> list[float]:
+        self.calls.append((rule.id, key, window_start))
+        return self.values
 
 
 def alerts(rows: Iterable[Row]) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from streams.alerts import AlertEngine
 from tests.unit.streams.alerts.factories import (
     T0,
     H,
+    History,
     alerts,
     engine,
     rule_yaml,
@@ -28,18 +28,6 @@ REFUSED = """
     min_weeks: 3
     settle_s: 0
 """
-
-
-class History:
-    """A BaselineProvider answering from a dict, recording its calls."""
-
-    def __init__(self, values: Sequence[float]) -> None:
-        self.values = list(values)
-        self.calls: list[tuple[str, str, int]] = []
-
-    def __call__(self, rule: Any, key: str, window_start: int) -> list[float]:
-        self.calls.append((rule.id, key, window_start))
-        return self.values
 
 
 def crossings(i: int, refused: int, **kw: Any) -> tuple[Any, ...]:

@@ -7,19 +7,17 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from collections.abc import Iterable
 from pathlib import Path
 
 import jsonschema
 import orjson
 import pytest
 
-from sinks.base import Row
 from sinks.tables import ALERTS
-from streams.alerts import AlertEngine, alert_json_schema, alert_message, check_rules_text
+from streams.alerts import alert_json_schema, alert_message, check_rules_text
 from streams.alerts.check import load_rules
 from streams.alerts.rows import Alert
-from tests.unit.streams.alerts.factories import T0, H, alerts, engine, wrow
+from tests.unit.streams.alerts.factories import T0, H, alerts, engine, feed, wrow
 
 SHIPPED = Path(__file__).resolve().parents[4] / "blo" / "data" / "rules.yaml"
 
@@ -40,14 +38,6 @@ TWO = textwrap.dedent("""\
         raise: 50
         settle_s: 0
     """)
-
-
-def feed(e: AlertEngine, rows: Iterable[Row]) -> list[Row]:
-    out: list[Row] = []
-    for r in rows:
-        e.on_window_row(r)
-        out.extend(e.drain())
-    return out
 
 
 def test_the_engine_renders_every_language_into_messages() -> None:

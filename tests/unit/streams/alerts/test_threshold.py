@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 
-from sinks.base import Row
-from streams.alerts import AlertEngine
 from tests.unit.streams.alerts.factories import (
     T0,
     H,
@@ -14,6 +11,7 @@ from tests.unit.streams.alerts.factories import (
     alerts,
     dt,
     engine,
+    feed,
     rule_yaml,
     states,
     wrow,
@@ -30,14 +28,6 @@ SEIZURE_1H = """
     raise: 50
     settle_s: 0
 """
-
-
-def feed(e: AlertEngine, rows: Iterable[Row]) -> list[Row]:
-    out: list[Row] = []
-    for r in rows:
-        e.on_window_row(r)
-        out.extend(e.drain())
-    return out
 
 
 def test_a_value_at_raise_fires_one_alert_with_every_column() -> None:

@@ -3,19 +3,18 @@ bucket. The bucket a firing alert fired on, once past clear, resolves it at once
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
-
 from sinks.base import Row
 from sinks.tables import WINDOW_STATS
 from streams.alerts import AlertEngine
 from tests.unit.streams.alerts.factories import (
     T0,
     H,
+    History,
     M,
     alerts,
     dt,
     engine,
+    feed,
     rule_yaml,
     states,
     wrow,
@@ -31,14 +30,6 @@ SEIZURE_1H = """
     op: ">="
     raise: 50
 """
-
-
-def feed(e: AlertEngine, rows: Iterable[Row]) -> list[Row]:
-    out: list[Row] = []
-    for r in rows:
-        e.on_window_row(r)
-        out.extend(e.drain())
-    return out
 
 
 def seizure_engine(extra: str = "") -> AlertEngine:
@@ -233,14 +224,6 @@ def test_a_low_condition_ignores_a_correction_of_another_window() -> None:
     feed(e, [crossings(0, 1, 1), crossings(1, 4, 2)])
     assert feed(e, [crossings(1, 5, 3, "corrected")]) == []  # not past clear (> 5)
     assert len(e.open_alerts()) == 1
-
-
-class History:
-    def __init__(self, values: Sequence[float]) -> None:
-        self.values = list(values)
-
-    def __call__(self, rule: Any, key: str, window_start: int) -> list[float]:
-        return self.values
 
 
 def test_a_baseline_alert_resolves_when_a_correction_takes_the_window_to_its_clear_level(
