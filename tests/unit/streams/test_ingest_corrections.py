@@ -18,6 +18,7 @@ import pytest
 from schemas.rows import Row
 from sinks.tables import EVENT_REVISIONS, EVENTS
 from streams.ingest import BatchOutcome, Correction, IngestPlan, IngestProcessor
+from tests.unit.streams.correction_events import eid, revision, void
 from tests.unit.streams.test_ingest import NOW, as_dict, event, processor, record, utc
 
 pytestmark = pytest.mark.timeout(60)
@@ -54,22 +55,6 @@ def step(objs: Sequence[dict[str, Any]], *, now: datetime = LATER,
     answers = {i: (found or {})[i] for i in plan.missing if i in (found or {})}
     lives = {i: (live or {})[i] for i in plan.revised if i in (live or {})}
     return plan, p.finish(plan, answers, lives)
-
-
-def revision(of: dict[str, Any], rev: int, reason: str = "miscounted",
-             **changes: Any) -> dict[str, Any]:
-    return {**of, "revision": rev, "correction_reason": reason, **changes}
-
-
-def void(of: dict[str, Any], rev: int, reason: str = "entered twice") -> dict[str, Any]:
-    keep = ("event_id", "schema_version", "station_id", "occurred_at", "reported_at",
-            "source_seq")
-    return {**{k: of[k] for k in keep}, "event_type": "void", "revision": rev,
-            "correction_reason": reason}
-
-
-def eid(obj: dict[str, Any]) -> UUID:
-    return UUID(obj["event_id"])
 
 
 def expect_withdrawn(old: Row, *, revision: int, reason: str, at: datetime) -> dict[str, Any]:

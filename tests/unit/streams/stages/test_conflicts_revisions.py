@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 from schemas.identity import canonical_json_and_hash
 from schemas.parse import parse_event
@@ -15,6 +14,7 @@ from schemas.station import StationRecord
 from streams.stages.conflicts import BodyHashes, Candidate, Stored, Verdict, candidate, parse_stored
 from streams.stages.decode import RawRecord, SourcePos
 from tests.unit.schemas.factories import make_event
+from tests.unit.streams.correction_events import eid, revision, void
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 STATION = StationRecord.model_validate({
@@ -30,18 +30,6 @@ def original(seq: int, **overrides: Any) -> dict[str, Any]:
     return make_event("crossing", source_seq=seq, **overrides)
 
 
-def revision(of: dict[str, Any], rev: int, reason: str = "miscounted",
-             **changes: Any) -> dict[str, Any]:
-    return {**of, "revision": rev, "correction_reason": reason, **changes}
-
-
-def void(of: dict[str, Any], rev: int, reason: str = "entered twice") -> dict[str, Any]:
-    keep = ("event_id", "schema_version", "station_id", "occurred_at", "reported_at",
-            "source_seq")
-    return {**{k: of[k] for k in keep}, "event_type": "void", "revision": rev,
-            "correction_reason": reason}
-
-
 def cand(obj: dict[str, Any]) -> Candidate:
     ev = parse_event(obj, now=NOW, max_future_skew=timedelta(minutes=5))
     rec = RawRecord(b"{}", SourcePos("raw", 0, next(_offsets)))
@@ -51,10 +39,6 @@ def cand(obj: dict[str, Any]) -> Candidate:
 def hash_of(obj: dict[str, Any]) -> str:
     return canonical_json_and_hash(parse_event(obj, now=NOW,
                                                max_future_skew=timedelta(minutes=5)))[1]
-
-
-def eid(obj: dict[str, Any]) -> UUID:
-    return UUID(obj["event_id"])
 
 
 def verdicts(accepted: list[Candidate]) -> list[tuple[int, str, bool]]:
