@@ -23,7 +23,7 @@ from sinks.clickhouse import ServerDatabase
 from streams.alert_input import WINDOW_ROW_WIDTH
 from streams.alerts.rows import Alert, whole
 from tests.fixtures_kafka import consume_records
-from tests.unit.blo.test_cli_alerts import T0, insert_alerts, make_alert
+from tests.unit.blo.alert_rows import T0, insert_alerts, make_alert
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -4,46 +4,27 @@
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime
 from typing import Any
-
-from click.testing import CliRunner, Result
 
 from blo.api import shape
 from blo.api.queries import AlertFilter, alert_page_sql, alert_source
 from blo.api.scope import Scope
-from blo.cli import main
-from blo.localservices.tansu import free_port
 from sinks.chdb import ChdbDatabase
 from sinks.sql import render
 from sinks.tables import ALERTS
 from streams.alerts.rows import Alert
+from tests.unit.blo import alert_rows
+from tests.unit.blo.alert_rows import T0, run
 
-T0 = int(datetime(2024, 5, 1, 10, 0, tzinfo=UTC).timestamp())
 ALL = Scope(all=True)
 EN = "TJ-PYANJ: 60.0 kg seized"
 RU = "TJ-PYANJ: изъято 60.0 кг"
 
 
 def make_alert(**overrides: Any) -> Alert:
-    fields: dict[str, Any] = {
-        "alert_id": uuid.uuid4(), "version": 1, "rule_id": "seizure-kg-station-1h",
-        "rule_name": "Large seizure at a post", "kind": "threshold", "severity": "critical",
-        "state": "firing", "scope": "station", "scope_key": "TJ-PYANJ",
-        "station_id": "TJ-PYANJ", "window_kind": "1h", "window_start": T0,
-        "window_end": T0 + 3600, "value": 60.0, "threshold": 50.0, "provisional": False,
-        "message": EN, "labels": ("team=drugs",), "fired_at": T0 + 3600,
-        "resolved_at": 0, "acked": False, "acked_by": "", "acked_at": 0, "ack_comment": "",
-        "updated_at": T0 + 3600, "messages": (("en", EN), ("ru", RU))}
-    fields.update(overrides)
-    return Alert(**fields)
-
-
-def run(db: ChdbDatabase, *args: str) -> Result:
-    env = {"BLO_CLICKHOUSE_URL": f"chdb://{db.path}?database={db.database}",
-           "BLO_WEB_PORT": str(free_port())}
-    return CliRunner().invoke(main, ["alerts", *args], env=env)
+    """An alert with its message in English and Russian."""
+    return alert_rows.make_alert(**{"message": EN, "messages": (("en", EN), ("ru", RU)),
+                                    **overrides})
 
 
 def test_list_prints_the_message_in_the_chosen_language(chdb_db: ChdbDatabase) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -15,34 +13,10 @@ from blo.api.queries import AlertFilter, alert_page_sql, alert_source
 from blo.api.scope import Scope
 from blo.cli import main
 from blo.cli.alerts import AlertLine, alert_sql
-from blo.localservices.tansu import free_port
-from sinks.base import Database
 from sinks.chdb import ChdbDatabase
 from sinks.sql import is_read_only, render
-from sinks.tables import ALERTS
 from streams.alerts.rows import Alert
-
-T0 = int(datetime(2024, 5, 1, 10, 0, tzinfo=UTC).timestamp())
-
-
-def make_alert(**overrides: Any) -> Alert:
-    """One version of an alert (an ``alerts`` row); a firing threshold alert by default."""
-    fields: dict[str, Any] = {
-        "alert_id": uuid.uuid4(), "version": 1, "rule_id": "seizure-kg-station-1h",
-        "rule_name": "Large seizure at a post", "kind": "threshold", "severity": "critical",
-        "state": "firing", "scope": "station", "scope_key": "TJ-PYANJ",
-        "station_id": "TJ-PYANJ", "window_kind": "1h", "window_start": T0,
-        "window_end": T0 + 3600, "value": 60.0, "threshold": 50.0, "provisional": False,
-        "message": "TJ-PYANJ: 60.0 kg", "labels": ("team=drugs",), "fired_at": T0 + 3600,
-        "resolved_at": 0, "acked": False, "acked_by": "", "acked_at": 0, "ack_comment": "",
-        "updated_at": T0 + 3600}
-    fields.update(overrides)
-    return Alert(**fields)
-
-
-def insert_alerts(db: Database, *alerts: Alert) -> None:
-    db.insert("alerts", ALERTS.column_names, [a.row() for a in alerts])
-
+from tests.unit.blo.alert_rows import T0, insert_alerts, make_alert, run
 
 # -- arguments -------------------------------------------------------------------------------
 
@@ -114,12 +88,6 @@ def test_a_filter_with_sql_in_it_is_only_a_value(chdb_db: ChdbDatabase) -> None:
 
 
 # -- against chDB ----------------------------------------------------------------------------
-
-def run(chdb_db: ChdbDatabase, *args: str) -> Result:
-    env = {"BLO_CLICKHOUSE_URL": f"chdb://{chdb_db.path}?database={chdb_db.database}",
-           "BLO_WEB_PORT": str(free_port())}  # no worker there: the directory is read directly
-    return CliRunner().invoke(main, ["alerts", *args], env=env)
-
 
 @pytest.fixture
 def stored(chdb_db: ChdbDatabase) -> dict[str, Alert]:
