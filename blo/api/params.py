@@ -52,6 +52,13 @@ def _utc(v: Any) -> Any:
     return v
 
 
+def _comma_list(v: Any) -> Any:
+    """``critical,warning`` as ``("critical", "warning")`` (each once, in order)."""
+    if isinstance(v, str):
+        return tuple(dict.fromkeys(p.strip() for p in v.split(",") if p.strip()))
+    return v
+
+
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -128,12 +135,7 @@ class AlertParams(_Params):
     limit: int = Field(100, ge=1)
     offset: int = Field(0, ge=0, le=10_000_000)
 
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severities(cls, v: Any) -> Any:
-        if isinstance(v, str):  # "critical,warning"
-            return tuple(dict.fromkeys(p.strip() for p in v.split(",") if p.strip()))
-        return v
+    _severities = field_validator("severity", mode="before")(_comma_list)
 
     @field_validator("limit")
     @classmethod
@@ -200,12 +202,7 @@ class BulkAckBody(AckBody):
 
     _t = field_validator("since", "until", mode="before")(_utc)
 
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severities(cls, v: Any) -> Any:
-        if isinstance(v, str):  # "critical,warning"
-            return tuple(dict.fromkeys(p.strip() for p in v.split(",") if p.strip()))
-        return v
+    _severities = field_validator("severity", mode="before")(_comma_list)
 
     @model_validator(mode="after")
     def _some_filter(self) -> BulkAckBody:
