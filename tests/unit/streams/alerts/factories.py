@@ -30,6 +30,27 @@ STATIONS = {
     "TJ-DUSHANBE-AIRPORT": ("TJ", ""),  # an interior post: on no border
 }
 
+SEIZURE_1H = """
+    statistic: seizure_kg
+    window: 1h
+    scope: station
+    filters: {event_type: seizure}
+    op: ">="
+    raise: 50
+"""
+"""A threshold rule's body (for :func:`rule_yaml`): 50 kg seized at a post in an hour."""
+
+CROSSINGS_LOW = """
+    statistic: events
+    window: 1h
+    filters: {event_type: crossing}
+    op: "<="
+    raise: 2
+    clear: 5
+    settle_s: 0
+"""
+"""A low condition's body: at most 2 crossings in an hour, cleared at 5."""
+
 _versions = itertools.count(1)
 
 

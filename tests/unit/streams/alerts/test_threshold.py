@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from tests.unit.streams.alerts import factories
 from tests.unit.streams.alerts.factories import (
+    CROSSINGS_LOW,
     T0,
     H,
     M,
@@ -19,15 +21,7 @@ from tests.unit.streams.alerts.factories import (
 
 NS = uuid.UUID("ea5cbb95-d5c3-5fd4-90d0-d75c3207094f")  # uuid5(NAMESPACE_URL, 'urn:blo-stream:alert')
 
-SEIZURE_1H = """
-    statistic: seizure_kg
-    window: 1h
-    scope: station
-    filters: {event_type: seizure}
-    op: ">="
-    raise: 50
-    settle_s: 0
-"""
+SEIZURE_1H = factories.SEIZURE_1H + "settle_s: 0\n"
 
 
 def test_a_value_at_raise_fires_one_alert_with_every_column() -> None:
@@ -263,16 +257,7 @@ def test_calendar_days_of_stations_in_different_zones_are_one_bucket() -> None:
 
 
 def test_a_low_condition_waits_for_the_window_to_be_complete() -> None:
-    body = """
-        statistic: events
-        window: 1h
-        filters: {event_type: crossing}
-        op: "<="
-        raise: 2
-        clear: 5
-        settle_s: 0
-    """
-    e = engine(rule_yaml(body))
+    e = engine(rule_yaml(CROSSINGS_LOW))
     assert feed(e, [wrow(T0, event_type="crossing", dimension="", events=1)]) == []
     # more crossings of the same hour could still come; the next hour's row completes it
     rows = feed(e, [wrow(T0 + H, event_type="crossing", dimension="", events=4)])

@@ -7,6 +7,8 @@ from sinks.base import Row
 from sinks.tables import WINDOW_STATS
 from streams.alerts import AlertEngine
 from tests.unit.streams.alerts.factories import (
+    CROSSINGS_LOW,
+    SEIZURE_1H,
     T0,
     H,
     History,
@@ -21,16 +23,6 @@ from tests.unit.streams.alerts.factories import (
 )
 
 MESSAGE = "{scope_key} {value} {state} corrected={corrected}"
-
-SEIZURE_1H = """
-    statistic: seizure_kg
-    window: 1h
-    scope: station
-    filters: {event_type: seizure}
-    op: ">="
-    raise: 50
-"""
-
 
 def seizure_engine(extra: str = "") -> AlertEngine:
     return engine(rule_yaml(SEIZURE_1H + extra, message=MESSAGE))
@@ -188,17 +180,6 @@ def test_for_s_ignores_a_correction_outside_the_run() -> None:
     assert fired["window_start"] == dt(T0 + 3 * M)
     assert feed(e, [wrow(T0, M, kind="1m", seizure_kg=0, status="corrected", version=9)]) == []
     assert len(e.open_alerts()) == 1
-
-
-CROSSINGS_LOW = """
-    statistic: events
-    window: 1h
-    filters: {event_type: crossing}
-    op: "<="
-    raise: 2
-    clear: 5
-    settle_s: 0
-"""
 
 
 def crossings(i: int, events: int, version: int, status: str = "final") -> Row:
