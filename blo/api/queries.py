@@ -161,14 +161,18 @@ def alerts_sql(db: str, open_only: bool, limit: int, alert_id: str | None = None
 
 def alerts_to_ack_sql(db: str, *, rule: str | None, scope: str | None,
                       since: datetime | None, until: datetime | None, open_only: bool,
-                      limit: int) -> tuple[str, dict[str, Any]]:
+                      limit: int, also: Sequence[str] = (),
+                      also_params: dict[str, Any] | None = None
+                      ) -> tuple[str, dict[str, Any]]:
     """The not yet acknowledged alerts a bulk acknowledgement names (rows as
     :func:`alerts_sql`'s, oldest fired first): ``scope`` matches the scope key, the station,
-    or a post of a pair."""
+    or a post of a pair. ``also``: more conditions over the same columns (with
+    ``also_params``) — the token's visibility (:func:`visibility_conditions`) and the
+    list's filters (:func:`filter_conditions`) — applied before the ``limit``."""
     cols = ", ".join(f"toUInt32({c})" if c in _TIMES else
                      ("toString(alert_id)" if c == "alert_id" else c) for c in ALERT_COLUMNS)
-    conds: list[str] = ["acked = 0"]
-    params: dict[str, Any] = {}
+    conds: list[str] = ["acked = 0", *also]
+    params: dict[str, Any] = dict(also_params or {})
     if open_only:
         conds.append("state = 'firing'")
     if rule is not None:

@@ -17,6 +17,7 @@ from blo.api.deps import API, Api
 from blo.api.http import DETAIL, TOKEN, ApiError, answer
 from blo.api.params import (
     AlertParams,
+    BulkAckBody,
     MuteListParams,
     parse,
     parse_ack,
@@ -35,7 +36,9 @@ from blo.api.queries import (
     alert_station_worst_sql,
     alerts_sql,
     alerts_to_ack_sql,
+    filter_conditions,
     mutes_sql,
+    visibility_conditions,
 )
 from blo.api.scope import Scope, Visibility, filter_refusal, mute_refusal, mute_visible
 from schemas.alert_input import MuteRequest, mute_record
@@ -128,14 +131,19 @@ async def ack(request: web.Request) -> web.Response:
                    "acknowledged version within seconds"}, 1)
 
 
-async def filtered_ids(api: Api, scope: Scope, f: AlertFilter) -> set[str]:
-    """The ids of the alerts ``scope`` sees that ``f`` keeps (as ``GET /api/v1/alerts``
-    filters them), at most ``BULK_MAX + 1``."""
-    registry, v = await api.sees(scope)
-    src, params = alert_source(api.ctx.database, scope, v, f, [], places_of(registry))
-    rows = await api.ctx.query(f"SELECT toString(alert_id) FROM {src} LIMIT {BULK_MAX + 1}",
-                               params)
-    return {str(r[0]) for r in rows}
+def bulk_ack_sql(db: str, scope: Scope, v: Visibility, places: Places, body: BulkAckBody,
+                 limit: int) -> tuple[str, dict[str, Any]]:
+    """The first ``limit`` not yet acknowledged alerts, oldest fired first, that ``scope``
+    sees and ``body`` names: its rule, scope key and time range, and severity, country and
+    station as ``GET /api/v1/alerts`` filters them. Visibility and every filter apply
+    before the limit, so alerts of other countries never crowd out the token's own."""
+    params: dict[str, Any] = {}
+    also = visibility_conditions(scope, v, params) + filter_conditions(
+        AlertFilter(severities=body.severity, country=body.country, station=body.station),
+        places, params)
+    return alerts_to_ack_sql(db, rule=body.rule, scope=body.scope, since=body.since,
+                             until=body.until, open_only=body.open, limit=limit, also=also,
+                             also_params=params)
 
 
 def scope_refusal(scope: Scope, v: Visibility, key: str) -> str:
@@ -160,7 +168,7 @@ def scope_refusal(scope: Scope, v: Visibility, key: str) -> str:
 async def bulk_ack(request: web.Request) -> web.Response:
     body = parse_bulk_ack(await request.read())
     api, token = request.app[API], request[TOKEN]
-    v = await api.visibility(token.scope)
+    registry, v = await api.sees(token.scope)
     if body.scope is not None:
         why = scope_refusal(token.scope, v, body.scope)
         if why:
@@ -169,16 +177,10 @@ async def bulk_ack(request: web.Request) -> web.Response:
         why = filter_refusal(token.scope, v, station=body.station, country=body.country)
         if why:
             raise ApiError(403, why)
-    sql, params = alerts_to_ack_sql(api.ctx.database, rule=body.rule, scope=body.scope,
-                                    since=body.since, until=body.until, open_only=body.open,
-                                    limit=BULK_MAX + 1)
+    sql, params = bulk_ack_sql(api.ctx.database, token.scope, v, places_of(registry), body,
+                               BULK_MAX + 1)
     matched = shape.visible_alerts(await api.ctx.query(sql, params), token.scope, v,
                                    BULK_MAX + 1)
-    if body.severity or body.country or body.station:
-        keep = await filtered_ids(api, token.scope, AlertFilter(
-            state="firing" if body.open else None, severities=body.severity, rule=body.rule,
-            country=body.country, station=body.station, acked=False))
-        matched = [a for a in matched if str(a["alert_id"]) in keep]
     if len(matched) > BULK_MAX:
         raise ApiError(400, f"more than {BULK_MAX} alerts match: narrow the filter")
     ids = [str(a["alert_id"]) for a in matched]

@@ -7,10 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from blo.api import shape
 from blo.api.params import ParamError, parse_bulk_ack
 from blo.api.queries import alerts_to_ack_sql
 from blo.api.routes.alerts import scope_refusal
 from blo.api.scope import Scope, visibility
+from sinks.chdb import ChdbDatabase
+from sinks.sql import render
+from tests.unit.blo.alert_rows import T0, insert_alerts, make_alert
 from tests.unit.blo.api.test_scope import ALL, KZ, KZ_CUSTOMS, REGISTRY
 
 
@@ -63,3 +67,36 @@ def test_a_bulk_body_takes_the_lists_filters() -> None:
         with pytest.raises(ParamError) as e:
             parse_bulk_ack(raw)
         assert why in str(e.value), (raw, e.value)
+
+
+# -- the query the route runs, over alerts stored in embedded chDB ----------------------------
+
+def test_other_countries_alerts_never_crowd_out_the_tokens_own(chdb_db: ChdbDatabase) -> None:
+    """Visibility and the list's filters apply before the limit: a national token's bulk
+    acknowledgement finds its own alerts however many older ones other countries have."""
+    from blo.api.routes.alerts import bulk_ack_sql, places_of
+
+    foreign = [make_alert(scope_key="TJ-PYANJ", station_id="TJ-PYANJ", fired_at=T0 + i)
+               for i in range(5)]  # older than every KZ alert
+    own = [make_alert(scope_key="KZ-KORDAI", station_id="KZ-KORDAI", fired_at=T0 + 100 + i,
+                      severity=sev) for i, sev in enumerate(("critical", "warning"))]
+    done = make_alert(scope_key="KZ-KORDAI", station_id="KZ-KORDAI", fired_at=T0 + 99,
+                      acked=True, acked_by="day shift", acked_at=T0 + 200)
+    insert_alerts(chdb_db, *foreign, *own, done)
+    places = places_of(shape.Registry((), tuple(REGISTRY)))
+
+    def matched(scope: Scope, raw: bytes, limit: int) -> set[str]:
+        v = visibility(scope, REGISTRY)
+        sql, params = bulk_ack_sql(chdb_db.database, scope, v, places, parse_bulk_ack(raw),
+                                   limit)
+        rows = chdb_db.query(render(sql, params))
+        return {str(a["alert_id"]) for a in shape.visible_alerts(rows, scope, v, limit)}
+
+    rule = b'{"rule": "seizure-kg-station-1h"}'
+    ids = {str(a.alert_id) for a in own}
+    assert matched(KZ, rule, 3) == ids
+    assert matched(KZ, b'{"since": "2024-05-01"}', 2) == ids
+    critical = {str(own[0].alert_id)}
+    assert matched(ALL, b'{"severity": "critical", "country": "KZ"}', 2) == critical
+    assert matched(ALL, b'{"station": "KZ-KORDAI", "severity": "critical"}', 1) == critical
+    assert len(matched(ALL, rule, 100)) == 7  # the region sees all, acknowledged ones aside
