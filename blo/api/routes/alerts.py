@@ -127,6 +127,7 @@ async def ack(request: web.Request) -> web.Response:
                                 aid):
         raise ApiError(404, f"no alert {aid} in this token's scope")
     await api.ctx.send_ack(aid, f"{token.name} ({token.token_id})", body.comment)
+    request[DETAIL] = (f"ack {aid}" + (f": {body.comment}" if body.comment else ""))[:500]
     return answer({"alert_id": aid, "sent": True, "note": "the alert engine writes the "
                    "acknowledged version within seconds"}, 1)
 
@@ -165,6 +166,20 @@ def scope_refusal(scope: Scope, v: Visibility, key: str) -> str:
     return filter_refusal(scope, v, station=key.split(":")[0])
 
 
+def bulk_detail(body: BulkAckBody, matched: int) -> str:
+    """What the audit keeps of a bulk acknowledgement (its body is not in the path): the
+    filter, how many alerts it acknowledged (or would, on a dry run), the comment."""
+    filters = [f"{k} {v}" for k, v in (
+        ("rule", body.rule), ("scope", body.scope),
+        ("since", body.since and body.since.isoformat()),
+        ("until", body.until and body.until.isoformat()),
+        ("severity", ",".join(body.severity) or None), ("country", body.country),
+        ("station", body.station), ("open", "only" if body.open else None)) if v]
+    text = (f"bulk ack{' (dry run)' if body.dry_run else ''}: {matched} alerts "
+            f"({', '.join(filters)})" + (f": {body.comment}" if body.comment else ""))
+    return text[:500]
+
+
 async def bulk_ack(request: web.Request) -> web.Response:
     body = parse_bulk_ack(await request.read())
     api, token = request.app[API], request[TOKEN]
@@ -189,6 +204,7 @@ async def bulk_ack(request: web.Request) -> web.Response:
         for i in range(0, len(ids), _SEND_AT_ONCE):
             await asyncio.gather(*(api.ctx.send_ack(aid, who, body.comment)
                                    for aid in ids[i:i + _SEND_AT_ONCE]))
+    request[DETAIL] = bulk_detail(body, len(ids))
     return answer({"matched": len(ids), "sent": 0 if body.dry_run else len(ids),
                    "dry_run": body.dry_run, "alert_ids": ids,
                    "note": "the alert engine writes the acknowledged versions within seconds"

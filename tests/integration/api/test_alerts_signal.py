@@ -28,7 +28,7 @@ from blo.api.scope import Scope, StationInfo, alert_visible, visibility
 from blo.api.tokens import create_token
 from blo.metrics import Metrics
 from blo.settings import AlertSettings, BatchSettings
-from schemas.alert_input import MuteRequest, decode, mute_record
+from schemas.alert_input import Acknowledgement, MuteRequest, decode, mute_record
 from sinks.batching import BatchingSink
 from sinks.clickhouse import ServerDatabase
 from sinks.tables import ALERT_MUTES, ALERTS, STATIONS, WINDOW_STATS
@@ -450,6 +450,48 @@ def test_mutes_are_listed_created_ended_scoped_and_audited(world: World) -> None
     assert any(m == "DELETE" and s == 200 and d.startswith(f"unmute {MUTES[0].mute_id}")
                for m, s, d in writes)
     assert sum(s == 403 for _, s, _ in writes) >= 4  # refusals are audited too
+
+
+def test_bulk_acks_send_exactly_what_the_list_shows_and_every_ack_is_audited(
+        world: World) -> None:
+    w = world
+    assert w.api is not None
+    sent = w.api.acks
+    one = expected(w, "kz", {"station": "KZ-KORDAI", "acknowledged": "false"})[0]
+    dry_q = {"rule": "sequence-gap", "country": "KZ"}
+    real_q = {"station": "KZ-KORDAI", "severity": "critical"}
+    dry_ids = {a["alert_id"] for a in expected(w, "kz", dry_q | {"acknowledged": "false"})}
+    real_ids = {a["alert_id"] for a in expected(w, "kz", real_q | {"acknowledged": "false"})}
+    assert dry_ids and real_ids
+
+    async def body(client: TestClient[Any, Any]) -> None:
+        h = bearer(w.secrets["kz"])
+        resp = await client.post(f"/api/v1/alerts/{one['alert_id']}/ack", headers=h,
+                                 json={"comment": "patrol sent"})
+        assert resp.status == 200, await resp.text()
+        before = len(sent)
+        resp = await client.post("/api/v1/alerts/ack", headers=h,
+                                 json={**dry_q, "dry_run": True, "comment": "import"})
+        assert resp.status == 200, await resp.text()
+        assert set((await resp.json())["alert_ids"]) == dry_ids and len(sent) == before
+        resp = await client.post("/api/v1/alerts/ack", headers=h,
+                                 json={**real_q, "comment": "seen"})
+        assert resp.status == 200, await resp.text()
+        assert set((await resp.json())["alert_ids"]) == real_ids
+        acked = [decode(v.encode(), window_row_width=WINDOW_ROW_WIDTH) for _, _, v in
+                 sent[before:]]
+        assert {a.alert_id for a in acked if isinstance(a, Acknowledgement)} == real_ids
+
+    w.run(body)  # its cleanup flushes the audit rows
+    rows = w.db.query(f"SELECT path, status, rows, detail FROM {w.db.database}.api_audit "
+                      "WHERE path LIKE '/api/v1/alerts/%ack' ORDER BY at, detail")
+    got = {str(d): (str(p), int(s), int(n)) for p, s, n, d in rows}
+    assert got[f"ack {one['alert_id']}: patrol sent"] == (
+        f"/api/v1/alerts/{one['alert_id']}/ack", 200, 1)
+    assert got[f"bulk ack (dry run): {len(dry_ids)} alerts (rule sequence-gap, country KZ): "
+               "import"] == ("/api/v1/alerts/ack", 200, len(dry_ids))
+    assert got[f"bulk ack: {len(real_ids)} alerts (severity critical, station KZ-KORDAI): "
+               "seen"] == ("/api/v1/alerts/ack", 200, len(real_ids))
 
 
 # -- a muted alert is stored, never notified ----------------------------------------------------
