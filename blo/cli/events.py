@@ -15,6 +15,7 @@ from uuid import UUID
 import click
 
 from blo.cli import main, settings_of
+from blo.cli.tables import escape
 from blo.event_history import histories, history_queries, table_lines
 from blo.readers import run_query
 from sinks.sql import render
@@ -73,4 +74,7 @@ def events_history(ctx: click.Context, event_id: str, station: str | None, fmt: 
         click.echo(json.dumps(h.document(), ensure_ascii=False))
         return
     for line in table_lines(h):
-        click.echo(line)
+        # as every table of the CLI: stored text (a reason, a changed field) can neither
+        # break a line nor reorder the terminal (C1 and bidirectional controls pass the
+        # schema's labels)
+        click.echo(escape(line))

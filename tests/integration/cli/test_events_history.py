@@ -1,7 +1,7 @@
 """``blo events history`` as a subprocess against the session's real ClickHouse server
 (18.16), over histories written straight into ``events`` and ``event_revisions``
 (tests/integration/api/event_history_rows.py): the JSON and the table, an unknown id,
-``--station``, and an id two stations used."""
+``--station``, an id two stations used, and stored text escaped in the table."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,16 @@ import pytest
 
 from blo.localservices.clickhouse_server import ClickHouseServer
 from sinks.clickhouse import ServerDatabase
-from sinks.tables import EVENTS
-from tests.integration.api.event_history_rows import build, never_stored, store
+from sinks.tables import EVENT_REVISIONS, EVENTS
+from streams.stages.rows import revision_row
+from tests.integration.api.event_history_rows import (
+    T0,
+    _base,
+    build,
+    event_row,
+    never_stored,
+    store,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -111,3 +120,26 @@ def test_an_id_two_stations_used_needs_station(
     assert "is used by 2 stations (KZ-KARASU, KZ-KORDAI): name one with --station" \
         in res.stderr
     assert c.json(ids["plain"], "--station", "KZ-KORDAI")["station_id"] == "KZ-KORDAI"
+
+
+def test_the_table_escapes_what_a_terminal_would_act_on(
+        cli: tuple[Cli, ServerDatabase, dict[str, str]]) -> None:
+    """A correction reason is a label (no C0 control characters), but C1 controls (8-bit
+    CSI) and bidirectional overrides pass the schema: the table shows them escaped, the
+    JSON carries them exactly."""
+    c, db, _ = cli
+    reason = "scale \u202eexe.txt\x9b31m fixed"
+    crossing = _base("KZ-KARASU", 77, "crossing", T0, T0, direction="inbound",
+                     subject="vehicle", mode="road", persons=2, vehicles=1,
+                     document_check="passed")
+    r0 = event_row(crossing, T0 + timedelta(hours=1), 90)
+    r1 = event_row({**crossing, "persons": 3, "revision": 1, "correction_reason": reason},
+                   T0 + timedelta(hours=2), 91)
+    db.insert("events", EVENTS.column_names, [r0, r1])
+    db.insert("event_revisions", EVENT_REVISIONS.column_names,
+              [revision_row(r0), revision_row(r1)])
+    table = c.run(crossing["event_id"])
+    assert table.returncode == 0, table.stderr
+    assert "\u202e" not in table.stdout and "\x9b" not in table.stdout
+    assert table.stdout.splitlines()[4].endswith("scale \\u202eexe.txt\\x9b31m fixed")
+    assert c.json(crossing["event_id"])["revisions"][1]["reason"] == reason
