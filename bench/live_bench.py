@@ -18,8 +18,9 @@ It starts a Tansu broker and a ClickHouse 18.16 server (``blo.localservices``), 
 2. **Live**, for each rate of ``--rates``, on the same worker, now idle and caught up: a
    load generator in a separate process (``bench/loadgen.py``; confluent-kafka from
    ``bench/.venv-quix`` when that exists, else kafka-python; 50 ms linger) offers fresh
-   single-event records (event times around now) at a steady rate for ``--duration``
-   seconds. Measured:
+   single-event records (event times around now; each station's ``source_seq`` continuing
+   without a gap, unless ``--seq-gaps``) at a steady rate for ``--duration`` seconds.
+   Measured:
 
    - event→visible latency p50/p99/max. Visibility is when the event's row is readable in
      ClickHouse: the bench polls ``SELECT count() FROM events`` every ``--poll-s`` (50 ms;
@@ -150,15 +151,33 @@ def drain_backlog(worker: Worker, n_records: int, n_events: int, watch: CpuWatch
         time.sleep(0.2)
 
 
-def live_records(stations: list[StationRecord], n: int, seed: int,
-                 span_s: float) -> list[tuple[bytes, bytes]]:
-    """``n`` fresh events, event times from ``span_s`` ago to about now (new source_seq
-    values: the generator's start time seeds them, so they never collide with earlier ones)."""
+def last_seqs(records: Sequence[tuple[bytes, bytes]]) -> dict[str, int]:
+    """The highest ``source_seq`` of each station in records of one event or an array."""
+    out: dict[str, int] = {}
+    for _, v in records:
+        obj = orjson.loads(v)
+        for e in obj if isinstance(obj, list) else (obj,):
+            out[e["station_id"]] = max(out.get(e["station_id"], 0), e["source_seq"])
+    return out
+
+
+def live_records(stations: list[StationRecord], n: int, seed: int, span_s: float,
+                 next_seq: dict[str, int] | None) -> list[tuple[bytes, bytes]]:
+    """``n`` fresh events, event times from ``span_s`` ago to about now.
+
+    ``next_seq`` (station → its next ``source_seq``, advanced here): each station's numbers
+    continue without a gap, as a live source sends them. None: the generator's own numbers
+    (seeded by its start time, so every phase opens a gap of millions of numbers at every
+    station; the shipped ``sequence_gap`` rule then holds every later number of the station
+    until ``reorder_s`` of event time passed — ``--seq-gaps`` measures that case)."""
     start = datetime.now(UTC) - timedelta(seconds=span_s)
     gen = TrafficGenerator(stations, rate=n / span_s, seed=seed, start=start)
     out = []
     for e in gen.events(n):
         sid = e["station_id"]
+        if next_seq is not None:
+            e["source_seq"] = next_seq.get(sid, 1)
+            next_seq[sid] = e["source_seq"] + 1
         e["event_id"] = str(derive_event_id(sid, e["source_seq"]))
         out.append((sid.encode(), orjson.dumps(e)))
     return out
@@ -244,9 +263,11 @@ def offer(worker: Worker, ch: Any, db: str, broker: TansuBroker, topic: str,
         "consumed_in_offer": consumed, "worker_cpu_s": cpu_worker,
         "cpu_us_per_event": cpu_worker / consumed * 1e6 if consumed else float("nan"),
         "cpu": cpu, "polls": len(polls),
-        "flushes": m1.get("blo_sink_flushes_total", 0) - m0.get("blo_sink_flushes_total", 0),
-        "records_consumed": (m1.get("blo_records_consumed_total", 0)
-                             - m0.get("blo_records_consumed_total", 0)),
+        # what the worker did per phase, per-take and per-flush work included
+        "counters": {k: m1.get(k, 0) - m0.get(k, 0) for k in (
+            "blo_records_consumed_total", "blo_sink_flushes_total", "blo_sink_flush_seconds_sum",
+            "blo_sink_flush_seconds_count", "blo_window_rows_emitted_total",
+            "blo_alert_input_records_total", "blo_consumer_pauses_total")},
     }
     # kept up: everything visible, and the tail after the offer no longer than the latency
     # the offer itself saw (a worker falling behind ends with a backlog to drain)
@@ -271,6 +292,8 @@ def report(res: dict[str, Any]) -> str:
         f"revision {meta['revision']}  {meta['partitions']} partitions")
     if meta["worker_env"]:
         add(f"worker env: {meta['worker_env']}")
+    add("live source_seq: " + ("a new sequence per phase (a gap at every station)"
+                               if meta.get("seq_gaps") else "continuing each station's, no gaps"))
     b = res["backlog"]
     cpu = b["cpu"]
     add(f"backlog: {b['events']:,} events in {b['records']:,} records: {b['rate']:,.0f} events/s, "
@@ -290,6 +313,13 @@ def report(res: dict[str, Any]) -> str:
             f"{x['cpu_us_per_event'] / b['cpu_us_per_event']:>8.2f} {_busy(x['cpu']):>4.0f}%  "
             f"{x['producer']} ({x['loadgen_cpu_s'] / max(1, x['events']) * 1e6:.0f} µs/rec)")
     for x in res["live"]:
+        k = x["counters"]
+        add(f"{x['rate_offered']:>9,.0f}/s during the offer: {k['blo_sink_flushes_total']:.0f} sink "
+            f"flushes ({k['blo_sink_flushes_total'] / x['offer_s']:.1f}/s), "
+            f"{k['blo_window_rows_emitted_total']:,.0f} window rows emitted, "
+            f"{k['blo_alert_input_records_total']:,.0f} alert input records, "
+            f"{k['blo_consumer_pauses_total']:.0f} backpressure pauses")
+    for x in res["live"]:
         if x["rate_offered"] == 1000:
             r = x["cpu_us_per_event"] / b["cpu_us_per_event"]
             add(f"1,000/s: live/backlog CPU {r:.2f} (target ≤ 1.3), p50 {x['p50_s']:.2f} s "
@@ -305,8 +335,11 @@ def report(res: dict[str, Any]) -> str:
         add(f"py-spy at {x['rate_offered']:,.0f}/s ({p['samples']} non-idle samples @100 Hz over "
             f"{x['offer_s']:.0f} s, all processes of the worker); busy share of wall time per "
             "thread: " + ", ".join(f"{k} {v / wall:.0%}" for k, v in p["threads"].items()))
+        # py-spy counts a thread as busy also while it waits for a core (the machine is
+        # shared), so the samples give shares; µs/event = share × the measured tree CPU
+        add("  share of samples, × the tree's measured CPU per event:")
         for k, v in p["buckets"].items():
-            add(f"  {v / tot:6.1%}  {v / max(1, x['consumed_in_offer']) * 1e4:6.1f} µs/ev  {k}")
+            add(f"  {v / tot:6.1%}  {v / tot * x['cpu_us_per_event']:6.1f} µs/ev  {k}")
     add("=" * 78)
     return "\n".join(lines)
 
@@ -325,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--drain-s", type=float, default=30.0,
                     help="how long to wait for the last events after the offer ends")
     ap.add_argument("--settle-s", type=float, default=3.0, help="idle time before each rate")
+    ap.add_argument("--seq-gaps", action="store_true",
+                    help="each phase's events take new source_seq numbers (a gap of millions "
+                         "at every station, as a restarted source) instead of continuing")
     ap.add_argument("--producer-python", default="",
                     help="interpreter of the load generator (default: bench/.venv-quix's, "
                          "which has confluent-kafka, else this one with kafka-python)")
@@ -357,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "host": os.uname().nodename,
         "cpus": os.cpu_count(), "revision": _revision(), "partitions": args.partitions,
         "worker_env": worker_env, "rates": rates, "duration_s": args.duration,
-        "poll_s": args.poll_s,
+        "poll_s": args.poll_s, "seq_gaps": args.seq_gaps,
     }, "live": []}
     broker = server = None
     worker: Worker | None = None
@@ -390,9 +426,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from clickhouse_driver import Client
 
         ch = Client(host=server.host, port=server.tcp_port, user="default")
+        next_seq = None if args.seq_gaps else {
+            k: v + 1 for k, v in last_seqs(records).items()}
         for i, rate in enumerate(rates):
             n = int(rate * args.duration)
-            recs = live_records(backlog.stations, n, seed=100 + i, span_s=args.duration)
+            recs = live_records(backlog.stations, n, seed=100 + i, span_s=args.duration,
+                                next_seq=next_seq)
             time.sleep(args.settle_s)
             prof = (args.profile / f"live-{int(rate)}.collapsed.txt"
                     if args.profile and rate == args.profile_rate else None)
