@@ -153,10 +153,12 @@ def report(res: dict[str, Any]) -> str:
         line = (f"Quix, {kind}: peer/(a {floor}) "
                 + (f"{peer['rate'] / fl:.2f}" if fl else "—"))
         if ours:
+            ours_cpu = (ours["cpu"]["worker"] + ours["cpu"].get("ingest", 0.0)) / ours["events"] * 1e6
             line = (f"{'(c)/(q)' if kind == 'single' else '(d)/(r)'} = {ours['rate']:,.0f} / "
                     f"{peer['rate']:,.0f} = {ours['rate'] / peer['rate']:.2f}× the nearest peer; "
                     f"ours/(a {floor}) " + (f"{ours['rate'] / fl:.2f}" if fl else "—")
-                    + ", " + line)
+                    + ", " + line + f"; CPU µs/event ours {ours_cpu:.0f} / Quix "
+                    f"{peer['cpu_us_per_event']:.0f} = {ours_cpu / peer['cpu_us_per_event']:.2f}")
         add(line)
     if c and e:
         r = c["rate"] / e["rate"]
