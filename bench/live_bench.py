@@ -15,6 +15,8 @@ It starts a Tansu broker and a ClickHouse 18.16 server (``blo.localservices``), 
    the worker's whole process tree (Faust process, ingest process, any other child; from
    ``/proc/<pid>/stat``), and the tree's peak resident memory (the sum of the processes'
    RSS sampled every 0.2 s, and the sum of their ``VmHWM``).
+   Then the idle worker's CPU per second over ``--idle-s`` (its fixed cost: timers,
+   window and alert ticks, Kafka polls).
 2. **Live**, for each rate of ``--rates``, on the same worker, now idle and caught up: a
    load generator in a separate process (``bench/loadgen.py``; confluent-kafka from
    ``bench/.venv-quix`` when that exists, else kafka-python; 50 ms linger) offers fresh
@@ -304,6 +306,9 @@ def report(res: dict[str, Any]) -> str:
         f"machine busy {_busy(cpu):.0f}%")
     add(f"         worker tree peak RSS {b['peak_rss_mb']:,.0f} MB (sampled every 0.2 s; "
         f"sum of the processes' VmHWM {b['peak_hwm_sum_mb']:,.0f} MB)")
+    if "idle_cpu_ms_per_s" in res:
+        add(f"idle worker (caught up, no events): {res['idle_cpu_ms_per_s']:.0f} ms CPU per second "
+            "(timers, window and alert ticks, polls)")
     if res["live"]:
         add("-" * 78)
         add(f"{'offered/s':>9} {'sent/s':>8} {'visible/s':>9} {'kept up':>7} {'p50 s':>6} "
@@ -360,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--drain-s", type=float, default=30.0,
                     help="how long to wait for the last events after the offer ends")
     ap.add_argument("--settle-s", type=float, default=3.0, help="idle time before each rate")
+    ap.add_argument("--idle-s", type=float, default=10.0,
+                    help="measure the idle worker's CPU for this long after the backlog (0: no)")
     ap.add_argument("--seq-gaps", action="store_true",
                     help="each phase's events take new source_seq numbers (a gap of millions "
                          "at every station, as a restarted source) instead of continuing")
@@ -425,6 +432,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"backlog: {res['backlog']['rate']:,.0f} events/s, "
             f"{res['backlog']['cpu_us_per_event']:.1f} µs/event, "
             f"peak RSS {res['backlog']['peak_rss_mb']:,.0f} MB")
+        if args.idle_s > 0:  # the worker's fixed cost: timers, ticks, polls, with no events
+            time.sleep(args.settle_s)
+            c0, w0 = tree_cpu_seconds(worker.proc.pid), time.monotonic()
+            time.sleep(args.idle_s)
+            res["idle_cpu_ms_per_s"] = ((tree_cpu_seconds(worker.proc.pid) - c0)
+                                        / (time.monotonic() - w0) * 1e3)
+            log(f"idle worker: {res['idle_cpu_ms_per_s']:.0f} ms CPU per second")
         from clickhouse_driver import Client
 
         ch = Client(host=server.host, port=server.tcp_port, user="default")
