@@ -125,6 +125,7 @@ def drain_backlog(worker: Worker, n_records: int, n_events: int, watch: CpuWatch
     t_first: float | None = None
     cpu0 = 0.0
     peak_rss = peak_hwm = 0
+    rss_timeline: list[tuple[float, int, float]] = []  # (s since first, events, RSS MB)
     last_check = t_spawn
     while True:
         now = time.monotonic()
@@ -136,6 +137,9 @@ def drain_backlog(worker: Worker, n_records: int, n_events: int, watch: CpuWatch
         m = worker.metrics()
         rss, hwm = tree_rss(worker.proc.pid)
         peak_rss, peak_hwm = max(peak_rss, rss), max(peak_hwm, hwm)
+        if t_first is not None and (not rss_timeline or now - t_first - rss_timeline[-1][0] >= 1):
+            rss_timeline.append((round(now - t_first, 1),
+                                 int(m.get("blo_events_consumed_total", 0)), rss / 2**20))
         if t_first is None and m.get("blo_records_consumed_total", 0) > 0:
             t_first = now
             cpu0 = tree_cpu_seconds(worker.proc.pid)
@@ -149,7 +153,7 @@ def drain_backlog(worker: Worker, n_records: int, n_events: int, watch: CpuWatch
                     "rate": n_events / elapsed, "startup_s": t_first - t_spawn,
                     "worker_cpu_s": cpu, "cpu_us_per_event": cpu / n_events * 1e6,
                     "cpu": other, "peak_rss_mb": peak_rss / 2**20,
-                    "peak_hwm_sum_mb": peak_hwm / 2**20}
+                    "peak_hwm_sum_mb": peak_hwm / 2**20, "rss_timeline": rss_timeline}
         time.sleep(0.2)
 
 
@@ -306,6 +310,11 @@ def report(res: dict[str, Any]) -> str:
         f"machine busy {_busy(cpu):.0f}%")
     add(f"         worker tree peak RSS {b['peak_rss_mb']:,.0f} MB (sampled every 0.2 s; "
         f"sum of the processes' VmHWM {b['peak_hwm_sum_mb']:,.0f} MB)")
+    tl = b.get("rss_timeline") or []
+    if len(tl) >= 4:
+        marks = [tl[min(len(tl) - 1, round(len(tl) * f))] for f in (0.1, 0.25, 0.5, 0.75, 1.0)]
+        add("         RSS while draining (events consumed → MB): " + ", ".join(
+            f"{ev:,} → {mb:,.0f}" for _, ev, mb in marks))
     if "idle_cpu_ms_per_s" in res:
         add(f"idle worker (caught up, no events): {res['idle_cpu_ms_per_s']:.0f} ms CPU per second "
             "(timers, window and alert ticks, polls)")
