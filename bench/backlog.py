@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -27,15 +28,32 @@ class Backlog:
     mean_event_bytes: float
 
 
+def _past_events(stations: list[StationRecord], n: int, span_h: float,
+                 seed: int) -> list[dict[str, Any]]:
+    """``n`` simulated events ending about 2 h ago. The generator's rate is a weekly
+    average shaped by the stations' local hour, so ``n`` events may span more or less than
+    ``span_h``: when they would reach past 2 h ago (into the future, which the worker
+    dead-letters), start earlier by the overshoot and generate again."""
+    end = datetime.now(UTC) - timedelta(hours=2)
+    start = end - timedelta(hours=span_h)
+    for _ in range(4):
+        gen = TrafficGenerator(stations, rate=n / (span_h * 3600), seed=seed, start=start)
+        events = list(gen.events(n))
+        last = max(datetime.fromisoformat(e["occurred_at"]) for e in events)
+        if last <= end:
+            return events
+        start -= (last - end) + timedelta(minutes=10)
+    return events
+
+
 def make_backlog(n: int, batch_events: int, seed: int = 7) -> Backlog:
     stations = seed_stations()
     span_h = 20.0  # occurred_at between ~22 h and ~2 h ago
-    start = datetime.now(UTC) - timedelta(hours=22)
-    gen = TrafficGenerator(stations, rate=n / (span_h * 3600), seed=seed, start=start)
+    events = _past_events(stations, n, span_h, seed)
     single: list[tuple[bytes, bytes]] = []
     per_station: dict[str, list[bytes]] = defaultdict(list)
     batched: list[tuple[bytes, bytes]] = []
-    for e in gen.events(n):
+    for e in events:
         sid = e["station_id"]
         e["event_id"] = str(derive_event_id(sid, e["source_seq"]))
         value = orjson.dumps(e)

@@ -31,6 +31,12 @@ the last ~20 hours) and measures, on that same backlog:
     are checked against counts computed here from the backlog (exit status 1 if not
     equal). Not in the default set (it takes several minutes): ``--only e`` or
     ``--only a,b,c,d,e``.
+(q) the nearest peer: the same job in Quix Streams 3.28 (``bench/quix/job.py``: the
+    project's pydantic models, a ``BatchingSink`` to ClickHouse, one tumbling window, 1 s
+    checkpoints) over the one-event-per-record backlog, (r) over the batched one; in its
+    own virtualenv (``sh bench/quix/setup.sh``; skipped with a note when it is missing).
+    The report prints (c)/(q) and (d)/(r), the project against its nearest peer, beside
+    the ratios against the in-process floor (a).
 
 Each measurement gets fresh topics, consumer group and database, and its backlog is fully
 produced (kafka-python, gzip) before its consumer starts. Tansu and ClickHouse are started
@@ -78,6 +84,7 @@ from backlog import make_backlog
 from inprocess import bench_inprocess
 from naive import bench_faust_naive
 from processes import WorkerFailed, log
+from quix_runner import bench_quix, quix_available
 from report import report, summarize_runs
 from runners import bench_faust_count, bench_worker
 
@@ -104,9 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batch-events", type=int, default=100,
                     help="events per batched record, (a) and (d)")
     ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--only", default="a,b,c,d",
-                    help="subset of a,b,c,d,e (e, the naive windowed-table Faust agent, "
-                         "takes minutes and is not in the default set)")
+    ap.add_argument("--only", default="a,b,c,d,q,r",
+                    help="subset of a,b,c,d,e,q,r (e, the naive windowed-table Faust agent, "
+                         "takes minutes and is not in the default set; q,r, Quix Streams, "
+                         "need bench/.venv-quix)")
     ap.add_argument("--naive-layout", choices=("record", "tables"), default="record",
                     help="(e): one table per window with a Stats record (default) or one "
                          "int/float table per statistic and window")
@@ -137,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(summarize_runs(args.summarize))
         return 0
     only = {x.strip() for x in args.only.split(",") if x.strip()}
+    if only & {"q", "r"} and (why := quix_available()):
+        log(f"(q)/(r) skipped: {why}")
+        only -= {"q", "r"}
     worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
     if args.profile:
         if shutil.which("py-spy") is None:
@@ -196,7 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except RuntimeError as exc:
                 log(f"(e) failed: {exc}")
                 res["e"] = {"failed": str(exc), "verified": False}
-        if only & {"c", "d"}:
+        if only & {"q", "r"} and broker is None:
+            broker = TansuBroker(workdir=workdir / "tansu").start()
+            log(f"Tansu on {broker.bootstrap}")
+        if only & {"c", "d", "q", "r"}:
             server = ClickHouseServer(workdir / "clickhouse").start()
             log(f"ClickHouse on {server.host}:{server.tcp_port}")
         for label, records in (("c", backlog.single), ("d", backlog.batched)):
@@ -214,6 +228,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             except WorkerFailed as e:
                 log(str(e))
                 res[label] = {"failed": e.what, "problems": e.problems, "env": env}
+        for label, records in (("q", backlog.single), ("r", backlog.batched)):
+            if label not in only:
+                continue
+            assert broker is not None and server is not None
+            try:
+                res[label] = bench_quix(label, broker, server, records, backlog.n_events,
+                                        workdir, args.partitions)
+                log(f"({label}) Quix Streams {res[label]['rate']:,.0f} events/s")
+            except RuntimeError as e:
+                log(f"({label}) failed: {e}")
+                res[label] = {"failed": str(e)}
     finally:
         if server is not None:
             server.stop()
@@ -228,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"(whole run {res['meta']['total_s']:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(res, indent=1, default=str))
-    ok = all(res[k].get("verified") for k in ("c", "d", "e") if k in res)
+    ok = all(res[k].get("verified") for k in ("c", "d", "e", "q", "r") if k in res)
     return 0 if ok else 1
 
 

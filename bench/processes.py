@@ -44,6 +44,43 @@ def child_pid(pid: int) -> int | None:
     return None
 
 
+def tree_pids(pid: int | None) -> list[int]:
+    """``pid`` and all its descendants (through ``/proc/<pid>/task/*/children``)."""
+    if pid is None:
+        return []
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(k) for k in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return out
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """utime+stime of a process and its live descendants (a child that exited is lost, so
+    mark and read while the tree is stable)."""
+    return sum(cpu_seconds(p) for p in tree_pids(pid))
+
+
+def tree_rss(pid: int | None) -> tuple[int, int]:
+    """(current RSS, sum of each process's peak RSS ``VmHWM``) of a process tree, bytes."""
+    rss = hwm = 0
+    for p in tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("VmHWM:"):
+                    hwm += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return rss, hwm
+
+
 def machine_busy() -> tuple[float, float, float]:
     """(busy, total, steal) CPU-seconds of all CPUs since boot."""
     parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -112,7 +112,26 @@ def report(res: dict[str, Any]) -> str:
             add("    where the worker's non-idle samples fall:")
             for k, v in p["buckets"].items():
                 add(f"      {v / tot:6.1%}  {k}")
+    q, r_ = res.get("q"), res.get("r")
+    for label, x in (("q", q), ("r", r_)):
+        if not x:
+            continue
+        kind = "single " if label == "q" else "batched"
+        if "failed" in x:
+            add(f"({label}) Quix Streams, {kind} FAILED: {x['failed']}")
+            continue
+        add(f"({label}) Quix Streams, {kind} {_fmt_rate(x['rate'])} events   "
+            f"({x['events']:,} ev / {x['records']:,} rec in {x['elapsed_s']:.1f} s; FINAL count "
+            f"{x['final_count']:,} {'OK' if x['verified'] else 'MISMATCH'}; "
+            f"{x['windows']:,} window rows)")
+        cpu = x["cpu"]
+        busy = cpu["machine_busy"] / cpu["machine_total"] * 100 if cpu["machine_total"] else 0
+        add(f"    CPU µs/event: Quix process {x['cpu_us_per_event']:.1f} (first event to last "
+            f"write); from spawn: clickhouse {cpu['clickhouse'] / x['events'] * 1e6:.1f}, tansu "
+            f"{cpu['tansu'] / x['events'] * 1e6:.1f}; machine busy {busy:.0f}%")
     add("-" * 78)
+    q = q if q and "failed" not in q else None
+    r_ = r_ if r_ and "failed" not in r_ else None
     c = c if c and "failed" not in c else None
     d = d if d and "failed" not in d else None
     e = e if e and "failed" not in e else None
@@ -127,6 +146,20 @@ def report(res: dict[str, Any]) -> str:
             f"[(a) batched; vs (a) single: {d['rate'] / a['single']['rate']:.2f}]")
     if c and d:
         add(f"(d)/(c) = {d['rate'] / c['rate']:.1f}× (record batching in the SDK)")
+    for ours, peer, floor, kind in ((c, q, "single", "single"), (d, r_, "batched", "batched")):
+        if not peer:
+            continue
+        fl = a[floor]["rate"] if a else None
+        line = (f"Quix, {kind}: peer/(a {floor}) "
+                + (f"{peer['rate'] / fl:.2f}" if fl else "—"))
+        if ours:
+            ours_cpu = (ours["cpu"]["worker"] + ours["cpu"].get("ingest", 0.0)) / ours["events"] * 1e6
+            line = (f"{'(c)/(q)' if kind == 'single' else '(d)/(r)'} = {ours['rate']:,.0f} / "
+                    f"{peer['rate']:,.0f} = {ours['rate'] / peer['rate']:.2f}× the nearest peer; "
+                    f"ours/(a {floor}) " + (f"{ours['rate'] / fl:.2f}" if fl else "—")
+                    + ", " + line + f"; CPU µs/event ours {ours_cpu:.0f} / Quix "
+                    f"{peer['cpu_us_per_event']:.0f} = {ours_cpu / peer['cpu_us_per_event']:.2f}")
+        add(line)
     if c and e:
         r = c["rate"] / e["rate"]
         add(f"(c)/(e) = {c['rate']:,.0f} / {e['rate']:,.0f} = {r:.2f}   target ≥ "
@@ -158,6 +191,10 @@ def summarize_runs(paths: Sequence[str]) -> str:
         ("(c) worker single, ev/s", lambda r: r["c"]["rate"]),
         ("(d) worker batched, ev/s", lambda r: r["d"]["rate"]),
         ("(e) naive Faust windows, ev/s", lambda r: r["e"]["rate"]),
+        ("(q) Quix single, ev/s", lambda r: r["q"]["rate"]),
+        ("(r) Quix batched, ev/s", lambda r: r["r"]["rate"]),
+        ("(c)/(q)", lambda r: r["c"]["rate"] / r["q"]["rate"]),
+        ("(d)/(r)", lambda r: r["d"]["rate"] / r["r"]["rate"]),
         ("(c)/(b)", lambda r: r["c"]["rate"] / r["b"]["rate"]),
         ("(d)/(a batched)", lambda r: r["d"]["rate"] / r["a"]["batched"]["rate"]),
         ("(c)/(e)", lambda r: r["c"]["rate"] / r["e"]["rate"]),

@@ -93,6 +93,26 @@ def _ch_events(client: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in rows}
 
 
+def worker_environment(broker: TansuBroker, server: ClickHouseServer, uid: str, db: str,
+                       partitions: int, port: int, wdir: Path,
+                       worker_env: dict[str, str]) -> dict[str, str]:
+    """The environment of a bench worker: topics ``bench-raw-<uid>``, ``bench-stations-<uid>``
+    and ``bench-dlq-<uid>`` (the caller creates them), its own group, database, web port
+    and data directory, then ``worker_env`` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
+    env.update(
+        BLO_KAFKA_BOOTSTRAP=broker.bootstrap, BLO_CLICKHOUSE_URL=server.url(db),
+        BLO_KAFKA_TOPIC_RAW=f"bench-raw-{uid}", BLO_KAFKA_TOPIC_STATIONS=f"bench-stations-{uid}",
+        BLO_KAFKA_TOPIC_DLQ=f"bench-dlq-{uid}",
+        BLO_KAFKA_GROUP_ID=f"bench-{uid}", BLO_KAFKA_PARTITIONS=str(partitions),
+        BLO_KAFKA_SESSION_TIMEOUT_S="6", BLO_WEB_PORT=str(port), BLO_DATA_DIR=str(wdir),
+        BLO_KAFKA_TOPIC_WINDOWS=f"windows-{uid}", BLO_KAFKA_TOPIC_ALERT_INPUT=f"ain-{uid}",
+        BLO_KAFKA_TOPIC_ALERTS=f"alerts-{uid}",
+    )
+    env.update(worker_env)
+    return env
+
+
 def bench_worker(label: str, broker: TansuBroker, server: ClickHouseServer,
                  records: Sequence[tuple[bytes, bytes]], n_events: int, stations: list[StationRecord],
                  workdir: Path, partitions: int, worker_env: dict[str, str],
@@ -110,16 +130,7 @@ def bench_worker(label: str, broker: TansuBroker, server: ClickHouseServer,
     port = free_port()
     wdir = workdir / f"worker-{label}-{uid}"
     wdir.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
-    env.update(
-        BLO_KAFKA_BOOTSTRAP=broker.bootstrap, BLO_CLICKHOUSE_URL=server.url(db),
-        BLO_KAFKA_TOPIC_RAW=raw, BLO_KAFKA_TOPIC_STATIONS=st_topic, BLO_KAFKA_TOPIC_DLQ=dlq,
-        BLO_KAFKA_GROUP_ID=f"bench-{uid}", BLO_KAFKA_PARTITIONS=str(partitions),
-        BLO_KAFKA_SESSION_TIMEOUT_S="6", BLO_WEB_PORT=str(port), BLO_DATA_DIR=str(wdir),
-        BLO_KAFKA_TOPIC_WINDOWS=f"windows-{uid}", BLO_KAFKA_TOPIC_ALERT_INPUT=f"ain-{uid}",
-        BLO_KAFKA_TOPIC_ALERTS=f"alerts-{uid}",
-    )
-    env.update(worker_env)
+    env = worker_environment(broker, server, uid, db, partitions, port, wdir, worker_env)
     ch = _ch_client(server)
     ch_before = _ch_events(ch)
     logf = open(wdir / "worker.log", "wb")  # noqa: SIM115
