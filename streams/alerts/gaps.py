@@ -19,6 +19,7 @@ counter) are never judged, while a live post's late reports still fill its count
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from streams.alerts.book import AlertBook, Facts
@@ -44,6 +45,30 @@ class _Seq:
     clock: int
     above: dict[int, int] = field(default_factory=dict)  # seq → event time, all > mark + 1
     gaps: dict[str, _Gap] = field(default_factory=dict)  # open gaps by scope key
+    # the numbers of ``above`` as a min-heap, and the highest of them: numbers only ever
+    # leave ``above`` from the bottom (the mark moves up), so both stay exact and each new
+    # event costs O(log n), not a scan of every number held while a gap waits
+    heap: list[int] = field(default_factory=list)
+    top: int = 0
+
+    def hold(self, seq: int, t: int) -> None:
+        """Keep ``seq`` (> mark + 1), seen with event time ``t`` (a repeat changes nothing)."""
+        if seq not in self.above:
+            self.above[seq] = t
+            heapq.heappush(self.heap, seq)
+            self.top = max(self.top, seq) if len(self.heap) > 1 else seq
+
+    def advance(self) -> None:
+        """Move the mark over the numbers held right above it."""
+        heap = self.heap
+        while heap and heap[0] == self.mark + 1:
+            self.mark = heapq.heappop(heap)
+            self.mark_t = self.above.pop(self.mark)
+
+    def take_first(self) -> None:
+        """Move the mark to the lowest number held (what lies between is judged lost)."""
+        self.mark = heapq.heappop(self.heap)
+        self.mark_t = self.above.pop(self.mark)
 
 
 def gap_key(station_id: str, first: int, last: int) -> str:
@@ -90,11 +115,9 @@ class GapTracker:
             st.clock = max(st.clock, t)
             if seq == st.mark + 1:
                 st.mark, st.mark_t = seq, t
-                while st.mark + 1 in st.above:
-                    st.mark += 1
-                    st.mark_t = st.above.pop(st.mark)
+                st.advance()
             elif seq > st.mark + 1:
-                st.above.setdefault(seq, t)
+                st.hold(seq, t)
         if st.gaps:
             self._fill(station_id, st, seq)
         self._confirm(station_id, st, None)
@@ -118,10 +141,10 @@ class GapTracker:
     def _confirm(self, station_id: str, st: _Seq, now: int | None) -> None:
         rule = self.rule
         clock = st.clock if now is None else max(st.clock, now)
-        while st.above:
-            first = min(st.above)
+        while st.heap:
+            first = st.heap[0]
             t_first = st.above[first]
-            if max(st.above) - (first - 1) < rule.reorder_seqs or clock < t_first + rule.reorder_s:
+            if st.top - (first - 1) < rule.reorder_seqs or clock < t_first + rule.reorder_s:
                 return
             gap = _Gap(st.mark + 1, first - 1)
             restarted = rule.max_gap is not None and gap.size > rule.max_gap
@@ -130,10 +153,8 @@ class GapTracker:
                 st.gaps[key] = gap
                 self.book.fire(rule, str(t_first), self._facts(
                     station_id, gap, float(gap.size), st.mark_t, t_first, t_first))
-            st.mark, st.mark_t = first, st.above.pop(first)
-            while st.mark + 1 in st.above:
-                st.mark += 1
-                st.mark_t = st.above.pop(st.mark)
+            st.take_first()
+            st.advance()
 
     def _facts(self, station_id: str, gap: _Gap, value: float, start: int, end: int,
                at: int) -> Facts:
