@@ -7,7 +7,9 @@ stack of test_dashboard.py (its fixtures: broker, ClickHouse server, worker, `bl
 * the Russian page shows no raw catalogue key and no English text of the catalogue where a
   Russian one exists;
 * the header's boxes do not overlap and its texts are not clipped, at 1366×768 and
-  1920×1080 (screenshots of both, per language, are kept in the test's tmp dir).
+  1920×1080; nor do the texts of the cells of the posts and health tables and of the
+  alerts panel's items (screenshots of both sizes, per language, are kept in
+  ``test-artifacts/``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 from blo.sdk import StationPublisher
 from blo.settings import KafkaSettings
 from tests.integration.api import test_dashboard as base
-from tests.integration.api.test_dashboard import Stack, Watched, _assert_png, _local
+from tests.integration.api.test_dashboard import ARTIFACTS, Stack, Watched, _assert_png, _local
 from tests.integration.streams.harness import wait_for
 from tests.unit.blo.test_dashboard_i18n import EN, RU, SAME_IN_BOTH
 
@@ -172,22 +174,78 @@ def test_a_seizure_published_through_the_sdk_is_in_the_feed_and_on_its_post_page
         assert w.outside == [], f"requests leaving the machine: {w.outside}"
 
 
+# the rows whose cells are checked: the posts and health tables, and the alerts panel's
+# items (their header and footer lines are its columns)
+ROWS = {"posts": "#station-table tr", "health": "#health-table tr",
+        "alerts": "#alert-feed li.alert .ah, #alert-feed li.alert .af"}
+
+
+def cell_layout(page: Any) -> dict[str, Any]:
+    """Per table: how many cells were measured, and the cells whose text is clipped (its
+    box narrower than its text, or the cell beyond its scrolling panel's visible width) or
+    overlaps a neighbour's (bounding boxes of the texts of one row)."""
+    return dict(page.evaluate("""(rows) => {
+      const rect = (r) => ({ x0: r.left, y0: r.top, x1: r.right, y1: r.bottom });
+      const textBox = (e) => { const r = document.createRange(); r.selectNodeContents(e); return rect(r.getBoundingClientRect()); };
+      const name = (e) => `${e.closest('[data-row-station],[data-alert-id],[data-group],tr')?.dataset?.rowStation || ''} ${e.className || e.tagName}: ${e.textContent.trim().slice(0, 40)}`;
+      const out = {};
+      for (const [table, sel] of Object.entries(rows)) {
+        const got = { cells: 0, clipped: [], overlaps: [] };
+        for (const row of document.querySelectorAll(sel)) {
+          if (!row.offsetParent) continue;
+          const cells = [...row.children].filter((e) => e.offsetParent && e.textContent.trim());
+          const view = row.closest('.scroll').getBoundingClientRect();
+          const boxes = [];
+          for (const c of cells) {
+            got.cells++;
+            const b = textBox(c);
+            const cr = c.getBoundingClientRect();
+            if (c.scrollWidth > c.clientWidth + 1 || b.x1 > cr.right + 0.5 || b.x0 < cr.left - 0.5 || b.x1 > view.right + 0.5)
+              got.clipped.push(name(c));
+            // an inner element of the cell that cuts its own text (ellipsis, overflow)
+            for (const inner of c.querySelectorAll('*'))
+              if (inner.offsetParent && inner.textContent.trim() && inner.scrollWidth > inner.clientWidth + 1 && getComputedStyle(inner).overflowX !== 'visible')
+                got.clipped.push(name(inner));
+            boxes.push([c, b]);
+          }
+          for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+            const a = boxes[i][1]; const b = boxes[j][1];
+            if (Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > 0.5 && Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > 0.5)
+              got.overlaps.push(`${name(boxes[i][0])} / ${name(boxes[j][0])}`);
+          }
+        }
+        out[table] = got;
+      }
+      return out;
+    }""", ROWS))
+
+
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_the_header_neither_overlaps_nor_clips_at_both_sizes(
-        stack: Stack, browser: Any, lang: str, tmp_path: Path) -> None:
+        stack: Stack, browser: Any, lang: str) -> None:
     for width, height in ((1366, 768), (1920, 1080)):
         with page_in(browser, LANGS[lang][0], width, height) as w:
             page = w.page
             page.goto(f"{stack.base}/#token={stack.tokens['duty-officer']}")
             live_and_fed(page)
             page.wait_for_timeout(1200)  # the last snapshot's animations
+            wait_for(lambda: page.locator("#health-table tbody tr").count() > 1, 30,
+                     "the health table")
+            wait_for(lambda: page.locator("#alert-feed li.alert").count() > 0, 30,
+                     "the alerts panel")
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = ARTIFACTS / f"dashboard-{lang}-{width}x{height}.png"
+            page.screenshot(path=str(shot))
+            _assert_png(shot, width)
             got = header_layout(page)
             assert got["n"] >= 8, got
             assert got["overlaps"] == [], got
             assert got["clipped"] == [], got
             assert got["outside"] == [], got
             assert got["postsOverlap"] is False
-            shot = tmp_path / f"dashboard-{lang}-{width}x{height}.png"
-            page.screenshot(path=str(shot))
-            _assert_png(shot, width)
+            cells = cell_layout(page)
+            for table, c in cells.items():
+                assert c["cells"] >= 4, (table, c)
+                assert c["clipped"] == [], (lang, width, table, c["clipped"])
+                assert c["overlaps"] == [], (lang, width, table, c["overlaps"])
             assert w.errors == [], w.errors
