@@ -60,7 +60,9 @@ RULES_YAML = f"""\
 version: 1
 rules:
   - id: busy-minute
-    name: Unusually busy minute at a post
+    name:
+      en: Unusually busy minute at a post
+      ru: Необычно много событий за минуту на посту
     severity: critical
     labels: {{team: operations}}
     message: "{{station_id}}: {{value}} events in the minute from {{window_start}} (threshold {{threshold}})"

@@ -111,7 +111,6 @@ let fetching = false;
 let bulkTarget = null;
 let filterSig = '';
 
-/** What an alert is about: the station or pair, else "<scope> <key>". */
 /** An alert's message in the page's language (the engine renders every language of the
  * rules file: ``messages``), English when that language has none. */
 export function alertMessage(a, lang = currentLang()) {
@@ -119,6 +118,14 @@ export function alertMessage(a, lang = currentLang()) {
   return all[lang] || all.en || a.message || '';
 }
 
+/** The name of an alert's (or a group's) rule in the page's language (the rules file names
+ * each rule per language: ``rule_names``), English when that language has none. */
+export function ruleName(a, lang = currentLang()) {
+  const all = a.rule_names || {};
+  return all[lang] || all.en || a.rule_name || a.rule_id || '';
+}
+
+/** What an alert is about: the station or pair, else "<scope> <key>". */
 export function alertSubject(a) {
   return a.scope === 'station' || a.scope === 'pair' ? a.scope_key || a.station_id : `${vocab('scope', a.scope)} ${a.scope_key}`;
 }
@@ -244,7 +251,7 @@ function renderGroups(list, groups) {
     list.append(h('li', { class: `alert group ${g.worst_severity}`, 'data-group': `${g.rule_id}|${g.scope_key}`, 'data-count': g.count },
       h('div', { class: 'ah' },
         h('span', { class: `chip ${g.worst_severity}`, text: vocab('severity', g.worst_severity) }),
-        h('span', { class: 'rule', title: g.rule_id, text: g.rule_name || g.rule_id })),
+        h('span', { class: 'rule', title: g.rule_id, text: ruleName(g) })),
       h('div', { class: 'af' },
         h('span', { class: 'key', text: g.scope === 'station' || g.scope === 'pair' ? g.scope_key : `${vocab('scope', g.scope)} ${g.scope_key}` }),
         h('span', { class: 'gcount', text: groupLine(g) }), action)));
@@ -253,7 +260,7 @@ function renderGroups(list, groups) {
 
 async function openBulk(g) {
   bulkTarget = g;
-  $('bulk-what').textContent = `${g.rule_name || g.rule_id} — ${g.scope_key}`;
+  $('bulk-what').textContent = `${ruleName(g)} — ${g.scope_key}`;
   $('bulk-count').textContent = '…';
   $('bulk-comment').value = '';
   $('bulk-err').hidden = true;
@@ -300,7 +307,7 @@ function alertItem(a) {
   return h('li', { class: `alert ${a.severity}${a.acked ? ' acked' : ''}`, 'data-alert-id': a.alert_id },
     h('div', { class: 'ah' },
       h('span', { class: `chip ${a.severity}`, text: vocab('severity', a.severity) }),
-      h('span', { class: 'rule', title: a.rule_id, text: a.rule_name || a.rule_id })),
+      h('span', { class: 'rule', title: a.rule_id, text: ruleName(a) })),
     h('div', { class: 'msg', text: alertMessage(a) + (a.provisional ? ` ${t('alerts.provisional')}` : '') }),
     h('div', { class: 'af' },
       h('span', { class: 'when', title: t('alerts.fired_at', { time: a.fired_at }) }, Number.isFinite(fired) ? `${utcAndLocal(fired, st ? st.tz : '')} · ` : '', agoSpan(fired)),
@@ -309,7 +316,7 @@ function alertItem(a) {
 
 function openAck(a) {
   ackTarget = a;
-  $('ack-what').textContent = `${vocab('severity', a.severity).toUpperCase()} · ${a.rule_name || a.rule_id} — ${alertMessage(a)}`;
+  $('ack-what').textContent = `${vocab('severity', a.severity).toUpperCase()} · ${ruleName(a)} — ${alertMessage(a)}`;
   $('ack-comment').value = '';
   $('ack-err').hidden = true;
   $('ack-send').disabled = false;
