@@ -9,7 +9,8 @@ stack of test_dashboard.py (its fixtures: broker, ClickHouse server, worker, `bl
 * the header's boxes do not overlap and its texts are not clipped, at 1366×768 and
   1920×1080; nor do the texts of the cells of the posts and health tables and of the
   alerts panel's items (screenshots of both sizes, per language, are kept in
-  ``test-artifacts/``).
+  ``test-artifacts/``); the alerts show their rule's name in the page's language; the page
+  says "posts" ("посты"), never "stations", in its text, titles and labels.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ stack, browser = base.stack, base.browser
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 LANGS = {"en": ("en-GB", "heroin", "120 kg"), "ru": ("ru-RU", "героин", "120 кг")}
+RULE_NAMES = {"en": "Unusually busy minute at a post",
+              "ru": "Необычно много событий за минуту на посту"}  # test_dashboard.RULES_YAML
 SEQ = iter(range(900_000, 1_000_000))
 HEADER_BOXES = [".brand", ".kpi", ".clocks", ".conn", "#lang"]
 HEADER_TEXTS = [".title", ".subtitle", ".kpi-v", ".kpi-l", ".clocks", "#conn-text"]
@@ -243,6 +246,15 @@ def test_the_header_neither_overlaps_nor_clips_at_both_sizes(
             assert got["clipped"] == [], got
             assert got["outside"] == [], got
             assert got["postsOverlap"] is False
+            # the rule's name in the page's language
+            assert page.locator("#alert-feed li.alert .rule").first.text_content() \
+                == RULE_NAMES[lang]
+            # one word for a post: "Posts" in English, "Посты" in Russian, never "stations"
+            words = page.evaluate("""() => [document.body.innerText,
+              ...[...document.querySelectorAll('[title], [aria-label]')].flatMap(
+                (e) => [e.getAttribute('title') || '', e.getAttribute('aria-label') || ''])]
+              .join(' | ')""")
+            assert not re.search(r"\bstations?\b|станци", words, re.I), words
             cells = cell_layout(page)
             for table, c in cells.items():
                 assert c["cells"] >= 4, (table, c)
