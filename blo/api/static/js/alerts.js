@@ -2,11 +2,12 @@
  * order), with the exact counts of the API (``alerts_counts``: never a page's length),
  * filters (severity, state, acknowledged, country, post: GET /api/v1/alerts does the
  * filtering, the panel shows "N of M"), grouping by rule and scope, the acknowledgement
- * dialog (POST /api/v1/alerts/{id}/ack as the token's name) and a group's bulk
- * acknowledgement (POST /api/v1/alerts/ack {rule, scope, open}: first a dry run, whose
- * count the confirmation shows). */
+ * dialog (POST /api/v1/alerts/{id}/ack as the token's name), a group's bulk
+ * acknowledgement (POST /api/v1/alerts/ack {rule, scope, open}) and "acknowledge all shown"
+ * (the same with the panel's filters): first a dry run, whose count the confirmation
+ * states. */
 import { AuthError, api } from './api.js';
-import { agoSpan } from './clock.js';
+import { agoSpan, serverNow } from './clock.js';
 import { tokenLost } from './connection.js';
 import { $, clear, h, toast } from './dom.js';
 import { fmtInt, parseT, utcAndLocal } from './format.js';
@@ -98,6 +99,29 @@ export function panelSub(counts) {
  * group): the not yet acknowledged open alerts of the rule about that key. */
 export function groupAckBody(g, comment = '', dryRun = false) {
   return { rule: g.rule_id, scope: g.scope_key, open: true, comment, dry_run: dryRun };
+}
+
+/** The bulk acknowledgement of every alert the panel's ``view`` shows (its filters, as
+ * ``alertsQuery`` sends them): the not yet acknowledged ones of the severity, country, post
+ * and state chosen. None (null) when the view cannot hold an unacknowledged alert (only
+ * acknowledged ones), or asks for what the bulk acknowledgement cannot tell apart (only
+ * resolved alerts). The API needs one filter: with none chosen, "fired before ``until``"
+ * (a day after ``now``, epoch ms) stands for all of them. */
+export function viewAckBody(view, now, comment = '', dryRun = false) {
+  if (view.acked === 'acked' || view.state === 'resolved') return null;
+  const body = { open: view.state === 'firing', comment, dry_run: dryRun };
+  if (view.severity) body.severity = view.severity;
+  if (view.country) body.country = view.country;
+  if (view.station) body.station = view.station;
+  if (!view.severity && !view.country && !view.station) body.until = new Date(now + 86400000).toISOString();
+  return body;
+}
+
+/** How many unacknowledged alerts the panel shows (the filter's exact count, null when not
+ * known: the default view's snapshot has no acknowledgement counts). */
+export function unackedShown(view, counts) {
+  if (view.acked === 'acked') return 0;
+  return counts && counts.by_ack ? counts.by_ack.unacked : null;
 }
 
 /** A group's line: how many alerts, how many of them still unacknowledged. */
@@ -198,13 +222,27 @@ export function renderAlerts(snap, fetched) {
     const b = listed.body;
     const items = view.group ? b.groups : b.alerts;
     $('alerts-shown').textContent = shownOf(items.length, b.total);
+    ackAllButton(unackedShown(view, b.counts));
     if (view.group) { renderGroups(list, items); return; }
     renderItems(list, items, t('alerts.none_match'));
     return;
   }
   const alerts = sortAlerts(snap.alerts || []);
   $('alerts-shown').textContent = shownOf(alerts.length, Math.max(firingTotal(snap), alerts.length));
+  ackAllButton(alerts.some((a) => !a.acked && !pendingAcks.has(a.alert_id)) ? null : 0);
   renderItems(list, alerts, t('alerts.none'));
+}
+
+/** "Acknowledge all shown (N)": disabled when nothing unacknowledged is shown (``n`` 0) or
+ * the view cannot be acknowledged as a whole; ``n`` null: a count not known here (the
+ * confirmation states it). */
+function ackAllButton(n) {
+  const b = $('af-ack-all');
+  const possible = viewAckBody(view, 0) !== null;
+  b.disabled = !possible || n === 0;
+  b.dataset.unacked = n === null ? '' : String(n);
+  b.textContent = n === null || !possible ? t('alerts.ack_all') : t('alerts.ack_all_n', { n: fmtInt(n) });
+  b.title = possible ? t('alerts.ack_all_title') : t('alerts.ack_all_resolved');
 }
 
 function renderItems(list, alerts, none) {
@@ -258,18 +296,45 @@ function renderGroups(list, groups) {
   }
 }
 
-async function openBulk(g) {
-  bulkTarget = g;
-  $('bulk-what').textContent = `${ruleName(g)} — ${g.scope_key}`;
+function openBulk(g) {
+  return openBulkFor({ title: t('bulk.h'), what: `${ruleName(g)} — ${g.scope_key}`, open: true,
+    body: (comment, dryRun) => groupAckBody(g, comment, dryRun) });
+}
+
+/** The panel's filters in words ("open · critical · KZ"), for the confirmation. */
+function viewWords(v) {
+  const parts = [v.state === 'firing' ? t('alerts.f_open') : t('alerts.f_any_state')];
+  if (v.severity) parts.push(vocab('severity', v.severity));
+  if (v.acked === 'unacked') parts.push(t('alerts.f_unacked'));
+  if (v.country) parts.push(v.country);
+  if (v.station) parts.push(v.station);
+  return parts.join(' · ');
+}
+
+function openAckAll() {
+  const shown = { ...view };
+  const now = serverNow();
+  if (!viewAckBody(shown, now)) return;
+  openBulkFor({ title: t('bulk.h_all'), what: viewWords(shown), open: shown.state === 'firing',
+    body: (comment, dryRun) => viewAckBody(shown, now, comment, dryRun) });
+}
+
+/** The bulk acknowledgement dialog of ``target`` ({title, what, open, body(comment,
+ * dryRun)}): a dry run first, whose count the confirmation states. */
+async function openBulkFor(target) {
+  bulkTarget = target;
+  $('bulk-title').textContent = target.title;
+  $('bulk-what').textContent = target.what;
   $('bulk-count').textContent = '…';
+  delete $('bulk-count').dataset.matched;
   $('bulk-comment').value = '';
   $('bulk-err').hidden = true;
   $('bulk-send').disabled = true;
   $('bulk-dialog').showModal();
   try {
-    const r = await api('/api/v1/alerts/ack', { method: 'POST', body: groupAckBody(g, '', true) });
-    if (bulkTarget !== g) return;
-    $('bulk-count').textContent = tn('alerts.bulk_will', r.matched);
+    const r = await api('/api/v1/alerts/ack', { method: 'POST', body: target.body('', true) });
+    if (bulkTarget !== target) return;
+    $('bulk-count').textContent = tn(target.open ? 'alerts.bulk_will' : 'alerts.bulk_will_any', r.matched);
     $('bulk-count').dataset.matched = String(r.matched);
     $('bulk-send').disabled = r.matched === 0;
   } catch (e) {
@@ -335,14 +400,15 @@ export function initAlerts() {
       if (state.snap) renderAlerts(state.snap);
     });
   }
+  $('af-ack-all').addEventListener('click', openAckAll);
   $('bulk-cancel').addEventListener('click', () => { bulkTarget = null; $('bulk-dialog').close(); });
   $('bulk-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const g = bulkTarget;
-    if (!g) return;
+    const target = bulkTarget;
+    if (!target) return;
     $('bulk-send').disabled = true;
     try {
-      const r = await api('/api/v1/alerts/ack', { method: 'POST', body: groupAckBody(g, $('bulk-comment').value) });
+      const r = await api('/api/v1/alerts/ack', { method: 'POST', body: target.body($('bulk-comment').value, false) });
       for (const id of r.alert_ids || []) pendingAcks.add(id);
       bulkTarget = null;
       $('bulk-dialog').close();

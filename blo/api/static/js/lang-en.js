@@ -293,6 +293,15 @@ export default {
   "one": "{n} acknowledgement sent: the alert engine records it within seconds.",
   "other": "{n} acknowledgements sent: the alert engine records them within seconds."
  },
+ "alerts.bulk_will_any": {
+  "one": "This acknowledges {n} alert (open or resolved).",
+  "other": "This acknowledges {n} alerts (open or resolved)."
+ },
+ "alerts.ack_all": "Acknowledge all shown",
+ "alerts.ack_all_n": "Acknowledge all shown ({n})",
+ "alerts.ack_all_title": "Acknowledge every unacknowledged alert the filters show (not only this page)",
+ "alerts.ack_all_resolved": "Only open or all alerts can be acknowledged together",
+ "bulk.h_all": "Acknowledge all shown alerts",
  "bulk.h": "Acknowledge a group",
  "bulk.send": "Acknowledge all"
 };
