@@ -15,10 +15,8 @@ stack of test_dashboard.py (its fixtures: broker, ClickHouse server, worker, `bl
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,8 @@ import pytest
 from blo.sdk import StationPublisher
 from blo.settings import KafkaSettings
 from tests.integration.api import test_dashboard as base
-from tests.integration.api.test_dashboard import ARTIFACTS, Stack, Watched, _assert_png, _local
+from tests.integration.api.chromium import screenshot, watched_page
+from tests.integration.api.test_dashboard import Stack
 from tests.integration.streams.harness import wait_for
 from tests.unit.blo.test_dashboard_i18n import EN, RU, SAME_IN_BOTH
 
@@ -43,26 +42,6 @@ RULE_NAMES = {"en": "Unusually busy minute at a post",
 SEQ = iter(range(900_000, 1_000_000))
 HEADER_BOXES = [".brand", ".kpi", ".clocks", ".conn", "#lang"]
 HEADER_TEXTS = [".title", ".subtitle", ".kpi-v", ".kpi-l", ".clocks", "#conn-text"]
-
-
-@contextlib.contextmanager
-def page_in(browser: Any, locale: str, width: int = 1600, height: int = 1000
-            ) -> Iterator[Watched]:
-    """A page whose browser prefers ``locale`` (navigator.languages); console errors and
-    requests leaving the machine are recorded, and the latter refused."""
-    ctx = browser.new_context(viewport={"width": width, "height": height},
-                              timezone_id="Asia/Almaty", locale=locale)
-    page = ctx.new_page()
-    w = Watched(page)
-    page.route("**/*", lambda r: r.continue_() if _local(r.request.url) else r.abort())
-    page.on("request", lambda req: None if _local(req.url) else w.outside.append(req.url))
-    page.on("console", lambda m: w.errors.append(f"console: {m.text}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
-    try:
-        yield w
-    finally:
-        ctx.close()
 
 
 def publish_seizure(stack: Stack, tmp: Path, station: str, kg: float) -> tuple[str, float]:
@@ -103,6 +82,12 @@ def live_and_fed(page: Any) -> None:
     wait_for(lambda: page.locator("#event-feed li").count() > 0, 30, "the feed")
 
 
+def tables_filled(page: Any) -> None:
+    wait_for(lambda: page.locator("#health-table tbody tr").count() > 1, 30,
+             "the health table")
+    wait_for(lambda: page.locator("#alert-feed li.alert").count() > 0, 30, "the alerts panel")
+
+
 def header_layout(page: Any) -> dict[str, Any]:
     return dict(page.evaluate("""([boxes, texts]) => {
       const rect = (e) => { const r = e.getBoundingClientRect(); return { x0: r.left, y0: r.top, x1: r.right, y1: r.bottom, w: r.width }; };
@@ -133,7 +118,7 @@ def header_layout(page: Any) -> dict[str, Any]:
 def test_a_seizure_published_through_the_sdk_is_in_the_feed_and_on_its_post_page(
         stack: Stack, browser: Any, lang: str, tmp_path: Path) -> None:
     locale, drug, kg_text = LANGS[lang]
-    with page_in(browser, locale) as w:
+    with watched_page(browser, locale=locale) as w:
         page = w.page
         page.goto(f"{stack.base}/#token={stack.tokens['duty-officer']}")
         wait_for(lambda: page.get_attribute("#conn", "data-state") == "live", 60, "the stream")
@@ -227,19 +212,13 @@ def cell_layout(page: Any) -> dict[str, Any]:
 def test_the_header_neither_overlaps_nor_clips_at_both_sizes(
         stack: Stack, browser: Any, lang: str) -> None:
     for width, height in ((1366, 768), (1920, 1080)):
-        with page_in(browser, LANGS[lang][0], width, height) as w:
+        with watched_page(browser, width, height, LANGS[lang][0]) as w:
             page = w.page
             page.goto(f"{stack.base}/#token={stack.tokens['duty-officer']}")
             live_and_fed(page)
             page.wait_for_timeout(1200)  # the last snapshot's animations
-            wait_for(lambda: page.locator("#health-table tbody tr").count() > 1, 30,
-                     "the health table")
-            wait_for(lambda: page.locator("#alert-feed li.alert").count() > 0, 30,
-                     "the alerts panel")
-            ARTIFACTS.mkdir(exist_ok=True)
-            shot = ARTIFACTS / f"dashboard-{lang}-{width}x{height}.png"
-            page.screenshot(path=str(shot))
-            _assert_png(shot, width)
+            tables_filled(page)
+            screenshot(page, f"dashboard-{lang}-{width}x{height}.png", width)
             got = header_layout(page)
             assert got["n"] >= 8, got
             assert got["overlaps"] == [], got
@@ -254,7 +233,7 @@ def test_the_header_neither_overlaps_nor_clips_at_both_sizes(
               ...[...document.querySelectorAll('[title], [aria-label]')].flatMap(
                 (e) => [e.getAttribute('title') || '', e.getAttribute('aria-label') || ''])]
               .join(' | ')""")
-            assert not re.search(r"\bstations?\b|станци", words, re.I), words
+            assert not re.search(r"\bstations?\b|станци", words, re.IGNORECASE), words
             cells = cell_layout(page)
             for table, c in cells.items():
                 assert c["cells"] >= 4, (table, c)

@@ -204,7 +204,8 @@ async function fetchListed() {
   } finally {
     fetching = false;
   }
-  if (state.snap) renderAlerts(state.snap, true);
+  // the filters changed while reading: read the new view now, not at the next update
+  if (state.snap) renderAlerts(state.snap, key === alertsQuery(view));
 }
 
 export function renderAlerts(snap, fetched) {
@@ -214,7 +215,7 @@ export function renderAlerts(snap, fetched) {
   if (!isDefaultView(view)) {
     if (!fetched) fetchListed();
     const key = alertsQuery(view);
-    if (!listed || listed.key !== key) return;
+    if (!listed || listed.key !== key) { ackAllButton(undefined); return; }
     if (listed.error) {
       clear(list).append(h('li', { class: 'none', text: t('alerts.ack_failed', { why: listed.error }) }));
       return;
@@ -233,12 +234,18 @@ export function renderAlerts(snap, fetched) {
   renderItems(list, alerts, t('alerts.none'));
 }
 
-/** "Acknowledge all shown (N)": disabled when nothing unacknowledged is shown (``n`` 0) or
- * the view cannot be acknowledged as a whole; ``n`` null: a count not known here (the
- * confirmation states it). */
+/** "Acknowledge all shown (N)": disabled when nothing unacknowledged is shown (``n`` 0),
+ * the view cannot be acknowledged as a whole, or its list is still being read (``n``
+ * undefined); ``n`` null: a count not known here (the confirmation states it). */
 function ackAllButton(n) {
   const b = $('af-ack-all');
   const possible = viewAckBody(view, 0) !== null;
+  if (n === undefined) { // the view's list is being read: nothing to acknowledge yet
+    b.disabled = true;
+    b.dataset.unacked = '';
+    b.textContent = t('alerts.ack_all');
+    return;
+  }
   b.disabled = !possible || n === 0;
   b.dataset.unacked = n === null ? '' : String(n);
   b.textContent = n === null || !possible ? t('alerts.ack_all') : t('alerts.ack_all_n', { n: fmtInt(n) });
