@@ -171,7 +171,8 @@ ROWS = {"posts": "#station-table tr", "health": "#health-table tr",
 def cell_layout(page: Any) -> dict[str, Any]:
     """Per table: how many cells were measured, and the cells whose text is clipped (its
     box narrower than its text, or the cell beyond its scrolling panel's visible width) or
-    overlaps a neighbour's (bounding boxes of the texts of one row)."""
+    overlaps a neighbour's (bounding boxes of the texts of one row); and the chart's axis
+    labels that overlap."""
     return dict(page.evaluate("""(rows) => {
       const rect = (r) => ({ x0: r.left, y0: r.top, x1: r.right, y1: r.bottom });
       const textBox = (e) => { const r = document.createRange(); r.selectNodeContents(e); return rect(r.getBoundingClientRect()); };
@@ -188,6 +189,11 @@ def cell_layout(page: Any) -> dict[str, Any]:
             got.cells++;
             const b = textBox(c);
             const cr = c.getBoundingClientRect();
+            // text past the cell's content box is cut (an ellipsis: Chromium reports the
+            // cell's scrollWidth as if it fitted) or runs into the neighbour's padding
+            const cs = getComputedStyle(c);
+            const inner = { x0: cr.left + parseFloat(cs.paddingLeft) + parseFloat(cs.borderLeftWidth), x1: cr.right - parseFloat(cs.paddingRight) - parseFloat(cs.borderRightWidth) };
+            if (b.x1 > inner.x1 + 0.5 || b.x0 < inner.x0 - 0.5) got.clipped.push(`${name(c)} (past its box)`);
             if (c.scrollWidth > c.clientWidth + 1 || b.x1 > cr.right + 0.5 || b.x0 < cr.left - 0.5 || b.x1 > view.right + 0.5)
               got.clipped.push(name(c));
             // an inner element of the cell that cuts its own text (ellipsis, overflow)
@@ -204,6 +210,15 @@ def cell_layout(page: Any) -> dict[str, Any]:
         }
         out[table] = got;
       }
+      // the chart's axis labels (times, counts, "UTC") do not run into each other
+      const labels = [...document.querySelectorAll('#chart .axis text')].map((e) => [e.textContent, rect(e.getBoundingClientRect())]);
+      const chart = { cells: labels.length, clipped: [], overlaps: [] };
+      for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
+        const a = labels[i][1]; const b = labels[j][1];
+        if (Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > 0.5 && Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > 0.5)
+          chart.overlaps.push(`${labels[i][0]} / ${labels[j][0]}`);
+      }
+      out.chart = chart;
       return out;
     }""", ROWS))
 
