@@ -367,21 +367,24 @@ def alert_page_sql(source: str, sort: str, limit: int, offset: int) -> str:
 
 
 GROUP_COLUMNS = ("rule_id", "rule_name", "scope", "group_key", "count", "firing", "acked",
-                 "muted", "worst", "first_fired_at", "latest_fired_at", "latest_alert_id")
+                 "muted", "worst", "first_fired_at", "latest_fired_at", "latest_alert_id",
+                 "latest_messages")
 """The columns of :func:`alert_groups_sql`."""
 
 
 def alert_groups_sql(source: str, sort: str, limit: int, offset: int) -> str:
     """One page of ``source``'s groups — one per (rule, group key) — with their count,
     firing, acknowledged and muted counts, worst severity rank, first and latest firing and
-    the latest alert's id; worst first then latest (``sort`` ``severity``) or latest
+    the latest alert's id and ``messages`` column (the rule's names per language); worst
+    first then latest (``sort`` ``severity``) or latest
     first (``time``)."""
     order = ("worst DESC, latest DESC" if sort == "severity" else "latest DESC") \
         + ", rule_id, group_key"
     return ("SELECT rule_id, any(rule_name), any(scope), group_key, count(), "
             "sum(state = 'firing'), sum(acked), sum(mute_ref != ''), max(sev_rank) AS worst, "
             "toUInt32(min(fired_at)), toUInt32(max(fired_at)) AS latest, "
-            f"argMax(toString(alert_id), fired_at) FROM {source} "
+            "argMax(toString(alert_id), fired_at), argMax(messages, fired_at) "
+            f"FROM {source} "
             f"GROUP BY rule_id, group_key ORDER BY {order} LIMIT {int(offset)}, {int(limit)}")
 
 

@@ -21,7 +21,7 @@ from blo.api.scope import Scope, StationInfo, Visibility, alert_visible
 from blo.api.tokens import Token, iso
 from blo.event_history import EventHistory
 from streams.alerts.mutes import Mute
-from streams.alerts.rows import parse_messages
+from streams.alerts.rows import parse_messages, parse_rule_names
 
 JsonObject = dict[str, Any]
 """One JSON object of an answer (its keys are those docs/api.md lists)."""
@@ -173,6 +173,13 @@ def alert_messages(message: Any, messages: Any) -> JsonObject:
     return {"en": str(message), **parse_messages(messages)}
 
 
+def rule_names(rule_name: Any, messages: Any) -> JsonObject:
+    """The ``rule_names`` object of an alert or group (``{"en": ..., "ru": ...}``: the
+    rule's name per language of the rules file) from its columns; ``{"en": rule_name}``
+    for alerts stored before names had languages."""
+    return {"en": str(rule_name), **parse_rule_names(messages)}
+
+
 def visible_alerts(rows: Iterable[Sequence[Any]], scope: Scope, v: Visibility,
                    limit: int) -> list[JsonObject]:
     """The first ``limit`` rows of :func:`blo.api.queries.alerts_sql` that ``scope`` may
@@ -184,6 +191,7 @@ def visible_alerts(rows: Iterable[Sequence[Any]], scope: Scope, v: Visibility,
             for k in _ALERT_TIMES:
                 a[k] = epoch_iso(a[k])
             a["provisional"], a["acked"] = bool(a["provisional"]), bool(a["acked"])
+            a["rule_names"] = rule_names(a["rule_name"], a["messages"])
             a["messages"] = alert_messages(a["message"], a["messages"])
             out.append(a)
             if len(out) >= limit:
@@ -249,6 +257,7 @@ def alert_page(rows: Iterable[Sequence[Any]], mutes: Mapping[str, Mute]) -> list
         for k in _ALERT_TIMES:
             a[k] = epoch_iso(a[k])
         a["provisional"], a["acked"] = bool(a["provisional"]), bool(a["acked"])
+        a["rule_names"] = rule_names(a["rule_name"], a["messages"])
         a["messages"] = alert_messages(a["message"], a["messages"])
         ref = str(r[len(ALERT_COLUMNS)])
         a["muted"] = muted_ref(mutes[ref]) if ref in mutes else None
@@ -260,11 +269,13 @@ def alert_groups(rows: Iterable[Sequence[Any]]) -> list[JsonObject]:
     """Group objects of :func:`blo.api.queries.alert_groups_sql`'s rows: one per (rule,
     scope key — a station for its gaps), with ``count`` and how many are ``firing``,
     ``acked`` and ``muted``, the ``worst_severity``, ``first_fired_at``,
-    ``latest_fired_at`` and ``latest_alert_id``."""
+    ``latest_fired_at`` and ``latest_alert_id``; ``rule_names`` as the latest alert of the
+    group names its rule (:func:`rule_names`)."""
     out = []
     for r in rows:
         g = dict(zip(GROUP_COLUMNS, r, strict=True))
         out.append({"rule_id": str(g["rule_id"]), "rule_name": str(g["rule_name"]),
+                    "rule_names": rule_names(g["rule_name"], g["latest_messages"]),
                     "scope": str(g["scope"]), "scope_key": str(g["group_key"]),
                     "count": int(g["count"]), "firing": int(g["firing"]),
                     "acked": int(g["acked"]), "muted": int(g["muted"]),

@@ -181,4 +181,5 @@ def _with_message(alert: Alert, rule: RuleBase, extra: Mapping[str, object]) -> 
     context.update(extra)
     messages = {lang: render(template, context) for lang, template in rule.message.items()}
     return dataclasses.replace(alert, message=messages.get(DEFAULT_LANGUAGE, ""),
-                               messages=tuple(sorted(messages.items())))
+                               messages=tuple(sorted(messages.items())),
+                               rule_names=tuple(sorted(rule.names.items())))

@@ -150,25 +150,28 @@ def _duplicate_ids(data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
 
 
 def _missing_languages(data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """A rule whose message lacks a language the file declares (``languages: [en, ru]``)."""
+    """A rule whose message or name lacks a language the file declares (``languages: [en,
+    ru]``), or has one it does not declare."""
     languages = data.get("languages") if isinstance(data, dict) else None
     rules = data.get("rules") if isinstance(data, dict) else None
     if not isinstance(languages, list) or not isinstance(rules, list):
         return
     for i, rule in enumerate(rules):
-        msg = rule.get("message") if isinstance(rule, dict) else None
-        have = {"en"} if isinstance(msg, str) else set(msg) if isinstance(msg, dict) else None
-        if have is None:
-            continue
-        missing = [str(lang) for lang in languages if lang not in have]
-        if missing:
-            yield ("rules", i, "message"), (
-                f"no template for {', '.join(missing)} (the file declares languages: "
-                f"{', '.join(str(x) for x in languages)})")
-        extra = sorted(str(k) for k in have if k not in languages)
-        if extra:
-            yield ("rules", i, "message"), (
-                f"language {', '.join(extra)} is not declared in languages")
+        for field, what in (("message", "template"), ("name", "name")):
+            value = rule.get(field) if isinstance(rule, dict) else None
+            have = ({"en"} if isinstance(value, str)
+                    else set(value) if isinstance(value, dict) else None)
+            if have is None:
+                continue
+            missing = [str(lang) for lang in languages if lang not in have]
+            if missing:
+                yield ("rules", i, field), (
+                    f"no {what} for {', '.join(missing)} (the file declares languages: "
+                    f"{', '.join(str(x) for x in languages)})")
+            extra = sorted(str(k) for k in have if k not in languages)
+            if extra:
+                yield ("rules", i, field), (
+                    f"language {', '.join(extra)} is not declared in languages")
 
 
 def _unknown_windows(

@@ -93,6 +93,9 @@ class Alert:
     messages: tuple[tuple[str, str], ...] = ()
     """``(language, message)`` sorted, every language of the rule's templates (English is
     ``message`` too); stored as the JSON object of the ``messages`` column."""
+    rule_names: tuple[tuple[str, str], ...] = ()
+    """``(language, name)`` sorted: the rule's name per language (English is ``rule_name``
+    too); stored in the ``messages`` column under ``rule_name`` (:func:`messages_json`)."""
 
     @property
     def is_open(self) -> bool:
@@ -109,7 +112,7 @@ class Alert:
             float(self.value), float(self.threshold), int(self.provisional), self.message,
             list(self.labels), utc(self.fired_at), utc(self.resolved_at), int(self.acked),
             self.acked_by, utc(self.acked_at), self.ack_comment, utc(self.updated_at),
-            messages_json(self.messages_by_language),
+            messages_json(self.messages_by_language, dict(self.rule_names)),
         )
 
     @property
@@ -117,6 +120,12 @@ class Alert:
         """``{"en": ..., "ru": ...}``: every rendered language; at least English (the
         ``message``), also for alerts stored before messages had languages."""
         return {"en": self.message, **dict(self.messages)}
+
+    @property
+    def rule_names_by_language(self) -> dict[str, str]:
+        """``{"en": ..., "ru": ...}``: the rule's name per language; at least English (the
+        ``rule_name``), also for alerts stored before names had languages."""
+        return {"en": self.rule_name, **dict(self.rule_names)}
 
     def message_in(self, language: str) -> str:
         """The message in ``language``, else in English."""
@@ -150,24 +159,48 @@ class Alert:
             acked_by=str(v.acked_by), acked_at=epoch(v.acked_at),
             ack_comment=str(v.ack_comment), updated_at=epoch(v.updated_at),
             messages=tuple(sorted(parse_messages(v.messages).items())),
+            rule_names=tuple(sorted(parse_rule_names(v.messages).items())),
         )
 
 
-def messages_json(messages: Mapping[str, str]) -> str:
-    """The ``messages`` column: a JSON object, keys sorted (``{"en": ..., "ru": ...}``)."""
-    return orjson.dumps(dict(messages), option=orjson.OPT_SORT_KEYS).decode()
+RULE_NAME_KEY = "rule_name"
+"""The key of the ``messages`` column holding the rule's names per language (an object;
+every other key is a language and its message, a string)."""
 
 
-def parse_messages(text: object) -> dict[str, str]:
-    """The ``messages`` column back to ``{language: message}``; ``{}`` when empty or not a
-    JSON object of strings (a row written before migration 10 holds '')."""
+def messages_json(messages: Mapping[str, str],
+                  rule_names: Mapping[str, str] | None = None) -> str:
+    """The ``messages`` column: a JSON object, keys sorted (``{"en": ..., "ru": ...}``),
+    with the rule's names per language under ``rule_name`` when given
+    (``{"en": ..., "ru": ..., "rule_name": {"en": ..., "ru": ...}}``)."""
+    data: dict[str, object] = dict(messages)
+    if rule_names:
+        data[RULE_NAME_KEY] = dict(rule_names)
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _column_object(text: object) -> dict[str, object]:
     try:
         data = orjson.loads(str(text or "{}"))
     except orjson.JSONDecodeError:
         return {}
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else {}
+
+
+def parse_messages(text: object) -> dict[str, str]:
+    """The ``messages`` column back to ``{language: message}``; ``{}`` when empty or not a
+    JSON object of strings (a row written before migration 10 holds ''). The rule's names
+    (an object) are not messages: :func:`parse_rule_names`."""
+    return {str(k): v for k, v in _column_object(text).items() if isinstance(v, str)}
+
+
+def parse_rule_names(text: object) -> dict[str, str]:
+    """The rule's names per language from the ``messages`` column; ``{}`` for rows written
+    before names had languages."""
+    names = _column_object(text).get(RULE_NAME_KEY)
+    if not isinstance(names, dict):
         return {}
-    return {str(k): v for k, v in data.items() if isinstance(v, str)}
+    return {str(k): v for k, v in names.items() if isinstance(v, str)}
 
 
 def series_key(kind: str, scope_key: str, window_start: int) -> str:

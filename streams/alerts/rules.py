@@ -1,8 +1,9 @@
 """Alert rules: the pydantic models of a rules file. Pure data.
 
 A rules file is ``{version: 1, rules: [...]}``; every rule has an ``id`` (stable, unique: it
-is part of every alert id), a ``name``, a ``severity``, ``labels``, a ``message`` template
-and a ``kind``, which decides its other fields:
+is part of every alert id), a ``name`` and a ``message`` template (each per language, or a
+plain English string), a ``severity``, ``labels`` and a ``kind``, which decides its other
+fields:
 
 * ``threshold`` — a ``window_stats`` statistic over one window kind, per scope, against a
   static ``raise`` level (``clear`` for hysteresis), with ``for_s`` and ``cooldown_s``;
@@ -111,7 +112,10 @@ class RuleBase(_Frozen):
     """threshold | baseline | silence | sequence_gap | paired (narrowed by each kind)."""
     id: str
     """Stable identifier, unique in the file: part of every alert id. Never reuse one."""
-    name: str = Field(min_length=1)
+    names: dict[str, str] = Field(alias="name", min_length=1)
+    """The rule's name per language, in the file as ``name``, shaped like ``message``:
+    ``{en: "Large seizure at a post", ru: "Крупное изъятие на посту"}``; a plain string is
+    the English name. English is required: it is the alerts' ``rule_name``."""
     severity: Severity
     labels: dict[str, str] = Field(default_factory=dict)
     message: dict[str, str] = Field(min_length=1)
@@ -138,10 +142,36 @@ class RuleBase(_Frozen):
                 f"digit or '.'/'-'): {', '.join(repr(k) for k in bad)}")
         return v
 
-    @field_validator("message", mode="before")
+    @field_validator("message", "names", mode="before")
     @classmethod
     def _plain_is_english(cls, v: object) -> object:
         return {DEFAULT_LANGUAGE: v} if isinstance(v, str) else v
+
+    @field_validator("names")
+    @classmethod
+    def _check_names(cls, v: dict[str, str]) -> dict[str, str]:
+        problems = []
+        only_english = list(v) == [DEFAULT_LANGUAGE]
+        for lang, name in v.items():
+            where = "" if only_english else f"{lang}: "
+            if not _LANG.match(lang):
+                problems.append(f"{lang!r}: a language is two lowercase letters (en, ru)")
+            elif not name.strip():
+                problems.append(f"{where}empty name")
+        if DEFAULT_LANGUAGE not in v:
+            problems.append(f"no '{DEFAULT_LANGUAGE}' name (the alerts' rule_name)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    @property
+    def name(self) -> str:
+        """The English name: the ``rule_name`` of the rule's alerts."""
+        return self.names[DEFAULT_LANGUAGE]
+
+    def name_in(self, language: str) -> str:
+        """The name in ``language``, else in English."""
+        return self.names.get(language) or self.name
 
     @field_validator("message")
     @classmethod
@@ -163,8 +193,10 @@ class RuleBase(_Frozen):
         return v
 
     def missing_languages(self, languages: Sequence[str]) -> list[str]:
-        """The languages of ``languages`` this rule has no message template for."""
-        return [lang for lang in languages if lang not in self.message]
+        """The languages of ``languages`` this rule has no message template or no name
+        for."""
+        return [lang for lang in languages
+                if lang not in self.message or lang not in self.names]
 
 
 class WindowRule(RuleBase):
@@ -329,7 +361,7 @@ KINDS = ("threshold", "baseline", "silence", "sequence_gap", "paired")
 class RuleSet(_Frozen):
     version: Literal[1]
     languages: tuple[str, ...] | None = None
-    """The languages every rule's ``message`` must have a template for (``[en, ru]``);
+    """The languages every rule's ``message`` and ``name`` must have (``[en, ru]``);
     ``None`` (not declared): English alone is enough."""
     rules: tuple[Rule, ...] = ()
 
@@ -356,7 +388,7 @@ class RuleSet(_Frozen):
         missing = [r.id for r in v if languages and r.missing_languages(languages)]
         if missing:
             raise PydanticCustomError(
-                "missing_language", "rules lack a message language: {ids}",
+                "missing_language", "rules lack a language (message or name): {ids}",
                 {"ids": ", ".join(missing)})
         return v
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
-import struct
 import subprocess
 import sys
 import urllib.error
@@ -29,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -38,12 +35,13 @@ from blo.localservices.tansu import TansuBroker, free_port
 from blo.settings import ClickHouseSettings, parse_clickhouse_url
 from sinks.clickhouse import ServerDatabase
 from tests.fixtures_clickhouse import unique_database
+from tests.integration.api.chromium import ARTIFACTS, browser, screenshot, watched_page
 from tests.integration.streams.harness import REPO, Pipeline, crossing, station, wait_for
+
+__all__ = ["browser"]  # the fixture, shared with test_dashboard_live.py
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-artifacts"
 
 # distinct, plausible positions (near real BLO sites) so the map and screenshot mean something
 STATIONS = [
@@ -60,7 +58,9 @@ RULES_YAML = f"""\
 version: 1
 rules:
   - id: busy-minute
-    name: Unusually busy minute at a post
+    name:
+      en: Unusually busy minute at a post
+      ru: Необычно много событий за минуту на посту
     severity: critical
     labels: {{team: operations}}
     message: "{{station_id}}: {{value}} events in the minute from {{window_start}} (threshold {{threshold}})"
@@ -205,62 +205,6 @@ def stack(kafka_broker: TansuBroker, clickhouse_server: ClickHouseServer,
         db.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="pip install playwright (the test extras)")
-    assert os.access(CHROMIUM, os.X_OK), \
-        f"{CHROMIUM} is missing: `make services-deps` installs Debian's chromium"
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                               args=["--no-sandbox", "--disable-background-networking"])
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@dataclass
-class Watched:
-    page: Any
-    errors: list[str] = field(default_factory=list)
-    outside: list[str] = field(default_factory=list)
-
-
-def _local(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme in ("data", "blob", "about"):
-        return True
-    return parts.scheme in ("http", "https", "ws", "wss") and \
-        parts.hostname in ("127.0.0.1", "localhost")
-
-
-@contextlib.contextmanager
-def watched_page(browser: Any, width: int = 1600, height: int = 1000) -> Iterator[Watched]:
-    """A page whose console errors, page errors and off-machine requests are recorded;
-    requests leaving the machine are refused."""
-    ctx = browser.new_context(viewport={"width": width, "height": height},
-                              timezone_id="Asia/Almaty", locale="en-GB")
-    page = ctx.new_page()
-    w = Watched(page)
-
-    def route(r: Any) -> None:
-        if _local(r.request.url):
-            r.continue_()
-        else:
-            r.abort()  # and recorded by the request listener
-
-    page.route("**/*", route)
-    page.on("request", lambda req: None if _local(req.url) else w.outside.append(req.url))
-    page.on("console", lambda m: w.errors.append(f"console: {m.text}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
-    try:
-        yield w
-    finally:
-        ctx.close()
-
-
 def _markers(page: Any) -> set[str]:
     return set(page.eval_on_selector_all(
         "#map [data-station-id]", "els => els.map(e => e.dataset.stationId)"))
@@ -273,14 +217,6 @@ def _events_shown(page: Any) -> int | None:
         return None
     assert text.replace(",", "") == raw, (text, raw)  # what is shown is that number
     return int(raw)
-
-
-def _assert_png(path: Path, min_width: int) -> None:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    width, height = struct.unpack(">II", data[16:24])
-    assert width >= min_width and height >= 600, (width, height)
-    assert len(data) > 40_000, f"suspiciously small screenshot ({len(data)} bytes)"
 
 
 def test_the_modules_are_served_as_javascript_and_nothing_beside_them(stack: Stack) -> None:
@@ -352,11 +288,8 @@ def test_dashboard_shows_the_stations_and_follows_new_events(stack: Stack, brows
         assert f"{INITIAL['KZ-T1'] + more['KZ-T1']} in the hour" in sel, sel
         page.click("#sel-clear")
 
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "dashboard.png"
         page.wait_for_timeout(1500)  # let the last snapshot's animations settle
-        page.screenshot(path=str(shot), full_page=True)
-        _assert_png(shot, 1600)
+        screenshot(page, "dashboard.png", 1600, full_page=True)
         assert w.errors == [], w.errors
         assert w.outside == [], f"requests leaving the machine: {w.outside}"
 
@@ -373,10 +306,7 @@ def test_a_national_token_sees_only_its_country(stack: Stack, browser: Any) -> N
         assert set(page.eval_on_selector_all(
             "[data-row-station]", "els => els.map(e => e.dataset.rowStation)")) == kz
         assert page.text_content("#scope") == "KZ"
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "dashboard-kz.png"
-        page.screenshot(path=str(shot), full_page=True)
-        _assert_png(shot, 1280)
+        screenshot(page, "dashboard-kz.png", 1280, full_page=True)
         assert w.errors == [], w.errors
         assert w.outside == [], f"requests leaving the machine: {w.outside}"
 

@@ -7,15 +7,16 @@ stack of test_dashboard.py (its fixtures: broker, ClickHouse server, worker, `bl
 * the Russian page shows no raw catalogue key and no English text of the catalogue where a
   Russian one exists;
 * the header's boxes do not overlap and its texts are not clipped, at 1366×768 and
-  1920×1080 (screenshots of both, per language, are kept in the test's tmp dir).
+  1920×1080; nor do the texts of the cells of the posts and health tables and of the
+  alerts panel's items (screenshots of both sizes, per language, are kept in
+  ``test-artifacts/``); the alerts show their rule's name in the page's language; the page
+  says "posts" ("посты"), never "stations", in its text, titles and labels.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ import pytest
 from blo.sdk import StationPublisher
 from blo.settings import KafkaSettings
 from tests.integration.api import test_dashboard as base
-from tests.integration.api.test_dashboard import Stack, Watched, _assert_png, _local
+from tests.integration.api.chromium import screenshot, watched_page
+from tests.integration.api.test_dashboard import Stack
 from tests.integration.streams.harness import wait_for
 from tests.unit.blo.test_dashboard_i18n import EN, RU, SAME_IN_BOTH
 
@@ -35,29 +37,11 @@ stack, browser = base.stack, base.browser
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 LANGS = {"en": ("en-GB", "heroin", "120 kg"), "ru": ("ru-RU", "героин", "120 кг")}
+RULE_NAMES = {"en": "Unusually busy minute at a post",
+              "ru": "Необычно много событий за минуту на посту"}  # test_dashboard.RULES_YAML
 SEQ = iter(range(900_000, 1_000_000))
 HEADER_BOXES = [".brand", ".kpi", ".clocks", ".conn", "#lang"]
 HEADER_TEXTS = [".title", ".subtitle", ".kpi-v", ".kpi-l", ".clocks", "#conn-text"]
-
-
-@contextlib.contextmanager
-def page_in(browser: Any, locale: str, width: int = 1600, height: int = 1000
-            ) -> Iterator[Watched]:
-    """A page whose browser prefers ``locale`` (navigator.languages); console errors and
-    requests leaving the machine are recorded, and the latter refused."""
-    ctx = browser.new_context(viewport={"width": width, "height": height},
-                              timezone_id="Asia/Almaty", locale=locale)
-    page = ctx.new_page()
-    w = Watched(page)
-    page.route("**/*", lambda r: r.continue_() if _local(r.request.url) else r.abort())
-    page.on("request", lambda req: None if _local(req.url) else w.outside.append(req.url))
-    page.on("console", lambda m: w.errors.append(f"console: {m.text}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
-    try:
-        yield w
-    finally:
-        ctx.close()
 
 
 def publish_seizure(stack: Stack, tmp: Path, station: str, kg: float) -> tuple[str, float]:
@@ -98,6 +82,12 @@ def live_and_fed(page: Any) -> None:
     wait_for(lambda: page.locator("#event-feed li").count() > 0, 30, "the feed")
 
 
+def tables_filled(page: Any) -> None:
+    wait_for(lambda: page.locator("#health-table tbody tr").count() > 1, 30,
+             "the health table")
+    wait_for(lambda: page.locator("#alert-feed li.alert").count() > 0, 30, "the alerts panel")
+
+
 def header_layout(page: Any) -> dict[str, Any]:
     return dict(page.evaluate("""([boxes, texts]) => {
       const rect = (e) => { const r = e.getBoundingClientRect(); return { x0: r.left, y0: r.top, x1: r.right, y1: r.bottom, w: r.width }; };
@@ -128,7 +118,7 @@ def header_layout(page: Any) -> dict[str, Any]:
 def test_a_seizure_published_through_the_sdk_is_in_the_feed_and_on_its_post_page(
         stack: Stack, browser: Any, lang: str, tmp_path: Path) -> None:
     locale, drug, kg_text = LANGS[lang]
-    with page_in(browser, locale) as w:
+    with watched_page(browser, locale=locale) as w:
         page = w.page
         page.goto(f"{stack.base}/#token={stack.tokens['duty-officer']}")
         wait_for(lambda: page.get_attribute("#conn", "data-state") == "live", 60, "the stream")
@@ -172,22 +162,96 @@ def test_a_seizure_published_through_the_sdk_is_in_the_feed_and_on_its_post_page
         assert w.outside == [], f"requests leaving the machine: {w.outside}"
 
 
+# the rows whose cells are checked: the posts and health tables, and the alerts panel's
+# items (their header and footer lines are its columns)
+ROWS = {"posts": "#station-table tr", "health": "#health-table tr",
+        "alerts": "#alert-feed li.alert .ah, #alert-feed li.alert .af"}
+
+
+def cell_layout(page: Any) -> dict[str, Any]:
+    """Per table: how many cells were measured, and the cells whose text is clipped (its
+    box narrower than its text, or the cell beyond its scrolling panel's visible width) or
+    overlaps a neighbour's (bounding boxes of the texts of one row); and the chart's axis
+    labels that overlap."""
+    return dict(page.evaluate("""(rows) => {
+      const rect = (r) => ({ x0: r.left, y0: r.top, x1: r.right, y1: r.bottom });
+      const textBox = (e) => { const r = document.createRange(); r.selectNodeContents(e); return rect(r.getBoundingClientRect()); };
+      const name = (e) => `${e.closest('[data-row-station],[data-alert-id],[data-group],tr')?.dataset?.rowStation || ''} ${e.className || e.tagName}: ${e.textContent.trim().slice(0, 40)}`;
+      const out = {};
+      for (const [table, sel] of Object.entries(rows)) {
+        const got = { cells: 0, clipped: [], overlaps: [] };
+        for (const row of document.querySelectorAll(sel)) {
+          if (!row.offsetParent) continue;
+          const cells = [...row.children].filter((e) => e.offsetParent && e.textContent.trim());
+          const view = row.closest('.scroll').getBoundingClientRect();
+          const boxes = [];
+          for (const c of cells) {
+            got.cells++;
+            const b = textBox(c);
+            const cr = c.getBoundingClientRect();
+            // text past the cell's content box is cut (an ellipsis: Chromium reports the
+            // cell's scrollWidth as if it fitted) or runs into the neighbour's padding
+            const cs = getComputedStyle(c);
+            const inner = { x0: cr.left + parseFloat(cs.paddingLeft) + parseFloat(cs.borderLeftWidth), x1: cr.right - parseFloat(cs.paddingRight) - parseFloat(cs.borderRightWidth) };
+            if (b.x1 > inner.x1 + 0.5 || b.x0 < inner.x0 - 0.5) got.clipped.push(`${name(c)} (past its box)`);
+            if (c.scrollWidth > c.clientWidth + 1 || b.x1 > cr.right + 0.5 || b.x0 < cr.left - 0.5 || b.x1 > view.right + 0.5)
+              got.clipped.push(name(c));
+            // an inner element of the cell that cuts its own text (ellipsis, overflow)
+            for (const inner of c.querySelectorAll('*'))
+              if (inner.offsetParent && inner.textContent.trim() && inner.scrollWidth > inner.clientWidth + 1 && getComputedStyle(inner).overflowX !== 'visible')
+                got.clipped.push(name(inner));
+            boxes.push([c, b]);
+          }
+          for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+            const a = boxes[i][1]; const b = boxes[j][1];
+            if (Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > 0.5 && Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > 0.5)
+              got.overlaps.push(`${name(boxes[i][0])} / ${name(boxes[j][0])}`);
+          }
+        }
+        out[table] = got;
+      }
+      // the chart's axis labels (times, counts, "UTC") do not run into each other
+      const labels = [...document.querySelectorAll('#chart .axis text')].map((e) => [e.textContent, rect(e.getBoundingClientRect())]);
+      const chart = { cells: labels.length, clipped: [], overlaps: [] };
+      for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
+        const a = labels[i][1]; const b = labels[j][1];
+        if (Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > 0.5 && Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > 0.5)
+          chart.overlaps.push(`${labels[i][0]} / ${labels[j][0]}`);
+      }
+      out.chart = chart;
+      return out;
+    }""", ROWS))
+
+
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_the_header_neither_overlaps_nor_clips_at_both_sizes(
-        stack: Stack, browser: Any, lang: str, tmp_path: Path) -> None:
+        stack: Stack, browser: Any, lang: str) -> None:
     for width, height in ((1366, 768), (1920, 1080)):
-        with page_in(browser, LANGS[lang][0], width, height) as w:
+        with watched_page(browser, width, height, LANGS[lang][0]) as w:
             page = w.page
             page.goto(f"{stack.base}/#token={stack.tokens['duty-officer']}")
             live_and_fed(page)
             page.wait_for_timeout(1200)  # the last snapshot's animations
+            tables_filled(page)
+            screenshot(page, f"dashboard-{lang}-{width}x{height}.png", width)
             got = header_layout(page)
             assert got["n"] >= 8, got
             assert got["overlaps"] == [], got
             assert got["clipped"] == [], got
             assert got["outside"] == [], got
             assert got["postsOverlap"] is False
-            shot = tmp_path / f"dashboard-{lang}-{width}x{height}.png"
-            page.screenshot(path=str(shot))
-            _assert_png(shot, width)
+            # the rule's name in the page's language
+            assert page.locator("#alert-feed li.alert .rule").first.text_content() \
+                == RULE_NAMES[lang]
+            # one word for a post: "Posts" in English, "Посты" in Russian, never "stations"
+            words = page.evaluate("""() => [document.body.innerText,
+              ...[...document.querySelectorAll('[title], [aria-label]')].flatMap(
+                (e) => [e.getAttribute('title') || '', e.getAttribute('aria-label') || ''])]
+              .join(' | ')""")
+            assert not re.search(r"\bstations?\b|станци", words, re.IGNORECASE), words
+            cells = cell_layout(page)
+            for table, c in cells.items():
+                assert c["cells"] >= 4, (table, c)
+                assert c["clipped"] == [], (lang, width, table, c["clipped"])
+                assert c["overlaps"] == [], (lang, width, table, c["overlaps"])
             assert w.errors == [], w.errors

@@ -31,9 +31,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 R_SPIKE, R_MONTH = "spike-kg-1m", "reports-month"
 EXTRA_RULES = f"""
   - id: {R_SPIKE}
-    name: Seizure spike at a post
+    name:  # the shipped file declares languages: en, ru (names and messages)
+      en: Seizure spike at a post
+      ru: Всплеск изъятий на посту
     severity: critical
-    message:  # the shipped file declares languages: en, ru
+    message:
       en: "{{station_id}}: {{value:.1f}} kg"
       ru: "{{station_id}}: {{value:.1f}} кг"
     kind: threshold
@@ -43,7 +45,9 @@ EXTRA_RULES = f"""
     raise: 50
     settle_s: 5
   - id: {R_MONTH}
-    name: Any count reported in a month
+    name:
+      en: Any count reported in a month
+      ru: Любой отчёт за месяц
     severity: info
     message:
       en: "{{station_id}}: {{value}} in {{window_label}}"

@@ -2,11 +2,12 @@
  * order), with the exact counts of the API (``alerts_counts``: never a page's length),
  * filters (severity, state, acknowledged, country, post: GET /api/v1/alerts does the
  * filtering, the panel shows "N of M"), grouping by rule and scope, the acknowledgement
- * dialog (POST /api/v1/alerts/{id}/ack as the token's name) and a group's bulk
- * acknowledgement (POST /api/v1/alerts/ack {rule, scope, open}: first a dry run, whose
- * count the confirmation shows). */
+ * dialog (POST /api/v1/alerts/{id}/ack as the token's name), a group's bulk
+ * acknowledgement (POST /api/v1/alerts/ack {rule, scope, open}) and "acknowledge all shown"
+ * (the same with the panel's filters): first a dry run, whose count the confirmation
+ * states. */
 import { AuthError, api } from './api.js';
-import { agoSpan } from './clock.js';
+import { agoSpan, serverNow } from './clock.js';
 import { tokenLost } from './connection.js';
 import { $, clear, h, toast } from './dom.js';
 import { fmtInt, parseT, utcAndLocal } from './format.js';
@@ -100,6 +101,29 @@ export function groupAckBody(g, comment = '', dryRun = false) {
   return { rule: g.rule_id, scope: g.scope_key, open: true, comment, dry_run: dryRun };
 }
 
+/** The bulk acknowledgement of every alert the panel's ``view`` shows (its filters, as
+ * ``alertsQuery`` sends them): the not yet acknowledged ones of the severity, country, post
+ * and state chosen. None (null) when the view cannot hold an unacknowledged alert (only
+ * acknowledged ones), or asks for what the bulk acknowledgement cannot tell apart (only
+ * resolved alerts). The API needs one filter: with none chosen, "fired before ``until``"
+ * (a day after ``now``, epoch ms) stands for all of them. */
+export function viewAckBody(view, now, comment = '', dryRun = false) {
+  if (view.acked === 'acked' || view.state === 'resolved') return null;
+  const body = { open: view.state === 'firing', comment, dry_run: dryRun };
+  if (view.severity) body.severity = view.severity;
+  if (view.country) body.country = view.country;
+  if (view.station) body.station = view.station;
+  if (!view.severity && !view.country && !view.station) body.until = new Date(now + 86400000).toISOString();
+  return body;
+}
+
+/** How many unacknowledged alerts the panel shows (the filter's exact count, null when not
+ * known: the default view's snapshot has no acknowledgement counts). */
+export function unackedShown(view, counts) {
+  if (view.acked === 'acked') return 0;
+  return counts && counts.by_ack ? counts.by_ack.unacked : null;
+}
+
 /** A group's line: how many alerts, how many of them still unacknowledged. */
 export function groupLine(g) {
   return `${tn('alerts.group_n', g.count)} · ${tn('alerts.group_unacked', g.count - g.acked)}`;
@@ -111,7 +135,6 @@ let fetching = false;
 let bulkTarget = null;
 let filterSig = '';
 
-/** What an alert is about: the station or pair, else "<scope> <key>". */
 /** An alert's message in the page's language (the engine renders every language of the
  * rules file: ``messages``), English when that language has none. */
 export function alertMessage(a, lang = currentLang()) {
@@ -119,6 +142,14 @@ export function alertMessage(a, lang = currentLang()) {
   return all[lang] || all.en || a.message || '';
 }
 
+/** The name of an alert's (or a group's) rule in the page's language (the rules file names
+ * each rule per language: ``rule_names``), English when that language has none. */
+export function ruleName(a, lang = currentLang()) {
+  const all = a.rule_names || {};
+  return all[lang] || all.en || a.rule_name || a.rule_id || '';
+}
+
+/** What an alert is about: the station or pair, else "<scope> <key>". */
 export function alertSubject(a) {
   return a.scope === 'station' || a.scope === 'pair' ? a.scope_key || a.station_id : `${vocab('scope', a.scope)} ${a.scope_key}`;
 }
@@ -173,7 +204,8 @@ async function fetchListed() {
   } finally {
     fetching = false;
   }
-  if (state.snap) renderAlerts(state.snap, true);
+  // the filters changed while reading: read the new view now, not at the next update
+  if (state.snap) renderAlerts(state.snap, key === alertsQuery(view));
 }
 
 export function renderAlerts(snap, fetched) {
@@ -183,7 +215,7 @@ export function renderAlerts(snap, fetched) {
   if (!isDefaultView(view)) {
     if (!fetched) fetchListed();
     const key = alertsQuery(view);
-    if (!listed || listed.key !== key) return;
+    if (!listed || listed.key !== key) { ackAllButton(undefined); return; }
     if (listed.error) {
       clear(list).append(h('li', { class: 'none', text: t('alerts.ack_failed', { why: listed.error }) }));
       return;
@@ -191,13 +223,33 @@ export function renderAlerts(snap, fetched) {
     const b = listed.body;
     const items = view.group ? b.groups : b.alerts;
     $('alerts-shown').textContent = shownOf(items.length, b.total);
+    ackAllButton(unackedShown(view, b.counts));
     if (view.group) { renderGroups(list, items); return; }
     renderItems(list, items, t('alerts.none_match'));
     return;
   }
   const alerts = sortAlerts(snap.alerts || []);
   $('alerts-shown').textContent = shownOf(alerts.length, Math.max(firingTotal(snap), alerts.length));
+  ackAllButton(alerts.some((a) => !a.acked && !pendingAcks.has(a.alert_id)) ? null : 0);
   renderItems(list, alerts, t('alerts.none'));
+}
+
+/** "Acknowledge all shown (N)": disabled when nothing unacknowledged is shown (``n`` 0),
+ * the view cannot be acknowledged as a whole, or its list is still being read (``n``
+ * undefined); ``n`` null: a count not known here (the confirmation states it). */
+function ackAllButton(n) {
+  const b = $('af-ack-all');
+  const possible = viewAckBody(view, 0) !== null;
+  if (n === undefined) { // the view's list is being read: nothing to acknowledge yet
+    b.disabled = true;
+    b.dataset.unacked = '';
+    b.textContent = t('alerts.ack_all');
+    return;
+  }
+  b.disabled = !possible || n === 0;
+  b.dataset.unacked = n === null ? '' : String(n);
+  b.textContent = n === null || !possible ? t('alerts.ack_all') : t('alerts.ack_all_n', { n: fmtInt(n) });
+  b.title = possible ? t('alerts.ack_all_title') : t('alerts.ack_all_resolved');
 }
 
 function renderItems(list, alerts, none) {
@@ -244,25 +296,52 @@ function renderGroups(list, groups) {
     list.append(h('li', { class: `alert group ${g.worst_severity}`, 'data-group': `${g.rule_id}|${g.scope_key}`, 'data-count': g.count },
       h('div', { class: 'ah' },
         h('span', { class: `chip ${g.worst_severity}`, text: vocab('severity', g.worst_severity) }),
-        h('span', { class: 'rule', title: g.rule_id, text: g.rule_name || g.rule_id })),
+        h('span', { class: 'rule', title: g.rule_id, text: ruleName(g) })),
       h('div', { class: 'af' },
         h('span', { class: 'key', text: g.scope === 'station' || g.scope === 'pair' ? g.scope_key : `${vocab('scope', g.scope)} ${g.scope_key}` }),
         h('span', { class: 'gcount', text: groupLine(g) }), action)));
   }
 }
 
-async function openBulk(g) {
-  bulkTarget = g;
-  $('bulk-what').textContent = `${g.rule_name || g.rule_id} — ${g.scope_key}`;
+function openBulk(g) {
+  return openBulkFor({ title: t('bulk.h'), what: `${ruleName(g)} — ${g.scope_key}`, open: true,
+    body: (comment, dryRun) => groupAckBody(g, comment, dryRun) });
+}
+
+/** The panel's filters in words ("open · critical · KZ"), for the confirmation. */
+function viewWords(v) {
+  const parts = [v.state === 'firing' ? t('alerts.f_open') : t('alerts.f_any_state')];
+  if (v.severity) parts.push(vocab('severity', v.severity));
+  if (v.acked === 'unacked') parts.push(t('alerts.f_unacked'));
+  if (v.country) parts.push(v.country);
+  if (v.station) parts.push(v.station);
+  return parts.join(' · ');
+}
+
+function openAckAll() {
+  const shown = { ...view };
+  const now = serverNow();
+  if (!viewAckBody(shown, now)) return;
+  openBulkFor({ title: t('bulk.h_all'), what: viewWords(shown), open: shown.state === 'firing',
+    body: (comment, dryRun) => viewAckBody(shown, now, comment, dryRun) });
+}
+
+/** The bulk acknowledgement dialog of ``target`` ({title, what, open, body(comment,
+ * dryRun)}): a dry run first, whose count the confirmation states. */
+async function openBulkFor(target) {
+  bulkTarget = target;
+  $('bulk-title').textContent = target.title;
+  $('bulk-what').textContent = target.what;
   $('bulk-count').textContent = '…';
+  delete $('bulk-count').dataset.matched;
   $('bulk-comment').value = '';
   $('bulk-err').hidden = true;
   $('bulk-send').disabled = true;
   $('bulk-dialog').showModal();
   try {
-    const r = await api('/api/v1/alerts/ack', { method: 'POST', body: groupAckBody(g, '', true) });
-    if (bulkTarget !== g) return;
-    $('bulk-count').textContent = tn('alerts.bulk_will', r.matched);
+    const r = await api('/api/v1/alerts/ack', { method: 'POST', body: target.body('', true) });
+    if (bulkTarget !== target) return;
+    $('bulk-count').textContent = tn(target.open ? 'alerts.bulk_will' : 'alerts.bulk_will_any', r.matched);
     $('bulk-count').dataset.matched = String(r.matched);
     $('bulk-send').disabled = r.matched === 0;
   } catch (e) {
@@ -300,7 +379,7 @@ function alertItem(a) {
   return h('li', { class: `alert ${a.severity}${a.acked ? ' acked' : ''}`, 'data-alert-id': a.alert_id },
     h('div', { class: 'ah' },
       h('span', { class: `chip ${a.severity}`, text: vocab('severity', a.severity) }),
-      h('span', { class: 'rule', title: a.rule_id, text: a.rule_name || a.rule_id })),
+      h('span', { class: 'rule', title: a.rule_id, text: ruleName(a) })),
     h('div', { class: 'msg', text: alertMessage(a) + (a.provisional ? ` ${t('alerts.provisional')}` : '') }),
     h('div', { class: 'af' },
       h('span', { class: 'when', title: t('alerts.fired_at', { time: a.fired_at }) }, Number.isFinite(fired) ? `${utcAndLocal(fired, st ? st.tz : '')} · ` : '', agoSpan(fired)),
@@ -309,7 +388,7 @@ function alertItem(a) {
 
 function openAck(a) {
   ackTarget = a;
-  $('ack-what').textContent = `${vocab('severity', a.severity).toUpperCase()} · ${a.rule_name || a.rule_id} — ${alertMessage(a)}`;
+  $('ack-what').textContent = `${vocab('severity', a.severity).toUpperCase()} · ${ruleName(a)} — ${alertMessage(a)}`;
   $('ack-comment').value = '';
   $('ack-err').hidden = true;
   $('ack-send').disabled = false;
@@ -328,14 +407,15 @@ export function initAlerts() {
       if (state.snap) renderAlerts(state.snap);
     });
   }
+  $('af-ack-all').addEventListener('click', openAckAll);
   $('bulk-cancel').addEventListener('click', () => { bulkTarget = null; $('bulk-dialog').close(); });
   $('bulk-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const g = bulkTarget;
-    if (!g) return;
+    const target = bulkTarget;
+    if (!target) return;
     $('bulk-send').disabled = true;
     try {
-      const r = await api('/api/v1/alerts/ack', { method: 'POST', body: groupAckBody(g, $('bulk-comment').value) });
+      const r = await api('/api/v1/alerts/ack', { method: 'POST', body: target.body($('bulk-comment').value, false) });
       for (const id of r.alert_ids || []) pendingAcks.add(id);
       bulkTarget = null;
       $('bulk-dialog').close();

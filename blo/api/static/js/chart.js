@@ -62,7 +62,8 @@ export function renderChart() {
   slots.forEach((t, i) => {
     if (new Date(t).getUTCMinutes() % 10 === 0) {
       axis.append(s('line', { class: 'grid-l', x1: x(i) + 0.5, x2: x(i) + 0.5, y1: M.t, y2: M.t + ph }));
-      axis.append(s('text', { x: x(i), y: H - 7, 'text-anchor': 'middle', text: hhmm(t) }));
+      // a time too close to the "UTC" at the right end would run into it: its line only
+      if (x(i) + 18 <= W - M.r - 28) axis.append(s('text', { x: x(i), y: H - 7, 'text-anchor': 'middle', text: hhmm(t) }));
     }
   });
   axis.append(s('text', { x: W - M.r, y: H - 7, 'text-anchor': 'end', text: 'UTC' }));

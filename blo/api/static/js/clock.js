@@ -28,15 +28,32 @@ export function agoSpan(ms, cls) {
   return el;
 }
 
-/** Makes ``el`` an "… ago" text of ``ms``, or the fixed text ``never`` if not a time. */
-export function setAgo(el, ms, never) {
-  if (Number.isFinite(ms)) { el.dataset.ago = String(ms); el.textContent = fmtAgo(ms, serverNow()); } else { delete el.dataset.ago; el.textContent = never; }
+/** Makes ``el`` an "… ago" text of ``ms``, or the fixed text ``never`` if not a time.
+ * ``short``: the table form without "ago" ("5 min"; the full text is its tooltip). */
+export function setAgo(el, ms, never, short = false) {
+  if (Number.isFinite(ms)) {
+    el.dataset.ago = String(ms);
+    if (short) el.dataset.agoShort = '1'; else delete el.dataset.agoShort;
+    showAgo(el, serverNow());
+  } else {
+    delete el.dataset.ago;
+    el.textContent = never;
+    el.removeAttribute('title');
+  }
+}
+
+function showAgo(el, now) {
+  const ms = Number(el.dataset.ago);
+  if (el.dataset.agoShort) {
+    el.textContent = fmtAgo(ms, now, true);
+    el.title = fmtAgo(ms, now);
+  } else {
+    el.textContent = fmtAgo(ms, now);
+  }
 }
 
 /** Rewrites every "… ago" text of the page. */
 export function refreshAgo() {
   const now = serverNow();
-  for (const el of document.querySelectorAll('[data-ago]')) {
-    el.textContent = fmtAgo(Number(el.dataset.ago), now);
-  }
+  for (const el of document.querySelectorAll('[data-ago]')) showAgo(el, now);
 }

@@ -71,12 +71,13 @@ export function fmtDur(sec) {
   return t('dur.d', { n: Math.floor(hrs / 24) });
 }
 
-/** The time since ``ms`` as of ``now`` (epoch ms): "now", "5 min ago"; not a time -> "—". */
-export function fmtAgo(ms, now) {
+/** The time since ``ms`` as of ``now`` (epoch ms): "now", "5 min ago"; not a time -> "—".
+ * ``short``: without "ago" ("5 min"), for table columns whose heading says "last". */
+export function fmtAgo(ms, now, short = false) {
   if (!Number.isFinite(ms)) return '—';
   const sec = (now - ms) / 1000;
   if (sec < 5) return t('time.now');
-  return t('time.ago', { dur: fmtDur(sec) });
+  return short ? fmtDur(sec) : t('time.ago', { dur: fmtDur(sec) });
 }
 
 /** The label of the local clock: "Asia/Almaty (UTC+5)", or "local (UTC+5:30)" when the

@@ -96,7 +96,7 @@ export function renderHealth() {
       if (live) c.st.append(h('span', { class: 'cc', text: live.country }));
       c.st.append(live ? live.name : r.station_id);
     }
-    setAgo(c.last, v.lastEv || NaN, t('time.never'));
+    setAgo(c.last, v.lastEv || NaN, t('time.never'), true);
     c.last.className = v.lastClass;
     c.delay.textContent = v.delay === null ? '—' : fmtDur(v.delay);
     c.delay.className = v.delayClass;

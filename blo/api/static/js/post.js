@@ -8,7 +8,7 @@ import { tokenLost } from './connection.js';
 import { $, clear, h, s } from './dom.js';
 import { fmtDay, fmtDur, fmtInt, fmtKg, hhmm, localHhmm, parseT, utcAndLocal } from './format.js';
 import { t, tn, vocab } from './i18n.js';
-import { alertMessage } from './alerts.js';
+import { alertMessage, ruleName } from './alerts.js';
 import { feedItem } from './feed.js';
 import { countryName, state } from './state.js';
 
@@ -141,7 +141,7 @@ export function renderPost() {
   for (const a of p.alerts || []) {
     al.append(h('li', { class: `alert ${a.severity}${a.acked ? ' acked' : ''}` },
       h('div', { class: 'ah' }, h('span', { class: `chip ${a.severity}`, text: vocab('severity', a.severity) }),
-        h('span', { class: 'rule', text: a.rule_name || a.rule_id }), h('span', { class: 'dim', text: vocab('state', a.state) })),
+        h('span', { class: 'rule', text: ruleName(a) }), h('span', { class: 'dim', text: vocab('state', a.state) })),
       h('div', { class: 'msg', text: alertMessage(a) }),
       h('div', { class: 'af' }, h('span', { class: 'when', text: utcAndLocal(parseT(a.fired_at), x.tz) }))));
   }

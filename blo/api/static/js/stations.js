@@ -84,7 +84,7 @@ function rows(tbody, st, max, none) {
     c.ntd.className = `num${x.events_1h ? '' : ' zero'}`;
     c.bar.style.width = `${Math.round((100 * (x.events_1h || 0)) / max)}%`;
     const last = parseT(x.last_event_at);
-    setAgo(c.last, last, '—');
+    setAgo(c.last, last, '—', true);
     c.lasttd.className = `num${Number.isFinite(last) ? '' : ' zero'}`;
     const sevSig = `${x.alert || ''}|${currentLang()}`;
     if (c.alert.dataset.sev !== sevSig) {

@@ -66,17 +66,21 @@ def test_the_live_snapshot_counts_every_open_alert_not_the_page() -> None:
 
 
 def test_groups_and_station_badges() -> None:
+    names = '{"en": "40 lost", "rule_name": {"en": "Reports lost", "ru": "Потеряны донесения"}}'
     rows = [("gap", "Reports lost", "station", "KZ-KORDAI", 40, 39, 1, 0, 1, T - 7200, T,
-             "a1"),
+             "a1", names),
             ("paired", "Pair", "pair", "KG-AK-JOL+KZ-KORDAI", 2, 2, 0, 2, 2, T - 60, T - 30,
-             "a2")]
+             "a2", "")]
     g = shape.alert_groups(rows)
-    assert g[0] == {"rule_id": "gap", "rule_name": "Reports lost", "scope": "station",
+    assert g[0] == {"rule_id": "gap", "rule_name": "Reports lost",
+                    "rule_names": {"en": "Reports lost", "ru": "Потеряны донесения"},
+                    "scope": "station",
                     "scope_key": "KZ-KORDAI", "count": 40, "firing": 39, "acked": 1,
                     "muted": 0, "worst_severity": "warning",
                     "first_fired_at": "2026-11-28T08:00:00Z",
                     "latest_fired_at": "2026-11-28T10:00:00Z", "latest_alert_id": "a1"}
     assert g[1]["worst_severity"] == "critical" and g[1]["muted"] == 2
+    assert g[1]["rule_names"] == {"en": "Pair"}  # stored before names had languages
     v = visibility(KZ, REG.infos)
     assert shape.station_worst([("KZ-KORDAI", 2), ("KG-AK-JOL", 1), ("KZ-KARASU", 0)], v) \
         == {"KZ-KORDAI": "critical", "KZ-KARASU": "info"}

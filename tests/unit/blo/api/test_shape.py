@@ -141,7 +141,8 @@ def test_alerts_are_filtered_by_scope_shaped_and_limited() -> None:
     out = shape.visible_alerts(rows, KZ, v, 100)
     assert [a["rule_id"] for a in out] == ["kz", "kz-country"]
     kz = out[0]
-    assert list(kz) == list(ALERT_COLUMNS)
+    assert list(kz) == [*ALERT_COLUMNS, "rule_names"]
+    assert kz["rule_names"] == {"en": kz["rule_name"]}  # a row without names per language
     assert kz["fired_at"] == "2026-11-28T10:00:00Z" and kz["resolved_at"] is None
     assert kz["window_start"] == "2026-11-28T09:00:00Z" and kz["acked_at"] == kz["fired_at"]
     assert kz["provisional"] is True and kz["acked"] is True

@@ -1,6 +1,7 @@
-"""Alert messages per language: templates per language in the rules file, the check that
-every declared language is there, and the engine rendering each into the ``messages``
-column (JSON), the alert message and its schema."""
+"""Alert messages and rule names per language: templates and names per language in the
+rules file, the check that every declared language is there (for the message and the name
+of every rule), and the engine rendering each into the ``messages`` column (JSON), the
+alert message and its schema."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ TWO = textwrap.dedent("""\
     languages: [en, ru]
     rules:
       - id: big
-        name: Big seizure
+        name:
+          en: Big seizure
+          ru: Крупное изъятие
         severity: critical
         message:
           en: "{station_id}: {value:.1f} kg seized"
@@ -45,22 +48,33 @@ def test_the_engine_renders_every_language_into_messages() -> None:
     [a] = alerts(rows)
     assert a["message"] == "TJ-PYANJ: 60.0 kg seized"
     assert json.loads(a["messages"]) == {"en": "TJ-PYANJ: 60.0 kg seized",
-                                         "ru": "TJ-PYANJ: изъято 60.0 кг"}
+                                         "ru": "TJ-PYANJ: изъято 60.0 кг",
+                                         "rule_name": {"en": "Big seizure",
+                                                       "ru": "Крупное изъятие"}}
     alert = Alert.from_row(rows[0])
+    assert alert.rule_name == "Big seizure"
+    assert alert.rule_names_by_language == {"en": "Big seizure", "ru": "Крупное изъятие"}
+    assert alert.messages_by_language == {"en": "TJ-PYANJ: 60.0 kg seized",
+                                          "ru": "TJ-PYANJ: изъято 60.0 кг"}  # names apart
     assert alert.message_in("ru") == "TJ-PYANJ: изъято 60.0 кг"
     assert alert.message_in("de") == "TJ-PYANJ: 60.0 kg seized"  # unknown: English
     assert Alert.from_row(alert.row()) == alert  # the column reads back
+
+
+PLAIN_NAME = ('    name:\n      en: Big seizure\n      ru: Крупное изъятие\n',
+              '    name: Big seizure\n')
 
 
 def test_a_plain_string_is_english_and_messages_holds_it() -> None:
     text = TWO.replace("languages: [en, ru]\n", "").replace(
         '    message:\n      en: "{station_id}: {value:.1f} kg seized"\n'
         '      ru: "{station_id}: изъято {value:.1f} кг"\n',
-        '    message: "{station_id} only English"\n')
+        '    message: "{station_id} only English"\n').replace(*PLAIN_NAME)
     assert check_rules_text(text) == []
     [a] = alerts(feed(engine(text), [wrow(T0, seizure_kg=60)]))
-    assert (a["message"], json.loads(a["messages"])) == (
-        "TJ-PYANJ only English", {"en": "TJ-PYANJ only English"})
+    assert (a["message"], a["rule_name"], json.loads(a["messages"])) == (
+        "TJ-PYANJ only English", "Big seizure",
+        {"en": "TJ-PYANJ only English", "rule_name": {"en": "Big seizure"}})
 
 
 def test_a_row_without_messages_reads_as_english_only() -> None:
@@ -74,7 +88,7 @@ def test_a_row_without_messages_reads_as_english_only() -> None:
 def test_a_rule_lacking_a_declared_language_is_a_problem_with_its_line() -> None:
     text = TWO.replace('      ru: "{station_id}: изъято {value:.1f} кг"\n', "")
     [p] = check_rules_text(text, "r.yaml")
-    assert (p.line, p.path) == (7, "rules.0.message")
+    assert (p.line, p.path) == (9, "rules.0.message")
     assert "no template for ru" in p.message and "languages: en, ru" in p.message
     plain = TWO.replace(
         '    message:\n      en: "{station_id}: {value:.1f} kg seized"\n'
@@ -82,6 +96,35 @@ def test_a_rule_lacking_a_declared_language_is_a_problem_with_its_line() -> None
         '    message: "{station_id} only English"\n')
     [p] = check_rules_text(plain, "r.yaml")  # a plain string is English alone
     assert p.path == "rules.0.message" and "no template for ru" in p.message
+
+
+def test_a_rule_lacking_a_declared_language_in_its_name_is_a_problem_with_its_line() -> None:
+    text = TWO.replace("      ru: Крупное изъятие\n", "")
+    [p] = check_rules_text(text, "r.yaml")
+    assert (p.line, p.path) == (5, "rules.0.name")
+    assert "no name for ru" in p.message and "languages: en, ru" in p.message
+    [p] = check_rules_text(TWO.replace(*PLAIN_NAME), "r.yaml")  # a plain string: English
+    assert (p.line, p.path) == (5, "rules.0.name") and "no name for ru" in p.message
+    [p] = check_rules_text(TWO.replace("      ru: Крупное изъятие\n",
+                                       "      ru: Крупное изъятие\n      de: Groß\n"))
+    assert p.path == "rules.0.name" and "de is not declared" in p.message
+    ps = check_rules_text(TWO.replace("      en: Big seizure\n", ""))
+    assert {p.path for p in ps} == {"rules.0.name"}
+    assert any("no name for en" in p.message for p in ps), ps
+    [p] = check_rules_text(TWO.replace("      ru: Крупное изъятие\n", '      ru: " "\n'))
+    assert p.path == "rules.0.name" and "ru: empty name" in p.message
+    # without declared languages, English alone is enough; a mapping must have it
+    bare = TWO.replace("languages: [en, ru]\n", "")
+    assert check_rules_text(bare.replace("      ru: Крупное изъятие\n", "")) == []
+    [p] = check_rules_text(bare.replace("      en: Big seizure\n", ""))
+    assert p.path == "rules.0.name" and "no 'en' name" in p.message
+
+
+def test_a_row_stored_before_names_had_languages_reads_its_rule_name_as_english() -> None:
+    row = feed(engine(TWO), [wrow(T0, seizure_kg=60)])[0]
+    old = Alert.from_row((*row[:-1], '{"en": "x", "ru": "y"}'))
+    assert old.rule_names_by_language == {"en": "Big seizure"}
+    assert Alert.from_row(old.row()) == old
 
 
 def test_without_languages_a_mapping_needs_english_only() -> None:
@@ -110,7 +153,7 @@ def test_languages_are_checked() -> None:
     found = {(p.line, p.path, p.message)
              for p in check_rules_text(TWO.replace("languages: [en, ru]", "languages: [ru]"))}
     assert (2, "languages", "must include 'en' (the alerts' message)") in found
-    undeclared = TWO.replace('      ru:', '      de: "x"\n      ru:')
+    undeclared = TWO.replace('      ru: "{station_id}', '      de: "x"\n      ru: "{station_id}')
     [p] = check_rules_text(undeclared)
     assert p.path == "rules.0.message" and "de is not declared" in p.message
 
@@ -121,6 +164,8 @@ def test_the_shipped_rules_speak_every_declared_language() -> None:
     for r in rs.rules:
         assert set(r.message) == {"en", "ru"}, r.id
         assert re.search("[а-яё]", r.message["ru"]), (r.id, r.message["ru"])
+        assert set(r.names) == {"en", "ru"}, r.id
+        assert re.fullmatch("[А-ЯЁ][а-яё ]+", r.names["ru"]), (r.id, r.names["ru"])
         placeholders = [set(re.findall(r"\{(\w+)", t)) for t in r.message.values()]
         assert placeholders[0] == placeholders[1], r.id  # the same facts in both
 
