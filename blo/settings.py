@@ -211,7 +211,7 @@ class BatchSettings(BaseSettings):
         "at once (at most once per sink_min_interval_s); while a write of it is in flight, its "
         "rows gather into the next batch. Off: rows wait for sink_max_rows/bytes/age")
     sink_min_interval_s: float = Field(
-        0.1, ge=0, le=60, description="with sink_write_when_idle, the shortest time between "
+        0.2, ge=0, le=60, description="with sink_write_when_idle, the shortest time between "
         "two writes of one table that are not full batches (bounds the parts ClickHouse "
         "must merge: at most 1/interval small inserts per table and worker process)")
     sink_max_in_flight: int = Field(2, ge=1, le=16)
