@@ -203,7 +203,17 @@ class BatchSettings(BaseSettings):
     )
     sink_max_rows: int = Field(20000, ge=1)
     sink_max_bytes: int = Field(32 * 1024 * 1024, ge=1024)
-    sink_max_age_s: float = Field(1.0, gt=0)
+    sink_max_age_s: float = Field(
+        1.0, gt=0, description="a buffered row is written at the latest this old (while "
+        "writes are slow or failing, or with sink_write_when_idle off)")
+    sink_write_when_idle: bool = Field(
+        True, description="adaptive batching: a table whose last write has ended is written "
+        "at once (at most once per sink_min_interval_s); while a write of it is in flight, its "
+        "rows gather into the next batch. Off: rows wait for sink_max_rows/bytes/age")
+    sink_min_interval_s: float = Field(
+        0.2, ge=0, le=60, description="with sink_write_when_idle, the shortest time between "
+        "two writes of one table that are not full batches (bounds the parts ClickHouse "
+        "must merge: at most 1/interval small inserts per table and worker process)")
     sink_max_in_flight: int = Field(2, ge=1, le=16)
     sink_retry_initial_s: float = Field(0.5, gt=0)
     sink_retry_max_s: float = Field(10.0, gt=0)

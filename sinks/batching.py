@@ -4,6 +4,13 @@
   ``sink_max_rows`` rows when a buffer holds that many rows or about ``sink_max_bytes``
   bytes, when its oldest row is ``sink_max_age_s`` old (a timer task here), or on
   :meth:`BatchingSink.flush`/:meth:`BatchingSink.close`.
+* **Adaptive batching** (``sink_write_when_idle``, on by default), the way Nagle's algorithm
+  and group commit work: a table with no write in flight is written as soon as rows arrive
+  (reason ``idle``), but at most once per ``sink_min_interval_s``; while a write of it is in
+  flight, its rows gather and go out together when that write ends. Idle, an event is in
+  ClickHouse one insert after it is submitted; busy, batches grow by themselves to what one
+  insert's time lets gather, so throughput is the backlog's. ``sink_max_age_s`` stays the
+  ceiling (slow or failing writes).
 * ``sinks.retrier`` — each batch is inserted in a thread pool (never on the event loop), at
   most ``sink_max_in_flight`` at once, retried: unavailability forever with capped backoff,
   other errors 3 times, then the sink fails with :class:`SinkWriteError`.
@@ -96,6 +103,11 @@ class BatchingSink:
         self._failure_listeners: list[Callable[[BaseException], None]] = []
         self._slots: asyncio.Semaphore | None = None
         self._age_task: asyncio.Task[None] | None = None
+        # adaptive batching: writes in flight and when the last began, per table; a pending
+        # timer per table whose next idle write must wait for sink_min_interval_s
+        self._writing: dict[str, int] = {}
+        self._last_write: dict[str, float] = {}
+        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -173,6 +185,8 @@ class BatchingSink:
             due = self._batcher.add(table, seq, rows, now)
             if due is not None:
                 self._dispatch(table, due)
+            if rows:
+                self._write_if_idle(table)
         self._update_backpressure()
         if n_rows == 0:
             await self._run_callbacks()
@@ -216,6 +230,9 @@ class BatchingSink:
             self._closed = True
             if self._age_task is not None:
                 self._age_task.cancel()
+            for handle in self._idle_timers.values():
+                handle.cancel()
+            self._idle_timers.clear()
             if self._close_db:
                 await asyncio.get_running_loop().run_in_executor(self._executor, self._db.close)
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -227,9 +244,31 @@ class BatchingSink:
         loop = asyncio.get_running_loop()
         for batch in self._batcher.take(table, reason):
             self._m.flushes.labels(table, reason).inc()
+            self._writing[table] = self._writing.get(table, 0) + 1
+            self._last_write[table] = time.monotonic()
             task = loop.create_task(self._write(batch))
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
+
+    def _write_if_idle(self, table: str) -> None:
+        """Adaptive batching (module docstring): write the table's buffer now if no write of
+        it is in flight and its last began ``sink_min_interval_s`` ago or more; if sooner,
+        once that interval is over. While one is in flight, its end calls here again."""
+        cfg = self._cfg
+        if (not cfg.sink_write_when_idle or self._closed or self._error is not None
+                or self._writing.get(table) or not self._batcher.buffered_rows(table)
+                or table in self._idle_timers):
+            return
+        wait = self._last_write.get(table, -1e9) + cfg.sink_min_interval_s - time.monotonic()
+        if wait <= 0:
+            self._dispatch(table, "idle")
+            return
+
+        def due() -> None:
+            self._idle_timers.pop(table, None)
+            self._write_if_idle(table)
+
+        self._idle_timers[table] = asyncio.get_running_loop().call_later(wait, due)
 
     async def _age_loop(self) -> None:
         max_age = self._cfg.sink_max_age_s
@@ -244,15 +283,19 @@ class BatchingSink:
         assert self._slots is not None
         insert = functools.partial(
             self._db.insert, batch.table, self._columns[batch.table], batch.rows)
-        async with self._slots:
-            self._m.batches_in_flight.inc()
-            try:
-                ok = await self._retrier.write(batch, insert)
-            except SinkWriteError as e:
-                self._fail(e)
-                ok = False
-            finally:
-                self._m.batches_in_flight.dec()
+        try:
+            async with self._slots:
+                self._m.batches_in_flight.inc()
+                try:
+                    ok = await self._retrier.write(batch, insert)
+                except SinkWriteError as e:
+                    self._fail(e)
+                    ok = False
+                finally:
+                    self._m.batches_in_flight.dec()
+        finally:
+            self._writing[batch.table] -= 1
+        self._write_if_idle(batch.table)  # what gathered meanwhile goes out now
         if not ok:
             self._update_backpressure()
             return

@@ -34,6 +34,7 @@ def settings(**kw: Any) -> BatchSettings:
         "sink_max_in_flight": 2,
         "sink_retry_initial_s": 0.01,
         "sink_retry_max_s": 0.05,
+        "sink_write_when_idle": False,  # the thresholds alone; adaptive: test_adaptive_batching
     }
     return BatchSettings.model_validate({**base, **kw})
 
