@@ -21,6 +21,7 @@ from aiohttp import web
 from blo.api.queries import stations_sql
 from blo.api.scope import Scope, Visibility, visibility
 from blo.api.shape import Registry, registry
+from blo.api.shared import SharedAnswers
 from blo.api.tokens import TokenStore
 from sinks.base import Row
 from sinks.tables import API_AUDIT, API_TOKEN_USE
@@ -113,13 +114,17 @@ class Api:
     stations: Stations
     audit: AuditLog
     live_streams: set[asyncio.Task[Any]] = field(default_factory=set)  # cancelled at shutdown
+    # live snapshots per (scope, window), shared by the streams that want the same one
+    # within half a live interval (blo.api.shared; built in build())
+    snapshots: SharedAnswers[Any] = field(default_factory=lambda: SharedAnswers(1.0))
 
     @classmethod
     def build(cls, ctx: ApiContext) -> Api:
         # re-read at most every live interval: an open stream ends within two of a revocation
         tokens = TokenStore(lambda sql: ctx.query(sql, None), ctx.database,
                             refresh_s=min(2.0, ctx.live_interval_s), now=ctx.clock)
-        return cls(ctx, tokens, Stations(ctx), AuditLog(ctx, tokens))
+        return cls(ctx, tokens, Stations(ctx), AuditLog(ctx, tokens),
+                   snapshots=SharedAnswers(ctx.live_interval_s / 2))
 
     async def sees(self, scope: Scope) -> tuple[Registry, Visibility]:
         """The registry as it is now, and what ``scope`` sees of it."""

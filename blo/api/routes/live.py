@@ -1,7 +1,9 @@
 """``/api/v1/live``: server-sent events for the dashboard.
 
 Every ``live_interval_s`` the stream re-checks its token (a revocation or expiry ends it
-with an ``error`` event) and sends a ``snapshot``; while ClickHouse does not answer it sends
+with an ``error`` event) and sends a ``snapshot`` — one computed for its scope within the
+last half interval if there is one (:mod:`blo.api.shared`: open dashboards of one scope
+share their snapshots' queries); while ClickHouse does not answer it sends
 ``unavailable`` instead and stays open. Open streams are cancelled at shutdown, so an open
 dashboard never holds the server up.
 """
@@ -9,6 +11,7 @@ dashboard never holds the server up.
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from aiohttp import web
 
@@ -59,7 +62,9 @@ async def live(request: web.Request) -> web.StreamResponse:
                     resp.force_close()
                     await resp.write(shape.sse("error", {"error": verdict.error}))
                     break
-                body = await snapshot(api, request[TOKEN].scope, window)
+                scope: Scope = request[TOKEN].scope
+                body = await api.snapshots.get(
+                    (scope, window), functools.partial(snapshot, api, scope, window))
             except SinkUnavailable:
                 # no token check, no data: say so and keep the stream (the dashboard shows
                 # it stale), the next snapshot follows

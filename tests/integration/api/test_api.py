@@ -507,3 +507,26 @@ def test_blo_api_serves_and_stops_promptly_with_a_live_stream_open(
         log.close()
     audited = db.query(f"SELECT path, status FROM {db.database}.api_audit")
     assert ("/api/v1/live", 200) in [(str(p), int(s)) for p, s in audited]
+
+
+def test_open_dashboards_of_one_scope_share_their_snapshot_queries(api: Api) -> None:
+    """Three KZ dashboards and a TJ one open at once: ClickHouse computes one snapshot per
+    scope (blo.api.shared), every KZ stream gets the same one, and TJ its own."""
+    per_station_sql: list[str] = []
+    query = api.ctx.query
+
+    async def counting(sql: str, params: Any) -> Any:
+        if "sum(events), toUInt32(max(last_event_at))" in sql:  # live_sql's first query
+            per_station_sql.append(sql)
+        return await query(sql, params)
+
+    api.ctx.query = counting
+
+    async def body(client: TestClient) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(first_snapshot(client, api.tokens[t])
+                                           for t in ("kz", "kz", "tj", "kz"))))
+
+    kz1, kz2, tj, kz3 = api.run(body)
+    assert len(per_station_sql) == 2  # one per scope, not one per stream
+    assert kz1 == kz2 == kz3
+    assert _stations_in(kz1) and not _stations_in(kz1) & _stations_in(tj)
