@@ -62,9 +62,11 @@ T = TypeVar("T")
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 180.0,
-             until: Callable[[T], bool] = lambda value: True, every_s: float = 1.0) -> T:
+             until: Callable[[T], bool] = lambda value: True, every_s: float = 1.0,
+             explain: Callable[[], str] = str) -> T:
     """``probe()`` until it returns something other than None/False for which ``until``
-    holds; fail after ``timeout_s`` naming ``what`` and the last value or error."""
+    holds; fail after ``timeout_s`` naming ``what``, the last value or error, and
+    ``explain()``."""
     deadline = time.monotonic() + timeout_s
     last: object = None
     while True:
@@ -76,7 +78,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 180.0,
         except Exception as e:  # noqa: BLE001 (kept for the failure message)
             last = e
         if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout_s:.0f} s (last: {last!r})")
+            pytest.fail(f"{what}: not within {timeout_s:.0f} s (last: {last!r}) {explain()}")
         time.sleep(every_s)
 
 
@@ -197,6 +199,29 @@ def stored(stack: Stack, ids: list[str]) -> tuple[int, int, set[int]]:
         f"FROM blo.events FINAL WHERE {with_ids}", {"ids": tuple(ids)})
     count, distinct, partitions = rows[0]
     return int(count), int(distinct), {int(p) for p in partitions}
+
+
+def diagnosis(stack: Stack, ids: list[str]) -> str:
+    """Where the events went: per partition in ClickHouse, dead letters by reason, and
+    each worker's counters."""
+    client = stack.clickhouse()
+    lines = [
+        "stored per partition: " + repr(client.execute(
+            "SELECT kafka_partition, count() FROM blo.events FINAL WHERE event_id IN %(ids)s "
+            "GROUP BY kafka_partition ORDER BY kafka_partition", {"ids": tuple(ids)})),
+        "dead letters: " + repr(client.execute(
+            "SELECT reason, kafka_partition, count() FROM blo.dlq "
+            "GROUP BY reason, kafka_partition")),
+    ]
+    for address in stack.addresses("worker"):
+        wanted = ("blo_records_consumed_total", "blo_events_consumed_total",
+                  "blo_events_valid_total", "blo_events_dead_lettered_total",
+                  "blo_offsets_acked_total", "blo_sink_rows_written_total",
+                  "blo_consumer_lag_records", "blo_events_held")
+        values = {f"{n}{dict(labels)}": v for (n, labels), v in metrics(address).items()
+                  if n in wanted}
+        lines.append(f"worker {address}: {values}")
+    return "\n".join(lines)
 
 
 def metrics(address: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -320,9 +345,9 @@ def test_the_production_compose_file_runs_with_local_stand_ins(
 
     # the seed registry: in ClickHouse and in the worker
     stations = seed_stations()
-    (registered,) = client.execute(
-        "SELECT groupUniqArray(station_id) FROM blo.stations")[0]
-    assert set(stations) <= set(registered)
+    wait_for("the seed stations in ClickHouse (written by the worker from the registry)",
+             lambda: client.execute("SELECT groupUniqArray(station_id) FROM blo.stations"),
+             60, until=lambda rows: set(stations) <= set(rows[0][0]))
     (worker,) = wait_for("the worker replica ready", lambda: workers_ready(stack, 1), 120)
     assert metrics(worker)[("blo_registry_stations", ())] == len(stations)
 
@@ -365,31 +390,47 @@ def test_the_production_compose_file_runs_with_local_stand_ins(
     assert status == 200 and json.loads(body)["name"] == "centre-kz"
 
 
+def owned_partitions(stack: Stack) -> dict[str, set[int]]:
+    """The partitions each running worker replica was last assigned, from its log line
+    ``window state of partitions [...] restored`` (one per assignment)."""
+    owned = {}
+    for container in stack.containers("worker"):
+        if not container["State"]["Running"]:
+            continue
+        log = stack.engine.docker("logs", container["Id"]).stdout + stack.engine.docker(
+            "logs", container["Id"]).stderr
+        found = re.findall(r"window state of partitions \[([\d, ]*)\] restored", log)
+        owned[container["Name"]] = {int(p) for p in found[-1].split(",") if p.strip()} \
+            if found else set()
+    return owned
+
+
 def test_scaled_to_two_workers_each_event_is_stored_once(stack: Stack, tmp_path: Path) -> None:
     stack.compose("up", "-d", "--no-build", "--scale", "worker=2", timeout=600)
     workers = wait_for("both worker replicas ready", lambda: workers_ready(stack, 2), 240)
+    # the group rebalanced: each replica owns some of the partitions, together all
+    owned = wait_for(
+        "the partitions shared by both replicas", lambda: owned_partitions(stack), 120,
+        until=lambda o: len(o) == 2 and all(o.values())
+        and set().union(*o.values()) == set(range(PARTITIONS))
+        and sum(map(len, o.values())) == PARTITIONS)
     before = {a: raw_records_consumed(a) for a in workers}
-    stations = seed_stations()
 
-    # publish waves until both workers consumed some (the group rebalances after the
-    # second one joins: until then the first owns every partition)
-    ids: list[str] = []
-    deadline = time.monotonic() + 180
-    while True:
-        events = crossings(stations, 2, uuid.uuid4().hex)
-        stack.publish(events, tmp_path)
-        ids += [e["event_id"] for e in events]
-        time.sleep(3)
-        grew = {a: raw_records_consumed(a) - before[a] for a in workers}
-        if all(v > 0 for v in grew.values()):
-            break
-        assert time.monotonic() < deadline, f"a worker never got a partition: {grew}"
-
+    events = crossings(seed_stations(), 8, uuid.uuid4().hex)
+    stack.publish(events, tmp_path)
+    ids = [e["event_id"] for e in events]
     count, distinct, partitions = wait_for("every published event in ClickHouse",
                                            lambda: stored(stack, ids), 180,
-                                           until=lambda s: s[1] == len(ids))
+                                           until=lambda s: s[1] == len(ids),
+                                           explain=lambda: f"of {len(ids)}, owned {owned}\n"
+                                           + diagnosis(stack, ids))
     assert (count, distinct) == (len(ids), len(ids)), "each event once under FINAL"
     assert partitions == set(range(PARTITIONS))
+    # both replicas consumed part of them, and still own what they owned
+    grew = {a: raw_records_consumed(a) - before[a] for a in workers}
+    assert all(v > 0 for v in grew.values()), grew
+    assert sum(grew.values()) >= len({e["station_id"] for e in events}), grew
+    assert owned_partitions(stack) == owned
     assert set(workers_ready(stack, 2) or []) == set(workers)
     wait_for("Prometheus scraping both replicas", lambda: prometheus_sees(stack, workers), 90)
 
