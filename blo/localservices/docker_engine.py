@@ -13,7 +13,7 @@ installed (``dpkg-deb -x``): no trixie package enters dpkg's database.
 :class:`DockerEngine` runs ``dockerd`` (Debian's ``docker.io``) with its own data-root,
 exec-root, pidfile and socket, on a bridge subnet that must not collide with a route of
 the machine, and stops it by its pid. It records the machine's network state first
-(``iptables-save`` of the IPv4 tables, links, ``net.ipv4.ip_forward``) and, after the
+(``iptables-save`` and ``ip6tables-save``, links, ``net.ipv4.ip_forward``) and, after the
 daemon stopped, removes what the daemon added: its iptables rules and chains, the policy it
 changed (FORWARD DROP), nf_tables tables that did not exist before and are empty again,
 ``docker0`` and any bridge or veth left behind; :meth:`DockerEngine.network_changes`
@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Network, ip_network
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import IO, Self
 
@@ -256,6 +256,7 @@ class DockerEngine(ManagedProcess):
         self.lock_timeout_s = lock_timeout_s
         self._lock: IO[bytes] | None = None
         self._before: NetworkState | None = None
+        self.last_network_changes: list[str] = []
         super().__init__(start_timeout_s)
 
     @property
@@ -298,15 +299,14 @@ class DockerEngine(ManagedProcess):
     # -- start / stop ------------------------------------------------------------------------
     def _check_subnets(self) -> None:
         routes = _run(["ip", "-4", "route", "show"], timeout=30).stdout
-        ours: list[IPv4Network] = [ip_network(self.bridge, strict=False),  # type: ignore[list-item]
-                                   ip_network(self.pool)]  # type: ignore[list-item]
+        ours = [IPv4Network(self.bridge, strict=False), IPv4Network(self.pool)]
         for line in routes.splitlines():
             dest = line.split()[0]
             if dest == "default" or "dev docker0" in line:
                 continue
-            net = ip_network(dest if "/" in dest else dest + "/32", strict=False)
+            net = IPv4Network(dest if "/" in dest else dest + "/32", strict=False)
             for mine in ours:
-                if net.version == 4 and net.overlaps(mine):
+                if net.overlaps(mine):
                     raise DockerEngineError(
                         f"the engine's subnet {mine} collides with the route {line.strip()!r}"
                     )
@@ -407,8 +407,6 @@ class DockerEngine(ManagedProcess):
                 self.last_network_changes = before.differences(NetworkState.capture())
         finally:
             self._release_lock()
-
-    last_network_changes: list[str] = []  # noqa: RUF012 (set by stop)
 
     def network_changes(self) -> list[str]:
         """What :meth:`stop` could not restore (empty when the network is as it was)."""
