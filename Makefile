@@ -23,16 +23,24 @@ install-test: venv
 
 # Debian's ClickHouse server 18.16 for the integration tests, promtool (from Debian's
 # prometheus package; no server is started) to check docker/'s alerting rules, Chromium for
-# the dashboard tests, and ZooKeeper 3.8 for the two-node ClickHouse cluster test.
-APT_PKGS = clickhouse-server clickhouse-client prometheus chromium zookeeper
+# the dashboard tests, ZooKeeper 3.8 for the two-node ClickHouse cluster test, and for the
+# compose tests (tests/integration/docker/test_compose_stack.py) Docker (docker.io; the test
+# session starts dockerd itself), debootstrap for their base image, iptables/nftables to
+# put the network back afterwards, and Compose v2: Debian trixie's docker-compose (bookworm's
+# is 1.29, which rejects docker/compose.yaml), fetched by a private apt configuration into
+# /usr/local/lib/docker/cli-plugins (blo/localservices/docker_engine.py says how and why).
+APT_PKGS = clickhouse-server clickhouse-client prometheus chromium zookeeper \
+	docker.io debootstrap iptables nftables
 services-deps:
 	@if ! { command -v clickhouse-server || [ -x /usr/sbin/clickhouse-server ]; } >/dev/null 2>&1 \
 	    || ! command -v promtool >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ] \
-	    || ! [ -f /usr/share/java/zookeeper.jar ]; then \
+	    || ! [ -f /usr/share/java/zookeeper.jar ] || ! [ -x /usr/sbin/dockerd ] \
+	    || ! [ -x /usr/sbin/debootstrap ] || ! [ -x /usr/sbin/nft ]; then \
 	  echo "installing $(APT_PKGS) (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
 	fi
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO $(PYTHON) -m blo.localservices.docker_engine install-compose
 
 # Options of `blo demo` pass through ARGS, e.g. make demo ARGS="--port 8090 --api-port 8091"
 # (`blo demo --help` lists them); BLO_WEB_PORT and BLO_API_PORT set the defaults.
