@@ -253,6 +253,10 @@ class IngestSettings(BaseSettings):
         "auto", description="where the per-event work runs: in the Faust process (inline) "
         "or in a second process beside it (separate: another core; needs a ClickHouse "
         "server); auto = separate with a server on a multi-core machine")
+    processes: int = Field(
+        0, ge=0, le=32, description="ingest processes per worker in the separate mode, "
+        "the worker's raw partitions dealt between them (each its own core, sink, windows "
+        "and conflict cache); 0 = auto: one per available CPU beyond the first, at most 4")
 
 
 class WindowSettings(BaseSettings):

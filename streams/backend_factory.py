@@ -5,7 +5,8 @@
 :class:`streams.runtime.IngestRuntime` in the Faust process; ``separate`` — the same runtime
 in a second process, fed and acknowledged through
 :class:`streams.separate_backend.SeparateBackend` (the default with a ClickHouse server: it
-puts the work on a second core). :func:`build_inline` builds the runtime the same way
+puts the work on a second core), or in ``BLO_INGEST_PROCESSES`` of them with the worker's
+partitions dealt between them (:class:`streams.sharded_backend.ShardedBackend`). :func:`build_inline` builds the runtime the same way
 wherever it runs.
 """
 
@@ -27,6 +28,7 @@ from streams.ingest import IngestPolicy, IngestProcessor
 from streams.process_messages import ProcessSetup
 from streams.runtime import IngestRuntime, Producer
 from streams.separate_backend import SeparateBackend
+from streams.sharded_backend import ShardedBackend
 from streams.window_runtime import WindowRuntime
 from streams.windows import window_config
 
@@ -43,6 +45,15 @@ def ingest_process_mode(settings: Settings, db: Database) -> str:
     if mode == "auto":
         return "separate" if db.kind != "chdb" and available_cpus() > 1 else "inline"
     return mode
+
+
+def ingest_processes(settings: Settings) -> int:
+    """How many ingest processes a worker in the separate mode runs
+    (``BLO_INGEST_PROCESSES``; 0 = one per available CPU beyond the first, at most 4)."""
+    n = settings.ingest.processes
+    if n == 0:
+        return max(1, min(4, int(available_cpus()) - 1))
+    return n
 
 
 def available_cpus() -> float:
@@ -112,9 +123,16 @@ def build_backend(settings: Settings, db: Database, metrics: Metrics, *, produce
     process needs of the application."""
     sink = BatchingSink(db, settings.batch, metrics)
     if ingest_process_mode(settings, db) == "separate":
-        separate = SeparateBackend(settings, process_setup, raw_topic=settings.kafka.topic_raw,
-                                   on_fatal=on_fatal, on_backpressure=on_backpressure,
-                                   positions=positions)
+        n = ingest_processes(settings)
+        separate: SeparateBackend | ShardedBackend
+        if n > 1:
+            separate = ShardedBackend(settings, process_setup, n,
+                                      raw_topic=settings.kafka.topic_raw, on_fatal=on_fatal,
+                                      on_backpressure=on_backpressure, positions=positions)
+        else:
+            separate = SeparateBackend(settings, process_setup,
+                                       raw_topic=settings.kafka.topic_raw, on_fatal=on_fatal,
+                                       on_backpressure=on_backpressure, positions=positions)
         sink.add_failure_listener(separate.fail)  # alerts, station rows
         separate.sink.watch(sink)  # /readyz answers for both processes' sinks
         # enrichment has its own registry, in the ingest process
