@@ -13,6 +13,7 @@ import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,17 @@ def _dealt(log: str) -> list[list[int]] | None:
     if not lines:
         return None
     return [json.loads(part.split(": ", 1)[1]) for part in lines[-1].split("; ")]
+
+
+def _windows_equal_the_oracle(db: ServerDatabase, expected: dict[Any, Any]) -> None:
+    """The readers' view of window_stats equals the oracle, windows ended by now closed."""
+    closed_before = time.time() - 10
+    try:
+        wait_for(lambda: None if _mismatches(expected, _view(db), closed_before) else True,
+                 180, "window rows equal to the oracle", 1.0)
+    except AssertionError:
+        bad = _mismatches(expected, _view(db), closed_before)
+        raise AssertionError(f"{len(bad)} mismatches, e.g. {bad[:8]}") from None
 
 
 def test_two_ingest_processes_split_the_partitions_and_store_every_event_once(
@@ -73,13 +85,7 @@ def test_two_ingest_processes_split_the_partitions_and_store_every_event_once(
     assert w.metrics()["blo_registry_stations"] > 0
     assert sorted(_ingest_children(w.proc.pid)) == sorted(kids)
 
-    closed_before = time.time() - 10
-    try:
-        wait_for(lambda: None if _mismatches(expected, _view(db), closed_before) else True,
-                 180, "window rows equal to the oracle", 1.0)
-    except AssertionError:
-        bad = _mismatches(expected, _view(db), closed_before)
-        raise AssertionError(f"{len(bad)} mismatches, e.g. {bad[:8]}") from None
+    _windows_equal_the_oracle(db, expected)
     assert w.terminate() == 0
     assert p.committed_total() == len(events)
 
@@ -114,11 +120,5 @@ def test_one_ingest_process_sigkilled_fails_the_worker_and_a_restart_keeps_windo
     w2.wait_ready()
     wait_for(lambda: final_count(db) >= len(events), 300, "every event after the restart")
     assert final_count(db) == len(events)
-    closed_before = time.time() - 10
-    try:
-        wait_for(lambda: None if _mismatches(expected, _view(db), closed_before) else True,
-                 180, "window rows equal to the oracle", 1.0)
-    except AssertionError:
-        bad = _mismatches(expected, _view(db), closed_before)
-        raise AssertionError(f"{len(bad)} mismatches, e.g. {bad[:8]}") from None
+    _windows_equal_the_oracle(db, expected)
     assert w2.terminate() == 0
