@@ -89,6 +89,8 @@ class AlertLine:
     message: str
     muted: Mute | None = None  # the active mute muting it (lists only)
     messages: tuple[tuple[str, str], ...] = ()  # (language, message) (lists only)
+    rule_names: tuple[tuple[str, str], ...] = ()  # (language, rule name) (lists only)
+    rule_name: str = ""  # in the chosen language (lists only)
 
     @classmethod
     def from_row(cls, r: list[Any]) -> AlertLine:
@@ -107,17 +109,22 @@ class AlertLine:
                    bool(int(a["acked"])), str(a["acked_by"]), int(a["acked_at"]),
                    str(a["ack_comment"]), str(a["message"]),
                    mutes.get(str(r[len(ALERT_COLUMNS)])),
-                   tuple(sorted(parse_messages(a.get("messages")).items())))
+                   tuple(sorted(parse_messages(a.get("messages")).items())),
+                   tuple(sorted(shape.rule_names(a["rule_name"], a.get("messages")).items())),
+                   str(a["rule_name"]))
 
     def in_language(self, language: str) -> AlertLine:
-        """This alert with its message in ``language`` (English when it has none)."""
+        """This alert with its message and rule name in ``language`` (English when it has
+        none)."""
         text = dict(self.messages).get(language) or self.message
-        return dataclasses.replace(self, message=text)
+        name = dict(self.rule_names).get(language) or self.rule_name
+        return dataclasses.replace(self, message=text, rule_name=name)
 
     def document(self) -> dict[str, object]:
         """The JSON object of ``blo alerts list --format json`` (times RFC 3339 or null)."""
         return {"alert_id": self.alert_id, "version": self.version, "state": self.state,
                 "severity": self.severity, "rule_id": self.rule_id,
+                "rule_name": self.rule_name, "rule_names": dict(self.rule_names),
                 "scope_key": self.scope_key, "station_id": self.station_id,
                 "fired_at": _rfc3339(self.fired_at), "resolved_at": _rfc3339(self.resolved_at),
                 "acked": self.acked, "acked_by": self.acked_by,

@@ -24,13 +24,15 @@ RU = "TJ-PYANJ: изъято 60.0 кг"
 def make_alert(**overrides: Any) -> Alert:
     """An alert with its message in English and Russian."""
     return alert_rows.make_alert(**{"message": EN, "messages": (("en", EN), ("ru", RU)),
+                                    "rule_names": (("en", "Large seizure at a post"),
+                                                   ("ru", "Крупное изъятие")),
                                     **overrides})
 
 
 def test_list_prints_the_message_in_the_chosen_language(chdb_db: ChdbDatabase) -> None:
     both = make_alert()
     english_only = make_alert(scope_key="KZ-KORDAI", station_id="KZ-KORDAI",
-                              message="KZ-KORDAI: old alert", messages=(),
+                              message="KZ-KORDAI: old alert", messages=(), rule_names=(),
                               fired_at=T0 + 7200, severity="warning")
     chdb_db.insert("alerts", ALERTS.column_names, [both.row(), english_only.row()])
     en = run(chdb_db, "list")
@@ -45,6 +47,11 @@ def test_list_prints_the_message_in_the_chosen_language(chdb_db: ChdbDatabase) -
     assert docs["TJ-PYANJ"]["message"] == RU
     assert docs["TJ-PYANJ"]["messages"] == {"en": EN, "ru": RU}
     assert docs["KZ-KORDAI"]["messages"] == {"en": "KZ-KORDAI: old alert"}
+    # the rule's name too: Russian where the rules file gave one, English otherwise
+    assert docs["TJ-PYANJ"]["rule_name"] == "Крупное изъятие"
+    assert docs["TJ-PYANJ"]["rule_names"] == {"en": "Large seizure at a post",
+                                              "ru": "Крупное изъятие"}
+    assert docs["KZ-KORDAI"]["rule_name"] == "Large seizure at a post"
     bad = run(chdb_db, "list", "--lang", "de")
     assert bad.exit_code == 2 and "--lang" in bad.output
 
