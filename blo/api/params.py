@@ -13,6 +13,8 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from streams.alerts.mutes import MAX_TEXT_CHARS
+
 STATISTICS: dict[str, str] = {
     "events": "sum(events)", "persons": "sum(persons)", "vehicles": "sum(vehicles)",
     "refused": "sum(refused)", "inbound": "sum(inbound)", "outbound": "sum(outbound)",
@@ -162,7 +164,7 @@ class MuteBody(_Params):
     rule: str | None = Field(None, pattern=r"^[a-z0-9_.\-]{1,64}$")
     scope: str | None = Field(None, min_length=1, max_length=64)
     duration: str | int = Field(..., description="6h, 30m, 2d, 1h30m, or seconds")
-    reason: str = Field(..., min_length=1, max_length=2000)
+    reason: str = Field(..., min_length=1, max_length=MAX_TEXT_CHARS)
 
     @model_validator(mode="after")
     def _something(self) -> MuteBody:
@@ -178,7 +180,7 @@ class MuteListParams(_Params):
 
 
 class AckBody(_Params):
-    comment: str = Field("", max_length=2000)
+    comment: str = Field("", max_length=MAX_TEXT_CHARS)
 
 
 class BulkAckBody(AckBody):

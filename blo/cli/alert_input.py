@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from blo.settings import Settings
+from streams.alerts.mutes import MAX_WHO_CHARS
 
 POLL_INTERVAL_S = 0.5
 """How often ``--wait`` reads ClickHouse again."""
@@ -30,6 +31,8 @@ def by_option(who_does: str, help: str, *, required: bool) -> Callable[[F], F]:
     def who(ctx: click.Context, param: click.Parameter, value: str) -> str:
         if not value.strip():
             raise click.BadParameter(f"must name who {who_does} (not blank)")
+        if len(value.strip()) > MAX_WHO_CHARS:
+            raise click.BadParameter(f"at most {MAX_WHO_CHARS} characters")
         return value.strip()
 
     if required:

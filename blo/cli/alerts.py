@@ -47,6 +47,7 @@ from blo.cli.alert_input import (
     wait_options,
 )
 from blo.cli.ops import _print_rows, formula_guard_option
+from blo.cli.tables import escape
 from blo.readers import run_query
 from blo.settings import Settings
 from schemas.alert_input import MuteRequest, mute_record
@@ -54,7 +55,7 @@ from sinks.read_model import latest
 from sinks.sql import check_identifier, is_read_only, quote, quote_string, render
 from sinks.tables import ALERT_MUTES, ALERTS
 from streams.alerts import durations
-from streams.alerts.mutes import Mute, request_problems, scope_of
+from streams.alerts.mutes import MAX_TEXT_CHARS, Mute, request_problems, scope_of
 from streams.alerts.rows import parse_messages
 from streams.alerts.rules import LANGUAGES
 
@@ -156,6 +157,13 @@ def _rfc3339(t: int) -> str | None:
 
 def _plain(t: int) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S") if t else ""
+
+
+def _short(text: str, what: str) -> str:
+    if len(text) > MAX_TEXT_CHARS:
+        raise click.BadParameter(f"{what}: at most {MAX_TEXT_CHARS} characters "
+                                 f"({len(text)} given)")
+    return text
 
 
 def _one_line(text: str) -> str:
@@ -438,7 +446,8 @@ def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--yes", is_flag=True, help="Bulk: do not ask for confirmation.")
 @by_option("acknowledges", "Who acknowledges (duty officer, team, ...). Required.",
            required=True)
-@click.option("--comment", default="", help="Why, or what is being done.")
+@click.option("--comment", default="", callback=lambda ctx, param, v: _short(v, "--comment"),
+              help=f"Why, or what is being done (at most {MAX_TEXT_CHARS} characters).")
 @wait_options("the worker has written the acknowledged version(s)")
 @click.pass_context
 def alerts_ack(ctx: click.Context, alert_id: UUID | None, rule_id: str | None,
@@ -527,7 +536,7 @@ def _ack_one(s: Settings, alert_id: UUID, who: str, comment: str, wait: bool,
         click.echo(f"error: no alert {alert_id}", err=True)
         sys.exit(2)
     if before.acked:
-        click.echo(f"note: {alert_id} was already acknowledged by {before.acked_by} at "
+        click.echo(f"note: {alert_id} was already acknowledged by {escape(before.acked_by)} at "
                    f"{_plain(before.acked_at)} UTC; sending a new acknowledgement", err=True)
     topic = s.kafka.topic_alert_input
     at_s = time.time()
@@ -622,7 +631,8 @@ def alerts_mute(ctx: click.Context, rule_id: str | None, scope: str | None, for_
     m = _wait_for(s, req.mute_id, 1, timeout)
     if m is None:
         not_written(f"mute {req.mute_id} sent", "stored", timeout)
-    click.echo(f"muted {m.mute_id}: {_describe(m)} ({durations.human(for_s)}): {m.reason}")
+    click.echo(f"muted {m.mute_id}: {_describe(m)} ({durations.human(for_s)}): "
+               f"{escape(m.reason)}")
 
 
 @alerts.command("mutes")

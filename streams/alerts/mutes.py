@@ -61,6 +61,13 @@ def scope_of(key: str) -> str:
     raise ValueError(f"scope {key[:80]!r}: a country (KZ), a border (KG-KZ) or a station id")
 
 
+MAX_TEXT_CHARS = 2000
+"""The longest mute reason or acknowledgement comment (the API and the CLI refuse longer)."""
+
+MAX_WHO_CHARS = 200
+"""The longest "who" of a mute or an acknowledgement sent from the CLI."""
+
+
 def request_problems(rule_id: str, scope_key: str, for_s: float, reason: str) -> list[str]:
     """What is wrong with a mute's creation (empty: nothing)."""
     problems = []
@@ -76,6 +83,8 @@ def request_problems(rule_id: str, scope_key: str, for_s: float, reason: str) ->
         problems.append(f"duration: more than 0 and at most {MAX_MUTE_S // 86400} days")
     if not reason.strip():
         problems.append("reason: say why (it is shown with every muted alert)")
+    elif len(reason) > MAX_TEXT_CHARS:
+        problems.append(f"reason: at most {MAX_TEXT_CHARS} characters ({len(reason)} given)")
     return problems
 
 

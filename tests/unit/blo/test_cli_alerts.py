@@ -254,6 +254,23 @@ def test_mute_and_unmute_need_who_when_given(command: list[str], deed: str) -> N
     assert f"must name who {deed}" in res.output
 
 
+@pytest.mark.parametrize("args, says", [
+    (["mute", "--scope", "KZ", "--for", "1h", "--reason", "r" * 2001, "--by", "me"],
+     "reason: at most 2000 characters (2001 given)"),
+    (["mute", "--scope", "KZ", "--for", "1h", "--reason", "x", "--by", "w" * 201],
+     "at most 200 characters"),
+    (["ack", "00000000-0000-4000-8000-000000000000", "--by", "me", "--comment", "c" * 2001],
+     "--comment: at most 2000 characters (2001 given)"),
+])
+def test_texts_longer_than_the_api_takes_are_refused_before_anything_is_sent(
+        args: list[str], says: str) -> None:
+    # no broker, no database configured to answer: a refusal here comes before either
+    res = CliRunner().invoke(main, ["alerts", *args],
+                             env={"BLO_KAFKA_BOOTSTRAP": "127.0.0.1:9"})
+    assert res.exit_code == 2, res.output
+    assert says in " ".join(res.output.split())
+
+
 @pytest.mark.parametrize("command, waits_until", [
     ("ack", "Wait until the worker has written the acknowledged version(s)."),
     ("mute", "Wait until the worker has stored the mute."),
