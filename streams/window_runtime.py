@@ -41,7 +41,12 @@ from sinks.tables import EVENTS, LATE_EVENTS, WINDOW_STATS
 from streams.alert_input import window_input_records
 from streams.windows import Emission, WindowConfig, WindowState, emitted_from_row
 from streams.windows.assign import max_length_s
-from streams.windows.corrections import historical_rows, read_ranges
+from streams.windows.corrections import (
+    READ_GROUPS_PER_QUERY,
+    by_station_batches,
+    historical_rows,
+    read_ranges,
+)
 
 if TYPE_CHECKING:
     from streams.ingest import Correction
@@ -154,17 +159,20 @@ class WindowRuntime:
             return 0
         db, q = self.database, self.sink.query
         async with self._lock:
-            raw = await q(*event_reads.events_of_keys(db, read_ranges(touched)))
+            raw = []
+            for groups in by_station_batches(read_ranges(touched)):
+                raw += await q(*event_reads.events_of_keys(db, groups))
             historical = self.state.recount(touched, [restored_event_row(r) for r in raw])
             if not historical:
                 return 0
             keys = [(w.window_kind, w.start, w.station, *w.key) for w, _ in historical]
             stored = {}
-            for row in await q(*window_reads.window_rows_of_keys(db, keys),
-                               table="window_stats"):
-                key, status, version, stats = emitted_from_row(row)
-                stored[key] = (status, version, stats,
-                               (str(row[_W_COUNTRY]), str(row[_W_BORDER]), str(row[_W_TZ])))
+            for at in range(0, len(keys), READ_GROUPS_PER_QUERY):
+                for row in await q(*window_reads.window_rows_of_keys(
+                        db, keys[at:at + READ_GROUPS_PER_QUERY]), table="window_stats"):
+                    key, status, version, stats = emitted_from_row(row)
+                    stored[key] = (status, version, stats, (
+                        str(row[_W_COUNTRY]), str(row[_W_BORDER]), str(row[_W_TZ])))
             rows = historical_rows(historical, stored, self.config, self.clock())
             await self._emit(Emission(rows, [], {"corrected": len(rows)}), ledger=False)
         return len(rows)

@@ -132,6 +132,37 @@ def read_ranges(windows: Iterable[Touched]) -> list[tuple[str, str, str, str, in
     return out
 
 
+READ_GROUPS_PER_QUERY = 40
+"""At most this many ``(station, key, span)`` groups per recount read (a station's groups are
+never split: the reads stay in ``ORDER BY station_id, occurred_at`` when concatenated).
+One OR-condition per group: a revised file touching hundreds of keys in one query kept
+ClickHouse 18.16 analysing it past the read timeout, retried forever."""
+
+
+def by_station_batches(groups: Sequence[tuple[str, str, str, str, int, int]],
+                       limit: int = READ_GROUPS_PER_QUERY
+                       ) -> list[list[tuple[str, str, str, str, int, int]]]:
+    """``groups`` (sorted by station, as :func:`read_ranges` gives them) cut into batches of
+    at most ``limit``, a station's groups all in one batch (a station with more than
+    ``limit`` groups makes a batch of its own)."""
+    out: list[list[tuple[str, str, str, str, int, int]]] = []
+    current: list[tuple[str, str, str, str, int, int]] = []
+    i = 0
+    while i < len(groups):
+        j = i
+        while j < len(groups) and groups[j][0] == groups[i][0]:
+            j += 1
+        station = list(groups[i:j])
+        if current and len(current) + len(station) > limit:
+            out.append(current)
+            current = []
+        current.extend(station)
+        i = j
+    if current:
+        out.append(current)
+    return out
+
+
 def recount_of(w: Touched, lo: int, hi: int, rows: Sequence[Row]) -> Acc | None:
     """The accumulator of key ``w.key`` over the events of ``rows`` in [lo, hi) (a count
     report: with its whole period in it), or None if there are none."""

@@ -393,3 +393,22 @@ def test_a_historical_key_without_a_stored_row_gets_a_corrected_row() -> None:
     (old,) = of(rows, "1m", T0)
     assert (old["events"], old["persons"]) == (1, 1)  # e2 is left there
     assert_view([*r.rows, *rows, *r.close_all()], [e1b, e2, later])
+
+
+# -- by_station_batches ------------------------------------------------------------------------
+
+def test_recount_reads_are_cut_into_batches_that_never_split_a_station() -> None:
+    from streams.windows.corrections import by_station_batches
+
+    groups = [(f"S{s:02d}", "count_report", f"m{k}", "", 0, 10)
+              for s in range(30) for k in range(s % 4 + 1)]  # 1-4 groups per station
+    batches = by_station_batches(groups, limit=10)
+    assert [g for b in batches for g in b] == groups  # all of them, in order
+    assert all(len(b) <= 10 for b in batches)
+    stations = [{g[0] for g in b} for b in batches]
+    assert all(not (a & b) for i, a in enumerate(stations) for b in stations[i + 1:])
+    # a station with more groups than the limit gets a batch of its own
+    big = [("BIG", "crossing", f"m{k}", "", 0, 10) for k in range(25)]
+    assert by_station_batches([groups[0], *big, groups[-1]], limit=10) == [
+        [groups[0]], big, [groups[-1]]]
+    assert by_station_batches([]) == []
