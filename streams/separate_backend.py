@@ -356,7 +356,10 @@ class SeparateBackend:
         try:
             await self._channel.send(message)
         except (ConnectionError, ChannelClosed) as e:
-            self.fail(IngestProcessError(f"ingest process unreachable: {e}"))
+            # a send may notice a killed process before the read loop does: say the same
+            code = await self._exit_status()
+            self.fail(IngestProcessError(
+                f"ingest process unreachable: {e}" if code is None else _exited(code)))
 
     def _call_id(self) -> int:
         return next(self._call_ids)
@@ -398,8 +401,7 @@ class SeparateBackend:
                 self._closed = True
                 code = await self._exit_status()
                 if not self.stopping:
-                    self.fail(IngestProcessError(
-                        f"the ingest process exited unexpectedly (exit status {code})"))
+                    self.fail(IngestProcessError(_exited(code)))
                 for fut in self._calls.values():
                     if not fut.done():
                         fut.set_exception(IngestProcessError("the ingest process exited"))
@@ -450,3 +452,7 @@ class SeparateBackend:
             q = self._pending.get(key)
             while q and q[0].source.offset < nxt:
                 await acker(q.popleft())
+
+
+def _exited(code: int | None) -> str:
+    return f"the ingest process exited unexpectedly (exit status {code})"
