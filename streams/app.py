@@ -17,6 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
+from faust import transport
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
+from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 
 from blo.kafka_config import faust_broker_kwargs
 from blo.metrics import Metrics
@@ -47,11 +52,37 @@ retried (:func:`streams.broker.retrying`) until the broker is back; a shutdown d
 outage waits at most this long for the producer's buffer."""
 
 
+class _ConsumerThread(AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, with the fetch wait the settings give."""
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust passes fetch_max_wait_ms=1500 and offers no setting: aiokafka (pinned) reads
+        # the attribute when it starts its fetcher, which is after this returns
+        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 1500)
+        return consumer
+
+
+class _Consumer(AIOKafkaDriverConsumer):
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(AIOKafkaTransport):
+    Consumer = _Consumer
+
+
 class BloApp(faust.App):
     """A Faust app that starts its worker's parts before the consumer joins the group, and
     flushes the sink before Faust's final commit on shutdown."""
 
     worker: Worker  # set by build_app
+    fetch_max_wait_ms: int = 1500  # set by faust_app (BLO_KAFKA_FETCH_MAX_WAIT_MS)
+
+    def _new_transport(self) -> Any:
+        if transport.by_url(self.conf.broker_consumer[0]) is not AIOKafkaTransport:
+            return super()._new_transport()
+        return _Transport(self.conf.broker_consumer, self)
 
     async def on_start(self) -> None:
         await self.worker.start()
@@ -136,7 +167,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
 
 def faust_app(settings: Settings) -> BloApp:
     k, b, web = settings.kafka, settings.batch, settings.web
-    return BloApp(
+    app = BloApp(
         k.group_id,
         **faust_broker_kwargs(k),
         value_serializer="raw",
@@ -159,6 +190,8 @@ def faust_app(settings: Settings) -> BloApp:
         datadir=str(settings.data_dir / "faust"),
         store="memory://",
     )
+    app.fetch_max_wait_ms = k.fetch_max_wait_ms
+    return app
 
 
 def broker_state(broker: BrokerState | None, k: KafkaSettings, metrics: Metrics) -> BrokerState:
