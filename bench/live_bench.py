@@ -80,6 +80,7 @@ from processes import (
     log_problems,
     scrape_metrics,
     service_pid,
+    stop_services,
     tree_cpu_seconds,
     tree_rss,
 )
@@ -475,14 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop_process(worker.proc, 60)
         if logf is not None:
             logf.close()
-        if server is not None:
-            server.stop()
-        if broker is not None:
-            broker.stop()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        stop_services(server, broker, workdir, args.keep)
     res["meta"]["total_s"] = time.monotonic() - t0
     print(report(res))
     if args.json:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backlog import produce
-from processes import CpuWatch, log, log_problems, service_pid
+from processes import CpuWatch, log, log_problems, service_pid, wait_for_result
 
 from blo.localservices.process import stop_process
 from blo.localservices.tansu import TansuBroker
@@ -141,20 +141,10 @@ def bench_faust_naive(broker: TansuBroker, records: Sequence[tuple[bytes, bytes]
     )
     watch = CpuWatch({"faust": proc.pid, "tansu": service_pid(broker)})
     watch.mark()
-    t_spawn = last_log_check = time.monotonic()
+    t_spawn = time.monotonic()
     try:
-        while not result.exists():
-            if proc.poll() is not None:
-                raise RuntimeError(f"faust_naive_windows exited {proc.returncode}; see {logp}")
-            now = time.monotonic()
-            if now - last_log_check > 1.0:
-                last_log_check = now
-                problems = log_problems(logp)
-                if problems:
-                    raise RuntimeError(f"(e) the naive agent crashed:\n{problems}")
-            if now - t_spawn > 3600:
-                raise RuntimeError("faust_naive_windows did not finish in 3600 s")
-            time.sleep(0.1)
+        wait_for_result(result, proc, f"(e) the naive agent ({logp})", 3600,
+                        lambda: log_problems(logp))
         cpu = watch.since()
     finally:
         stop_process(proc, 30)

@@ -83,7 +83,7 @@ if str(REPO) not in sys.path:
 from backlog import make_backlog
 from inprocess import bench_inprocess
 from naive import bench_faust_naive
-from processes import WorkerFailed, log
+from processes import WorkerFailed, log, stop_services
 from quix_runner import bench_quix, quix_available
 from report import report, summarize_runs
 from runners import bench_faust_count, bench_worker
@@ -240,14 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"({label}) failed: {e}")
                 res[label] = {"failed": str(e)}
     finally:
-        if server is not None:
-            server.stop()
-        if broker is not None:
-            broker.stop()
-        if args.keep:
-            log(f"kept {workdir}")
-        elif args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        stop_services(server, broker, workdir, args.keep, remove=args.workdir is None)
     res["meta"]["total_s"] = time.monotonic() - t0
     print(report(res))
     print(f"(whole run {res['meta']['total_s']:.0f} s)")

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import sys
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +154,36 @@ def log_problems(path: Path, context: int = 2) -> str:
     keep = sorted({j for i in hits for j in range(i, min(len(lines), i + 1 + context))}
                   | {i for i, ln in enumerate(lines) if "Error" in ln and ":" in ln})
     return "\n".join(lines[j][:400] for j in keep[:12])
+
+
+def wait_for_result(result: Path, proc: subprocess.Popen[bytes], what: str, timeout_s: float,
+                    check: Callable[[], str] | None = None) -> None:
+    """Wait until ``proc`` (the job called ``what``) writes ``result``; RuntimeError if it
+    exits without writing it, after ``timeout_s``, or when ``check`` (called once a second,
+    e.g. :func:`log_problems` of its log) returns a problem."""
+    t_spawn = last_check = time.monotonic()
+    while not result.exists():
+        if proc.poll() is not None and not result.exists():
+            raise RuntimeError(f"{what} exited {proc.returncode}; see its log")
+        now = time.monotonic()
+        if check is not None and now - last_check > 1.0:
+            last_check = now
+            if problems := check():
+                raise RuntimeError(f"{what} crashed:\n{problems}")
+        if now - t_spawn > timeout_s:
+            raise RuntimeError(f"{what} did not finish in {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def stop_services(server: Any, broker: Any, workdir: Path, keep: bool, remove: bool = True
+                  ) -> None:
+    """The bench's teardown: ClickHouse and the broker stopped (either may be None), the
+    work directory kept (said) or removed."""
+    if server is not None:
+        server.stop()
+    if broker is not None:
+        broker.stop()
+    if keep:
+        log(f"kept {workdir}")
+    elif remove:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backlog import produce
-from processes import CpuWatch, log, service_pid
+from processes import CpuWatch, log, service_pid, wait_for_result
 
 from blo.localservices.clickhouse_server import ClickHouseServer
 from blo.localservices.process import stop_process
@@ -56,12 +56,7 @@ def bench_quix(label: str, broker: TansuBroker, server: ClickHouseServer,
     watch.mark()
     t_spawn = time.monotonic()
     try:
-        while not result.exists():
-            if proc.poll() is not None and not result.exists():
-                raise RuntimeError(f"the Quix job exited {proc.returncode}; see {logf.name}")
-            if time.monotonic() - t_spawn > timeout_s:
-                raise RuntimeError(f"the Quix job did not finish in {timeout_s:.0f} s")
-            time.sleep(0.1)
+        wait_for_result(result, proc, f"the Quix job ({logf.name})", timeout_s)
         cpu = watch.since()
     finally:
         stop_process(proc, 30)

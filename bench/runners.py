@@ -24,6 +24,7 @@ from processes import (
     log_problems,
     scrape_metrics,
     service_pid,
+    wait_for_result,
 )
 from profiling import summarize_profile
 
@@ -56,12 +57,7 @@ def bench_faust_count(broker: TansuBroker, backlog: Backlog, workdir: Path, part
     watch.mark()
     t_spawn = time.monotonic()
     try:
-        while not result.exists():
-            if proc.poll() is not None:
-                raise RuntimeError(f"faust_count exited {proc.returncode}; see {logf.name}")
-            if time.monotonic() - t_spawn > 600:
-                raise RuntimeError("faust_count did not finish in 600 s")
-            time.sleep(0.1)
+        wait_for_result(result, proc, f"faust_count ({logf.name})", 600)
         cpu = watch.since()
     finally:
         stop_process(proc, 30)
