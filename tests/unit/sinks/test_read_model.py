@@ -39,10 +39,11 @@ def test_any_of_edges() -> None:
 def test_sequence_spans_one_range_per_station_in_station_order() -> None:
     q = event_reads.sequence_spans("blo", {"B": 1000, "A": 50}, reorder_s=100)
     assert render(*q) == (
-        "SELECT station_id, min(source_seq), max(source_seq) FROM blo.events WHERE "
-        "(station_id = 'A' AND occurred_at >= toDateTime(0) AND occurred_at < toDateTime(50))"
-        " OR (station_id = 'B' AND occurred_at >= toDateTime(900) "
-        "AND occurred_at < toDateTime(1000)) GROUP BY station_id")
+        "SELECT station_id, min(source_seq), max(source_seq) FROM (SELECT station_id, "
+        "source_seq, toUInt32(occurred_at) AS t FROM blo.events WHERE station_id IN "
+        "tuple('A', 'B') AND occurred_at >= toDateTime(0) AND occurred_at < toDateTime(1000)) "
+        "WHERE (station_id = 'A' AND t >= 0 AND t < 50) OR (station_id = 'B' AND t >= 900 "
+        "AND t < 1000) GROUP BY station_id")
 
 
 def test_sequence_numbers_ranges() -> None:
@@ -53,7 +54,10 @@ def test_sequence_numbers_ranges() -> None:
            "source_seq <= 9) OR (station_id = 'B' AND source_seq >= 0 AND source_seq <= 2) " \
            "ORDER BY station_id, source_seq" in text
     grouped = render(*event_reads.sequence_numbers("blo", [("A", 3, 9)]))
-    assert "min(occurred_at) FROM blo.events WHERE (station_id = 'A'" in grouped
+    # the table read with one IN and the overall bounds, the per-station ranges outside it
+    assert "min(occurred_at) FROM (SELECT station_id, source_seq, occurred_at FROM " \
+           "blo.events WHERE station_id IN tuple('A') AND source_seq >= 3 AND " \
+           "source_seq <= 9) WHERE (station_id = 'A'" in grouped
     assert "GROUP BY station_id, source_seq" in grouped
 
 
