@@ -139,3 +139,19 @@ def flow_key(f: dict[str, Any]) -> tuple[Any, ...]:
 
 def transit_json(route: dict[str, Any]) -> str:
     return json.dumps(route.get("transit_countries", []))
+
+
+PAIRED = {"KZ-KORDAI": "KG-AK-JOL", "KG-AK-JOL": "KZ-KORDAI"}
+BORDERS = {"KZ-KORDAI": "KG-KZ", "KZ-KARASU": "KG-KZ", "TJ-PYANJ": "AF-TJ",
+           "KG-AK-JOL": "KG-KZ"}
+
+
+def registry_rows() -> list[Row]:
+    """The ``stations`` rows of :data:`POSTS` (KZ-KORDAI paired with KG-AK-JOL)."""
+    rows: list[Row] = []
+    for sid, (country, tz) in POSTS.items():
+        border = BORDERS[sid]
+        rows.append((sid, datetime(2018, 1, 1, tzinfo=UTC), sid.title(), country,
+                     "border_guard", sid, border.replace(country, "").strip("-"), border,
+                     PAIRED.get(sid, ""), 40.0, 70.0, tz, "test", 1, 1, INGESTED))
+    return rows
