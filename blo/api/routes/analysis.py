@@ -153,7 +153,7 @@ class CompareParams(StatsParams):
 
     @field_validator("against", mode="before")
     @classmethod
-    def _split(cls, v: Any) -> Any:
+    def _split_against(cls, v: Any) -> Any:
         if isinstance(v, str):
             return tuple(dict.fromkeys(p.strip() for p in v.split(",") if p.strip()))
         return v
