@@ -114,8 +114,8 @@ def flows_from_rows(rows: Iterable[Sequence[Any]], months: tuple[str, ...] | Non
                     ) -> list[RouteFlow]:
     """The route flows of ``rows`` (:data:`ROUTE_COLUMNS`), one per (route, drug), kg
     summed and events counted; with ``months``, only the events whose station-local month
-    (in the row's ``station_tz``) is one of them. Ordered by kg (largest first), then
-    cases (most first), then the route and drug."""
+    (in the row's ``station_tz``) is one of them. Ordered by kg (largest first), then by
+    the route (producing, departure, transit, destination) and drug."""
     wanted = None if months is None else frozenset(months)
     calendars = Calendars()
     sums: dict[tuple[str, str, tuple[str, ...], str, str], list[float]] = {}
@@ -129,8 +129,8 @@ def flows_from_rows(rows: Iterable[Sequence[Any]], months: tuple[str, ...] | Non
         acc[1] += 1
     flows = [RouteFlow(p, d, tr, dest, drug, round(acc[0], 6), int(acc[1]))
              for (p, d, tr, dest, drug), acc in sums.items()]
-    flows.sort(key=lambda f: (-f.kg, -f.cases, f.producing, f.departure, f.transit,
-                              f.destination, f.drug))
+    flows.sort(key=lambda f: (-f.kg, f.producing, f.departure, f.transit, f.destination,
+                              f.drug))
     return flows
 
 
