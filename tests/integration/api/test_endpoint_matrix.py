@@ -14,7 +14,9 @@ rows, events, late events, dead letters and alerts present, and is called with
   group-by and statistic (pairwise, not the full product with windows); every window with
   every statistic once more without filters and with the default time range;
 * ``/stations``, ``/health``, ``/alerts`` (open or not), ``/whoami``, one ``/live``
-  snapshot, the acknowledgement, ``/openapi.json`` and ``/healthz``, for both tokens.
+  snapshot, the acknowledgement, ``/openapi.json`` and ``/healthz``, for both tokens;
+* ``/routes`` and ``/trends/compare``, ``/ranked``, ``/baseline`` (docs/analysis.md), for
+  both tokens.
 
 Filters, group-bys and statistics are read from ``blo.api.params`` (the models' fields and
 ``Literal`` types), routes from the app's router: a new one is run here automatically, and
