@@ -88,6 +88,23 @@ class BaselineHistory:
             queries += 1
         return queries
 
+    def week(self, rule: BaselineRule, key: str, window_start: int) -> tuple[float, bool]:
+        """The value of ``rule``'s statistic for ``key`` in the window starting at
+        ``window_start``, and whether the scope was reporting then (any row of the window
+        kind), as read by :meth:`read` (``(0.0, False)`` when not read)."""
+        return self._weeks.get((rule.id, key, window_start), (0.0, False))
+
+    async def read(self, rule: BaselineRule, window_starts: Iterable[int]) -> None:
+        """Read ``rule``'s values of every scope key for the windows starting at
+        ``window_starts`` and at the history weeks of each (what :meth:`__call__` and
+        :meth:`week` then answer): for a reader of the baseline outside the engine (the
+        API's baseline bands)."""
+        starts = set(window_starts)
+        if not starts:
+            return
+        weeks = starts | {w for s in starts for w in history_starts(s, rule.weeks)}
+        await self._read(rule, sorted(weeks))
+
     async def _read(self, rule: BaselineRule, weeks: list[int]) -> None:
         q = baseline_history(
             self.database, window_kind=rule.window, week_starts=weeks, scope=rule.scope,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -48,6 +49,7 @@ class ApiContext:
     live_interval_s: float = 2.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     send_input: SendInput | None = None  # None: mutes cannot be created here (503)
+    rules_path: Path | None = None  # the alert rules (baseline bands); None: none (503)
 
 
 class Stations:

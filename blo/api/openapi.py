@@ -215,5 +215,74 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                                 "instead while ClickHouse does not answer (the stream stays "
                                 "open); `error` once the token is revoked or expired, then "
                                 "the stream ends."),
+            **_analysis_paths(get, rng, stat),
         },
+    }
+
+
+def _analysis_paths(get: Any, rng: list[dict[str, Any]], stat: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """Routes and trends (docs/analysis.md)."""
+    t = {"type": "string", "format": "date-time"}
+    period = _p("period", "a reporting period of station-local months: 2026-10, 2026-Q3 or "
+                "2026 (read from the `month` windows; instead of from/to)", {"type": "string"})
+    against = _p("against", "comma-separated: previous (the period before, or the equally "
+                 "long range before), year_before (the same period a year earlier)",
+                 {"type": "string", "default": "previous,year_before"})
+    groups = _p("group_by", "comma-separated: " + ", ".join(GROUPS),
+                {"type": "string", "default": "country"})
+    return {
+        "/api/v1/routes": get(
+            "Trafficking routes: flows of seized drugs between countries", [
+                period,
+                _p("from", "start (ISO 8601); default: `to` minus 30 days", t),
+                _p("to", "end, exclusive; default: now", t),
+                _p("drug", "one drug (heroin, hashish, ...)", {"type": "string"}),
+                _p("weight", "order flows and edges by kg or by cases",
+                   {"type": "string", "enum": ["kg", "cases"], "default": "kg"}),
+                _p("station", "one post (in scope, else 403)", {"type": "string"}),
+                _p("country", "the posts of one country (in scope, else 403)",
+                   {"type": "string", "pattern": "^[A-Z]{2}$"}),
+                _p("border", f"the posts of one border, or `{INTERIOR}`",
+                   {"type": "string", "pattern": BORDER_PATTERN}),
+                _p("limit", "at most this many flows (totals and edges count all)",
+                   {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})],
+            "From the seizures made at the token's own posts (never the paired foreign "
+            "posts'), as corrected (latest revision, voided left out): `flows` per route "
+            "(producing, departure, transit in order, destination; '' unknown) and drug "
+            "with kg summed and cases counted, `chain` the known countries in order; "
+            "`edges` the steps between countries weighted by every flow taking them."),
+        "/api/v1/trends/compare": get(
+            "A statistic per group against the period before and a year before", [
+                period, *rng, groups, stat, against],
+            "Per group: `current`, `base`, `change` (absolute) and `change_pct` (percent "
+            "of the base; null when the base is 0, with `note` saying so). Visible "
+            "stations only."),
+        "/api/v1/trends/ranked": get(
+            "The groups (posts by default) whose statistic rose or fell most", [
+                period, *rng, _p("group_by", "comma-separated: " + ", ".join(GROUPS),
+                                 {"type": "string", "default": "station"}), stat,
+                _p("against", "previous or year_before", {
+                    "type": "string", "enum": ["previous", "year_before"],
+                    "default": "previous"}),
+                _p("by", "absolute or relative change", {
+                    "type": "string", "enum": ["absolute", "relative"],
+                    "default": "absolute"}),
+                _p("direction", "rise or fall", {"type": "string", "enum": ["rise", "fall"],
+                                                 "default": "rise"}),
+                _p("n", "how many", {"type": "integer", "minimum": 1, "maximum": 100,
+                                     "default": 10}),
+                _p("min_base", "only groups whose base is at least this (so 1 -> 3 is not "
+                   "+200 % at the top)", {"type": "number", "minimum": 0, "default": 1})]),
+        "/api/v1/trends/baseline": get(
+            "A baseline alert rule's seasonal band per window", [
+                _p("rule", "a baseline rule's id", {"type": "string"}, required=True),
+                _p("key", "the scope key: a station, country or border, as the rule's "
+                   "scope (in scope, else 403)", {"type": "string"}, required=True),
+                _p("from", "windows starting at or after (default: `to` minus 7 days)", t),
+                _p("to", "windows starting before (default: now)", t)],
+            "Per window with rows: `value`, the history `weeks`, `mean` and `stddev` (the "
+            "same hour of week in past weeks, as the alert engine reads them), `upper` = "
+            "mean + k·stddev (the rule fires above it), `clear` = mean + clear_k·stddev, "
+            "`lower` = mean - k·stddev (at least 0), `above`."),
     }

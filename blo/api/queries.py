@@ -68,16 +68,23 @@ def _filters(f: Filters, params: dict[str, Any]) -> list[str]:
 
 
 def _base(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
-          f: Filters) -> tuple[str, list[str], dict[str, Any]]:
+          f: Filters, labels: tuple[str, ...] = ()) -> tuple[str, list[str], dict[str, Any]]:
     params: dict[str, Any] = {"window": window, "t0": int(t0.timestamp()),
                               "t1": int(t1.timestamp()), "stations": stations}
     conds = ["station_id IN %(stations)s", *_filters(f, params)]
+    if labels:
+        conds.append("window_label IN %(labels)s")
+        params["labels"] = labels
     return _SRC, conds, params
 
 
 def stats_sql(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str, ...],
-              f: Filters, group_by: tuple[str, ...], limit: int) -> tuple[str, dict[str, Any]]:
-    src, conds, params = _base(db, window, t0, t1, stations, f)
+              f: Filters, group_by: tuple[str, ...], limit: int, labels: tuple[str, ...] = ()
+              ) -> tuple[str, dict[str, Any]]:
+    """The statistics of the window rows of ``window`` starting in [t0, t1), grouped by
+    ``group_by``; with ``labels``, only the windows of those labels (the station-local
+    months of a reporting period: [t0, t1) then only prunes)."""
+    src, conds, params = _base(db, window, t0, t1, stations, f, labels)
     cols = [f"{GROUPS[g]} AS {g}" for g in group_by]
     keys = ", ".join(group_by)
     select = ", ".join([*cols, _STATS])

@@ -122,7 +122,7 @@ def context(settings: Settings, *, query: Callable[[str, Mapping[str, Any] | Non
     return ApiContext(query=query, insert=insert, database=database, windows=windows,
                       send_ack=send_ack, max_range_days=a.max_range_days, max_rows=a.max_rows,
                       audit=a.audit, live_interval_s=a.live_interval_s,
-                      send_input=send_input)
+                      send_input=send_input, rules_path=settings.alerts.rules_path())
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
