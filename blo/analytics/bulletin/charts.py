@@ -156,7 +156,8 @@ def map_chart(posts: Sequence[Post], lines: Sequence[PostLine], lang: Lang) -> F
                                        else LAND, edgecolor="#9aa8b3", linewidth=0.5))
                 if c["focus"] and "label" in c:
                     lx, ly = c["label"]
-                    ax.text(lx, ly, c["iso"], color=MUTED, fontsize=8, ha="center")
+                    ax.text(lx, ly, c["iso"], color=MUTED, fontsize=8, ha="center",
+                            clip_on=True)
             ax.invert_yaxis()
             ax.set_aspect("equal")
             xs, ys = [x for x, _ in pts], [y for _, y in pts]

@@ -4,6 +4,7 @@ anything outside the page."""
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from blo.analytics.bulletin.charts import render
@@ -35,9 +36,13 @@ def _table(t: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
+
+
 def _svg(data: bytes) -> str:
+    """The chart's ``<svg>`` element (no XML declaration, doctype or RDF metadata)."""
     text = data.decode("utf-8")
-    return text[text.index("<svg"):]  # the XML declaration and doctype stay out
+    return _METADATA.sub("", text[text.index("<svg"):])
 
 
 def html_document(doc: Document) -> str:

@@ -15,7 +15,6 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, TableStyle
@@ -89,6 +88,6 @@ def pdf_document(doc: Document, invariant: bool = True) -> bytes:
             w_in, h_in = fig.get_size_inches()
             png = render(fig, "png", dpi=150)
             w = min(width, w_in * 72)
-            story.append(Image(ImageReader(io.BytesIO(png)), width=w, height=w * h_in / w_in))
+            story.append(Image(io.BytesIO(png), width=w, height=w * h_in / w_in))
     page.build(story)
     return buf.getvalue()
