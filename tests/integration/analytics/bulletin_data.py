@@ -5,6 +5,7 @@ and an independent computation of every bulletin figure from the event rows alon
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,11 +84,14 @@ def micro(v: float | None) -> int:
 def oracle(rows: list[tuple[Any, ...]], months: tuple[str, ...], stations: set[str]
            ) -> dict[str, Any]:
     """Every bulletin figure of ``months`` and ``stations``, from event rows alone (each
-    event's local month from its own time zone; kilograms in integer micro-kg)."""
+    event's local month from its own time zone; kilograms in integer micro-kg; route flows
+    from the payloads as sent: (producing, departure, transit, destination, drug) →
+    [micro-kg, cases])."""
     tot: Counter[str] = Counter()
     drug_cases: Counter[str] = Counter()
     drug_ukg: Counter[str] = Counter()
     post: dict[str, Counter[str]] = defaultdict(Counter)
+    flows: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
         sid = r[C["station_id"]]
         if sid not in stations or local_month(r) not in months:
@@ -101,6 +105,12 @@ def oracle(rows: list[tuple[Any, ...]], months: tuple[str, ...], stations: set[s
                 c["arrests"] += r[C["arrests"]] or 0
             drug_cases[r[C["drug"]]] += 1
             drug_ukg[r[C["drug"]]] += ukg
+            body = json.loads(r[C["payload"]])
+            route = (body.get("producing_country") or "", body.get("departure_country") or "",
+                     tuple(body.get("transit_countries") or ()),
+                     body.get("destination_country") or "", r[C["drug"]])
+            flows[route][0] += ukg
+            flows[route][1] += 1
         elif et == "crossing":
             for c in (tot, p):
                 c["crossings"] += 1
@@ -114,4 +124,5 @@ def oracle(rows: list[tuple[Any, ...]], months: tuple[str, ...], stations: set[s
         elif et == "incident":
             for c in (tot, p):
                 c["incidents"] += 1
-    return {"totals": tot, "drug_cases": drug_cases, "drug_ukg": drug_ukg, "post": post}
+    return {"totals": tot, "drug_cases": drug_cases, "drug_ukg": drug_ukg, "post": post,
+            "flows": dict(flows)}

@@ -117,6 +117,11 @@ def check_figures(b: Bulletin, rows: list[tuple[Any, ...]], stations: set[str]) 
     assert [h.key for h in b.headline] == list(HEADLINE)
     assert {d.drug: (d.cases, d.ukg) for d in b.drugs} == {
         d: (cur["drug_cases"][d], cur["drug_ukg"][d]) for d in cur["drug_cases"]}
+    assert b.flows or not cur["flows"]
+    got = {(f.producing, f.departure, f.transit, f.destination, f.drug): f for f in b.flows}
+    assert got.keys() == cur["flows"].keys()
+    for k, (ukg, cases) in cur["flows"].items():
+        assert abs(round(got[k].kg * 1_000_000) - ukg) <= 1 and got[k].cases == cases, k
     for p in b.post_lines:
         o = cur["post"].get(p.station_id, {})
         for k in HEADLINE:
