@@ -36,7 +36,7 @@ def _table(t: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 
 
 def _svg(data: bytes) -> str:

@@ -31,8 +31,14 @@ from blo.analytics.periods import Period
 from blo.localservices.clickhouse_server import ClickHouseServer
 from sinks.clickhouse import ServerDatabase
 from sinks.tables import ALERTS, EVENT_REVISIONS, EVENTS, WINDOW_STATS
-from tests.integration.analytics.bulletin_data import C, Loaded, local_month, micro, oracle, \
-    simulate
+from tests.integration.analytics.bulletin_data import (
+    C,
+    Loaded,
+    local_month,
+    micro,
+    oracle,
+    simulate,
+)
 from tests.integration.sinks.factories import make_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

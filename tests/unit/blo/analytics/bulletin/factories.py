@@ -55,8 +55,8 @@ def fake_reader(sql: str, params: dict[str, Any]) -> list[Any]:
         return [w for w in WINDOWS if w[1] in params["stations"]]
     if "argMax(rule_name" in sql:
         return [("refusal_spike", "warning", 2, 1, "Refusal spike",
-                 '{"en":"x","rule_name":{"en":"Refusal spike","ru":"Всплеск отказов"},'
-                 '"ru":"y"}', 3)]
+                 ('{"en":"x","rule_name":{"en":"Refusal spike","ru":"Всплеск отказов"},'
+                 '"ru":"y"}'), 3)]
     if "uniqExactIf" in sql:
         return [(1, 0, 2)]
     if "cityHash64" in sql:
