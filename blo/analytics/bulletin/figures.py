@@ -555,7 +555,9 @@ def build(read: Reader, db: str, scope: str, period: Period,
     flows: tuple[Any, ...] = ()
     if routes is not None:
         q, shape = routes(db, ids, period)
-        flows = tuple(sorted(shape(read(*q)), key=lambda f: (-f.kg, -f.cases, _flow_key(f))))
+        # rows in a fixed order: the shaping sums floats, whose last bits follow the order
+        rows = sorted(read(*q), key=lambda r: tuple(str(v) for v in r))
+        flows = tuple(sorted(shape(rows), key=lambda f: (-f.kg, -f.cases, _flow_key(f))))
     return Bulletin(
         scope=scope, period=period.name, previous=prev.name, year_before=yb.name,
         months=period.months(), posts=posts, current=cur, headline=heads,

@@ -18,7 +18,7 @@ from blo.settings import IngestSettings
 from blo.simulate import TrafficGenerator, simulation_stations
 from schemas.identity import derive_event_id
 from schemas.station import Registry, StationRecord
-from sinks.clickhouse import ServerDatabase
+from sinks.base import Database
 from sinks.tables import EVENTS, STATIONS, WINDOW_STATS
 from streams.ingest import IngestPolicy, IngestProcessor, RawRecord
 from streams.registry_reader import station_row
@@ -37,7 +37,7 @@ class Loaded:
     """Every events row written (live, revision 0)."""
 
 
-def simulate(db: ServerDatabase, start: datetime, end: datetime, *, rate: float = 0.01,
+def simulate(db: Database, start: datetime, end: datetime, *, rate: float = 0.01,
              rare_scale: float = 4.0, seed: int = 11, stations: int = 16) -> Loaded:
     """Simulate [start, end) of ``stations`` posts and write events, month windows and the
     registry to ``db``; the windows are ticked past ``end`` so they are final."""

@@ -296,3 +296,20 @@ def test_the_command_line_bulletin(sim: tuple[ServerDatabase, Loaded],
     bad = blo("--scope", "FR", "--period", "2026-10")
     assert bad.returncode == 2 and b"no post" in bad.stderr
     assert micro(1.5) == 1_500_000
+
+
+def test_both_engines_give_the_same_bulletin(
+        make_clickhouse_db: Callable[..., ServerDatabase], make_chdb_db: Callable[..., Any]
+) -> None:
+    """The same simulated week written to the ClickHouse server (18.16) and to chDB (26.9):
+    every query runs on both and the bulletins are equal, data version included."""
+    start, end = datetime(2026, 9, 28, tzinfo=UTC), datetime(2026, 10, 6, tzinfo=UTC)
+    got = []
+    for db in (make_clickhouse_db(), make_chdb_db()):
+        simulate(db, start, end)
+        db.insert("alerts", ALERTS.column_names, ALERTS_ROWS)
+        got.append([make(reader(db), db.database, s, PERIOD) for s in ("region", "KZ")])
+    server, chdb = got
+    assert server[0].current.crossings > 0 and server[0].flows
+    assert server == chdb
+    assert render(server[1], "ru", "html") == render(chdb[1], "ru", "html")
