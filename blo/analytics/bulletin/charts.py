@@ -162,8 +162,12 @@ def map_chart(posts: Sequence[Post], lines: Sequence[PostLine], lang: Lang) -> F
             ax.set_aspect("equal")
             xs, ys = [x for x, _ in pts], [y for _, y in pts]
             pad = max(80.0, 0.15 * max(max(xs) - min(xs), max(ys) - min(ys)))
-            ax.set_xlim(min(xs) - pad, max(xs) + pad)
-            ax.set_ylim(max(ys) + pad, min(ys) - pad)
+            w, h = max(xs) - min(xs) + 2 * pad, max(ys) - min(ys) + 2 * pad
+            aspect = (0.96 * 6.4) / (0.85 * 5.0)  # the axes' shape: fill it
+            w, h = max(w, h * aspect), max(h, w / aspect)
+            cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+            ax.set_xlim(cx - w / 2, cx + w / 2)
+            ax.set_ylim(cy + h / 2, cy - h / 2)
             shown = inside
         else:  # outside the outlines: longitude/latitude
             shown = [(p, (p.lon or 0.0, p.lat or 0.0)) for p, _ in placed]
