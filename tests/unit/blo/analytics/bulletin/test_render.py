@@ -66,3 +66,14 @@ def test_no_route_no_coordinates_still_render() -> None:
     b = bulletin(flows=[])
     page = render(b, "en", "html").decode()
     assert "No seizure of the period names a route." in page
+
+
+def test_a_glyph_missing_from_the_font_fails() -> None:
+    """The guard above works: a character DejaVu Sans lacks makes matplotlib warn, and the
+    warning is an error here."""
+    from blo.analytics.bulletin.charts import drugs_chart
+    from blo.analytics.bulletin.charts import render as chart
+    from blo.analytics.bulletin.figures import DrugLine
+
+    with pytest.raises(UserWarning, match="missing from font"):
+        chart(drugs_chart([DrugLine("\u4e2d\u6587", 1, 1_000_000)], "en"), "png")
