@@ -647,6 +647,7 @@ async def _others(r: Runner, client: TestClient[Any, Any], token: str) -> set[st
     done.add("GET /api/v1/events/{event_id}/history")
 
     done |= await _live_picture(client, token, h, own)
+    done |= await _analysis(r, client, token, h, own)
 
     snap = await first_snapshot(client, fx.secrets[token])
     window = "1m" if "1m" in r.ctx.windows else r.ctx.windows[0]
@@ -696,6 +697,61 @@ async def _live_picture(client: TestClient[Any, Any], token: str, h: dict[str, s
                                {"period": CLOCK.strftime("%Y-%m"), "format": "json"})
     assert status == 200 and {p["station_id"] for p in body["posts"]} == own, body
     return {"GET /api/v1/feed", "GET /api/v1/posts/{station_id}", "GET /api/v1/bulletins"}
+
+
+async def _analysis(r: Runner, client: TestClient[Any, Any], token: str, h: dict[str, str],
+                    own: set[str]) -> set[str]:
+    """Routes and trends (docs/analysis.md) for ``token``: 200 on both engines, figures
+    equal to the oracle's where this test holds the data."""
+    status, body = await _json(client, "/api/v1/routes", h)
+    assert status == 200 and set(body["stations"]) == own, body
+    # KZ-KORDAI's seizure (its payload names no route): one flow of unknown countries
+    assert [(f["drug"], f["kg"], f["cases"], f["chain"]) for f in body["flows"]] == [
+        ("heroin", 12.5, 1, [])] and body["edges"] == []
+    month = (CLOCK - timedelta(hours=1)).strftime("%Y-%m")
+    status, body = await _json(client, "/api/v1/routes", h, {
+        "period": month, "drug": "heroin", "weight": "cases", "country": "KZ"})
+    assert status == 200 and body["totals"] == {"kg": 12.5, "cases": 1, "flows": 1}, body
+    status, body = await _json(client, "/api/v1/routes", h, {"station": "TJ-PYANJ"})
+    assert status == (200 if "TJ-PYANJ" in own else 403), body
+
+    rows = _rows_for(r.fx, {}, own, [])
+    status, body = await _json(client, "/api/v1/trends/compare", h,
+                               {"group_by": "station", "stat": "events"})
+    assert status == 200, body
+    (prev, _) = body["comparisons"]
+    assert {x["station"]: x["current"] for x in prev["rows"] if x["current"]} == {
+        s: v["events"] for s, v in _by_station(rows).items() if v["events"]}
+    before = _rows_for(r.fx, {"from": prev["base"]["from"], "to": prev["base"]["to"]}, own, [])
+    assert sum(x["base"] for x in prev["rows"]) == _figures(before)["events"]
+    for q in ({"period": month, "group_by": "country,event_type", "stat": "seizure_kg"},
+              {"window": r.ctx.windows[-1], "against": "year_before", "drug": "heroin"}):
+        status, body = await _json(client, "/api/v1/trends/compare", h, q)
+        assert status == 200, (q, body)
+    status, body = await _json(client, "/api/v1/trends/ranked", h, {"min_base": "0"})
+    assert status == 200 and {x["station"] for x in body["rows"]} <= own, body
+
+    for sid in ("KZ-KORDAI", "TJ-PYANJ"):
+        status, body = await _json(client, "/api/v1/trends/baseline", h, {
+            "rule": "refused-crossings-baseline-1h", "key": sid})
+        assert status == (200 if sid in own else 403), body
+        if status == 200:
+            want: dict[str, float] = defaultdict(float)
+            for t in r.fx.truth:
+                if t["window_kind"] == "1h" and t["station_id"] == sid \
+                        and t["window_start"] >= CLOCK - timedelta(days=7):
+                    want[_iso(t["window_start"])] += t["refused"] \
+                        if t["event_type"] == "crossing" else 0
+            assert {p["window_start"]: p["value"] for p in body["points"]} == want
+    return {"GET /api/v1/routes", "GET /api/v1/trends/compare", "GET /api/v1/trends/ranked",
+            "GET /api/v1/trends/baseline"}
+
+
+def _by_station(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by[row["station_id"]].append(row)
+    return {s: _figures(rs) for s, rs in by.items()}
 
 
 def _routes(app: Any) -> set[str]:

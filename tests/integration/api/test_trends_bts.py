@@ -100,7 +100,7 @@ def test_year_over_year_on_san_ysidro_equals_the_csv(pipeline: Any) -> None:
             out[name] = (resp.status, await resp.json())
         resp = await client.get("/api/v1/trends/ranked", headers=bearer(secret), params={
             "period": "2019", "stat": "report_value", "against": "year_before",
-            "direction": "fall", "min_base": "0"})
+            "direction": "rise", "min_base": "0"})
         out["ranked"] = (resp.status, await resp.json())
         return out
 
@@ -135,4 +135,4 @@ def test_year_over_year_on_san_ysidro_equals_the_csv(pipeline: Any) -> None:
     y19, y18 = total(cases["year"][1]), total(cases["year"][2]["year_before"])
     assert status == 200
     assert [(r["station"], r["change"]) for r in answer["rows"]] == (
-        [(STATION, pytest.approx(y19 - y18))] if y19 < y18 else [])
+        [(STATION, pytest.approx(y19 - y18))] if y19 > y18 else [])

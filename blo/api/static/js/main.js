@@ -10,6 +10,7 @@
  *   POST /api/v1/alerts/{id}/ack       acknowledge as the token's name
  *   GET /api/v1/feed                   significant events (with the snapshots, every ~2 s)
  *   GET /api/v1/posts/{id}             the post page (with /feed?station=… and /alerts)
+ *   GET /api/v1/routes                 the routes page (flows between countries)
  * The token comes from the URL fragment (#token=…, then removed from the address bar and
  * kept in sessionStorage) or from the form; a 401 asks for it again (api.js,
  * connection.js).
@@ -18,7 +19,7 @@
  * "… ago"), state (what the panels share), api (requests, the stream, the token),
  * connection (whoami, stream, reconnects, staleness), selection, i18n (every text, in
  * English or Russian: lang-en.js, lang-ru.js); the panels kpis, map (+ geo), chart,
- * stations, alerts, feed, health, and the post page (post). What redraws when is decided
+ * stations, alerts, feed, health, the post page (post) and the routes page (routes). What redraws when is decided
  * here; a change of language redraws everything.
  */
 import { initAlerts, renderAlerts } from './alerts.js';
@@ -34,6 +35,7 @@ import { refreshFeed, renderFeed } from './feed.js';
 import { LANGS, applyStatic, currentLang, pickLang, setLang, storedLang, t } from './i18n.js';
 import { fitView, highlightScope, initMap, loadMap, relabelMap, renderMarkers } from './map.js';
 import { initPost, renderPost } from './post.js';
+import { initRoutes, renderRoutes } from './routes.js';
 import { initSelection, refreshSelection } from './selection.js';
 import { state } from './state.js';
 import { renderStations } from './stations.js';
@@ -93,6 +95,7 @@ initSelection({
 initMap();
 initAlerts();
 initPost();
+initRoutes();
 
 // the language: remembered, else the browser's, else English; switchable in the header
 async function useLang(l, remember) {
@@ -108,6 +111,7 @@ async function useLang(l, remember) {
   renderHealth();
   renderChart();
   if (state.post) renderPost();
+  if (state.routes) renderRoutes();
 }
 for (const [code, name] of Object.entries(LANGS)) $('lang').append(new Option(name, code));
 $('lang').addEventListener('change', () => useLang($('lang').value, true));

@@ -15,6 +15,7 @@ export const state = {
   selection: null,        // {kind: 'station'|'country', id, name}
   selSeries: null,        // {key, points: Map(ms -> value)}
   health: null,           // GET /api/v1/health
+  routes: null,           // the routes page: {period, drug, weight, doc} (GET /api/v1/routes)
 };
 
 /** The stations of the latest snapshot ([] before the first). */
