@@ -230,7 +230,7 @@ def _method(b: Bulletin, lang: Lang) -> Section:
     s = Section(text("method", lang), paragraphs=[text("method_sources", lang)])
     if m.events:
         s.paragraphs.append(text("method_events", lang) + ": " + "; ".join(
-            f"{event_type_name(e.event_type, lang)} {number(e.count, lang)}" for e in m.events))
+            f"{event_type_name(t, lang)} {number(n, lang)}" for t, n in m.events))
     s.paragraphs.append(text("method_provisional", lang, months=", ".join(m.provisional_months))
                         if m.provisional_months else text("method_final", lang))
     s.paragraphs.append(text("method_corrections", lang, revised=number(m.revised, lang),

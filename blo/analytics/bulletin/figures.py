@@ -235,6 +235,17 @@ class ReportLine:
     reports: int
 
 
+def events_by_type(lines: Iterable[WindowLine], months: Sequence[str]
+                   ) -> tuple[tuple[str, int], ...]:
+    """Events per type in ``months`` (the window rows' ``events``), by type."""
+    n: dict[str, int] = defaultdict(int)
+    wanted = set(months)
+    for line in lines:
+        if line.label in wanted:
+            n[line.event_type] += line.events
+    return tuple(sorted(n.items()))
+
+
 def totals_of(lines: Iterable[WindowLine], months: Sequence[str]) -> Totals:
     out = Totals()
     wanted = set(months)
@@ -421,8 +432,9 @@ class EventsRead:
 
 @dataclass(frozen=True)
 class Method:
-    events: tuple[EventsRead, ...]
-    """Events of the period read, by type (the current period)."""
+    events: tuple[tuple[str, int], ...]
+    """(event type, events) of the period: the month windows' event counts, each post's
+    local months (a count report is one event)."""
     provisional_months: tuple[str, ...]
     """Months of the period with a window row still provisional."""
     revised: int
@@ -494,7 +506,7 @@ class Bulletin:
             "alerts": [{"rule_id": a.rule_id, "names": dict(a.names), "severity": a.severity,
                         "count": a.count, "firing": a.firing} for a in self.alerts],
             "routes": [flow_json(f) for f in self.flows],
-            "method": {"events": [asdict(e) for e in self.method.events],
+            "method": {"events": dict(self.method.events),
                        "provisional_months": list(self.method.provisional_months),
                        "revised": self.method.revised, "voided": self.method.voided,
                        "late": self.method.late},
@@ -564,7 +576,8 @@ def build(read: Reader, db: str, scope: str, period: Period,
         drugs=by_drug(lines, period.months()),
         post_lines=by_post(lines, period.months(), posts),
         reports=reports(lines, period.months()), alerts=alerts, flows=flows,
-        method=Method(events[period.name], provisional, revised, voided, late),
+        method=Method(events_by_type(lines, period.months()), provisional, revised, voided,
+                      late),
         version=data_version(posts, lines, events, alert_versions))
 
 

@@ -88,7 +88,8 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "ru": "Показатели взяты из представлений для чтения: последняя редакция каждого "
               "события (аннулированные исключены) и последняя версия каждого месячного окна "
               "— календарный месяц каждого пункта по его местному времени."},
-    "method_events": {"en": "Events read, by type", "ru": "Прочитано событий по типам"},
+    "method_events": {"en": "Events of the period, by type",
+                      "ru": "События за период по типам"},
     "method_provisional": {
         "en": "Provisional (windows not yet final): {months}.",
         "ru": "Предварительные данные (окна ещё не закрыты): {months}."},
