@@ -216,6 +216,7 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                                 "open); `error` once the token is revoked or expired, then "
                                 "the stream ends."),
             **_analysis_paths(get, rng, stat),
+            "/api/v1/bulletins": _bulletin_path(errors),
         },
     }
 
@@ -286,3 +287,29 @@ def _analysis_paths(get: Any, rng: list[dict[str, Any]], stat: dict[str, Any]
             "mean + k·stddev (the rule fires above it), `clear` = mean + clear_k·stddev, "
             "`lower` = mean - k·stddev (at least 0), `above`."),
     }
+
+
+def _bulletin_path(errors: dict[str, Any]) -> dict[str, Any]:
+    """A bulletin (docs/bulletins.md)."""
+    return {"get": {
+        "summary": "A bulletin of a scope and period: HTML, PDF or its figures as JSON",
+        "description": "Headline figures with change against the previous period and the "
+                       "same period a year before, seizures by drug and by post, crossings "
+                       "and refusals, detentions (counts only), alerts, a map, a route chart "
+                       "and a method note with the data version (also in the "
+                       "`X-BLO-Data-Version` header). The same request on the same data "
+                       "gives the same bytes. A national token: its own country only; "
+                       "`region`: the regional token only; agency-limited tokens: none.",
+        "parameters": [
+            _p("scope", "a country code or `region`; default: the token's own",
+               {"type": "string", "pattern": "^([A-Za-z]{2}|region)$"}),
+            _p("period", "2026-10 (month), 2026-Q3 (quarter) or 2026 (year): each post's "
+               "local months", {"type": "string"}, required=True),
+            _p("lang", "the document's language", {"type": "string", "enum": ["en", "ru"],
+                                                   "default": "ru"}),
+            _p("format", "html, pdf or json (the figures)",
+               {"type": "string", "enum": ["html", "pdf", "json"], "default": "html"})],
+        "security": [{"bearer": []}],
+        "responses": {"200": {"description": "the bulletin", "content": {
+            "text/html": {}, "application/pdf": {}, "application/json": {}}},
+            **errors, "404": {"description": "the registry has no post of the scope"}}}}

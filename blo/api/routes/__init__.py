@@ -14,6 +14,7 @@ from aiohttp import web
 from blo.api.routes import (
     alerts,
     analysis,
+    bulletins,
     events,
     feed,
     live,
@@ -28,5 +29,5 @@ from blo.api.routes import (
 
 def add_all(router: web.UrlDispatcher) -> None:
     for module in (static, public, whoami, statistics, stations, alerts, events, live,
-                   feed, posts, analysis):
+                   feed, posts, analysis, bulletins):
         module.add_routes(router)

@@ -694,7 +694,11 @@ async def _live_picture(client: TestClient[Any, Any], token: str, h: dict[str, s
             assert body["station"]["station_id"] == sid
             assert set(body["series"]) == {"24h", "7d"}
             assert body["health"]["station_id"] == sid
-    return {"GET /api/v1/feed", "GET /api/v1/posts/{station_id}"}
+    # the bulletin of the token's own scope (its figures: tests/integration/analytics)
+    status, body = await _json(client, "/api/v1/bulletins", h,
+                               {"period": CLOCK.strftime("%Y-%m"), "format": "json"})
+    assert status == 200 and {p["station_id"] for p in body["posts"]} == own, body
+    return {"GET /api/v1/feed", "GET /api/v1/posts/{station_id}", "GET /api/v1/bulletins"}
 
 
 async def _analysis(r: Runner, client: TestClient[Any, Any], token: str, h: dict[str, str],
