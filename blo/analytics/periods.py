@@ -41,17 +41,20 @@ class Period:
             year, month = int(m[1]), int(m[2])
             if not 1 <= month <= 12:
                 raise PeriodError(f"period {text!r}: month {month} is not 01..12")
-            return cls._checked(year, month, "month", text)
+            return cls._checked(year, month, "month", text, 1971)
         if m := _QUARTER.match(t):
-            return cls._checked(int(m[1]), 3 * int(m[2]) - 2, "quarter", text)
+            return cls._checked(int(m[1]), 3 * int(m[2]) - 2, "quarter", text, 1971)
         if m := _YEAR.match(t):
-            return cls._checked(int(m[1]), 1, "year", text)
+            return cls._checked(int(m[1]), 1, "year", text, 1971)
         raise PeriodError(f"period {text!r}: expected {PERIOD_HELP}")
 
     @classmethod
-    def _checked(cls, year: int, month: int, kind: PeriodKind, text: str) -> Period:
-        if not 1970 <= year <= 2105:  # what ClickHouse's DateTime holds
-            raise PeriodError(f"period {text!r}: year {year} is outside 1970..2105")
+    def _checked(cls, year: int, month: int, kind: PeriodKind, text: str,
+                 first_year: int = 1970) -> Period:
+        # what ClickHouse's DateTime holds; a period asked for starts in 1971 at the
+        # earliest, so that the one before and the year before are in range too
+        if not first_year <= year <= 2105:
+            raise PeriodError(f"period {text!r}: year {year} is outside {first_year}..2105")
         return cls(year, month, kind)
 
     @property

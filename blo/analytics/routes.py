@@ -52,6 +52,17 @@ class RouteFlow:
     kg: float
     cases: int
 
+    def as_json(self, chain: bool = True) -> dict[str, Any]:
+        """The flow as the API and the bulletin's figures give it (``chain``: with
+        :meth:`chain`)."""
+        out: dict[str, Any] = {
+            "producing": self.producing, "departure": self.departure,
+            "transit": list(self.transit), "destination": self.destination,
+            "drug": self.drug, "kg": self.kg, "cases": self.cases}
+        if chain:
+            out["chain"] = list(self.chain())
+        return out
+
     def chain(self) -> tuple[str, ...]:
         """The known countries of the route in order, a country repeated in a row once
         (``AF, AF, TJ`` → ``AF, TJ``: produced and departed in Afghanistan)."""
@@ -104,6 +115,19 @@ def _transit(raw: Any) -> tuple[str, ...]:
     return tuple(str(c) for c in value)
 
 
+MICRO = 1_000_000
+
+
+def micro_kg(kg: Any) -> int:
+    """``kg`` as whole micrograms (sums of them do not depend on the order of the terms)."""
+    return round(float(kg or 0) * MICRO)
+
+
+def total_kg(flows: Iterable[RouteFlow]) -> float:
+    """The kg of ``flows`` summed exactly (in micrograms)."""
+    return sum(micro_kg(f.kg) for f in flows) / MICRO
+
+
 def local_month(calendars: Calendars, tz: str, t: int) -> str:
     """The ``month`` window label (``YYYY-MM``) of instant ``t`` at a post of zone ``tz``
     (UTC when the post has none)."""
@@ -118,16 +142,17 @@ def flows_from_rows(rows: Iterable[Sequence[Any]], months: tuple[str, ...] | Non
     the route (producing, departure, transit, destination) and drug."""
     wanted = None if months is None else frozenset(months)
     calendars = Calendars()
-    sums: dict[tuple[str, str, tuple[str, ...], str, str], list[float]] = {}
+    # kg summed as whole micrograms: the same total whatever order the rows come in
+    sums: dict[tuple[str, str, tuple[str, ...], str, str], list[int]] = {}
     for _sid, tz, t, drug, kg, producing, departure, transit, destination in rows:
         if wanted is not None and local_month(calendars, str(tz), int(t)) not in wanted:
             continue
         key = (str(producing or ""), str(departure or ""), _transit(transit),
                str(destination or ""), str(drug))
-        acc = sums.setdefault(key, [0.0, 0])
-        acc[0] += float(kg or 0)
+        acc = sums.setdefault(key, [0, 0])
+        acc[0] += micro_kg(kg)
         acc[1] += 1
-    flows = [RouteFlow(p, d, tr, dest, drug, round(acc[0], 6), int(acc[1]))
+    flows = [RouteFlow(p, d, tr, dest, drug, acc[0] / MICRO, acc[1])
              for (p, d, tr, dest, drug), acc in sums.items()]
     flows.sort(key=lambda f: (-f.kg, f.producing, f.departure, f.transit, f.destination,
                               f.drug))
@@ -138,13 +163,13 @@ def country_edges(flows: Iterable[RouteFlow]) -> list[CountryEdge]:
     """The steps between known countries of ``flows`` (:meth:`RouteFlow.chain`), kg and
     cases summed over the flows taking each; largest kg first, then most cases, then the
     pair."""
-    sums: dict[tuple[str, str], list[float]] = {}
+    sums: dict[tuple[str, str], list[int]] = {}
     for f in flows:
         chain = f.chain()
         for a, b in pairwise(chain):
-            acc = sums.setdefault((a, b), [0.0, 0])
-            acc[0] += f.kg
+            acc = sums.setdefault((a, b), [0, 0])
+            acc[0] += micro_kg(f.kg)
             acc[1] += f.cases
-    edges = [CountryEdge(a, b, round(acc[0], 6), int(acc[1])) for (a, b), acc in sums.items()]
+    edges = [CountryEdge(a, b, acc[0] / MICRO, acc[1]) for (a, b), acc in sums.items()]
     edges.sort(key=lambda e: (-e.kg, -e.cases, e.source, e.target))
     return edges

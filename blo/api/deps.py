@@ -50,6 +50,7 @@ class ApiContext:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     send_input: SendInput | None = None  # None: mutes cannot be created here (503)
     rules_path: Path | None = None  # the alert rules (baseline bands); None: none (503)
+    overlapping: tuple[str, ...] = ()  # window kinds whose windows overlap (hopping)
 
 
 class Stations:

@@ -279,8 +279,10 @@ def _analysis_paths(get: Any, rng: list[dict[str, Any]], stat: dict[str, Any]
             "A baseline alert rule's seasonal band per window", [
                 _p("rule", "a baseline rule's id", {"type": "string"}, required=True),
                 _p("key", "the scope key: a station, country or border, as the rule's "
-                   "scope (in scope, else 403)", {"type": "string"}, required=True),
-                _p("from", "windows starting at or after (default: `to` minus 7 days)", t),
+                   "scope; every post the key sums must be in the token's scope, else 403",
+                   {"type": "string"}, required=True),
+                _p("from", "windows starting at or after (default: `to` minus 7 days); at "
+                   "most 2000 windows in the range, else 400", t),
                 _p("to", "windows starting before (default: now)", t)],
             "Per window with rows: `value`, the history `weeks`, `mean` and `stddev` (the "
             "same hour of week in past weeks, as the alert engine reads them), `upper` = "

@@ -109,6 +109,22 @@ def alert_visible(scope: Scope, vis: Visibility, alert: Mapping[str, str]) -> bo
     return False  # 'all' roll-ups: the regional scope only
 
 
+def key_fully_visible(vis: Visibility, stations: Iterable[StationInfo], kind: str,
+                      key: str) -> bool:
+    """Whether every post that a roll-up of ``kind`` (station, country, border, all) and
+    ``key`` sums is one ``vis`` sees: a series of such a roll-up (a baseline band) shows
+    figures of all of them, so a token may read it only then. A border shared with a
+    neighbour whose posts the token does not see is refused, a border whose far side has
+    no posts here (Afghanistan's) is not."""
+    if vis.scope.all:
+        return True
+    column = {"station": "station_id", "country": "country", "border": "border"}.get(kind)
+    if column is None:
+        return False  # 'all' roll-ups: the regional scope only
+    summed = {s.station_id for s in stations if getattr(s, column) == key}
+    return bool(summed) and summed <= vis.stations
+
+
 def filter_refusal(scope: Scope, vis: Visibility, station: str | None = None,
                    country: str | None = None, border: str | None = None) -> str:
     """Why a query filtered on ``station``, ``country`` or ``border`` asks for more than

@@ -117,12 +117,14 @@ def context(settings: Settings, *, query: Callable[[str, Mapping[str, Any] | Non
     async def send_input(key: bytes, value: bytes) -> None:  # mutes (blo/api/routes/alerts)
         await produce(topic, key, value)
 
-    windows = tuple(w.name for w in window_config(settings.windows).windows)
+    families = window_config(settings.windows).windows
+    windows = tuple(w.name for w in families)
     a = settings.api
     return ApiContext(query=query, insert=insert, database=database, windows=windows,
                       send_ack=send_ack, max_range_days=a.max_range_days, max_rows=a.max_rows,
                       audit=a.audit, live_interval_s=a.live_interval_s,
-                      send_input=send_input, rules_path=settings.alerts.rules_path())
+                      send_input=send_input, rules_path=settings.alerts.rules_path(),
+                      overlapping=tuple(w.name for w in families if w.kind == "hopping"))
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:

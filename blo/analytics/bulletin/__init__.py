@@ -15,9 +15,9 @@ turns it into bytes. Used by ``blo report bulletin`` and ``GET /api/v1/bulletins
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from blo.analytics.bulletin.figures import (
@@ -30,6 +30,7 @@ from blo.analytics.bulletin.figures import (
 )
 from blo.analytics.bulletin.strings import LANGS, Lang
 from blo.analytics.periods import Period
+from blo.analytics.routes import RouteFlow, flows_from_rows, routes_sql
 from sinks.read_model import Query
 
 Format = Literal["html", "pdf", "json"]
@@ -38,21 +39,17 @@ MEDIA_TYPES: dict[str, str] = {"html": "text/html; charset=utf-8", "pdf": "appli
                                "json": "application/json"}
 
 
-def routes_hook() -> RoutesHook | None:
+def routes_hook() -> RoutesHook:
     """Route flows through :mod:`blo.analytics.routes` (the routes view's own SQL and
-    shaping), or None while that module is not there."""
-    try:
-        routes: Any = importlib.import_module("blo.analytics.routes")
-    except ImportError:
-        return None
+    shaping) over the period's station-local months."""
 
     def hook(db: str, stations: Sequence[str], period: Period
-             ) -> tuple[Query, Any]:
+             ) -> tuple[Query, Callable[[Sequence[Sequence[Any]]], Sequence[RouteFlow]]]:
         t0, t1 = period.utc_bounds()
-        sql, params = routes.routes_sql(db, tuple(stations), t0, t1)
+        sql, params = routes_sql(db, tuple(stations), t0, t1)
 
-        def shape(rows: Sequence[Sequence[Any]]) -> Any:
-            return routes.flows_from_rows(rows, months=period.months())
+        def shape(rows: Sequence[Sequence[Any]]) -> list[RouteFlow]:
+            return flows_from_rows(rows, months=period.months())
         return Query(sql, params), shape
 
     return hook
@@ -63,20 +60,28 @@ def make(read: Reader, db: str, scope: str, period: Period) -> Bulletin:
     return build(read, db, scope, period, routes_hook())
 
 
+_RENDERING = threading.Lock()
+"""One rendering at a time in a process: the charts set matplotlib's global settings for
+their drawing (``rc_context``), so two threads drawing at once (the API renders in worker
+threads) could give one the other's settings and different bytes. Rendering is CPU-bound
+Python: serialising it costs no throughput."""
+
+
 def render(b: Bulletin, lang: Lang, fmt: Format) -> bytes:
     """``b`` as an HTML page, a PDF, or its figures as JSON (UTF-8)."""
     if fmt == "json":
         return json.dumps(b.as_json(), ensure_ascii=False, sort_keys=True, indent=1).encode()
     from blo.analytics.bulletin.document import document
 
-    doc = document(b, lang)
-    if fmt == "html":
-        from blo.analytics.bulletin.html import html_document
+    with _RENDERING:
+        doc = document(b, lang)
+        if fmt == "html":
+            from blo.analytics.bulletin.html import html_document
 
-        return html_document(doc).encode()
-    from blo.analytics.bulletin.pdf import pdf_document
+            return html_document(doc).encode()
+        from blo.analytics.bulletin.pdf import pdf_document
 
-    return pdf_document(doc)
+        return pdf_document(doc)
 
 
 __all__ = ["FORMATS", "LANGS", "MEDIA_TYPES", "REGION", "Bulletin", "BulletinError", "Format",

@@ -33,11 +33,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blo.analytics.periods import Period
+from blo.analytics.routes import RouteFlow
 from blo.api.queries import stations_sql, visibility_conditions
 from blo.api.scope import Scope, Visibility
-from sinks.read_model import Query, latest, table
+from sinks.read_model import Query, latest
 from sinks.read_model.events import months_from
-from sinks.tables import ALERTS, EVENT_REVISIONS, EVENTS, WINDOW_STATS
+from sinks.tables import ALERTS, EVENT_REVISIONS, EVENTS, LATE_EVENTS, WINDOW_STATS
 
 Reader = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 """Runs one query (``%(name)s`` placeholders, their values) and returns its rows."""
@@ -408,9 +409,12 @@ def corrections_query(db: str, stations: Sequence[str], period: Period) -> Query
     src = latest(db, EVENT_REVISIONS, ("station_id", "event_id", "revision", "voided",
                                        "occurred_at"),
                  "station_id IN %(stations)s AND " + months_from(t0, t1))
-    late = (f"SELECT count() FROM {table(db, 'late_events')} WHERE window_kind = %(kind)s "
-            "AND station_id IN %(stations)s AND window_start >= toDateTime(%(t0)s) "
-            "AND window_start < toDateTime(%(late_hi)s)")
+    # a late event recorded twice (a redelivery) is one until a merge: the readers' view
+    late_src = latest(db, LATE_EVENTS, ("event_id",),
+                      "window_kind = %(kind)s AND station_id IN %(stations)s AND "
+                      "window_start >= toDateTime(%(t0)s) AND "
+                      "window_start < toDateTime(%(late_hi)s)")
+    late = f"SELECT count() FROM {late_src}"
     sql = ("SELECT uniqExactIf(toString(event_id), revision > 0 AND voided = 0), "
            "uniqExactIf(toString(event_id), voided = 1), "
            f"({late}) FROM {src} WHERE occurred_at >= toDateTime(%(t0)s) "
@@ -468,8 +472,8 @@ class Bulletin:
     post_lines: tuple[PostLine, ...]
     reports: tuple[ReportLine, ...]
     alerts: tuple[AlertLine, ...]
-    flows: tuple[Any, ...]
-    """Route flows of the period (:class:`blo.analytics.routes.RouteFlow`), heaviest first."""
+    flows: tuple[RouteFlow, ...]
+    """Route flows of the period, heaviest first."""
     method: Method
     version: DataVersion
     notes: tuple[str, ...] = field(default=())
@@ -505,7 +509,7 @@ class Bulletin:
                         for r in self.reports],
             "alerts": [{"rule_id": a.rule_id, "names": dict(a.names), "severity": a.severity,
                         "count": a.count, "firing": a.firing} for a in self.alerts],
-            "routes": [flow_json(f) for f in self.flows],
+            "routes": [f.as_json(chain=False) for f in self.flows],
             "method": {"events": dict(self.method.events),
                        "provisional_months": list(self.method.provisional_months),
                        "revised": self.method.revised, "voided": self.method.voided,
@@ -514,16 +518,13 @@ class Bulletin:
         }
 
 
-def flow_json(f: Any) -> dict[str, Any]:
-    return {"producing": f.producing, "departure": f.departure, "transit": list(f.transit),
-            "destination": f.destination, "drug": f.drug, "kg": f.kg, "cases": f.cases}
-
-
 def data_version(posts: Sequence[Post], lines: Sequence[WindowLine],
-                 events: Mapping[str, Sequence[EventsRead]], alert_versions: int
-                 ) -> DataVersion:
-    """The digest of what was read (see the module's doc): stable for the same data."""
+                 events: Mapping[str, Sequence[EventsRead]], alert_versions: int,
+                 corrections: tuple[int, int, int] = (0, 0, 0)) -> DataVersion:
+    """The digest of what was read (see the module's doc): stable for the same data.
+    ``corrections``: the method note's revised, voided and late counts."""
     parts = {
+        "corrections": list(corrections),
         "posts": [asdict(p) for p in posts],
         "windows": [(w.label, w.station_id, w.event_type, w.measure, w.dimension, w.rows,
                      w.versions) for w in lines],
@@ -545,7 +546,7 @@ def events_read(rows: Iterable[Sequence[Any]]) -> tuple[EventsRead, ...]:
 
 # -- the whole bulletin -----------------------------------------------------------------
 RoutesHook = Callable[[str, Sequence[str], Period], tuple[Query, Callable[
-    [Sequence[Sequence[Any]]], Sequence[Any]]]]
+    [Sequence[Sequence[Any]]], Sequence[RouteFlow]]]]
 """Builds the route-flow query of a period and the function shaping its rows."""
 
 
@@ -564,7 +565,7 @@ def build(read: Reader, db: str, scope: str, period: Period,
     revised, voided, late = (int(v) for v in read(*corrections_query(db, ids, period))[0])
     provisional = tuple(sorted({w.label for w in lines
                                 if w.provisional and w.label in period.months()}))
-    flows: tuple[Any, ...] = ()
+    flows: tuple[RouteFlow, ...] = ()
     if routes is not None:
         q, shape = routes(db, ids, period)
         # rows in a fixed order: the shaping sums floats, whose last bits follow the order
@@ -578,10 +579,10 @@ def build(read: Reader, db: str, scope: str, period: Period,
         reports=reports(lines, period.months()), alerts=alerts, flows=flows,
         method=Method(events_by_type(lines, period.months()), provisional, revised, voided,
                       late),
-        version=data_version(posts, lines, events, alert_versions))
+        version=data_version(posts, lines, events, alert_versions, (revised, voided, late)))
 
 
-def _flow_key(f: Any) -> tuple[str, ...]:
+def _flow_key(f: RouteFlow) -> tuple[str, ...]:
     return (f.producing or "", f.departure or "", "/".join(f.transit), f.destination or "",
             f.drug or "")
 

@@ -17,13 +17,19 @@ Thin handlers: parameters, scope checks, SQL from :mod:`blo.api.queries` and
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
 from blo.analytics.periods import PERIOD_HELP, Period, PeriodError
-from blo.analytics.routes import RouteFlow, country_edges, flows_from_rows, routes_sql
+from blo.analytics.routes import (
+    country_edges,
+    flows_from_rows,
+    routes_sql,
+    total_kg,
+)
 from blo.analytics.trends import AGAINST, Against, Band, Change, Span, band, compare, ranked
 from blo.api import shape
 from blo.api.deps import API, Api
@@ -32,10 +38,11 @@ from blo.api.params import INTERIOR, Group, ParamError, Stat, StatsParams, parse
 from blo.api.params import _Params as ParamsModel  # parse() takes its subclasses
 from blo.api.queries import stats_sql
 from blo.api.routes.statistics import ranged
-from blo.api.scope import Scope, Visibility, alert_visible, filter_refusal
+from blo.api.scope import Scope, Visibility, filter_refusal, key_fully_visible
 from blo.api.tokens import iso
 from streams.alert_baseline import BaselineHistory
-from streams.alerts.check import load_rules
+from streams.alerts import RuleSet
+from streams.alerts.check import RulesError, load_rules
 from streams.alerts.rules import BaselineRule
 
 ROUTES_DEFAULT_DAYS = 30
@@ -103,12 +110,6 @@ class RoutesParams(ParamsModel):
         return Span(start, to)
 
 
-def _flow_json(f: RouteFlow) -> dict[str, Any]:
-    return {"producing": f.producing, "departure": f.departure, "transit": list(f.transit),
-            "destination": f.destination, "drug": f.drug, "kg": f.kg, "cases": f.cases,
-            "chain": list(f.chain())}
-
-
 async def routes(request: web.Request) -> web.Response:
     api = request.app[API]
     p = parse(RoutesParams, dict(request.query))
@@ -131,9 +132,9 @@ async def routes(request: web.Request) -> web.Response:
         edges.sort(key=lambda e: -e.cases)
     body = {"scope": scope.describe(), **_span_json(span), "drug": p.drug,
             "weight": p.weight, "stations": list(posts),
-            "totals": {"kg": round(sum(f.kg for f in flows), 6),
+            "totals": {"kg": total_kg(flows),
                        "cases": sum(f.cases for f in flows), "flows": len(flows)},
-            "flows": [_flow_json(f) for f in flows[:p.limit]],
+            "flows": [f.as_json() for f in flows[:p.limit]],
             "edges": [{"source": e.source, "target": e.target, "kg": e.kg, "cases": e.cases}
                       for e in edges]}
     return answer(body, len(body["flows"]))
@@ -210,6 +211,9 @@ async def _compared(request: web.Request, model: type[CompareParams]
                                                                       list[Change]]]]:
     r = await ranged(request, model)
     p = r.p
+    if p.window in r.api.ctx.overlapping:  # an event is in several of its windows
+        raise ParamError([(f"window: {p.window} windows overlap, so their sums count an "
+                          f"event several times; compare tumbling or calendar windows")])
     current = Span.of_period(p.period) if p.period is not None else Span(r.t0, r.t1)
     now = await _figures(r.api, r.v, p, current)
     out = []
@@ -273,6 +277,28 @@ def window_starts_sql(db: str, rule: BaselineRule, key: str, t0: datetime, t1: d
     return sql, params
 
 
+_RULES: dict[tuple[Path, tuple[str, ...]], tuple[int, RuleSet]] = {}
+
+
+def _rules(path: Path, windows: tuple[str, ...]) -> RuleSet:
+    """The rules file, parsed again only when it changed (as the engine reloads it); 503
+    with the reason when it cannot be read or does not load."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as e:
+        raise ApiError(503, f"the alert rules file {path} cannot be read: {e.strerror}") \
+            from None
+    cached = _RULES.get((path, windows))
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    try:
+        rules = load_rules(path, windows)
+    except RulesError as e:
+        raise ApiError(503, f"the alert rules do not load: {e}") from None
+    _RULES[(path, windows)] = (mtime, rules)
+    return rules
+
+
 def _band_json(b: Band) -> dict[str, Any]:
     return {"window_start": shape.epoch_iso(b.window_start), "value": shape.num(b.value),
             "weeks": b.weeks, "mean": b.mean, "stddev": b.stddev, "lower": b.lower,
@@ -284,18 +310,18 @@ async def trends_baseline(request: web.Request) -> web.Response:
     p = parse(BaselineParams, dict(request.query))
     if api.ctx.rules_path is None:
         raise ApiError(503, "no alert rules are configured here")
-    rules = load_rules(api.ctx.rules_path, api.ctx.windows)
+    rules = _rules(api.ctx.rules_path, tuple(api.ctx.windows))
     baseline = {r.id: r for r in rules.rules if isinstance(r, BaselineRule)}
     rule = baseline.get(p.rule)
     if rule is None:
         raise ParamError([f"rule: not a baseline rule; one of {', '.join(sorted(baseline))}"
                           if baseline else "rule: the rules hold no baseline rule"])
     scope = request[TOKEN].scope
-    v = await api.visibility(scope)
-    about = {"scope": rule.scope, "scope_key": p.key,
-             "station_id": p.key if rule.scope == "station" else ""}
-    if not alert_visible(scope, v, about):
-        raise ApiError(403, f"{rule.scope} {p.key} is outside this token's scope "
+    reg, v = await api.sees(scope)
+    if not key_fully_visible(v, reg.infos, rule.scope, p.key):
+        # the band is a series of the whole roll-up: every post it sums must be the
+        # token's (a shared border's foreign posts are not, even paired ones)
+        raise ApiError(403, f"{rule.scope} {p.key} sums posts outside this token's scope "
                             f"({scope.describe()})")
     t1 = p.to or api.ctx.clock()
     t0 = p.from_ or t1 - timedelta(days=7)
@@ -304,8 +330,11 @@ async def trends_baseline(request: web.Request) -> web.Response:
     if t1 - t0 > timedelta(days=api.ctx.max_range_days):
         raise ParamError([f"from/to: at most {api.ctx.max_range_days} days per query"])
     sql, params = window_starts_sql(api.ctx.database, rule, p.key, t0, t1,
-                                    BASELINE_MAX_WINDOWS)
+                                    BASELINE_MAX_WINDOWS + 1)
     starts = [int(s) for (s,) in await api.ctx.query(sql, params)]
+    if len(starts) > BASELINE_MAX_WINDOWS:  # never a silently shortened series
+        raise ParamError([(f"from/to: more than {BASELINE_MAX_WINDOWS} {rule.window} "
+                          f"windows in the range; ask for a shorter one")])
     history = BaselineHistory(api.ctx.query, api.ctx.database)
     await history.read(rule, starts)
     bands = []

@@ -268,3 +268,22 @@ def test_baseline_bands_are_the_alert_baseline(api: Any, clickhouse_db: ServerDa
         3, None, None, False)
     assert got["kz"][0] == 403
     assert got["not_baseline"][0] == 400
+
+
+def test_overlapping_windows_and_periods_without_a_year_before_are_refused(api: Any) -> None:
+    """Hopping windows count an event in several windows: their sums are no statistic to
+    compare; the first period has nothing before it in ClickHouse's range."""
+    rng = {"from": "2026-10-01T00:00:00Z", "to": "2026-10-02T00:00:00Z"}
+    got = _calls(api, {
+        "hopping": ("/api/v1/trends/compare", "all", {**rng, "window": "1h/5m"}),
+        "ranked_hopping": ("/api/v1/trends/ranked", "all", {**rng, "window": "1h/5m"}),
+        "tumbling": ("/api/v1/trends/compare", "all", {**rng, "window": "1h"}),
+        "first": ("/api/v1/trends/compare", "all", {"period": "1970-01"}),
+        "bulletin_first": ("/api/v1/bulletins", "all", {"period": "1970-01",
+                                                         "format": "json", "scope": "region"}),
+    })
+    assert got["hopping"][0] == 400 and "overlap" in str(got["hopping"][1]), got["hopping"]
+    assert got["ranked_hopping"][0] == 400
+    assert got["tumbling"][0] == 200, got["tumbling"]
+    assert got["first"][0] == 400 and "1971" in str(got["first"][1]), got["first"]
+    assert got["bulletin_first"][0] == 400, got["bulletin_first"]

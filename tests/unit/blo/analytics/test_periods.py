@@ -45,8 +45,14 @@ def test_utc_bounds_hold_every_zones_months() -> None:
 
 @pytest.mark.parametrize(("text", "says"), [
     ("2026-13", "month 13"), ("2026-Q5", "expected"), ("26-10", "expected"),
-    ("October 2026", "expected"), ("1969", "outside"), ("", "expected"),
+    ("October 2026", "expected"), ("1969", "outside"), ("1970-01", "outside"),
+    ("2106", "outside"), ("", "expected"),
 ])
 def test_a_bad_period_is_refused_with_what_is_expected(text: str, says: str) -> None:
     with pytest.raises(PeriodError, match=says):
         Period.parse(text)
+
+
+def test_the_earliest_period_has_a_period_and_a_year_before() -> None:
+    p = Period.parse("1971-01")
+    assert (p.previous().name, p.year_before().name) == ("1970-12", "1970-01")

@@ -12,6 +12,7 @@ from blo.api.scope import (
     alert_visible,
     border_countries,
     filter_refusal,
+    key_fully_visible,
     visibility,
 )
 
@@ -211,3 +212,28 @@ def test_an_alert_of_an_unknown_kind_is_seen_by_the_regional_scope_only() -> Non
 def test_border_countries() -> None:
     assert border_countries("AF-TJ") == ("AF", "TJ")
     assert border_countries("") == ()
+
+
+@pytest.mark.parametrize(("scope", "kind", "key", "sees"), [
+    (ALL, "border", "KG-KZ", True),
+    (ALL, "all", "all", True),
+    (KZ, "station", "KZ-KORDAI", True),
+    (KZ, "station", "KG-AK-JOL", False),  # paired: aggregated only, never its own series
+    (KZ, "country", "KZ", True),
+    (KZ, "country", "KG", False),
+    (KZ, "border", "KG-KZ", False),  # sums KG-AK-JOL too
+    (KZ, "all", "all", False),
+    (KZ_CUSTOMS, "country", "KZ", False),  # sums the border guards' KZ-KORDAI too
+    (KZ_CUSTOMS, "station", "KZ-KARASU", True),
+    (KZ, "border", "XX-YY", False),  # sums nothing here: nothing to show
+])
+def test_a_roll_up_series_is_visible_only_when_every_post_it_sums_is(
+        scope: Scope, kind: str, key: str, sees: bool) -> None:
+    assert key_fully_visible(visibility(scope, REGISTRY), REGISTRY, kind, key) is sees
+
+
+def test_a_border_whose_far_side_has_no_posts_here_is_the_national_tokens() -> None:
+    tj_only = [s for s in REGISTRY if s.country != "AF"]
+    tj = Scope(countries=frozenset({"TJ"}))
+    assert key_fully_visible(visibility(tj, tj_only), tj_only, "border", "AF-TJ")
+    assert not key_fully_visible(visibility(tj, REGISTRY), REGISTRY, "border", "AF-TJ")

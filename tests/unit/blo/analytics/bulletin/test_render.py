@@ -77,3 +77,15 @@ def test_a_glyph_missing_from_the_font_fails() -> None:
 
     with pytest.raises(UserWarning, match="missing from font"):
         chart(drugs_chart([DrugLine("\u4e2d\u6587", 1, 1_000_000)], "en"), "png")
+
+
+def test_renders_in_several_threads_at_once_give_the_same_bytes() -> None:
+    """The API renders in worker threads; the charts set matplotlib's global settings, so
+    renders are serialised (without that, 1 of 16 concurrent renders differed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    b = bulletin()
+    alone = render(b, "en", "html")
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda _: render(b, "en", "html"), range(12)))
+    assert all(r == alone for r in together)
