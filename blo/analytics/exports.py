@@ -410,7 +410,7 @@ class EventQuery:
             conds.append("border = %(f_border)s")
             params["f_border"] = "" if f.border == INTERIOR else f.border
         if f.drug:
-            conds.append("drug = %(f_drug)s")
+            conds.append("event_type = 'seizure' AND drug = %(f_drug)s")
             params["f_drug"] = f.drug
         return conds
 
@@ -497,3 +497,41 @@ class Chunk:
 def plan(rows: Iterable[Sequence[Any]]) -> list[Chunk]:
     """The chunks of :func:`event_plan_sql`'s rows, empty ones left out."""
     return [Chunk(str(s), int(m), int(n)) for s, m, n in rows if int(n)]
+
+
+class EventPager:
+    """The pages of an events export, as a loop any caller drives (async in the API,
+    sync in the CLI): ``while (q := pager.next()) is not None: rows = pager.feed(run(q))``.
+    Built from the rows of :func:`event_plan_sql`; ``stored`` is their total (an upper
+    bound of the rows to come, the progress's total). Each page is at most ``limit`` rows;
+    a chunk ends at its first short page."""
+
+    def __init__(self, q: EventQuery, plan_rows: Iterable[Sequence[Any]],
+                 limit: int = PAGE_ROWS) -> None:
+        self.q, self.limit = q, limit
+        self.chunks = plan(plan_rows)
+        self.stored = sum(c.stored for c in self.chunks)
+        self.pages = 0
+        self.rows = 0
+        self.largest_page = 0
+        self._i = 0
+        self._after: tuple[int, str] | None = None
+
+    def next(self) -> tuple[str, dict[str, Any]] | None:
+        """The next page's query; None when every chunk is read."""
+        if self._i >= len(self.chunks):
+            return None
+        c = self.chunks[self._i]
+        return event_page_sql(self.q, c.station, c.month, self._after, self.limit)
+
+    def feed(self, raw: Sequence[Sequence[Any]]) -> list[Row]:
+        """The rows of the page :meth:`next` gave, as export rows; moves on."""
+        self.pages += 1
+        self.rows += len(raw)
+        self.largest_page = max(self.largest_page, len(raw))
+        if len(raw) < self.limit:
+            self._i += 1
+            self._after = None
+        else:
+            self._after = page_key(raw[-1])
+        return event_rows(raw)

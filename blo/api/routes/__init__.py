@@ -14,6 +14,7 @@ from aiohttp import web
 from blo.api.routes import (
     alerts,
     events,
+    exports,
     feed,
     live,
     posts,
@@ -27,5 +28,5 @@ from blo.api.routes import (
 
 def add_all(router: web.UrlDispatcher) -> None:
     for module in (static, public, whoami, statistics, stations, alerts, events, live,
-                   feed, posts):
+                   feed, posts, exports):
         module.add_routes(router)
