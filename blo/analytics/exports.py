@@ -34,7 +34,6 @@ from typing import Any, Literal, Protocol
 
 from blo.analytics.columns import EVENT_COLUMNS, Column, Lang
 from blo.api.params import INTERIOR, STATISTICS, Filters
-from blo.cli.tables import formula_guard
 from sinks.read_model import latest, table
 from sinks.read_model.events import months_from
 from sinks.tables import EVENTS
@@ -153,6 +152,8 @@ def _csv_time(t: datetime) -> str:
 
 
 def _csv_cell(v: Any) -> Any:
+    from blo.cli.tables import formula_guard  # here: blo.cli's package registers commands
+
     if v is None:
         return ""
     if isinstance(v, datetime):
@@ -277,7 +278,7 @@ class XlsxWriter:
 def arrow_type(kind: str) -> Any:
     import pyarrow as pa
 
-    return {"int": pa.int64(), "float": pa.float64(), "time": pa.timestamp("s", tz="UTC"),
+    return {"int": pa.int64(), "float": pa.float64(), "time": pa.timestamp("ms", tz="UTC"),
             "text": pa.string()}[kind]
 
 
@@ -294,7 +295,7 @@ def parquet_schema(columns: Sequence[Column], lang: Lang, title: str = "") -> An
 
 
 class ParquetWriter:
-    """One row group per chunk; typed columns (int64, float64, timestamp[s, UTC], string);
+    """One row group per chunk; typed columns (int64, float64, timestamp[ms, UTC], string);
     zstd-compressed."""
 
     def __init__(self, columns: Sequence[Column], lang: Lang, title: str = "") -> None:
