@@ -13,6 +13,7 @@ the kind, format, language and pages (its ``query`` holds the filters).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -95,6 +96,8 @@ async def _stream(request: web.Request, kind: str, fmt: str, lang: Lang, t0: dat
         await resp.write_eof()
     except Exception as e:  # noqa: BLE001 - the headers are out: cut, log, audit
         log.exception("export %s %s failed after %d rows", kind, fmt, w.rows)
+        with contextlib.suppress(Exception):
+            w.close()  # its temporary files
         request[DETAIL] = f"export {kind} {fmt} {lang} interrupted after {w.rows} rows: {e}"
         if request.transport is not None:
             request.transport.close()
