@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -159,7 +160,7 @@ def _csv_cell(v: Any) -> Any:
     if isinstance(v, datetime):
         return _csv_time(v)
     if isinstance(v, float):
-        return repr(v) if v == v else ""
+        return "" if math.isnan(v) else repr(v)
     return formula_guard(v)
 
 

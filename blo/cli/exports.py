@@ -95,7 +95,10 @@ def _write(out: str, fmt: str, lang: str, title: str, columns: Sequence[Column],
     w = writer(fmt, columns, lang, title)  # type: ignore[arg-type]
     if out == "-":
         stream = sys.stdout.buffer
-        chunks(lambda rows: stream.write(w.write(rows)))
+        def to_stdout(rows: Sequence[Row]) -> None:
+            stream.write(w.write(rows))
+
+        chunks(to_stdout)
         stream.write(w.close())
         stream.flush()
         return w.rows
@@ -103,7 +106,10 @@ def _write(out: str, fmt: str, lang: str, title: str, columns: Sequence[Column],
     part = path.with_name(f".{path.name}.part")
     try:
         with part.open("wb") as f:
-            chunks(lambda rows: f.write(w.write(rows)))
+            def to_file(rows: Sequence[Row]) -> None:
+                f.write(w.write(rows))
+
+            chunks(to_file)
             f.write(w.close())
         os.replace(part, path)
     finally:

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-
 from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
@@ -94,7 +93,7 @@ async def _stream(request: web.Request, kind: str, fmt: str, lang: Lang, t0: dat
         pages = await produce(send)
         await resp.write(w.close())
         await resp.write_eof()
-    except Exception as e:  # noqa: BLE001 - the headers are out: cut, log, audit
+    except Exception as e:
         log.exception("export %s %s failed after %d rows", kind, fmt, w.rows)
         with contextlib.suppress(Exception):
             w.close()  # its temporary files

@@ -300,7 +300,7 @@ def test_a_kz_tokens_exports_hold_no_other_countrys_rows(api: Api) -> None:
 def test_an_events_export_is_the_readers_view_of_the_events_written(
         api: Api, fmt: str) -> None:
     t0, t1 = E0 + timedelta(days=3), E1
-    status, headers, raw = api.get("/api/v1/export/events", "all", format=fmt, lang="en",
+    status, _, raw = api.get("/api/v1/export/events", "all", format=fmt, lang="en",
                                    **{"from": t0.isoformat(), "to": t1.isoformat()})
     assert status == 200, raw
     df = read_back(fmt, raw)
@@ -358,7 +358,7 @@ def test_exports_are_audited_with_kind_format_filters_and_rows(api: Api) -> None
     ok = [r for r in rows if r[0] == "/api/v1/export/events" and r[2] == 200
           and "station=KZ-KARASU" in r[1]]
     assert ok, rows
-    path, query, _, n_rows, detail, who = ok[-1]
+    _, query, _, n_rows, detail, who = ok[-1]
     assert n_rows == n and who == "KZ centre"
     assert "format=xlsx" in query and "event_type=crossing" in query and "lang=ru" in query
     assert detail.startswith(f"export events xlsx ru: {n} rows")

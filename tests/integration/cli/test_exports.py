@@ -4,7 +4,6 @@ stderr, a page size splits the read, and each export leaves its audit row."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
