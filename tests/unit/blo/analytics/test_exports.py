@@ -225,3 +225,11 @@ def test_event_queries_bind_every_value_and_collapse_before_filtering() -> None:
     assert params["a_id"] == "x" and params["f_drug"] == "heroin"
     assert "visitParamExtractString(payload, 'producing_country')" in sql
     assert sql.endswith("ORDER BY occurred_at, eid LIMIT 500")
+
+
+def test_docs_list_every_column() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[4] / "docs" / "exports.md").read_text()
+    for c in (*EVENT_COLUMNS, *STATS_GROUPS.values(), *STATS_VALUES.values()):
+        assert f"| `{c.key}` | {c.kind} | {c.en} | {c.ru} |" in doc, c.key
