@@ -10,11 +10,13 @@ Two halves, both without I/O of their own:
   its bytes come last) with a second sheet describing the columns. Parquet is one row
   group per chunk (pyarrow ``ParquetWriter``): numbers as numbers, times as timestamps in
   UTC, each field's description and key in its metadata.
-* **Events queries** (:func:`event_plan_sql`, :func:`event_page_sql`): the readers' view of
-  ``events`` (latest revision, voided events left out) read per post and month partition,
-  in pages of at most ``limit`` rows, keyset on ``(occurred_at, event id)`` — never an
-  OFFSET — so whatever the size each query collapses one post's month and returns one page.
-  Rows come out ordered by post, then time, then event id.
+* **Events queries** (:func:`event_plan_sql`, :func:`event_bound_sql`,
+  :func:`event_page_sql`, driven by :class:`EventPager`): the readers' view of ``events``
+  (latest revision, voided events left out) read per post and month partition, in pages
+  of at most ``limit`` rows that are ranges of the table's primary key ``(station_id,
+  event_id)`` — never an OFFSET — so whatever the size each query collapses one page's
+  rows. Rows come out by post, then month; within a page by time (a post's month of at
+  most one page is in time order).
 
 Statistics are the rows of :func:`blo.api.queries.stats_sql` (what ``/api/v1/stats``
 answers), shaped by :func:`stats_rows`.
@@ -434,35 +436,53 @@ def event_plan_sql(q: EventQuery) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-def event_page_sql(q: EventQuery, station: str, month: int, after: tuple[int, str] | None,
-                   limit: int = PAGE_ROWS) -> tuple[str, dict[str, Any]]:
-    """One page of the readers' view of ``station``'s events in the month partition
-    ``month`` (YYYYMM, UTC) and the range, after ``after`` (``(occurred_at epoch, event
-    id)`` of the previous page's last row), ordered by time then event id: rows in
-    :data:`blo.analytics.columns.EVENT_COLUMNS` order, times as epoch seconds."""
-    t0, t1 = int(q.t0.timestamp()), int(q.t1.timestamp())
-    params: dict[str, Any] = {"station": station, "month": int(month), "t0": t0, "t1": t1}
-    src = latest(q.database, EVENTS, _STORED,
-                 "station_id = %(station)s AND toYYYYMM(occurred_at) = %(month)s")
-    conds = ["occurred_at >= toDateTime(%(t0)s)", "occurred_at < toDateTime(%(t1)s)",
-             *q._conds(params)]
+def event_bound_sql(q: EventQuery, station: str, month: int, after: str | None,
+                    limit: int = PAGE_ROWS) -> tuple[str, dict[str, Any]]:
+    """Where the next page of ``station``'s month partition ``month`` ends: the event id
+    of the ``limit``-th stored row after ``after`` (in the table's own order, its primary
+    key ``(station_id, event_id)``), of the rows in the range; no row when fewer are left
+    (the page is the last). One narrow column sorted, whatever the partition's size. The
+    time condition only sizes the pages (a correction may move an event within its
+    month); which events a page holds is decided by its id range alone."""
+    params: dict[str, Any] = {"station": station, "month": int(month),
+                              "t0": int(q.t0.timestamp()), "t1": int(q.t1.timestamp())}
+    conds = ["station_id = %(station)s", "toYYYYMM(occurred_at) = %(month)s",
+             "occurred_at >= toDateTime(%(t0)s)", "occurred_at < toDateTime(%(t1)s)"]
     if after is not None:
-        conds.append("(occurred_at > toDateTime(%(a_t)s) OR (occurred_at = "
-                     "toDateTime(%(a_t)s) AND toString(event_id) > %(a_id)s))")
-        params["a_t"], params["a_id"] = int(after[0]), after[1]
-    sql = (f"SELECT {EVENT_SELECT} FROM {src} WHERE {' AND '.join(conds)} "
-           f"ORDER BY occurred_at, eid LIMIT {int(limit)}")
+        conds.append("event_id > toUUID(%(after)s)")
+        params["after"] = after
+    sql = (f"SELECT toString(event_id) FROM {table(q.database, EVENTS.name)} "
+           f"WHERE {' AND '.join(conds)} ORDER BY event_id LIMIT {int(limit) - 1}, 1")
     return sql, params
 
 
-_OCCURRED = [c.key for c in EVENT_COLUMNS].index("occurred_at")
+def event_page_sql(q: EventQuery, station: str, month: int, after: str | None,
+                   upto: str | None) -> tuple[str, dict[str, Any]]:
+    """One page of the readers' view of ``station``'s events in the month partition
+    ``month`` (YYYYMM, UTC): the events whose id is after ``after`` and at most ``upto``
+    (None: no bound) — a range of the primary key, filtered before the revisions of each
+    event collapse, so a page reads and collapses its own rows only — that are in the
+    range and the filters after collapsing, ordered by time then event id. Rows in
+    :data:`blo.analytics.columns.EVENT_COLUMNS` order, times as epoch seconds."""
+    t0, t1 = int(q.t0.timestamp()), int(q.t1.timestamp())
+    params: dict[str, Any] = {"station": station, "month": int(month), "t0": t0, "t1": t1}
+    keys = ["station_id = %(station)s", "toYYYYMM(occurred_at) = %(month)s"]
+    if after is not None:
+        keys.append("event_id > toUUID(%(after)s)")
+        params["after"] = after
+    if upto is not None:
+        keys.append("event_id <= toUUID(%(upto)s)")
+        params["upto"] = upto
+    src = latest(q.database, EVENTS, _STORED, " AND ".join(keys))
+    conds = ["occurred_at >= toDateTime(%(t0)s)", "occurred_at < toDateTime(%(t1)s)",
+             *q._conds(params)]
+    sql = (f"SELECT {EVENT_SELECT} FROM {src} WHERE {' AND '.join(conds)} "
+           "ORDER BY occurred_at, eid")
+    return sql, params
+
+
 _BORDER = [c.key for c in EVENT_COLUMNS].index("border")
 _TRANSIT = [c.key for c in EVENT_COLUMNS].index("transit_countries")
-
-
-def page_key(raw: Sequence[Any]) -> tuple[int, str]:
-    """The keyset position of a raw page row: (occurred_at epoch, event id)."""
-    return int(raw[_OCCURRED]), str(raw[0])
 
 
 def event_rows(raw: Iterable[Sequence[Any]]) -> list[Row]:
@@ -504,9 +524,14 @@ def plan(rows: Iterable[Sequence[Any]]) -> list[Chunk]:
 class EventPager:
     """The pages of an events export, as a loop any caller drives (async in the API,
     sync in the CLI): ``while (q := pager.next()) is not None: rows = pager.feed(run(q))``.
+
     Built from the rows of :func:`event_plan_sql`; ``stored`` is their total (an upper
-    bound of the rows to come, the progress's total). Each page is at most ``limit`` rows;
-    a chunk ends at its first short page."""
+    bound of the rows to come, the progress's total). A chunk (a post's month) of at most
+    ``limit`` stored rows is one page, ordered by time. A larger one is read in ranges of
+    its primary key of ``limit`` stored rows each: first the range's end
+    (:func:`event_bound_sql`; ``feed`` returns no rows for it), then the page
+    (:func:`event_page_sql`), each page ordered by time — never an OFFSET over the
+    events, never a query collapsing more than one page's rows."""
 
     def __init__(self, q: EventQuery, plan_rows: Iterable[Sequence[Any]],
                  limit: int = PAGE_ROWS) -> None:
@@ -517,23 +542,33 @@ class EventPager:
         self.rows = 0
         self.largest_page = 0
         self._i = 0
-        self._after: tuple[int, str] | None = None
+        self._after: str | None = None
+        self._upto: str | None = None
+        self._bounded = False  # the current page's end is known
 
     def next(self) -> tuple[str, dict[str, Any]] | None:
-        """The next page's query; None when every chunk is read."""
+        """The next query; None when every chunk is read."""
         if self._i >= len(self.chunks):
             return None
         c = self.chunks[self._i]
-        return event_page_sql(self.q, c.station, c.month, self._after, self.limit)
+        if c.stored > self.limit and not self._bounded:
+            return event_bound_sql(self.q, c.station, c.month, self._after, self.limit)
+        return event_page_sql(self.q, c.station, c.month, self._after, self._upto)
 
     def feed(self, raw: Sequence[Sequence[Any]]) -> list[Row]:
-        """The rows of the page :meth:`next` gave, as export rows; moves on."""
+        """The answer to the query :meth:`next` gave; a page's rows as export rows."""
+        c = self.chunks[self._i]
+        if c.stored > self.limit and not self._bounded:
+            self._bounded = True
+            self._upto = str(raw[0][0]) if raw else None
+            return []
         self.pages += 1
         self.rows += len(raw)
         self.largest_page = max(self.largest_page, len(raw))
-        if len(raw) < self.limit:
+        if self._upto is None:  # the chunk's last page
             self._i += 1
             self._after = None
         else:
-            self._after = page_key(raw[-1])
+            self._after = self._upto
+        self._upto, self._bounded = None, False
         return event_rows(raw)

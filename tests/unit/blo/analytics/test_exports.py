@@ -25,6 +25,7 @@ from blo.analytics.exports import (
     EventPager,
     EventQuery,
     TooLarge,
+    event_bound_sql,
     event_page_sql,
     event_plan_sql,
     event_rows,
@@ -180,25 +181,38 @@ def _raw(i: int, t: int = 1_790_000_000) -> list[Any]:
     return [v[c.key] for c in EVENT_COLUMNS]
 
 
-def test_the_pager_reads_each_chunk_in_keyset_pages_and_moves_on_at_a_short_page() -> None:
+def test_the_pager_reads_big_chunks_in_key_ranges_and_small_ones_in_one_page() -> None:
+    """A stand-in for ClickHouse over stored rows (id, revision): a bound query gives the
+    ``limit``-th id after ``after``; a page query the latest revision of each id in
+    ``(after, upto]``. Every stored event comes out once, each page at most ``limit``."""
     q = EventQuery("blo", ("A", "B"), T0, T1, Filters())
+    ids_a = [f"{i:04d}" for i in range(23)]
+    stored = {("A", 202610): sorted([*ids_a, "0003", "0017"]),  # two revisions: 25 rows
+              ("B", 202611): ["0100", "0101", "0102"]}
     pager = EventPager(q, [("A", 202610, 25), ("B", 202610, 0), ("B", 202611, 3)], limit=10)
     assert pager.stored == 28 and [c.station for c in pager.chunks] == ["A", "B"]
-    served = {("A", 202610): [_raw(i) for i in range(23)],  # fewer than stored: revisions
-              ("B", 202611): [_raw(100 + i) for i in range(3)]}
-    seen = []
+    seen, queries = [], 0
     while (nq := pager.next()) is not None:
+        queries += 1
         sql, params = nq
-        assert "OFFSET" not in sql.upper() and "LIMIT 10" in sql
-        rows = served[(params["station"], params["month"])]
-        start = 0
-        if "a_id" in params:  # the keyset: strictly after the last row of the page before
-            start = next(k for k, r in enumerate(rows) if r[0] == params["a_id"]) + 1
-        page = rows[start:start + 10]
-        out = pager.feed(page)
+        assert "OFFSET" not in sql.upper()
+        rows = stored[(params["station"], params["month"])]
+        after = params.get("after", "")
+        if sql.startswith("SELECT toString(event_id) FROM blo.events"):  # the bound
+            assert "LIMIT 9, 1" in sql
+            rest = [i for i in rows if i > after]
+            assert pager.feed([[rest[9]]] if len(rest) >= 10 else []) == []
+            continue
+        upto = params.get("upto", "9999")
+        page = sorted({i for i in rows if after < i <= upto})
+        out = pager.feed([_raw(int(i)) for i in page])
+        assert len(out) <= 10
         seen += [r[0] for r in out]
-    assert seen == [r[0] for r in served[("A", 202610)] + served[("B", 202611)]]
-    assert pager.pages == 4 and pager.largest_page == 10 and pager.rows == 26
+    want = [_raw(int(i))[0] for i in sorted(set(stored[("A", 202610)]))] + \
+        [_raw(int(i))[0] for i in stored[("B", 202611)]]
+    assert seen == want
+    # A: 25 rows → pages ending at the 10th and 20th stored row, then the rest; B: one page
+    assert pager.pages == 4 and queries == 4 + 3 and pager.rows == 26
 
 
 def test_event_rows_are_typed_with_interior_borders_and_transit_lists() -> None:
@@ -211,20 +225,24 @@ def test_event_rows_are_typed_with_interior_borders_and_transit_lists() -> None:
     assert transit_text("[]") == "" and transit_text("") == ""
 
 
-def test_event_queries_bind_every_value_and_collapse_before_filtering() -> None:
+def test_event_queries_bind_every_value_and_collapse_a_key_range() -> None:
     f = Filters.model_validate({"event_type": "seizure", "country": "KZ", "drug": "heroin"})
     q = EventQuery("blo", ("KZ-KORDAI",), T0, T1, f)
     sql, params = event_plan_sql(q)
     assert "toYYYYMM(occurred_at) >= 202610" in sql and params["f_type"] == "seizure"
-    sql, params = event_page_sql(q, "KZ-KORDAI", 202610, (1_790_000_000, "x"), 500)
+    sql, params = event_page_sql(q, "KZ-KORDAI", 202610, "a", "b")
     inner, outer = sql.split(" WHERE tupleElement(_latest")
     # the key and partition before collapsing; the event's own columns after
-    assert "station_id = %(station)s AND toYYYYMM(occurred_at) = %(month)s" in inner
+    assert ("station_id = %(station)s AND toYYYYMM(occurred_at) = %(month)s AND event_id > "
+            "toUUID(%(after)s) AND event_id <= toUUID(%(upto)s)") in inner
+    assert "occurred_at" not in inner.split("GROUP BY")[0].split("WHERE", 1)[1].replace(
+        "toYYYYMM(occurred_at)", "")
     assert "country = %(f_country)s" in outer and "drug = %(f_drug)s" in outer
-    assert "occurred_at > toDateTime(%(a_t)s)" in outer
-    assert params["a_id"] == "x" and params["f_drug"] == "heroin"
+    assert params["after"] == "a" and params["upto"] == "b" and params["f_drug"] == "heroin"
     assert "visitParamExtractString(payload, 'producing_country')" in sql
-    assert sql.endswith("ORDER BY occurred_at, eid LIMIT 500")
+    assert sql.endswith("ORDER BY occurred_at, eid")
+    sql, params = event_bound_sql(q, "KZ-KORDAI", 202610, None, 500)
+    assert sql.endswith("ORDER BY event_id LIMIT 499, 1") and "after" not in params
 
 
 def test_docs_list_every_column() -> None:
