@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -150,49 +149,74 @@ class _Drain:
         return out
 
 
-def _csv_time(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _arrow_table(schema: Any, rows: Sequence[Row]) -> Any:
+    import pyarrow as pa
 
-
-def _csv_cell(v: Any) -> Any:
-    from blo.cli.tables import formula_guard  # here: blo.cli's package registers commands
-
-    if v is None:
-        return ""
-    if isinstance(v, datetime):
-        return _csv_time(v)
-    if isinstance(v, float):
-        return "" if math.isnan(v) else repr(v)
-    return formula_guard(v)
+    arrays = [pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(schema)]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 class CsvWriter:
-    """UTF-8 with a BOM, a header row, RFC 4180 quoting, ``\\r\\n`` records (what Excel
-    writes); NULL is an empty field; formula-like text gets a leading ``'``."""
+    """UTF-8 with a BOM, a header row, RFC 4180 quoting (where needed), ``\\r\\n``
+    records (what Excel writes); NULL is an empty field; times ``YYYY-MM-DD HH:MM:SS``
+    (UTC); text a spreadsheet would run as a formula gets a leading ``'``
+    (:func:`blo.cli.tables.formula_guard`, applied column-wise). Rows are formatted by
+    Arrow's CSV writer (C++), a chunk at a time."""
 
     def __init__(self, columns: Sequence[Column], lang: Lang) -> None:
         self.columns, self.lang, self.rows = tuple(columns), lang, 0
+        self.schema = parquet_schema(columns, lang)
         self._started = False
-
-    def _text(self, rows: Iterable[Sequence[Any]]) -> str:
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\r\n").writerows(
-            [_csv_cell(v) for v in r] for r in rows)
-        return out.getvalue()
 
     def _head(self) -> bytes:
         if self._started:
             return b""
+        from blo.cli.tables import formula_guard
+
         self._started = True
-        return "\ufeff".encode() + self._text([[c.header(self.lang) for c in self.columns]]
-                                              ).encode()
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerow(
+            [formula_guard(c.header(self.lang)) for c in self.columns])
+        return "\ufeff".encode() + out.getvalue().encode()
 
     def write(self, rows: Sequence[Row]) -> bytes:
+        import pyarrow.csv as pacsv
+
+        head = self._head()
+        if not rows:
+            return head
+        table = _guarded(_arrow_table(self.schema, rows))
+        out = io.BytesIO()
+        pacsv.write_csv(table, out, pacsv.WriteOptions(
+            include_header=False, eol="\r\n", quoting_style="needed"))
         self.rows += len(rows)
-        return self._head() + self._text(rows).encode()
+        return head + out.getvalue()
 
     def close(self) -> bytes:
         return self._head()
+
+
+def _guarded(table: Any) -> Any:
+    """``table`` with its times as text and :func:`blo.cli.tables.formula_guard` applied to
+    its text columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from blo.cli.tables import _NUMBER, FORMULA_STARTS
+
+    starts = "^[" + re.escape("".join(FORMULA_STARTS)) + "]"
+    number = f"^(?:{_NUMBER.pattern})$"
+    cols = []
+    for col in table.columns:
+        if pa.types.is_timestamp(col.type):
+            col = pc.strftime(col.cast(pa.timestamp("s", tz="UTC")),
+                              format="%Y-%m-%d %H:%M:%S")
+        elif pa.types.is_string(col.type):
+            risky = pc.and_(pc.match_substring_regex(col, starts),
+                            pc.invert(pc.match_substring_regex(col, number)))
+            col = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
+        cols.append(col)
+    return pa.Table.from_arrays(cols, names=table.column_names)
 
 
 _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")  # what XML 1.0 cannot hold
@@ -311,13 +335,10 @@ class ParquetWriter:
         self.row_groups = 0
 
     def write(self, rows: Sequence[Row]) -> bytes:
-        import pyarrow as pa
 
         if not rows:
             return b""
-        arrays = [pa.array([r[i] for r in rows], type=f.type)
-                  for i, f in enumerate(self.schema)]
-        self._w.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self._w.write_table(_arrow_table(self.schema, rows))
         self.rows += len(rows)
         self.row_groups += 1
         return self._drain.take()

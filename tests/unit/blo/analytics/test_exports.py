@@ -111,7 +111,7 @@ def test_csv_is_utf8_with_a_bom_and_crlf_records() -> None:
     assert raw.startswith(b"\xef\xbb\xbf" + "блок,пост,тип события".encode())
     text = raw.decode("utf-8-sig")
     assert text.count("\r\n") == 4
-    assert "2026-10-01 00:00:00" in text  # times as a spreadsheet reads them (UTC)
+    assert ",\"2026-10-01 00:00:00\"," in text  # times as a spreadsheet reads them (UTC)
     # header only when there are no rows
     empty = writer("csv", COLS, "en")
     assert (empty.close().decode("utf-8-sig").strip().split(",")
