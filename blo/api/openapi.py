@@ -237,8 +237,8 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                 "The visible posts' events as a file (CSV, XLSX, Parquet)",
                 [*(q for q in rng if q["name"] != "window"), *file_params],
                 "The readers' view (latest revision, voided events left out) of the "
-                "token's visible posts' events that occurred in [from, to), ordered by "
-                "post, then time; never the raw payload (a seizure's route is in its own "
+                "token's visible posts' events that occurred in [from, to), by post, "
+                "month and time; never the raw payload (a seizure's route is in its own "
                 "columns). Read and streamed a page at a time; audited with the rows "
                 "exported (docs/exports.md)."),
             "/api/v1/live": get("Server-sent events: a dashboard snapshot every few seconds",

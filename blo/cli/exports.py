@@ -2,9 +2,9 @@
 
 Reads go through :func:`blo.readers.run_query` as ``blo query``'s do (the server, chDB
 directly, or a running worker's door with embedded chDB); an events export is read a page
-at a time with keyset queries (:class:`blo.analytics.exports.EventPager`: the door answers
-one statement with all its rows, never in pieces), so memory holds one page whatever the
-size. The file is written beside ``--out`` and renamed into place once whole. Progress
+at a time, in ranges of the primary key (:class:`blo.analytics.exports.EventPager`: the
+door answers one statement with all its rows, never in pieces), so memory holds one page
+whatever the size. The file is written beside ``--out`` and renamed into place once whole. Progress
 (rows so far, rows per second) goes to stderr. The command has the whole data set (no token
 scope): who may run it is who may read ClickHouse. Each export is audited in ``api_audit``
 (method ``CLI``, path ``blo export …``, the filters, the rows): written directly on the
@@ -244,7 +244,7 @@ def export_events(ctx: click.Context, fmt: str | None, lang: str, out: str,
                   country: str | None, border: str | None, event_type: str | None,
                   drug: str | None, quiet: bool, page_rows: int) -> None:
     """Events as the readers see them (latest revision; voided events left out), ordered
-    by post, then time; never the raw payload (the seizure route is in its own
+    by post, month and time; never the raw payload (the seizure route is in its own
     columns)."""
     from blo.api.routes.exports import EventsExportParams
 
