@@ -40,6 +40,23 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                         "security": [{"bearer": []}],
                         "responses": {"200": {"description": "JSON"}, **errors}}}
 
+    file_params = [
+        _p("format", "file format", {"type": "string", "enum": ["csv", "xlsx", "parquet"],
+                                     "default": "csv"}),
+        _p("lang", "language of the headers and column descriptions",
+           {"type": "string", "enum": ["en", "ru"], "default": "en"})]
+
+    def export(summary: str, params: list[dict[str, Any]], desc: str) -> dict[str, Any]:
+        files = {m: {"schema": {"type": "string", "format": "binary"}} for m in (
+            "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.apache.parquet")}
+        return {"get": {"summary": summary, "description": desc, "parameters": params,
+                        "security": [{"bearer": []}],
+                        "responses": {"200": {"description": "the file (chunked), with "
+                                              "Content-Disposition", "content": files},
+                                      **errors, "413": {**err, "description": "more rows "
+                                                        "than an export may hold"}}}}
+
     return {
         "openapi": "3.1.0",
         "info": {"title": "BLO monitoring API", "version": "1",
@@ -208,6 +225,22 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                 "responses": {"200": {"description": "JSON"},
                               "400": errors["400"], "401": errors["401"],
                               "404": {**err, "description": "no such post in scope"}}}},
+            "/api/v1/export/stats": export(
+                "The figures of /api/v1/stats as a file (CSV, XLSX, Parquet)",
+                [*rng, _p("group_by", "comma-separated: " + ", ".join(GROUPS),
+                          {"type": "string", "default": "country"}), *file_params],
+                "The same rows as /api/v1/stats for the same parameters (column `block`: "
+                "`own`, or `paired` for the foreign posts paired with the token's own, "
+                "aggregated, never per station), one row per group, with the window and "
+                "range. Streamed; audited with the rows exported (docs/exports.md)."),
+            "/api/v1/export/events": export(
+                "The visible posts' events as a file (CSV, XLSX, Parquet)",
+                [*(q for q in rng if q["name"] != "window"), *file_params],
+                "The readers' view (latest revision, voided events left out) of the "
+                "token's visible posts' events that occurred in [from, to), by post, "
+                "month and time; never the raw payload (a seizure's route is in its own "
+                "columns). Read and streamed a page at a time; audited with the rows "
+                "exported (docs/exports.md)."),
             "/api/v1/live": get("Server-sent events: a dashboard snapshot every few seconds",
                                 [_p("access_token", "the token, for EventSource (only here)",
                                     {"type": "string"})],

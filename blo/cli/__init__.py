@@ -75,7 +75,16 @@ def main(ctx: click.Context, log_level: str) -> None:
 
 
 def _register() -> None:
-    from blo.cli import alerts, api, data, events, imports, ops, report  # noqa: F401 - commands attach themselves to `main`
+    from blo.cli import (  # noqa: F401 - commands attach themselves to `main`
+        alerts,
+        api,
+        data,
+        events,
+        exports,
+        imports,
+        ops,
+        report,
+    )
 
 
 _register()

@@ -16,6 +16,7 @@ from blo.api.routes import (
     analysis,
     bulletins,
     events,
+    exports,
     feed,
     live,
     posts,
@@ -29,5 +30,5 @@ from blo.api.routes import (
 
 def add_all(router: web.UrlDispatcher) -> None:
     for module in (static, public, whoami, statistics, stations, alerts, events, live,
-                   feed, posts, analysis, bulletins):
+                   feed, posts, analysis, bulletins, exports):
         module.add_routes(router)

@@ -650,6 +650,7 @@ async def _others(r: Runner, client: TestClient[Any, Any], token: str) -> set[st
 
     done |= await _live_picture(client, token, h, own)
     done |= await _analysis(r, client, token, h, own)
+    done |= await _exports(client, token, h, own)
 
     snap = await first_snapshot(client, fx.secrets[token])
     window = "1m" if "1m" in r.ctx.windows else r.ctx.windows[0]
@@ -754,6 +755,49 @@ def _by_station(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for row in rows:
         by[row["station_id"]].append(row)
     return {s: _figures(rs) for s, rs in by.items()}
+
+
+async def _exports(client: TestClient[Any, Any], token: str, h: dict[str, str],
+                   own: set[str]) -> set[str]:
+    """The exports (docs/exports.md) in every format: the stats export's own rows equal
+    /stats, the events export holds the visible posts' events of the range."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from blo.analytics.columns import STATS_VALUES
+
+    span = {"from": _iso(CLOCK - timedelta(days=1)), "to": _iso(CLOCK + timedelta(minutes=1))}
+    want_events = {sid: min(i + 1, 5) + (sid in FEED_IDS)
+                   for i, sid in enumerate(POSTS) if sid in own}
+    stats_q = {**span, "window": "1h", "group_by": "station"}
+    _, body = await _json(client, "/api/v1/stats", h, stats_q)
+    want_stats = {r["station"]: r["events"] for r in body["rows"]}
+    for fmt in ("csv", "xlsx", "parquet"):
+        for path, q in (("/api/v1/export/stats", stats_q), ("/api/v1/export/events", span)):
+            resp = await client.get(path, params={**q, "format": fmt}, headers=h)
+            raw = await resp.read()
+            assert resp.status == 200, (token, path, fmt, raw[:300])
+            if fmt == "parquet":
+                df = pq.read_table(io.BytesIO(raw)).to_pandas()
+            elif fmt == "xlsx":
+                import pandas as pd
+
+                df = pd.read_excel(io.BytesIO(raw))
+            else:
+                import pandas as pd
+
+                df = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig")
+            if path.endswith("stats"):
+                mine = df[df["block"] == "own"]
+                assert dict(zip(mine["station"], mine[STATS_VALUES["events"].en],
+                                strict=True)) == want_stats, (token, fmt)
+            else:
+                assert df.groupby("station").size().to_dict() == want_events, (token, fmt)
+    resp = await client.get("/api/v1/export/events",
+                            params={**span, "station": "TJ-PYANJ"}, headers=h)
+    assert resp.status == (200 if "TJ-PYANJ" in own else 403)
+    return {"GET /api/v1/export/stats", "GET /api/v1/export/events"}
 
 
 def _routes(app: Any) -> set[str]:
