@@ -431,7 +431,7 @@ class Settings(BaseModel):
     alerts: AlertSettings
     retention: RetentionSettings
     api: ApiSettings
-    bulletins: BulletinSettings = Field(default_factory=BulletinSettings)
+    bulletins: BulletinSettings
     data_dir: Path = Path(".blo")
 
     def describe(self) -> dict[str, object]:
