@@ -174,7 +174,8 @@ def editions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Edition]:
 def document_query(db: str, scope: str, period: str, lang: str, fmt: str,
                    version: str | None = None) -> Query:
     """One edition's document (``pdf``: base64; ``html``) and data version: of
-    ``version``, or the latest made of the scope, month and language."""
+    ``version``, or the latest made of the scope, month and language (of two made in the
+    same second, the one that read the later ingestion)."""
     col = {"pdf": "pdf", "html": "html"}[fmt]
     conds = "scope = %(scope)s AND period = %(period)s AND lang = %(lang)s"
     params: dict[str, Any] = {"scope": scope, "period": period, "lang": lang}
@@ -182,9 +183,9 @@ def document_query(db: str, scope: str, period: str, lang: str, fmt: str,
         conds += " AND data_version = %(version)s"
         params["version"] = version
     src = latest(db, BULLETIN_EDITIONS, ("scope", "period", "lang", "data_version", "made_at",
-                                          col), conds)
-    sql = (f"SELECT data_version, {col} FROM {src} ORDER BY made_at DESC, data_version DESC "
-           "LIMIT 1")
+                                          "last_ingested", col), conds)
+    sql = (f"SELECT data_version, {col} FROM {src} "
+           "ORDER BY made_at DESC, last_ingested DESC, data_version DESC LIMIT 1")
     return Query(sql, params)
 
 
