@@ -162,7 +162,7 @@ def list_query(db: str, scopes: Sequence[str] | None = None, period: str | None 
         params["period"] = period
     src = latest(db, BULLETIN_EDITIONS, LIST_COLUMNS, " AND ".join(conds))
     sql = (f"SELECT {', '.join(LIST_COLUMNS)} FROM {src} "
-           "ORDER BY period DESC, scope, lang, made_at, data_version")
+           "ORDER BY period DESC, scope = 'region' DESC, scope, lang, made_at, data_version")
     return Query(sql, params)
 
 
