@@ -136,8 +136,8 @@ def test_editions_endpoints_scoped_and_audited(
         ("kz centre", f"edition KZ {MONTH} en pdf: data version {v}"),
         ("kz centre", f"edition KZ {MONTH} en pdf: data version {first['KZ'].version.digest}"),
         ("kz centre", f"edition KZ {MONTH} en html: data version {v}"),
-        ("region centre", f"edition region {MONTH} en pdf: data version "
-                          f"{after['region'].version.digest}")])
+        ("region centre",
+         f"edition region {MONTH} en pdf: data version {after['region'].version.digest}")])
     assert sorted(int(s) for _, s, _, _ in audit if s != 200) == [400, 403, 403, 403, 404]
     listed = db.query(f"SELECT count() FROM {db.database}.api_audit "
                       "WHERE path = '/api/v1/bulletins/editions' AND status = 200")

@@ -69,49 +69,54 @@ def test_the_bulletins_page_lists_the_editions_and_downloads_them(
         stack: Stack, browser: Any, stored: dict[tuple[str, str], dict[str, bytes]],
         lang: str, tmp_path: Path) -> None:
     for token in ("duty-officer", "kz-centre"):
-        want = _listed(stack, token)
-        scopes = {e["scope"] for e in want}
-        assert scopes == ({"KZ"} if token == "kz-centre" else {"region", "KZ", "TJ"})
-        assert len(want) == sum(1 for s, _ in EDITIONS if s in scopes)
-        with watched_page(browser, 1366, 768, LOCALES[lang]) as w:
-            page = w.page
-            page.goto(f"{stack.base}/#token={stack.tokens[token]}")
-            wait_for(lambda: page.get_attribute("#conn", "data-state") == "live", 60,
-                     "the stream")
-            page.click("#editions-open")
-            wait_for(lambda: page.get_attribute("#editions-body", "data-loaded")
-                     == str(len(want)), 30, "the editions on the page")
-            shown = page.eval_on_selector_all(
-                "#editions-table tbody tr", "rows => rows.map((r) => r.dataset.edition)")
-            assert shown == [_key(e) for e in want]
-            text = visible_text(page)
-            if lang == "ru":
-                assert "бюллетени" in text and "версия данных" in text
-                assert english_left(text) == [], english_left(text)
-            else:
-                assert "bulletins" in text and "station" not in text
-            if token == "kz-centre":
-                assert "region (all" not in text and "регион (все" not in text
-            overflow = page.evaluate("""() => [...document.querySelectorAll(
-              '#editions-table tr')].flatMap((r) => [...r.children])
-              .filter((c) => c.scrollWidth > c.clientWidth + 1).map((c) => c.textContent)""")
-            assert overflow == [], overflow
-            # the download links save the documents stored, byte for byte
-            first = want[0]
-            row = page.locator(f'#editions-table tr[data-edition="{_key(first)}"]')
-            for fmt in ("pdf", "html"):
-                with page.expect_download() as dl:
-                    row.locator(f'a[data-format="{fmt}"]').click()
-                saved = tmp_path / f"{token}-{lang}.{fmt}"
-                dl.value.save_as(saved)
-                assert dl.value.suggested_filename == (
-                    f"bulletin-{first['scope']}-{first['period']}-{first['lang']}-"
-                    f"{first['data_version']}.{fmt}")
-                assert saved.read_bytes() == stored[(first["scope"], first["lang"])][fmt]
-            assert saved.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
-            if token == "duty-officer":
-                screenshot(page, f"editions-{lang}.png", 1366)
-            page.click("#editions-close")
-            assert page.is_hidden("#editions-page")
-            assert w.errors == [], w.errors
-            assert w.outside == [], f"requests leaving the machine: {w.outside}"
+        _check_page(stack, browser, stored, lang, token, tmp_path)
+
+
+def _check_page(stack: Stack, browser: Any, stored: dict[tuple[str, str], dict[str, bytes]],
+                lang: str, token: str, tmp_path: Path) -> None:
+    want = _listed(stack, token)
+    scopes = {e["scope"] for e in want}
+    assert scopes == ({"KZ"} if token == "kz-centre" else {"region", "KZ", "TJ"})
+    assert len(want) == sum(1 for s, _ in EDITIONS if s in scopes)
+    with watched_page(browser, 1366, 768, LOCALES[lang]) as w:
+        page = w.page
+        page.goto(f"{stack.base}/#token={stack.tokens[token]}")
+        wait_for(lambda: page.get_attribute("#conn", "data-state") == "live", 60,
+                 "the stream")
+        page.click("#editions-open")
+        wait_for(lambda: page.get_attribute("#editions-body", "data-loaded")
+                 == str(len(want)), 30, "the editions on the page")
+        shown = page.eval_on_selector_all(
+            "#editions-table tbody tr", "rows => rows.map((r) => r.dataset.edition)")
+        assert shown == [_key(e) for e in want]
+        text = visible_text(page)
+        if lang == "ru":
+            assert "бюллетени" in text and "версия данных" in text
+            assert english_left(text) == [], english_left(text)
+        else:
+            assert "bulletins" in text and "station" not in text
+        if token == "kz-centre":
+            assert "region (all" not in text and "регион (все" not in text
+        overflow = page.evaluate("""() => [...document.querySelectorAll(
+          '#editions-table tr')].flatMap((r) => [...r.children])
+          .filter((c) => c.scrollWidth > c.clientWidth + 1).map((c) => c.textContent)""")
+        assert overflow == [], overflow
+        # the download links save the documents stored, byte for byte
+        first = want[0]
+        row = page.locator(f'#editions-table tr[data-edition="{_key(first)}"]')
+        for fmt in ("pdf", "html"):
+            with page.expect_download() as dl:
+                row.locator(f'a[data-format="{fmt}"]').click()
+            saved = tmp_path / f"{token}-{lang}.{fmt}"
+            dl.value.save_as(saved)
+            assert dl.value.suggested_filename == (
+                f"bulletin-{first['scope']}-{first['period']}-{first['lang']}-"
+                f"{first['data_version']}.{fmt}")
+            assert saved.read_bytes() == stored[(first["scope"], first["lang"])][fmt]
+        assert saved.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+        if token == "duty-officer":
+            screenshot(page, f"editions-{lang}.png", 1366)
+        page.click("#editions-close")
+        assert page.is_hidden("#editions-page")
+        assert w.errors == [], w.errors
+        assert w.outside == [], f"requests leaving the machine: {w.outside}"
