@@ -202,8 +202,8 @@ class Metrics:
             "them (schedule) and language", ["made_by", "lang"], registry=r,
         )
         self.bulletin_render_seconds = Histogram(
-            "blo_bulletin_render_seconds", "Rendering one bulletin edition (PDF and HTML of "
-            "one language), off the event loop",
+            "blo_bulletin_render_seconds", "Rendering one bulletin's editions (PDF and HTML "
+            "of every language) in a child process",
             buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), registry=r,
         )
         self.bulletin_schedule_runs = Counter(

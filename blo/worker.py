@@ -165,11 +165,15 @@ def _bulletin_parts(settings: Settings, metrics: Metrics) -> AppParts:
         schedule = BulletinSchedule(read=read, write=write, database=worker_database(settings),
                                     months=b.months, metrics=metrics, is_owner=is_owner)
 
-        async def step() -> None:
+        runs: set[asyncio.Task[int]] = set()
+
+        async def step() -> None:  # the run goes on by itself: the timer never overlaps it
             backend = worker.backend
-            if backend.stopping or backend.fatal is not None:
+            if backend.stopping or backend.fatal is not None or schedule.busy():
                 return
-            await schedule.run()
+            task = asyncio.ensure_future(schedule.run())
+            runs.add(task)
+            task.add_done_callback(runs.discard)
 
         app.timer(b.interval_s, name="blo: bulletin schedule")(step)
 

@@ -8,11 +8,13 @@ worker at a time; a rebalance moves it). Two makers for a moment during a rebala
 store the same rows: the same data gives the same bytes and the same key, which the
 table's ReplacingMergeTree collapses.
 
-**Off the event loop.** Reading the figures (a thread that runs each query through the
-worker's sink on the event loop) and rendering the charts and the PDF (CPU: matplotlib,
-reportlab) run in one dedicated thread, one edition at a time, so ingest is never stalled
-by a bulletin and two bulletins never compete for the CPU. Each stored edition is awaited
-durable before the next is made; a failure is logged and counted
+**Off the event loop, off the interpreter.** Reading the figures runs in one dedicated
+thread (each query goes through the worker's sink on the event loop); rendering the charts
+and the PDF (CPU: matplotlib, reportlab) runs in a child process
+(:mod:`blo.analytics.bulletin.render_child`, one per bulletin, every language at once), so
+neither the event loop nor the worker's GIL is held by a bulletin and ingest goes on. One
+bulletin at a time: two never compete for the CPU. Each stored edition is awaited durable
+before the next is made; a failure is logged and counted
 (``blo_bulletin_schedule_runs_total{outcome="failed"}``) and never stops the worker (the
 next run tries again).
 """
@@ -21,6 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import pickle
+import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -31,8 +37,9 @@ from blo.analytics.bulletin.editions import (
     SCHEDULED_LANGS,
     Due,
     due_editions,
-    render_edition,
+    edition_row,
 )
+from blo.analytics.bulletin.figures import Bulletin
 from blo.metrics import Metrics
 from sinks.base import Row
 from sinks.tables import BULLETIN_EDITIONS
@@ -96,18 +103,46 @@ class BulletinSchedule:
         made = 0
         for d in due:
             b = d.bulletin
-            for lang in d.langs:
-                row, seconds = await loop.run_in_executor(
-                    self._executor, render_edition, b, lang, self._now(), MADE_BY)
+            t0 = time.perf_counter()
+            docs = await render_elsewhere(b, d.langs)
+            seconds = time.perf_counter() - t0
+            self._metrics.bulletin_render_seconds.observe(seconds)
+            for lang, (pdf, html) in zip(d.langs, docs, strict=True):
+                row = edition_row(b, lang, pdf, html, self._now(), MADE_BY)
                 await self._write([row])
                 made += 1
-                self._metrics.bulletin_render_seconds.observe(seconds)
                 self._metrics.bulletin_editions.labels(MADE_BY, lang).inc()
                 log.info("bulletin edition %s %s (%s) stored: data version %s, %d posts, "
-                         "PDF %d bytes, rendered in %.1f s", b.scope, b.period, lang,
+                         "PDF %d bytes (%s rendered in %.1f s)", b.scope, b.period, lang,
                          b.version.digest, len(b.posts), row[BULLETIN_EDITIONS.index(
-                             "pdf_size")], seconds)
+                             "pdf_size")], "/".join(d.langs), seconds)
         return made
+
+    def busy(self) -> bool:
+        return self._lock.locked()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def render_elsewhere(b: Bulletin, langs: Sequence[str]) -> list[tuple[bytes, bytes]]:
+    """(PDF, HTML) of ``b`` in each of ``langs``, rendered by a child process
+    (:mod:`blo.analytics.bulletin.render_child`)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "blo.analytics.bulletin.render_child",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=os.environ.copy(), cwd=os.getcwd())
+    try:
+        out, err = await proc.communicate(pickle.dumps((b, tuple(langs))))
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+        raise
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"rendering {b.scope} {b.period} failed (exit {proc.returncode}): "
+                           + " | ".join(tail))
+    for line in err.decode(errors="replace").splitlines():  # e.g. matplotlib's warnings
+        log.warning("bulletin rendering: %s", line)
+    docs: list[tuple[bytes, bytes]] = pickle.loads(out)  # our own child's answer
+    return docs
