@@ -196,6 +196,21 @@ class Metrics:
             "retried, failed_permanent, failed_exhausted, dropped, abandoned)", ["outcome"],
             registry=r,
         )
+        # scheduled bulletins (blo/analytics/bulletin/schedule.py)
+        self.bulletin_editions = Counter(
+            "blo_bulletin_editions_total", "Bulletin editions made and stored, by who made "
+            "them (schedule) and language", ["made_by", "lang"], registry=r,
+        )
+        self.bulletin_render_seconds = Histogram(
+            "blo_bulletin_render_seconds", "Rendering one bulletin's editions (PDF and HTML "
+            "of every language) in a child process",
+            buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), registry=r,
+        )
+        self.bulletin_schedule_runs = Counter(
+            "blo_bulletin_schedule_runs_total", "Runs of the bulletin schedule on the worker "
+            "that owns it (made: editions stored; none: nothing due; failed)", ["outcome"],
+            registry=r,
+        )
 
     def render(self, more: Iterable[Metric] | None = None) -> bytes:
         """The exposition; ``more``: another process's families of the same metrics (the

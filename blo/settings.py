@@ -394,6 +394,22 @@ class ApiSettings(BaseSettings):
         return v
 
 
+class BulletinSettings(BaseSettings):
+    """Scheduled bulletins (docs/bulletins.md, "Scheduled bulletins"): one worker of a
+    deployment (the owner of raw partition 0) makes the bulletin of every scope and
+    language when a month closes and stores it in ``bulletin_editions``."""
+
+    model_config = _group("BLO_BULLETINS_")
+
+    schedule: bool = Field(True, description="make and store a bulletin edition per scope "
+                           "and language when a month closes")
+    interval_s: float = Field(600.0, ge=1, le=86_400,
+                              description="how often the schedule looks for closed months")
+    months: int = Field(3, ge=1, le=120, description="the newest months of each scope's "
+                        "data the schedule watches (a correction of an older month makes "
+                        "no new edition by itself: `blo report editions make`)")
+
+
 class WebSettings(BaseSettings):
     model_config = _group("BLO_WEB_")
 
@@ -415,13 +431,14 @@ class Settings(BaseModel):
     alerts: AlertSettings
     retention: RetentionSettings
     api: ApiSettings
+    bulletins: BulletinSettings
     data_dir: Path = Path(".blo")
 
     def describe(self) -> dict[str, object]:
         """A loggable view: secrets masked."""
         out: dict[str, object] = {}
         for name in ("kafka", "clickhouse", "batch", "ingest", "web", "windows", "alerts",
-                     "retention", "api"):
+                     "retention", "api", "bulletins"):
             group: BaseModel = getattr(self, name)
             for k, v in group.model_dump().items():
                 if isinstance(v, SecretStr):
@@ -441,6 +458,7 @@ _PREFIX = {
     AlertSettings: "BLO_ALERTS_",
     RetentionSettings: "BLO_RETENTION_",
     ApiSettings: "BLO_API_",
+    BulletinSettings: "BLO_BULLETINS_",
 }
 
 
@@ -486,5 +504,6 @@ def load_settings(**overrides: dict[str, object]) -> Settings:
         alerts=_load_group(AlertSettings, overrides.get("alerts", {})),  # type: ignore[arg-type]
         retention=_load_group(RetentionSettings, overrides.get("retention", {})),  # type: ignore[arg-type]
         api=_load_group(ApiSettings, overrides.get("api", {})),  # type: ignore[arg-type]
+        bulletins=_load_group(BulletinSettings, overrides.get("bulletins", {})),  # type: ignore[arg-type]
         data_dir=data_dir,
     )

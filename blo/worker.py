@@ -134,6 +134,69 @@ def _embedded_parts(settings: Settings, db: Database, key: str) -> AppParts:
     return add
 
 
+def _bulletin_parts(settings: Settings, metrics: Metrics) -> AppParts:
+    """The bulletin schedule (:mod:`blo.analytics.bulletin.schedule`): a timer on every
+    worker that makes editions only while this worker owns raw partition 0; reads and
+    writes through the worker's sink."""
+
+    def add(app: BloApp, worker: Worker,
+            produce: Callable[[str, bytes, bytes], Awaitable[Any]]) -> None:
+        from blo.analytics.bulletin.schedule import BulletinSchedule
+
+        sink, b, raw = worker.sink, settings.bulletins, settings.kafka.topic_raw
+
+        async def read(sql: str, params: Any) -> list[Any]:
+            return await sink.query(sql, params, table="bulletin_editions")
+
+        async def write(rows: Sequence[Row]) -> None:
+            durable = asyncio.get_running_loop().create_future()
+
+            async def done() -> None:
+                if not durable.done():
+                    durable.set_result(None)
+
+            await sink.submit({"bulletin_editions": rows}, done)
+            await durable
+
+        def is_owner() -> bool:
+            return any(tp.topic == raw and tp.partition == 0
+                       for tp in app.consumer.assignment())
+
+        schedule = BulletinSchedule(read=read, write=write, database=worker_database(settings),
+                                    months=b.months, metrics=metrics, is_owner=is_owner)
+
+        runs: set[asyncio.Task[int]] = set()
+
+        async def step() -> None:  # the run goes on by itself: the timer never overlaps it
+            backend = worker.backend
+            if backend.stopping or backend.fatal is not None or schedule.busy():
+                return
+            task = asyncio.ensure_future(schedule.run())
+            runs.add(task)
+            task.add_done_callback(runs.discard)
+
+        app.timer(b.interval_s, name="blo: bulletin schedule")(step)
+
+    return add
+
+
+def worker_database(settings: Settings) -> str:
+    return settings.clickhouse.target().database
+
+
+def _both(*parts: AppParts | None) -> AppParts | None:
+    chosen = [p for p in parts if p is not None]
+    if not chosen:
+        return None
+
+    def add(app: BloApp, worker: Worker,
+            produce: Callable[[str, bytes, bytes], Awaitable[Any]]) -> None:
+        for p in chosen:
+            p(app, worker, produce)
+
+    return add
+
+
 def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO") -> int:
     k = settings.kafka
     bootstrap = ",".join(k.bootstrap_servers())  # fail fast, naming BLO_KAFKA_BOOTSTRAP
@@ -165,8 +228,10 @@ def run_worker(settings: Settings, *, auto_migrate: bool, loglevel: str = "INFO"
         door_path = key_path(settings.clickhouse.target())
         door_key = door_path, write_key(door_path, settings.web.port)
         log.info("admin door for blo query/tokens: key in %s (mode 0600)", door_path)
-    app = build_app(settings, db, metrics, broker, with_app=None if door_key is None
-                    else _embedded_parts(settings, db, door_key[1]),
+    app = build_app(settings, db, metrics, broker, with_app=_both(
+                        None if door_key is None else _embedded_parts(settings, db, door_key[1]),
+                        _bulletin_parts(settings, metrics) if settings.bulletins.schedule
+                        else None),
                     process_setup=ProcessSetup(open_database=open_database, tune=tune_gc))
     faust_worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           override_logging=False)

@@ -30,9 +30,10 @@ Two placements (:data:`SHARDING_KEYS`, :data:`EVERY_NODE`):
   ReplacingMergeTree collapse and for the replicated tables' insert de-duplication (by
   block checksum).
 * **On every node** (stations, api_tokens, api_token_use, schema_migrations, import_runs,
-  import_rejections, alert_mutes): small tables read whole and often (the station registry,
-  token checks and last uses, the migration record, the alert mutes every alert list
-  reads), or small records written by the CLI (import runs). One replicated table per node under one ZooKeeper path without ``{shard}``
+  import_rejections, alert_mutes, bulletin_editions): small tables read whole and often (the
+  station registry, token checks and last uses, the migration record, the alert mutes every
+  alert list reads), or small records written rarely (import runs, a few bulletin editions
+  a month). One replicated table per node under one ZooKeeper path without ``{shard}``
   (``/clickhouse/tables/all/<db>/<t>``): every node holds all rows, and reads stay local.
   So the ``{replica}`` macro must be unique across the whole cluster (the host name, the
   usual convention), not only within a shard.
@@ -86,7 +87,7 @@ SHARDING_KEYS: dict[str, str] = {
 # tables replicated in full to every node (no Distributed table)
 EVERY_NODE: frozenset[str] = frozenset({"stations", "api_tokens", "api_token_use",
                                        "schema_migrations", "import_runs", "import_rejections",
-                                       "alert_mutes"})
+                                       "alert_mutes", "bulletin_editions"})
 
 
 @dataclass(frozen=True)

@@ -454,9 +454,36 @@ ALERT_MUTES = TableSpec(
     row_type=MuteRow,
 )
 
+# Bulletin editions (blo/analytics/bulletin/editions.py, docs/bulletins.md "Scheduled
+# bulletins"): one row per bulletin made of a scope, month and language, with the data
+# version it was cut from in its key, so a later correction of the month (a new data
+# version) adds an edition and never replaces one. ReplacingMergeTree(made_at): the same
+# data makes the same bytes, so a repeat (two makers in a rebalance) collapses harmlessly.
+BULLETIN_EDITIONS = TableSpec(
+    "bulletin_editions",
+    (
+        ("scope", "String"),  # 'region' or a country code
+        ("period", "String"),  # the month, 'YYYY-MM' (each post's local month)
+        ("lang", "String"),  # 'ru' | 'en'
+        ("data_version", "String"),  # the bulletin's data version (16 hex digits)
+        ("made_at", "DateTime('UTC')"),
+        ("made_by", "String"),  # 'schedule' (a worker) | 'cli' (blo report editions make)
+        ("posts", "UInt32"),
+        ("events", "UInt64"),  # events the data version counts
+        ("last_ingested", "DateTime('UTC')"),  # the newest ingestion the bulletin read
+        ("pdf_size", "UInt64"),
+        ("html_size", "UInt64"),
+        ("pdf", "String"),  # the PDF, base64 (text: the same through every reader)
+        ("html", "String"),  # the HTML page (UTF-8)
+    ),
+    Storage("ReplacingMergeTree", ("scope", "period", "lang", "data_version"), ("made_at",),
+            created_in=11),
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     EVENTS, DLQ, STATIONS, WINDOW_STATS, LATE_EVENTS, ALERTS, API_TOKENS, API_AUDIT,
-    API_TOKEN_USE, IMPORT_RUNS, IMPORT_REJECTIONS, EVENT_REVISIONS, ALERT_MUTES)
+    API_TOKEN_USE, IMPORT_RUNS, IMPORT_REJECTIONS, EVENT_REVISIONS, ALERT_MUTES,
+    BULLETIN_EDITIONS)
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
 # The record of applied migrations (sinks/migrations.py), made by the bootstrap before the

@@ -250,6 +250,7 @@ def openapi_document(windows: list[str]) -> dict[str, Any]:
                                 "the stream ends."),
             **_analysis_paths(get, rng, stat),
             "/api/v1/bulletins": _bulletin_path(errors),
+            **_edition_paths(errors),
         },
     }
 
@@ -348,3 +349,47 @@ def _bulletin_path(errors: dict[str, Any]) -> dict[str, Any]:
         "responses": {"200": {"description": "the bulletin", "content": {
             "text/html": {}, "application/pdf": {}, "application/json": {}}},
             **errors, "404": {"description": "the registry has no post of the scope"}}}}
+
+
+def _edition_paths(errors: dict[str, Any]) -> dict[str, Any]:
+    """Stored bulletin editions (docs/bulletins.md, "Scheduled bulletins")."""
+    scope = _p("scope", "a country code or `region`", {"type": "string",
+                                                       "pattern": "^([A-Za-z]{2}|region)$"})
+    month = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}
+    return {
+        "/api/v1/bulletins/editions": {"get": {
+            "summary": "The stored bulletin editions the token may see",
+            "description": "Each edition: the bulletin of a scope, month and language as a "
+                           "worker made it when the month closed (or `blo report editions "
+                           "make`), with the data version it was cut from; a correction of "
+                           "the month adds an edition. A national token sees its countries' "
+                           "editions, the regional token every scope's (`region` included), "
+                           "an agency-limited token none (403). Newest month first. "
+                           "`scopes`: what the token may see (null: all).",
+            "parameters": [scope, _p("period", "only this month (YYYY-MM)", month)],
+            "security": [{"bearer": []}],
+            "responses": {"200": {"description": "{scopes, editions: [{scope, period, lang, "
+                                                 "data_version, made_at, made_by, posts, "
+                                                 "events, last_ingested, pdf_size, "
+                                                 "html_size}]}"},
+                          **errors}}},
+        "/api/v1/bulletins/editions/download": {"get": {
+            "summary": "One stored edition's PDF or HTML, as it was made",
+            "description": "The latest edition made of the scope, month and language, or the "
+                           "one of `version`; its data version in `X-BLO-Data-Version`. "
+                           "Scopes as for `/api/v1/bulletins`; audited with the data version.",
+            "parameters": [
+                _p("scope", "a country code or `region`; default: the token's own",
+                   {"type": "string", "pattern": "^([A-Za-z]{2}|region)$"}),
+                _p("period", "the month (YYYY-MM)", month, required=True),
+                _p("lang", "the edition's language", {"type": "string", "enum": ["en", "ru"],
+                                                      "default": "ru"}),
+                _p("format", "pdf or html", {"type": "string", "enum": ["pdf", "html"],
+                                             "default": "pdf"}),
+                _p("version", "a data version (16 hex digits); default: the latest made",
+                   {"type": "string", "pattern": "^[0-9a-f]{16}$"})],
+            "security": [{"bearer": []}],
+            "responses": {"200": {"description": "the edition", "content": {
+                "application/pdf": {}, "text/html": {}}},
+                **errors, "404": {"description": "no such edition stored"}}}},
+    }

@@ -16,7 +16,9 @@ rows, events, late events, dead letters and alerts present, and is called with
 * ``/stations``, ``/health``, ``/alerts`` (open or not), ``/whoami``, one ``/live``
   snapshot, the acknowledgement, ``/openapi.json`` and ``/healthz``, for both tokens;
 * ``/routes`` and ``/trends/compare``, ``/ranked``, ``/baseline`` (docs/analysis.md), for
-  both tokens.
+  both tokens;
+* ``/bulletins``, ``/bulletins/editions`` and ``/bulletins/editions/download``
+  (docs/bulletins.md), for both tokens.
 
 Filters, group-bys and statistics are read from ``blo.api.params`` (the models' fields and
 ``Literal`` types), routes from the app's router: a new one is run here automatically, and
@@ -699,7 +701,16 @@ async def _live_picture(client: TestClient[Any, Any], token: str, h: dict[str, s
     status, body = await _json(client, "/api/v1/bulletins", h,
                                {"period": CLOCK.strftime("%Y-%m"), "format": "json"})
     assert status == 200 and {p["station_id"] for p in body["posts"]} == own, body
-    return {"GET /api/v1/feed", "GET /api/v1/posts/{station_id}", "GET /api/v1/bulletins"}
+    # stored bulletin editions: none here (their contents: tests/integration/analytics)
+    status, body = await _json(client, "/api/v1/bulletins/editions", h,
+                               {"period": CLOCK.strftime("%Y-%m")})
+    assert status == 200 and body == {"scopes": None if token == "all" else ["KZ"],
+                                      "editions": []}, body
+    status, body = await _json(client, "/api/v1/bulletins/editions/download", h,
+                               {"period": CLOCK.strftime("%Y-%m"), "lang": "en"})
+    assert status == 404 and "no edition" in body["error"], body
+    return {"GET /api/v1/feed", "GET /api/v1/posts/{station_id}", "GET /api/v1/bulletins",
+            "GET /api/v1/bulletins/editions", "GET /api/v1/bulletins/editions/download"}
 
 
 async def _analysis(r: Runner, client: TestClient[Any, Any], token: str, h: dict[str, str],

@@ -16,6 +16,7 @@ EXPECTED_TABLES = {
     "events", "dlq", "stations", "events_current", "schema_migrations", "window_stats",
     "late_events", "alerts", "api_tokens", "api_audit", "api_token_use",
     "import_runs", "import_rejections", "event_revisions", "alert_mutes",
+    "bulletin_editions",
 }
 
 

@@ -173,6 +173,7 @@ def test_the_readme_documents_every_setting() -> None:
 
     from blo.settings import (
         BatchSettings,
+        BulletinSettings,
         ClickHouseSettings,
         IngestSettings,
         KafkaSettings,
@@ -181,7 +182,8 @@ def test_the_readme_documents_every_setting() -> None:
 
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     groups = {KafkaSettings: "BLO_KAFKA_", ClickHouseSettings: "BLO_CLICKHOUSE_",
-              BatchSettings: "BLO_BATCH_", IngestSettings: "BLO_INGEST_", WebSettings: "BLO_WEB_"}
+              BatchSettings: "BLO_BATCH_", IngestSettings: "BLO_INGEST_", WebSettings: "BLO_WEB_",
+              BulletinSettings: "BLO_BULLETINS_"}
     missing = [prefix + name.upper() for cls, prefix in groups.items()
                for name in cls.model_fields if f"`{prefix}{name.upper()}`" not in readme]
     assert not missing, missing

@@ -385,7 +385,7 @@ def test_blo_variables_in_compose_and_dockerfile_are_real_settings(
     groups = settings_groups()
     assert set(groups) == {"BLO_KAFKA_", "BLO_CLICKHOUSE_", "BLO_BATCH_", "BLO_INGEST_",
                            "BLO_WEB_", "BLO_WINDOWS_", "BLO_ALERTS_",
-                           "BLO_RETENTION_", "BLO_API_"}
+                           "BLO_RETENTION_", "BLO_API_", "BLO_BULLETINS_"}
     image_env = dockerfile_env(DOCKERFILE)
     per_service = {name: {**image_env, **env_of(s)} for name, s in blo_image_services().items()}
     assert BLO_SERVICES <= set(per_service)

@@ -11,6 +11,7 @@
  *   GET /api/v1/feed                   significant events (with the snapshots, every ~2 s)
  *   GET /api/v1/posts/{id}             the post page (with /feed?station=… and /alerts)
  *   GET /api/v1/routes                 the routes page (flows between countries)
+ *   GET /api/v1/bulletins/editions     the bulletins page (stored editions, downloads)
  * The token comes from the URL fragment (#token=…, then removed from the address bar and
  * kept in sessionStorage) or from the form; a 401 asks for it again (api.js,
  * connection.js).
@@ -19,7 +20,7 @@
  * "… ago"), state (what the panels share), api (requests, the stream, the token),
  * connection (whoami, stream, reconnects, staleness), selection, i18n (every text, in
  * English or Russian: lang-en.js, lang-ru.js); the panels kpis, map (+ geo), chart,
- * stations, alerts, feed, health, the post page (post) and the routes page (routes). What redraws when is decided
+ * stations, alerts, feed, health, the post page (post), the routes page (routes) and the bulletins page (editions). What redraws when is decided
  * here; a change of language redraws everything.
  */
 import { initAlerts, renderAlerts } from './alerts.js';
@@ -28,6 +29,7 @@ import { refreshAgo, serverNow } from './clock.js';
 import { askToken, checkStale, connect, initConnection, relabelConnection } from './connection.js';
 import { renderChart } from './chart.js';
 import { $ } from './dom.js';
+import { initEditions, renderEditions } from './editions.js';
 import { hhmmss, localTzLabel, pad2 } from './format.js';
 import { renderHealth, startHealth, stopHealth } from './health.js';
 import { renderKpis } from './kpis.js';
@@ -96,6 +98,7 @@ initMap();
 initAlerts();
 initPost();
 initRoutes();
+initEditions();
 
 // the language: remembered, else the browser's, else English; switchable in the header
 async function useLang(l, remember) {
@@ -112,6 +115,7 @@ async function useLang(l, remember) {
   renderChart();
   if (state.post) renderPost();
   if (state.routes) renderRoutes();
+  if (state.editions) renderEditions();
 }
 for (const [code, name] of Object.entries(LANGS)) $('lang').append(new Option(name, code));
 $('lang').addEventListener('change', () => useLang($('lang').value, true));
