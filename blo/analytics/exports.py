@@ -36,6 +36,7 @@ from typing import Any, Literal, Protocol
 
 from blo.analytics.columns import EVENT_COLUMNS, Column, Lang
 from blo.api.params import INTERIOR, STATISTICS, Filters
+from blo.api.queries import filters_sql
 from sinks.read_model import latest, table
 from sinks.read_model.events import months_from
 from sinks.tables import EVENTS
@@ -423,21 +424,8 @@ class EventQuery:
     filters: Filters
 
     def _conds(self, params: dict[str, Any]) -> list[str]:
-        f = self.filters
-        conds = []
-        if f.event_type:
-            conds.append("event_type = %(f_type)s")
-            params["f_type"] = f.event_type
-        if f.country:
-            conds.append("country = %(f_country)s")
-            params["f_country"] = f.country
-        if f.border:
-            conds.append("border = %(f_border)s")
-            params["f_border"] = "" if f.border == INTERIOR else f.border
-        if f.drug:
-            conds.append("event_type = 'seizure' AND drug = %(f_drug)s")
-            params["f_drug"] = f.drug
-        return conds
+        # the stations are narrowed already; a seizure's drug is the event's own column
+        return filters_sql(self.filters, params, drug_column="drug", station=False)
 
 
 def event_plan_sql(q: EventQuery) -> tuple[str, dict[str, Any]]:

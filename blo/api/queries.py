@@ -47,9 +47,13 @@ def _with_source(db: str, sql: str) -> str:
     return sql.replace(_SRC, _window_source(db, sql))
 
 
-def _filters(f: Filters, params: dict[str, Any]) -> list[str]:
+def filters_sql(f: Filters, params: dict[str, Any], *, drug_column: str = "dimension",
+                      station: bool = True) -> list[str]:
+    """The conditions of ``f`` (its values bound into ``params``). ``drug_column``: where
+    a seizure's drug is (``dimension`` in window rows, ``drug`` in events); ``station``:
+    False when the caller narrows the stations itself."""
     conds = []
-    if f.station:
+    if station and f.station:
         conds.append("station_id = %(f_station)s")
         params["f_station"] = f.station
     if f.country:
@@ -62,7 +66,7 @@ def _filters(f: Filters, params: dict[str, Any]) -> list[str]:
         conds.append("event_type = %(f_event_type)s")
         params["f_event_type"] = f.event_type
     if f.drug:
-        conds.append("event_type = 'seizure' AND dimension = %(f_drug)s")
+        conds.append(f"event_type = 'seizure' AND {drug_column} = %(f_drug)s")
         params["f_drug"] = f.drug
     return conds
 
@@ -71,7 +75,7 @@ def _base(db: str, window: str, t0: datetime, t1: datetime, stations: tuple[str,
           f: Filters, labels: tuple[str, ...] = ()) -> tuple[str, list[str], dict[str, Any]]:
     params: dict[str, Any] = {"window": window, "t0": int(t0.timestamp()),
                               "t1": int(t1.timestamp()), "stations": stations}
-    conds = ["station_id IN %(stations)s", *_filters(f, params)]
+    conds = ["station_id IN %(stations)s", *filters_sql(f, params)]
     if labels:
         conds.append("window_label IN %(labels)s")
         params["labels"] = labels

@@ -142,6 +142,18 @@ def filter_refusal(scope: Scope, vis: Visibility, station: str | None = None,
     return ""
 
 
+def visible_posts(vis: Visibility, stations: Iterable[StationInfo], station: str | None = None,
+                  country: str | None = None, border: str | None = None) -> tuple[str, ...]:
+    """The visible stations (never the paired posts') that match the ``station``,
+    ``country`` and ``border`` filters (``interior``: the posts on no border), sorted;
+    empty when none does."""
+    b = None if border is None else ("" if border == INTERIOR else border)
+    return tuple(sorted(
+        s.station_id for s in stations if s.station_id in vis.stations
+        and station in (None, s.station_id) and country in (None, s.country)
+        and b in (None, s.border)))
+
+
 def event_stations(vis: Visibility, station: str | None = None) -> tuple[str, ...]:
     """The stations whose events a token may read: the visible ones (never the paired
     posts': those are seen in aggregate only), narrowed to ``station`` when given. A

@@ -38,7 +38,7 @@ from blo.api.params import INTERIOR, Group, ParamError, Stat, StatsParams, parse
 from blo.api.params import _Params as ParamsModel  # parse() takes its subclasses
 from blo.api.queries import stats_sql
 from blo.api.routes.statistics import ranged
-from blo.api.scope import Scope, Visibility, filter_refusal, key_fully_visible
+from blo.api.scope import Scope, Visibility, filter_refusal, key_fully_visible, visible_posts
 from blo.api.tokens import iso
 from streams.alert_baseline import BaselineHistory
 from streams.alerts import RuleSet
@@ -118,11 +118,7 @@ async def routes(request: web.Request) -> web.Response:
     refused = filter_refusal(scope, v, p.station, p.country, p.border)
     if refused:
         raise ApiError(403, refused)
-    border = None if p.border is None else ("" if p.border == INTERIOR else p.border)
-    posts = tuple(sorted(
-        i.station_id for i in reg.infos if i.station_id in v.stations
-        and p.station in (None, i.station_id) and p.country in (None, i.country)
-        and border in (None, i.border)))
+    posts = visible_posts(v, reg.infos, p.station, p.country, p.border)
     span = p.span(api.ctx.clock(), api.ctx.max_range_days)
     sql, params = routes_sql(api.ctx.database, posts or ("",), span.start, span.end, p.drug)
     flows = flows_from_rows(await api.ctx.query(sql, params), span.months or None)

@@ -38,10 +38,10 @@ from blo.analytics.exports import (
 )
 from blo.api.deps import API
 from blo.api.http import DETAIL, ROWS_HEADER, TOKEN, ApiError
-from blo.api.params import INTERIOR, Filters, ParamError, StatsParams, _utc, parse
+from blo.api.params import Filters, ParamError, StatsParams, _utc, parse
 from blo.api.queries import stats_sql
 from blo.api.routes.statistics import ranged
-from blo.api.scope import event_stations, filter_refusal
+from blo.api.scope import filter_refusal, visible_posts
 from blo.api.shape import paired_groups
 
 log = logging.getLogger("blo.api")
@@ -149,11 +149,7 @@ async def export_events(request: web.Request) -> web.StreamResponse:
     t0 = p.from_ or t1 - timedelta(days=1)
     if t1 - t0 > timedelta(days=api.ctx.max_range_days):
         raise ParamError([f"from/to: at most {api.ctx.max_range_days} days per query"])
-    border = None if p.border is None else ("" if p.border == INTERIOR else p.border)
-    places = {s.station_id: s for s in reg.infos}
-    stations = tuple(s for s in event_stations(v, p.station) if s in places
-                     and (p.country is None or places[s].country == p.country)
-                     and (border is None or places[s].border == border)) or ("",)
+    stations = visible_posts(v, reg.infos, p.station, p.country, p.border) or ("",)
     q = EventQuery(api.ctx.database, stations, t0, t1, p)
     pager = EventPager(q, await api.ctx.query(*event_plan_sql(q)))
     cap = max_rows(p.format)
