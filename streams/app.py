@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer
@@ -36,9 +36,9 @@ from streams.broker import BrokerState, retrying, watch_broker
 from streams.dead_letters import DeadLetter, dlq_message, dlq_row
 from streams.ingest import RawRecord
 from streams.process_messages import ProcessSetup
+from streams.raw_feed import AckBook, RawFeed, ack_offset, gaps, take_loop, unread
 from streams.registry_reader import RegistryReader, station_row
 from streams.runtime import Producer
-from streams.stages.decode import SourcePos
 from streams.tasks import Background, guarded
 from streams.web import register_pages
 from streams.windows import window_config
@@ -64,8 +64,46 @@ class _ConsumerThread(AIOKafkaConsumerThread):
 
 
 class _Consumer(AIOKafkaDriverConsumer):
+    """Faust's aiokafka consumer, handing the raw topic's records of each fetch to the app's
+    :class:`streams.raw_feed.RawFeed` in one piece; the other topics go on record by record
+    through Faust's conductor as before."""
+
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _wait_next_records(self, timeout: float) -> Any:
+        records, active = await super()._wait_next_records(timeout)
+        feed: RawFeed | None = getattr(self.app, "raw_feed", None)
+        if not records or feed is None or not self.flow_active or self.should_stop:
+            return records, active  # flow stopped: Faust seeks back and drops the fetch
+        if any(tp.topic == feed.topic for tp in records):
+            await self._to_feed(feed, records, active)
+            records = {tp: recs for tp, recs in records.items() if tp.topic != feed.topic}
+        return records, active
+
+    async def _to_feed(self, feed: RawFeed, records: Any, active: Any) -> None:
+        """As Faust's ``getmany`` and ``_drain_messages`` would for each record: only
+        partitions still active (or paused by a full buffer), nothing below the read offset,
+        gaps recorded; the whole fetch stops if a rebalance comes meanwhile."""
+        generation = self.app.consumer_generation_id
+        read_offset = self._read_offset
+        for tp, fetched in records.items():
+            if tp.topic != feed.topic:
+                continue
+            if self.app.consumer_generation_id != generation or self.should_stop:
+                return
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            fetched = unread(read_offset[tp], fetched)
+            if not fetched:
+                continue
+            for first, last in gaps(read_offset[tp], [r.offset for r in fetched]):
+                await self._add_gap(tp, first, last)
+            await feed.wait_room()
+            if self.app.consumer_generation_id != generation or tp not in self.assignment():
+                return
+            feed.offer((tp.topic, tp.partition), fetched)
+            read_offset[tp] = fetched[-1].offset
 
 
 class _Transport(AIOKafkaTransport):
@@ -77,6 +115,7 @@ class BloApp(faust.App):
     flushes the sink before Faust's final commit on shutdown."""
 
     worker: Worker  # set by build_app
+    raw_feed: RawFeed | None = None  # set by add_raw_feed
     fetch_max_wait_ms: int = 1500  # set by faust_app (BLO_KAFKA_FETCH_MAX_WAIT_MS)
 
     def _new_transport(self) -> Any:
@@ -153,7 +192,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
         alerts=alerts, broker=broker, watch_broker=lambda: watch_broker(broker, k),
         shutdown_timeout_s=settings.batch.shutdown_flush_timeout_s)
     follow_rebalances(app, worker, k)
-    add_ingest_agent(app, raw_topic, worker.backend, settings)
+    add_raw_feed(app, raw_topic, worker.backend, settings)
     if alerts is not None:
         add_alert_agent(app, settings, worker, alerts)
     if with_app is not None:  # the application's parts (embedded mode: API, admin door)
@@ -265,6 +304,9 @@ def follow_rebalances(app: faust.App, worker: Worker, k: KafkaSettings) -> None:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        feed = getattr(app, "raw_feed", None)
+        if feed is not None:  # fetched, not taken: the new owner reads them again
+            feed.forget([(tp.topic, tp.partition) for tp in revoked])
         await backend.revoke([(tp.topic, tp.partition) for tp in revoked],
                              flush_timeout=k.session_timeout_s)
         if alerts is not None and any(tp.topic == k.topic_alert_input for tp in revoked):
@@ -292,28 +334,29 @@ def follow_rebalances(app: faust.App, worker: Worker, k: KafkaSettings) -> None:
             backend.fail(e)
 
 
-def add_ingest_agent(app: faust.App, raw_topic: Any, backend: IngestBackend,
-                     settings: Settings) -> None:
+def add_raw_feed(app: BloApp, raw_topic: Any, backend: IngestBackend,
+                 settings: Settings) -> None:
+    """The raw topic: subscribed through Faust's conductor (so it is in the group's
+    assignment and its rebalances), its fetches handed to a :class:`RawFeed` by the
+    consumer, and one task taking from the feed into ``backend.handle``
+    (:mod:`streams.raw_feed`). Records are acknowledged in the consumer's own bookkeeping,
+    which Faust commits on its interval."""
     b = settings.batch
+    feed = app.raw_feed = RawFeed(raw_topic.get_topic_name(), max(4096, b.take_max * 2))
+    app.topics.add(raw_topic)
+    tps: dict[tuple[str, int], faust.types.TP] = {}
 
-    @app.agent(raw_topic, name="blo.ingest")
-    async def ingest(stream: Any) -> None:  # faust.Stream; noack_take is not in StreamT
-        def ack(record: RawRecord) -> Awaitable[bool]:  # the Faust event's own ack
-            ack_event: Awaitable[bool] = stream.ack(record.handle)
-            return ack_event
+    async def ack(record: RawRecord) -> bool:
+        src = record.source
+        key = (src.topic, src.partition)
+        tp = tps.get(key)
+        if tp is None:
+            tp = tps[key] = faust.types.TP(src.topic, src.partition)
+        return ack_offset(cast(AckBook, app.consumer), tp, src.offset)
 
-        async for batch in stream.noack_take(b.take_max, within=b.take_within_s):
-            await backend.handle(raw_records(batch), ack)
-
-
-def raw_records(events: list[Any]) -> list[RawRecord]:
-    """Faust events (values are raw bytes) as the records a backend takes; each keeps its
-    event as the ``handle`` to acknowledge."""
-    out = []
-    for ev in events:
-        m = ev.message
-        out.append(RawRecord(ev.value, SourcePos(m.topic, m.partition, m.offset), ev))
-    return out
+    @app.task  # type: ignore[untyped-decorator]
+    async def take_raw() -> None:
+        await take_loop(feed, backend.handle, ack, b.take_max, b.take_within_s, backend.fail)
 
 
 def add_alert_agent(app: faust.App, settings: Settings, worker: Worker,

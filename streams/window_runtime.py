@@ -77,6 +77,28 @@ def aware_utc(v: Any) -> Any:
     return v
 
 
+def durable_frontiers(rows: Sequence[Sequence[Any]], steps: dict[str, float],
+                      watermarks: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    """Per (station, stream), how far its closed windows are durably written, where that is
+    behind its watermark: the earliest last final window end (rows of
+    :func:`sinks.read_model.windows.final_window_ends`) among the window kinds whose next
+    window should have closed by the watermark (``steps``: seconds from one window end to
+    the next, plus the grace; kinds not configured or without any final row say nothing).
+    In an uninterrupted run every kind's last final row is within one step of the
+    watermark, so nothing is returned; after a crash that lost final rows, the kinds that
+    lost them are behind."""
+    out: dict[tuple[str, str], float] = {}
+    for station, reports, kind, end in rows:
+        key = (str(station), "reports" if int(reports) else "live")
+        step, wm = steps.get(str(kind)), watermarks.get(key)
+        if step is None or wm is None:
+            continue
+        t = aware_utc(end).timestamp()
+        if t + step <= wm and (key not in out or t < out[key]):
+            out[key] = t
+    return out
+
+
 def restored_event_row(row: Sequence[Any]) -> tuple[Any, ...]:
     """An ``events`` row read back from ClickHouse in the form the stream builds it: aware
     UTC datetimes and a UUID event id (engines and drivers differ)."""
@@ -135,6 +157,10 @@ class WindowRuntime:
         self._lock = asyncio.Lock()  # one tick or restore at a time
         self._lag_labels: set[str] = set()  # stations whose lag gauge this worker set
         self._stations: set[str] = set()
+        # from one final window end to the next, per kind, with the grace and a tick's slack
+        self._steps = {
+            w.name: float(w.hop_s if w.kind == "hopping" and w.hop_s else max_length_s(w))
+            + config.grace_s + 60.0 for w in config.windows}
         self.span_s = int(config.out_of_orderness_s + config.grace_s
                           + config.allowed_lateness_s
                           + max(max_length_s(s) for s in config.windows)) + 60
@@ -259,7 +285,14 @@ class WindowRuntime:
             stream = "reports" if int(reports) else "live"
             newest[(str(station), stream)] = int(aware_utc(t).timestamp())
         stations = tuple(sorted({s for s, _ in newest}))
-        horizon = {k: t - self.span_s for k, t in newest.items()}
+        ooo = self.config.out_of_orderness_s
+        # the watermark each (station, stream) is restored to: where it was, but no later
+        # than its closed windows are durably written (the sink writes tables apart, so a
+        # crash can lose final rows of windows whose events, and later ones, are stored)
+        watermark = {k: t - ooo for k, t in newest.items()}
+        watermark.update(durable_frontiers(
+            await q(*window_reads.final_window_ends(db, stations)), self._steps, watermark))
+        horizon = {k: int(t + ooo) - self.span_s for k, t in watermark.items()}
         since = min(horizon.values())
 
         # 1. what window_stats last held for each key that may still change
@@ -267,10 +300,9 @@ class WindowRuntime:
         for row in emitted:
             key, status, version, stats = emitted_from_row(row)
             self.state.restore_emitted(key, status, version, stats)
-        # 2. the watermarks as they were
-        ooo = self.config.out_of_orderness_s
-        for (station, stream), t in newest.items():
-            self.state.restore_watermark(station, stream, t - ooo)
+        # 2. the watermarks as they were (or where the durable final rows end)
+        for (station, stream), t in watermark.items():
+            self.state.restore_watermark(station, stream, t)
         # 3. the stored events of those windows (payload not needed)
         events = await q(*event_reads.stored_events_since(db, topic, partitions, stations,
                                                           since))
