@@ -257,7 +257,11 @@ class IngestSettings(BaseSettings):
         "(and at least BLO_INGEST_DLQ_GUARD_MIN_EVENTS events)")
     tablet_mass_mg: float = Field(200.0, gt=0, description="mass of one tablet, for kg")
     produce_enriched: bool = False
-    conflict_cache_size: int = Field(1_000_000, ge=0)
+    conflict_cache_size: int = Field(
+        250_000, ge=0, description="event ids remembered in memory for the id-conflict "
+        "check (misses ask ClickHouse); keep it above the rows the sink may hold unwritten "
+        "((BLO_BATCH_SINK_MAX_IN_FLIGHT + 1) x BLO_BATCH_SINK_MAX_ROWS, 60,000 by default): "
+        "an id seen but not yet written is recognised only through it")
     process: Literal["auto", "inline", "separate"] = Field(
         "auto", description="where the per-event work runs: in the Faust process (inline) "
         "or in a second process beside it (separate: another core; needs a ClickHouse "
