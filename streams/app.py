@@ -100,7 +100,12 @@ class _Consumer(AIOKafkaDriverConsumer):
             for first, last in gaps(read_offset[tp], [r.offset for r in fetched]):
                 await self._add_gap(tp, first, last)
             await feed.wait_room()
-            if self.app.consumer_generation_id != generation or tp not in self.assignment():
+            # a rebalance may have begun while waiting: Faust stops the flow first (and the
+            # revoke empties the feed), then assigns (a new generation); either way this
+            # fetch is stale and the partitions are read again from the committed offsets
+            if (not self.flow_active or self.should_stop
+                    or self.app.consumer_generation_id != generation
+                    or tp not in self.assignment()):
                 return
             feed.offer((tp.topic, tp.partition), fetched)
             read_offset[tp] = fetched[-1].offset

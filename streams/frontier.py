@@ -34,6 +34,8 @@ class AckFrontier:
         part = self._partitions.get(tp)
         if part is None:
             part = self._partitions[tp] = _Partition()
+        if offset in part.entries:  # fetched again while pending (a seek): one entry, or
+            return  # the first would never be marked done and the partition never acked
         entry = [offset, handle, False]
         part.queue.append(entry)
         part.entries[offset] = entry

@@ -195,8 +195,11 @@ def gaps(read_offset: int | None, offsets: Sequence[int]) -> list[tuple[int, int
     read offset (the committed offset after a seek, else the last offset delivered), and a
     record more than one past the one before opens a gap up to itself."""
     prev = read_offset
-    if not offsets or (prev is not None and offsets[-1] - prev == len(offsets)):
-        return []  # contiguous after the last one read, the usual case: no scan
+    if not offsets:
+        return []
+    if (offsets[-1] - offsets[0] == len(offsets) - 1
+            and (prev is None or not prev or offsets[0] - prev <= 1)):
+        return []  # contiguous, from at most one past the last one read: no scan
     out: list[tuple[int, int]] = []
     for o in offsets:
         if prev and o - prev > 1:

@@ -141,6 +141,7 @@ class IngestRuntime:
         self.acker = ack
         if self.fatal is not None or self.stopping:
             return  # stopping: leave everything unacknowledged (redelivered later)
+        epoch = self.epoch  # as fetched: a rebalance while waiting below makes them stale
         if not self.registry_ready.is_set():
             log.info("waiting for the station registry before the first batch")
             await self.registry_ready.wait()
@@ -149,8 +150,9 @@ class IngestRuntime:
             await windows.ready.wait()  # window state of new partitions being restored
             if self.fatal is not None or self.stopping:
                 return
+        if epoch != self.epoch:
+            return  # fetched before a rebalance: read again from the committed offsets
         assigned = self.assigned
-        epoch = self.epoch
         if assigned is not None:  # fetched before a rebalance gave the partition away
             records = [r for r in records
                        if (r.source.topic, r.source.partition) in assigned]

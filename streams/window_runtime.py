@@ -78,22 +78,27 @@ def aware_utc(v: Any) -> Any:
 
 
 def durable_frontiers(rows: Sequence[Sequence[Any]], steps: dict[str, float],
-                      watermarks: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
-    """Per (station, stream), how far its closed windows are durably written, where that is
-    behind its watermark: the earliest last final window end (rows of
+                      watermarks: dict[tuple[str, str], float], cap_s: float
+                      ) -> dict[tuple[str, str], float]:
+    """Per live (station, stream), how far its closed windows are durably written, where
+    that is behind its watermark: the earliest last final window end (rows of
     :func:`sinks.read_model.windows.final_window_ends`) among the window kinds whose next
     window should have closed by the watermark (``steps``: seconds from one window end to
-    the next, plus the grace; kinds not configured or without any final row say nothing).
-    In an uninterrupted run every kind's last final row is within one step of the
-    watermark, so nothing is returned; after a crash that lost final rows, the kinds that
-    lost them are behind."""
+    the next, plus the grace; kinds not configured or without any final row say nothing),
+    but never more than ``cap_s`` before the watermark (a kind with no event for a while
+    looks behind too: the cap bounds what that costs the restore). Count reports are left
+    out: their calendar windows hold whole periods, and a post that changed its reporting
+    period would look behind for ever. After a crash that lost final rows, the kinds that
+    lost them are behind; in an uninterrupted run of a steady post none is."""
     out: dict[tuple[str, str], float] = {}
     for station, reports, kind, end in rows:
-        key = (str(station), "reports" if int(reports) else "live")
+        if int(reports):
+            continue
+        key = (str(station), "live")
         step, wm = steps.get(str(kind)), watermarks.get(key)
         if step is None or wm is None:
             continue
-        t = aware_utc(end).timestamp()
+        t = max(aware_utc(end).timestamp(), wm - cap_s)
         if t + step <= wm and (key not in out or t < out[key]):
             out[key] = t
     return out
@@ -290,8 +295,10 @@ class WindowRuntime:
         # than its closed windows are durably written (the sink writes tables apart, so a
         # crash can lose final rows of windows whose events, and later ones, are stored)
         watermark = {k: t - ooo for k, t in newest.items()}
+        looked_back = int(min(watermark.values())) - 3 * self.span_s
         watermark.update(durable_frontiers(
-            await q(*window_reads.final_window_ends(db, stations)), self._steps, watermark))
+            await q(*window_reads.final_window_ends(db, stations, looked_back)), self._steps,
+            watermark, self.span_s))
         horizon = {k: int(t + ooo) - self.span_s for k, t in watermark.items()}
         since = min(horizon.values())
 

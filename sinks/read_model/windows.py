@@ -28,17 +28,19 @@ def window_rows_ending_after(database: str, kinds: Collection[str], since_s: int
         {"k": tuple(kinds), "s": since_s})
 
 
-def final_window_ends(database: str, stations: Collection[str]) -> Query:
+def final_window_ends(database: str, stations: Collection[str], since_s: int) -> Query:
     """``(station_id, reports, window_kind, max(window_end))`` over the final (or corrected)
-    rows of ``stations`` in ``window_stats`` (``reports`` 1 for count-report windows): how
-    far each station's closed windows of each kind are durably written. A restore starts
-    no later than this (:meth:`streams.window_runtime.WindowRuntime._restore`)."""
+    rows of ``stations`` in ``window_stats`` whose window starts at or after ``since_s``
+    (``reports`` 1 for count-report windows): how far each station's closed windows of each
+    kind are durably written. A restore starts no later than this
+    (:meth:`streams.window_runtime.WindowRuntime._restore`)."""
     return Query(
         "SELECT station_id, event_type = 'count_report' AS reports, window_kind, "
         f"max(window_end) FROM {table(database, 'window_stats')} "
         "WHERE station_id IN %(stations)s AND status IN ('final', 'corrected') "
+        "AND window_start >= toDateTime(%(since)s) "
         "GROUP BY station_id, reports, window_kind",
-        {"stations": tuple(stations)})
+        {"stations": tuple(stations), "since": max(0, since_s)})
 
 
 def window_rows_since(database: str, stations: Collection[str], since_s: int) -> Query:

@@ -30,3 +30,21 @@ def test_a_revoked_partition_is_forgotten() -> None:
     f.forget(TP)
     assert f.completed(TP, 1) == [] and f.completed(TP, 0) == []
     assert f.waiting(TP) == 0
+
+
+def test_a_record_fetched_again_while_pending_is_registered_once() -> None:
+    """A seek back (rebalance) can deliver offsets still pending here: registering them a
+    second time would leave the first entry never done, and the partition never
+    acknowledged again."""
+    f = AckFrontier()
+    for off in (10, 11):
+        f.received(TP, off, f"h{off}")
+    for off in (10, 11):  # fetched again from the committed offset
+        f.received(TP, off, f"again{off}")
+    assert f.waiting(TP) == 2
+    assert f.completed(TP, 10) == ["h10"]
+    assert f.completed(TP, 10) == []  # its second processing: already released
+    assert f.completed(TP, 11) == ["h11"]
+    assert f.waiting(TP) == 0
+    f.received(TP, 12, "h12")  # and the partition goes on being acknowledged
+    assert f.completed(TP, 12) == ["h12"]

@@ -162,21 +162,27 @@ def test_durable_frontiers_name_only_kinds_whose_final_rows_fall_behind() -> Non
 
     wm = T0.timestamp()
     steps = {"1m": 60 + 90.0, "1h": 3600 + 90.0, "month": 33 * 86400 + 90.0}
-    at = lambda s: T0 - timedelta(seconds=s)
+    cap = 40 * 86400.0
+
+    def at(s: float) -> datetime:  # a window end s seconds before the watermark
+        return T0 - timedelta(seconds=s)
+
     rows = [
         ("KG-T1", 0, "1m", at(100)),      # within a step: nothing lost
         ("KG-T1", 0, "1h", at(7200)),     # the next hour should have closed: behind
         ("KG-T1", 0, "month", at(6 * 86400)),  # next month not due: says nothing
         ("KZ-A", 0, "1m", at(1000)),      # behind
         ("KZ-A", 0, "1m-gone", at(10**6)),  # a kind no longer configured
-        ("KZ-A", 1, "month", at(40 * 86400)),  # count reports: behind by over a month
+        ("KZ-A", 1, "month", at(90 * 86400)),  # count reports: never rewound
         ("TJ-X", 0, "1m", at(1000)),      # no watermark known: not restored here
+        ("UZ-Q", 0, "month", at(200 * 86400)),  # quiet for months: capped
     ]
-    watermarks = {("KG-T1", "live"): wm, ("KZ-A", "live"): wm, ("KZ-A", "reports"): wm}
-    got = durable_frontiers(rows, steps, watermarks)
+    watermarks = {("KG-T1", "live"): wm, ("KZ-A", "live"): wm, ("KZ-A", "reports"): wm,
+                  ("UZ-Q", "live"): wm}
+    got = durable_frontiers(rows, steps, watermarks, cap)
     assert got == {("KG-T1", "live"): at(7200).timestamp(),
                    ("KZ-A", "live"): at(1000).timestamp(),
-                   ("KZ-A", "reports"): at(40 * 86400).timestamp()}
+                   ("UZ-Q", "live"): wm - cap}
     # uninterrupted: every kind's last final within its step
     fresh = [("KG-T1", 0, "1m", at(100)), ("KG-T1", 0, "1h", at(1800))]
-    assert durable_frontiers(fresh, steps, watermarks) == {}
+    assert durable_frontiers(fresh, steps, watermarks, cap) == {}
