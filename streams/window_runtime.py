@@ -77,6 +77,13 @@ def aware_utc(v: Any) -> Any:
     return v
 
 
+REWIND_SPANS = 3
+"""A restore starts at most this many restore spans (out-of-orderness + grace + allowed
+lateness + the longest window) behind a station's watermark to rewrite final rows a crash
+lost (:func:`durable_frontiers`): a worker SIGKILLed in a fast backlog lost final rows
+three and a half hours of event time behind its watermark, with a span of two hours."""
+
+
 def durable_frontiers(rows: Sequence[Sequence[Any]], steps: dict[str, float],
                       watermarks: dict[tuple[str, str], float], cap_s: float
                       ) -> dict[tuple[str, str], float]:
@@ -295,10 +302,12 @@ class WindowRuntime:
         # than its closed windows are durably written (the sink writes tables apart, so a
         # crash can lose final rows of windows whose events, and later ones, are stored)
         watermark = {k: t - ooo for k, t in newest.items()}
-        looked_back = int(min(watermark.values())) - 3 * self.span_s
+        # how far back a restore may start: REWIND_SPANS restore spans behind the watermark
+        cap = REWIND_SPANS * self.span_s
+        looked_back = int(min(watermark.values())) - cap - self.span_s
         watermark.update(durable_frontiers(
             await q(*window_reads.final_window_ends(db, stations, looked_back)), self._steps,
-            watermark, self.span_s))
+            watermark, cap))
         horizon = {k: int(t + ooo) - self.span_s for k, t in watermark.items()}
         since = min(horizon.values())
 
