@@ -211,8 +211,10 @@ def _markers(page: Any) -> set[str]:
 
 
 def _events_shown(page: Any) -> int | None:
-    raw = page.get_attribute('[data-testid="events-1h"]', "data-value")
-    text = page.text_content('[data-testid="events-1h"]') or ""
+    # one read of both (two reads could straddle an update: '40' shown, '37' before it)
+    raw, text = page.eval_on_selector(
+        '[data-testid="events-1h"]', "e => [e.getAttribute('data-value'), e.textContent]")
+    text = text or ""
     if not raw:
         return None
     assert text.replace(",", "") == raw, (text, raw)  # what is shown is that number
