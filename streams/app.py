@@ -86,11 +86,18 @@ class _Consumer(AIOKafkaDriverConsumer):
         partitions still active (or paused by a full buffer), nothing below the read offset,
         gaps recorded; the whole fetch stops if a rebalance comes meanwhile."""
         generation = self.app.consumer_generation_id
+
+        def stale() -> bool:  # a rebalance began: Faust stops the flow (and the revoke
+            # empties the feed), then assigns (a new generation); this fetch is then read
+            # again from the committed offsets
+            return (not self.flow_active or self.should_stop
+                    or self.app.consumer_generation_id != generation)
+
         read_offset = self._read_offset
         for tp, fetched in records.items():
             if tp.topic != feed.topic:
                 continue
-            if self.app.consumer_generation_id != generation or self.should_stop:
+            if stale():
                 return
             if active is not None and tp not in active and tp not in self._buffered_partitions:
                 continue
@@ -100,12 +107,7 @@ class _Consumer(AIOKafkaDriverConsumer):
             for first, last in gaps(read_offset[tp], [r.offset for r in fetched]):
                 await self._add_gap(tp, first, last)
             await feed.wait_room()
-            # a rebalance may have begun while waiting: Faust stops the flow first (and the
-            # revoke empties the feed), then assigns (a new generation); either way this
-            # fetch is stale and the partitions are read again from the committed offsets
-            if (not self.flow_active or self.should_stop
-                    or self.app.consumer_generation_id != generation
-                    or tp not in self.assignment()):
+            if stale() or tp not in self.assignment():
                 return
             feed.offer((tp.topic, tp.partition), fetched)
             read_offset[tp] = fetched[-1].offset
