@@ -39,10 +39,11 @@ nothing more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -58,6 +59,15 @@ from sinks.retrier import Retrier
 from sinks.tables import BY_NAME
 
 log = logging.getLogger(__name__)
+
+ORDERED_TABLES = frozenset({"window_stats"})
+"""Tables whose batches are written one at a time, in the order they were cut, so that what
+is durable of them is always a prefix of what was submitted. A restore reads how far a
+station's final window rows are written from ``window_stats`` alone
+(:func:`streams.window_runtime.durable_frontiers`): with two of its inserts in flight (or one
+retrying while the next succeeds), a crash could keep later windows' rows and lose earlier
+ones, and the restore would not see the hole. The other tables need no order: their
+``on_durable`` callbacks already run in submission order."""
 
 
 class BatchingSink:
@@ -76,6 +86,7 @@ class BatchingSink:
         max_in_flight: int | None = None,
         columns: Mapping[str, Sequence[str]] | None = None,
         close_db: bool = True,
+        ordered: Collection[str] = ORDERED_TABLES,
     ) -> None:
         self._db = db
         self._cfg = batch
@@ -88,6 +99,9 @@ class BatchingSink:
             ).items()
         }
         self._close_db = close_db
+        # one lock per ordered table: asyncio.Lock wakes its waiters first come, first served,
+        # and each write task asks for it before anything else, in the order it was created
+        self._order: dict[str, asyncio.Lock] = {t: asyncio.Lock() for t in ordered}
         self._executor = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="blo-sink")
         self._batcher = Batcher(batch.sink_max_rows, batch.sink_max_bytes)
         self._durable = DurabilityTracker()
@@ -283,11 +297,15 @@ class BatchingSink:
         assert self._slots is not None
         insert = functools.partial(
             self._db.insert, batch.table, self._columns[batch.table], batch.rows)
+        order: contextlib.AbstractAsyncContextManager[Any] = \
+            self._order.get(batch.table) or contextlib.nullcontext()
         try:
-            async with self._slots:
+            async with order, self._slots:
                 self._m.batches_in_flight.inc()
                 try:
-                    ok = await self._retrier.write(batch, insert)
+                    # an ordered table's batch never lands after one before it failed
+                    ok = (batch.table not in self._order or self._error is None) \
+                        and await self._retrier.write(batch, insert)
                 except SinkWriteError as e:
                     self._fail(e)
                     ok = False

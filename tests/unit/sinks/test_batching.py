@@ -598,3 +598,48 @@ def test_a_lookup_failing_since_longer_than_the_bound_stalls_the_sink() -> None:
 
     run(main())
     assert sample(m, "blo_sink_retries_total", table="events", error="timeout") >= 1
+
+
+def test_an_ordered_tables_batches_land_in_the_order_they_were_cut() -> None:
+    """window_stats must be durable in a prefix (a restore reads how far it is written):
+    two batches cut at once go out one after the other (one retrying would hold the next
+    back), while other tables are not held."""
+    db, m = MemoryDatabase(), Metrics()
+
+    async def main() -> None:
+        sink = BatchingSink(db, settings(sink_max_rows=4), m, columns=COLUMNS,
+                            ordered=("events",))
+        db.hold()
+        await sink.submit({"events": rows(0, 8)})  # two batches of 4, cut together
+        await until(lambda: sample(m, "blo_sink_batches_in_flight") >= 1, "a write")
+        await asyncio.sleep(0.1)
+        assert sample(m, "blo_sink_batches_in_flight") == 1  # the second waits its turn
+        await sink.submit({"dlq": rows(0, 4, "dlq")})  # a full batch: cut at once
+        # not ordered: written beside it
+        await until(lambda: sample(m, "blo_sink_batches_in_flight") == 2, "the dlq write")
+        db.release()
+        await sink.flush()
+        await sink.close()
+
+    run(main())
+    events = [[r[0] for r in rs] for t, _, rs in db.inserts if t == "events"]
+    assert events == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_an_ordered_table_writes_nothing_after_an_earlier_batch_failed_for_good() -> None:
+    """A batch that failed beyond retrying fails the sink; the batch cut after it must not
+    land behind the hole it leaves."""
+    db = MemoryDatabase()
+    db.fail_next(WRITE_ERROR_RETRIES + 1, SinkWriteError)
+
+    async def main() -> None:
+        sink = BatchingSink(db, settings(sink_max_rows=4), Metrics(), columns=COLUMNS,
+                            ordered=("events",))
+        await sink.submit({"events": rows(0, 8)})
+        await until(lambda: sink.failed is not None, "the sink to fail")
+        await asyncio.sleep(0.1)
+        with pytest.raises(SinkWriteError):
+            await sink.close()
+
+    run(main())
+    assert db.inserts == []
