@@ -84,30 +84,46 @@ lost (:func:`durable_frontiers`): a worker SIGKILLed in a fast backlog lost fina
 three and a half hours of event time behind its watermark, with a span of two hours."""
 
 
-def durable_frontiers(rows: Sequence[Sequence[Any]], steps: dict[str, float],
-                      watermarks: dict[tuple[str, str], float], cap_s: float
-                      ) -> dict[tuple[str, str], float]:
+def durable_frontiers(rows: Sequence[Sequence[Any]], earliest: Sequence[Sequence[Any]],
+                      steps: dict[str, float], watermarks: dict[tuple[str, str], float],
+                      cap_s: float) -> dict[tuple[str, str], float]:
     """Per live (station, stream), how far its closed windows are durably written, where
-    that is behind its watermark: the earliest last final window end (rows of
+    that is behind its watermark: the earliest last final window end (``rows`` of
     :func:`sinks.read_model.windows.final_window_ends`) among the window kinds whose next
     window should have closed by the watermark (``steps``: seconds from one window end to
-    the next, plus the grace; kinds not configured or without any final row say nothing),
-    but never more than ``cap_s`` before the watermark (a kind with no event for a while
-    looks behind too: the cap bounds what that costs the restore). Count reports are left
-    out: their calendar windows hold whole periods, and a post that changed its reporting
-    period would look behind for ever. After a crash that lost final rows, the kinds that
-    lost them are behind; in an uninterrupted run of a steady post none is."""
-    out: dict[tuple[str, str], float] = {}
+    the next, plus the grace, per configured kind), but never more than ``cap_s`` before
+    the watermark (a kind with no event for a while looks behind too: the cap bounds what
+    that costs the restore).
+
+    A configured kind without any final row in the range looked at is durably written up
+    to the station's first stored event there (``earliest``:
+    :func:`sinks.read_model.events.earliest_event_times`): a crash early in a backlog can
+    lose every final row a station had, and a station whose first windows have not closed
+    yet is not behind. A station without a stored live event in the range says nothing.
+
+    Count reports are left out: their calendar windows hold whole periods, and a post that
+    changed its reporting period would look behind for ever. After a crash that lost final
+    rows, the kinds that lost them are behind; in an uninterrupted run of a steady post none
+    is."""
+    ends: dict[tuple[str, str], float] = {}
     for station, reports, kind, end in rows:
-        if int(reports):
+        if not int(reports) and str(kind) in steps:
+            ends[(str(station), str(kind))] = aware_utc(end).timestamp()
+    first = {str(station): aware_utc(t).timestamp() for station, t in earliest}
+    stations = {s for s, _ in ends} | first.keys()
+    out: dict[tuple[str, str], float] = {}
+    for station in stations:
+        key = (station, "live")
+        wm = watermarks.get(key)
+        if wm is None:
             continue
-        key = (str(station), "live")
-        step, wm = steps.get(str(kind)), watermarks.get(key)
-        if step is None or wm is None:
-            continue
-        t = max(aware_utc(end).timestamp(), wm - cap_s)
-        if t + step <= wm and (key not in out or t < out[key]):
-            out[key] = t
+        for kind, step in steps.items():
+            end = ends.get((station, kind), first.get(station))
+            if end is None:
+                continue
+            t = max(end, wm - cap_s)
+            if t + step <= wm and (key not in out or t < out[key]):
+                out[key] = t
     return out
 
 
@@ -306,8 +322,9 @@ class WindowRuntime:
         cap = REWIND_SPANS * self.span_s
         looked_back = int(min(watermark.values())) - cap - self.span_s
         watermark.update(durable_frontiers(
-            await q(*window_reads.final_window_ends(db, stations, looked_back)), self._steps,
-            watermark, cap))
+            await q(*window_reads.final_window_ends(db, stations, looked_back)),
+            await q(*event_reads.earliest_event_times(db, topic, partitions, looked_back)),
+            self._steps, watermark, cap))
         horizon = {k: int(t + ooo) - self.span_s for k, t in watermark.items()}
         since = min(horizon.values())
 

@@ -104,6 +104,23 @@ def latest_event_times(database: str, topic: str, partitions: Collection[int]) -
         {"topic": topic, "parts": tuple(partitions)})
 
 
+def earliest_event_times(database: str, topic: str, partitions: Collection[int],
+                         since_s: int) -> Query:
+    """``(station_id, min(occurred_at))`` per station of the live events (count reports left
+    out) read from ``partitions`` of ``topic`` with ``occurred_at >= since_s``: where each
+    station's windows begin in that range, so a restore can tell a window kind with no final
+    row yet from one whose final rows a crash lost
+    (:func:`streams.window_runtime.durable_frontiers`). Every stored copy counts, the bound
+    is a lower one."""
+    return Query(
+        "SELECT station_id, min(occurred_at) "
+        f"FROM {table(database, 'events')} WHERE kafka_topic = %(topic)s "
+        "AND kafka_partition IN %(parts)s AND event_type != 'count_report' "
+        f"AND {months_from(max(0, since_s))} AND occurred_at >= toDateTime(%(since)s) "
+        "GROUP BY station_id",
+        {"topic": topic, "parts": tuple(partitions), "since": max(0, since_s)})
+
+
 def stored_events_since(database: str, topic: str, partitions: Collection[int],
                         stations: Collection[str], since_s: int) -> Query:
     """The stored events (readers' view, :data:`STORED_EVENT_COLUMNS`) of ``stations`` read

@@ -179,10 +179,40 @@ def test_durable_frontiers_name_only_kinds_whose_final_rows_fall_behind() -> Non
     ]
     watermarks = {("KG-T1", "live"): wm, ("KZ-A", "live"): wm, ("KZ-A", "reports"): wm,
                   ("UZ-Q", "live"): wm}
-    got = durable_frontiers(rows, steps, watermarks, cap)
+    got = durable_frontiers(rows, [], steps, watermarks, cap)
     assert got == {("KG-T1", "live"): at(7200).timestamp(),
                    ("KZ-A", "live"): at(1000).timestamp(),
                    ("UZ-Q", "live"): wm - cap}
     # uninterrupted: every kind's last final within its step
     fresh = [("KG-T1", 0, "1m", at(100)), ("KG-T1", 0, "1h", at(1800))]
-    assert durable_frontiers(fresh, steps, watermarks, cap) == {}
+    assert durable_frontiers(fresh, [], steps, watermarks, cap) == {}
+
+
+def test_durable_frontiers_a_kind_without_final_rows_starts_at_the_first_stored_event(
+        ) -> None:
+    """A crash early in a backlog can lose every final row a station had (none written yet,
+    its events stored): the kinds without a final row count from the station's first stored
+    event, so the restore rewinds there; a station whose first windows have not closed yet
+    is not behind."""
+    from streams.window_runtime import durable_frontiers
+
+    wm = T0.timestamp()
+    steps = {"1m": 60 + 90.0, "1h": 3600 + 90.0, "month": 33 * 86400 + 90.0}
+    cap = 6 * 3600.0
+
+    def at(s: float) -> datetime:
+        return T0 - timedelta(seconds=s)
+
+    watermarks = {(s, "live"): wm for s in ("KG-T1", "KZ-A", "TJ-B", "UZ-C")}
+    earliest = [("KG-T1", at(5400)),   # 90 min of events, no final row at all: behind
+                ("KZ-A", at(100)),     # its first minute is not due yet: nothing lost
+                ("TJ-B", at(30 * 3600)),  # long history, finals of 1m only: 1h lost
+                ("UZ-C", at(5400)),    # every due kind written
+                ("XX-Z", at(5400))]    # no watermark: not restored here
+    rows = [("TJ-B", 0, "1m", at(100)),
+            ("UZ-C", 0, "1m", at(100)), ("UZ-C", 0, "1h", at(1800))]
+    got = durable_frontiers(rows, earliest, steps, watermarks, cap)
+    assert got == {("KG-T1", "live"): at(5400).timestamp(),
+                   ("TJ-B", "live"): wm - cap}
+    # without the first events, the same rows would restore nothing for KG-T1
+    assert ("KG-T1", "live") not in durable_frontiers(rows, [], steps, watermarks, cap)
