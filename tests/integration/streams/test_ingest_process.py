@@ -227,6 +227,13 @@ def test_default_on_a_server_runs_one_ingest_process_whose_metrics_are_merged(
     assert p.committed_total() == len(records)  # acknowledged from the child's acks
 
 
+def _inserts_running(db: ServerDatabase) -> int:
+    """How many INSERTs into the test's database the ClickHouse server is running."""
+    return int(db.query(
+        "SELECT count() FROM system.processes WHERE query LIKE %(p)s",
+        {"p": f"INSERT INTO {db.database}.%"})[0][0])
+
+
 # -- b. the worker SIGKILLed -----------------------------------------------------------------
 def test_sigkilled_worker_takes_its_ingest_process_along_and_a_restart_loses_nothing(
         subreaper: None, pipeline: tuple[Pipeline, ServerDatabase]) -> None:
@@ -251,7 +258,11 @@ def test_sigkilled_worker_takes_its_ingest_process_along_and_a_restart_loses_not
     # after noticing the closed channel, with who knows what still to write
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
 
-    # the orphan writes nothing more: the row count stays put while no worker runs
+    # the orphan writes nothing more: the row count stays put while no worker runs. An
+    # insert it had wholly sent before it died may still be finishing on the server (a
+    # loaded CI machine took over a second): the count is read once none is running.
+    wait_for(lambda: not _inserts_running(db), 30, "the server to finish inserts in flight",
+             every=0.05)
     settled = raw_count(db)
     time.sleep(1.5)
     assert raw_count(db) == settled
