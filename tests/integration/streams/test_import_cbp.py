@@ -117,7 +117,14 @@ def test_cbp_fy22_25_with_interior_posts_matches_independent_totals(pipeline) ->
         return int(db.query(f"SELECT count() FROM {d}.window_stats FINAL WHERE "
                             f"window_kind = 'month' AND {where}")[0][0])
 
-    wait_for(lambda: month_rows() >= 18_008, 120, "a month row per report", 1.0)
+    try:
+        wait_for(lambda: month_rows() >= 18_008, 120, "a month row per report", 1.0)
+    except AssertionError as e:  # once in CI (session 11), not reproduced: say what it was
+        m = w.metrics()
+        said = {k: v for k, v in m.items() if k.startswith(("blo_sink_", "blo_window"))
+                and "{" not in k}
+        raise AssertionError(f"{e}: {month_rows()} month rows; worker alive {w.alive()}; "
+                             f"{said}\n{w.log_tail(40)}") from None
     assert month_rows() == 18_008
     fy = Counter()
     for measure, label, v in db.query(
