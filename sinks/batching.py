@@ -197,7 +197,7 @@ class BatchingSink:
         self._unwritten += n_rows
         for table, rows in rows_by_table.items():
             due = self._batcher.add(table, seq, rows, now)
-            if due is not None:
+            if due is not None and not self._queued_behind(table):
                 self._dispatch(table, due)
             if rows:
                 self._write_if_idle(table)
@@ -264,6 +264,13 @@ class BatchingSink:
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
 
+    def _queued_behind(self, table: str) -> bool:
+        """An ordered table with a write in flight: its rows gather and go out together once
+        that write ends (:meth:`_write` calls :meth:`_write_if_idle`; without adaptive
+        batching, the next age tick or threshold), rather than as many small inserts queued
+        one behind the other (each a part per month partition for ClickHouse to merge)."""
+        return table in self._order and bool(self._writing.get(table))
+
     def _write_if_idle(self, table: str) -> None:
         """Adaptive batching (module docstring): write the table's buffer now if no write of
         it is in flight and its last began ``sink_min_interval_s`` ago or more; if sooner,
@@ -290,7 +297,8 @@ class BatchingSink:
         while True:
             await asyncio.sleep(tick)
             for table in self._batcher.due_by_age(time.monotonic(), max_age):
-                self._dispatch(table, "age")
+                if not self._queued_behind(table):
+                    self._dispatch(table, "age")
             self._update_backpressure()  # a stall starts while nothing else happens
 
     async def _write(self, batch: Batch) -> None:

@@ -643,3 +643,26 @@ def test_an_ordered_table_writes_nothing_after_an_earlier_batch_failed_for_good(
 
     run(main())
     assert db.inserts == []
+
+
+def test_an_ordered_tables_rows_gather_behind_its_write_in_flight() -> None:
+    """While an ordered table's insert is in flight, rows that come of age are not cut into
+    small inserts queued one behind the other: they gather and go out as one after it."""
+    db, m = MemoryDatabase(), Metrics()
+
+    async def main() -> None:
+        sink = BatchingSink(db, settings(sink_max_age_s=0.05), m, columns=COLUMNS,
+                            ordered=("events",))
+        db.hold()
+        await sink.submit({"events": rows(0, 2)})
+        await until(lambda: sample(m, "blo_sink_batches_in_flight") == 1, "the first write")
+        for k in range(3):  # each of age while the first write is held
+            await sink.submit({"events": rows(2 + 2 * k, 2)})
+            await asyncio.sleep(0.15)
+        assert sample(m, "blo_sink_flushes_total", table="events", reason="age") == 1
+        db.release()
+        await until(lambda: len(db.inserts) == 2, "the gathered rows")
+        await sink.close()
+
+    run(main())
+    assert [[r[0] for r in rs] for _, _, rs in db.inserts] == [[0, 1], [2, 3, 4, 5, 6, 7]]
