@@ -311,9 +311,10 @@ class BatchingSink:
             async with order, self._slots:
                 self._m.batches_in_flight.inc()
                 try:
-                    # an ordered table's batch never lands after one before it failed
-                    ok = (batch.table not in self._order or self._error is None) \
-                        and await self._retrier.write(batch, insert)
+                    if batch.table in self._order and self._error is not None:
+                        ok = False  # an ordered batch never lands after an earlier one failed
+                    else:
+                        ok = await self._retrier.write(batch, insert)
                 except SinkWriteError as e:
                     self._fail(e)
                     ok = False
