@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer
@@ -34,9 +34,9 @@ from streams.backend import IngestBackend, Positions, Timer
 from streams.backend_factory import BackendParts, build_backend
 from streams.broker import BrokerState, retrying, watch_broker
 from streams.dead_letters import DeadLetter, dlq_message, dlq_row
-from streams.ingest import RawRecord
 from streams.process_messages import ProcessSetup
-from streams.raw_feed import AckBook, RawFeed, ack_offset, gaps, take_loop, unread
+from streams.raw_consumer import RawConsumer
+from streams.raw_feed import RawFeed, take_loop
 from streams.registry_reader import RegistryReader, station_row
 from streams.runtime import Producer
 from streams.tasks import Background, guarded
@@ -64,53 +64,11 @@ class _ConsumerThread(AIOKafkaConsumerThread):
 
 
 class _Consumer(AIOKafkaDriverConsumer):
-    """Faust's aiokafka consumer, handing the raw topic's records of each fetch to the app's
-    :class:`streams.raw_feed.RawFeed` in one piece; the other topics go on record by record
-    through Faust's conductor as before."""
+    """Faust's aiokafka consumer (the alert input topic), with the fetch wait the settings
+    give. The raw topic has its own consumer (:mod:`streams.raw_consumer`)."""
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    async def _wait_next_records(self, timeout: float) -> Any:
-        records, active = await super()._wait_next_records(timeout)
-        feed: RawFeed | None = getattr(self.app, "raw_feed", None)
-        if not records or feed is None or not self.flow_active or self.should_stop:
-            return records, active  # flow stopped: Faust seeks back and drops the fetch
-        if any(tp.topic == feed.topic for tp in records):
-            await self._to_feed(feed, records, active)
-            records = {tp: recs for tp, recs in records.items() if tp.topic != feed.topic}
-        return records, active
-
-    async def _to_feed(self, feed: RawFeed, records: Any, active: Any) -> None:
-        """As Faust's ``getmany`` and ``_drain_messages`` would for each record: only
-        partitions still active (or paused by a full buffer), nothing below the read offset,
-        gaps recorded; the whole fetch stops if a rebalance comes meanwhile."""
-        generation = self.app.consumer_generation_id
-
-        def stale() -> bool:  # a rebalance began: Faust stops the flow (and the revoke
-            # empties the feed), then assigns (a new generation); this fetch is then read
-            # again from the committed offsets
-            return (not self.flow_active or self.should_stop
-                    or self.app.consumer_generation_id != generation)
-
-        read_offset = self._read_offset
-        for tp, fetched in records.items():
-            if tp.topic != feed.topic:
-                continue
-            if stale():
-                return
-            if active is not None and tp not in active and tp not in self._buffered_partitions:
-                continue
-            fetched = unread(read_offset[tp], fetched)
-            if not fetched:
-                continue
-            for first, last in gaps(read_offset[tp], [r.offset for r in fetched]):
-                await self._add_gap(tp, first, last)
-            await feed.wait_room()
-            if stale() or tp not in self.assignment():
-                return
-            feed.offer((tp.topic, tp.partition), fetched)
-            read_offset[tp] = fetched[-1].offset
 
 
 class _Transport(AIOKafkaTransport):
@@ -123,6 +81,7 @@ class BloApp(faust.App):
 
     worker: Worker  # set by build_app
     raw_feed: RawFeed | None = None  # set by add_raw_feed
+    raw_consumer: RawConsumer | None = None  # set by add_raw_feed
     fetch_max_wait_ms: int = 1500  # set by faust_app (BLO_KAFKA_FETCH_MAX_WAIT_MS)
 
     def _new_transport(self) -> Any:
@@ -136,8 +95,13 @@ class BloApp(faust.App):
 
     async def on_stop(self) -> None:
         await self.worker.stop_taking()
-        await super().on_stop()  # stops fetching; the consumer commits after this returns
-        await self.worker.drain()
+        raw = self.raw_consumer
+        if raw is not None:
+            await raw.stop_fetching()
+        await super().on_stop()  # stops Faust's fetching; it commits after this returns
+        await self.worker.drain()  # what was processed is written and acknowledged
+        if raw is not None:
+            await raw.close()  # its final commit, then it leaves the group
 
 
 AppParts = Callable[[BloApp, Worker, Producer], None]
@@ -156,8 +120,6 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
     metrics = metrics or Metrics()
     k = settings.kafka
     app = faust_app(settings)
-    # topics are created before the app starts (blo.worker), not declared by Faust
-    raw_topic = app.topic(k.topic_raw, partitions=k.partitions)
     broker = broker_state(broker, k, metrics)
     background = Background()
 
@@ -174,8 +136,8 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
 
     parts = build_backend(
         settings, db, metrics, produce=produce, on_fatal=on_fatal,
-        on_backpressure=lambda active: pause_fetching(app, metrics, active),
-        positions=lambda: positions(app, k.topic_raw), process_setup=process_setup)
+        on_backpressure=lambda active: pause_fetching(app, active),
+        positions=lambda: positions(app), process_setup=process_setup)
     alerts = alert_runtime(settings, parts, db.database, metrics, produce)
 
     def on_station_records(records: list[StationRecord]) -> None:
@@ -199,7 +161,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
         alerts=alerts, broker=broker, watch_broker=lambda: watch_broker(broker, k),
         shutdown_timeout_s=settings.batch.shutdown_flush_timeout_s)
     follow_rebalances(app, worker, k)
-    add_raw_feed(app, raw_topic, worker.backend, settings)
+    add_raw_feed(app, settings, worker.backend, metrics)
     if alerts is not None:
         add_alert_agent(app, settings, worker, alerts)
     if with_app is not None:  # the application's parts (embedded mode: API, admin door)
@@ -249,37 +211,18 @@ def broker_state(broker: BrokerState | None, k: KafkaSettings, metrics: Metrics)
     return broker
 
 
-def positions(app: faust.App, raw_topic: str) -> Positions:
-    """The consumer's fetch high watermark and committed offset per raw partition."""
-    consumer = app.consumer
-    committed = getattr(consumer, "_committed_offset", {})
-    return {(tp.topic, tp.partition): (consumer.highwater(tp), committed.get(tp))
-            for tp in consumer.assignment() if tp.topic == raw_topic}
+def positions(app: BloApp) -> Positions:
+    """The raw consumer's fetch high watermark and committed offset per raw partition."""
+    raw = app.raw_consumer
+    return {} if raw is None else raw.positions()
 
 
-def pause_fetching(app: faust.App, metrics: Metrics, active: bool) -> None:
-    """The events sink is backpressured (or has room again).
-
-    Paused the way Faust pauses a partition whose stream buffer is full, not with
-    consumer.pause_partitions(): that one makes the fetcher silently skip records it has
-    already fetched for those partitions, and when later offsets arrive Faust takes the hole
-    for a compaction gap and commits past it: records lost for good. This way fetching
-    stops, and what is already in memory is still delivered."""
-    consumer = app.consumer
-    tps = consumer.assignment()
-    if active:
-        for tp in tps:
-            consumer.on_buffer_full(tp)
-        metrics.pauses.inc()
-        metrics.paused_partitions.set(len(tps))
-        # at full speed this toggles whenever the buffer fills: normal, so not a warning
-        # (the sink warns itself, on every retry, when ClickHouse is failing)
-        log.debug("sink backpressured: paused %d partitions", len(tps))
-    else:
-        for tp in tps:
-            consumer.on_buffer_drop(tp)
-        metrics.paused_partitions.set(0)
-        log.debug("sink has room again: resumed %d partitions", len(tps))
+def pause_fetching(app: BloApp, active: bool) -> None:
+    """The events sink is backpressured (or has room again): the raw partitions are paused
+    (:meth:`streams.raw_consumer.RawConsumer.pause`)."""
+    raw = app.raw_consumer
+    if raw is not None:
+        raw.pause(active)
 
 
 def alert_runtime(settings: Settings, parts: BackendParts, database: str, metrics: Metrics,
@@ -305,25 +248,26 @@ def alert_runtime(settings: Settings, parts: BackendParts, database: str, metric
 
 
 def follow_rebalances(app: faust.App, worker: Worker, k: KafkaSettings) -> None:
-    """Revoked partitions are written and forgotten before they go; a new assignment is
-    restored before its records count (the backend's window state, the alert engine)."""
-    backend, alerts = worker.backend, worker.alerts
+    """Faust's group (the alert input topic): the alert engine is restored when its input
+    partition comes, forgotten when it goes. The raw topic's rebalances are the raw
+    consumer's (:mod:`streams.raw_consumer`)."""
+    alerts = worker.alerts
+    if alerts is None:
+        return
+    backend = worker.backend
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        feed = getattr(app, "raw_feed", None)
-        if feed is not None:  # fetched, not taken: the new owner reads them again
-            feed.forget([(tp.topic, tp.partition) for tp in revoked])
-        await backend.revoke([(tp.topic, tp.partition) for tp in revoked],
-                             flush_timeout=k.session_timeout_s)
-        if alerts is not None and any(tp.topic == k.topic_alert_input for tp in revoked):
-            alerts.forget()  # its writes were flushed with the sink above
+        if any(tp.topic == k.topic_alert_input for tp in revoked):
+            try:  # what the engine wrote, before another worker's engine restores from it
+                await asyncio.wait_for(worker.sink.flush("rebalance"), k.session_timeout_s)
+            except Exception as e:  # noqa: BLE001 - redelivered input rewrites it
+                log.warning("could not write the alert engine's rows before the rebalance "
+                            "(%s)", e or type(e).__name__)
+            alerts.forget()
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        await backend.assign({(tp.topic, tp.partition) for tp in assigned})
-        if alerts is None:
-            return
         if not any(tp.topic == k.topic_alert_input for tp in assigned):
             alerts.forget()
             return
@@ -341,29 +285,32 @@ def follow_rebalances(app: faust.App, worker: Worker, k: KafkaSettings) -> None:
             backend.fail(e)
 
 
-def add_raw_feed(app: BloApp, raw_topic: Any, backend: IngestBackend,
-                 settings: Settings) -> None:
-    """The raw topic: subscribed through Faust's conductor (so it is in the group's
-    assignment and its rebalances), its fetches handed to a :class:`RawFeed` by the
-    consumer, and one task taking from the feed into ``backend.handle``
-    (:mod:`streams.raw_feed`). Records are acknowledged in the consumer's own bookkeeping,
-    which Faust commits on its interval."""
-    b = settings.batch
-    feed = app.raw_feed = RawFeed(raw_topic.get_topic_name(), max(4096, b.take_max * 2))
-    app.topics.add(raw_topic)
-    tps: dict[tuple[str, int], faust.types.TP] = {}
+def add_raw_feed(app: BloApp, settings: Settings, backend: IngestBackend,
+                 metrics: Metrics) -> None:
+    """The raw topic: its own consumer (:class:`streams.raw_consumer.RawConsumer`, one task)
+    fetching into a :class:`RawFeed`, and one task taking from the feed into
+    ``backend.handle``; records are acknowledged to the consumer, which commits them."""
+    b, k = settings.batch, settings.kafka
+    feed = app.raw_feed = RawFeed(k.topic_raw, max(4096, b.take_max * 2))
+    raw = app.raw_consumer = RawConsumer(
+        k, feed, metrics, on_assign=backend.assign,
+        on_revoke=lambda tps: backend.revoke(tps, flush_timeout=k.session_timeout_s),
+        on_error=backend.fail)
 
-    async def ack(record: RawRecord) -> bool:
-        src = record.source
-        key = (src.topic, src.partition)
-        tp = tps.get(key)
-        if tp is None:
-            tp = tps[key] = faust.types.TP(src.topic, src.partition)
-        return ack_offset(cast(AckBook, app.consumer), tp, src.offset)
+    @app.task  # type: ignore[untyped-decorator]
+    async def consume_raw() -> None:
+        try:
+            await raw.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("the raw topic's consumer failed")
+            backend.fail(e)
 
     @app.task  # type: ignore[untyped-decorator]
     async def take_raw() -> None:
-        await take_loop(feed, backend.handle, ack, b.take_max, b.take_within_s, backend.fail)
+        await take_loop(feed, backend.handle, raw.ack, b.take_max, b.take_within_s,
+                        backend.fail)
 
 
 def add_alert_agent(app: faust.App, settings: Settings, worker: Worker,

@@ -1,22 +1,15 @@
-"""The raw topic, taken from Faust's fetches in bulk instead of record by record.
+"""The raw topic's fetched records, taken in bulk: :class:`RawFeed` and :func:`take_loop`.
 
-Faust delivers every record on its own: a ``Message``, a ``wait_first``, the conductor, an
-``Event``, the channel queue, the stream and its take buffer. At live rates that was more
-than half of a worker's CPU (docs/performance.md, issue 15), and none of it is needed for the
-raw topic, whose records go to the ingest backend in takes and are acknowledged once
-durable. So the worker's consumer (:class:`streams.app._Consumer`) hands each fetch's raw
-records to a :class:`RawFeed` in one piece, and one task (:func:`take_loop`) takes from the
-feed into :meth:`streams.backend.IngestBackend.handle`.
-
-What stays Faust's: the group membership and the rebalances (the raw topic is still
-subscribed through the conductor), the commit of acknowledged offsets on its interval (the
-acknowledgements go into the consumer's own bookkeeping, :func:`ack_offset`, exactly where
-``Consumer.ack`` puts them), and pausing (``on_buffer_full``, :func:`streams.app.pause_fetching`).
+The raw topic's consumer (:class:`streams.raw_consumer.RawConsumer`) offers each fetch's
+records of a partition to the feed in one piece; one task (:func:`take_loop`) takes from the
+feed into :meth:`streams.backend.IngestBackend.handle`, which acknowledges each record to the
+consumer once what it produced is durable. No per-record object, queue or task: at live rates
+Faust's per-record path was more than half of a worker's CPU (docs/performance.md, issue 15).
 
 **Adaptive batching.** A take is whatever has arrived, up to ``take_max`` records: when the
 worker is idle the first fetch is taken at once; while the backend is busy with a take,
 fetches pile up in the feed and the next take gets them all. ``linger_s`` (``BLO_BATCH_TAKE_
-WITHIN_S``, 0.1 s by default) may hold a small take a little longer for more.
+WITHIN_S``, 0 by default) may hold a small take a little longer for more.
 """
 
 from __future__ import annotations
@@ -27,9 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
-
-from mode.utils.futures import notify
+from typing import Protocol
 
 from streams.ingest import RawRecord
 from streams.stages.decode import SourcePos
@@ -150,62 +141,6 @@ class RawFeed:
 
 def _value_bytes(records: Sequence[FetchedRecord]) -> int:
     return sum(len(r.value) for r in records if r.value is not None)
-
-
-class AckBook(Protocol):
-    """The parts of Faust's consumer that keep acknowledged offsets (``Consumer.ack``)."""
-
-    _committed_offset: Any
-    _acked: Any
-    _acked_index: Any
-    _n_acked: int
-    _waiting_for_ack: Any
-
-
-def ack_offset(consumer: AckBook, tp: Any, offset: int) -> bool:
-    """Acknowledge one raw record with Faust's consumer, as ``Consumer.ack(message)`` does
-    (without a ``Message``): Faust commits the contiguous acknowledged offsets on its
-    interval. False if it was acknowledged already or is below the committed offset."""
-    committed = consumer._committed_offset[tp]
-    if committed is not None and offset < committed:
-        return False
-    index = consumer._acked_index[tp]
-    if offset in index:
-        return False
-    index.add(offset)
-    consumer._acked[tp].append(offset)
-    consumer._n_acked += 1
-    notify(consumer._waiting_for_ack)
-    return True
-
-
-def unread(read_offset: int | None, records: Sequence[FetchedRecord]
-           ) -> Sequence[FetchedRecord]:
-    """``records`` without those below Faust's read offset of the partition (fetched again
-    after a seek), as Faust's ``_drain_messages`` drops them."""
-    if read_offset is None or not records or records[0].offset >= read_offset:
-        return records
-    return [r for r in records if r.offset >= read_offset]
-
-
-def gaps(read_offset: int | None, offsets: Sequence[int]) -> list[tuple[int, int]]:
-    """The ranges Faust's ``_drain_messages`` would give ``Consumer._add_gap`` for these
-    offsets (compacted records, transaction markers: Faust counts them as acknowledged, or
-    it would never commit past them), with its own rule: ``read_offset`` is the partition's
-    read offset (the committed offset after a seek, else the last offset delivered), and a
-    record more than one past the one before opens a gap up to itself."""
-    prev = read_offset
-    if not offsets:
-        return []
-    if (offsets[-1] - offsets[0] == len(offsets) - 1
-            and (prev is None or not prev or offsets[0] - prev <= 1)):
-        return []  # contiguous, from at most one past the last one read: no scan
-    out: list[tuple[int, int]] = []
-    for o in offsets:
-        if prev and o - prev > 1:
-            out.append((prev + 1, o))
-        prev = o
-    return out
 
 
 Handle = Callable[[list[RawRecord], Callable[[RawRecord], Awaitable[object]]], Awaitable[None]]

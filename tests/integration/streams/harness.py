@@ -89,6 +89,11 @@ class Pipeline:
     def group_id(self) -> str:
         return f"g-{self.uid}"
 
+    @property
+    def raw_group_id(self) -> str:
+        """The raw topic's consumer group (streams.raw_consumer.raw_group_id)."""
+        return f"{self.group_id}.raw"
+
     def env(self, **overrides: str) -> dict[str, str]:
         e = {k: v for k, v in os.environ.items() if not k.startswith("BLO_")}
         e.update(
@@ -160,8 +165,9 @@ class Pipeline:
                      topic=self.topic_stations)
 
     def committed_total(self) -> int:
-        """Sum of the group's committed offsets on the raw topic (0 where none)."""
-        c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
+        """Sum of the raw consumer group's committed offsets on the raw topic (0 where
+        none)."""
+        c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.raw_group_id,
                           enable_auto_commit=False)
         try:
             total = 0

@@ -33,7 +33,7 @@ def test_held_record_is_not_committed_past_and_survives_a_restart(pipeline, tmp_
     time.sleep(3)  # several commit intervals pass while the record is held
 
     def committed() -> int:
-        c = KafkaConsumer(bootstrap_servers=p.bootstrap, group_id=p.group_id,
+        c = KafkaConsumer(bootstrap_servers=p.bootstrap, group_id=p.raw_group_id,
                           enable_auto_commit=False)
         try:
             return c.committed(TopicPartition(p.topic_raw, 0)) or 0

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from streams.ingest import RawRecord
-from streams.raw_feed import RawFeed, ack_offset, gaps, take_loop, unread
+from streams.raw_feed import RawFeed, take_loop
 
 TOPIC = "raw"
 
@@ -167,98 +166,6 @@ def test_forget_drops_only_the_revoked_partitions_and_frees_room() -> None:
 
 
 # -- Faust's bookkeeping ------------------------------------------------------------------
-
-
-class Book:
-    """The attributes Faust's consumer keeps acknowledgements in, as it creates them."""
-
-    def __init__(self) -> None:
-        self._committed_offset: defaultdict[Any, int | None] = defaultdict(lambda: None)
-        self._acked: defaultdict[Any, list[int]] = defaultdict(list)
-        self._acked_index: defaultdict[Any, set[int]] = defaultdict(set)
-        self._n_acked = 0
-        self._waiting_for_ack: asyncio.Future[None] | None = None
-
-
-def test_ack_offset_records_each_offset_once_and_never_below_the_commit() -> None:
-    book = Book()
-    tp = (TOPIC, 0)
-    book._committed_offset[tp] = 10
-    assert ack_offset(book, tp, 12)
-    assert ack_offset(book, tp, 11)
-    assert not ack_offset(book, tp, 12)  # twice: counted once
-    assert not ack_offset(book, tp, 9)  # below the committed offset: nothing to do
-    assert book._acked[tp] == [12, 11]
-    assert book._acked_index[tp] == {11, 12}
-    assert book._n_acked == 2
-
-
-def test_ack_offset_wakes_whoever_waits_for_an_ack() -> None:
-    async def go() -> bool:
-        book = Book()
-        book._waiting_for_ack = asyncio.get_running_loop().create_future()
-        ack_offset(book, (TOPIC, 0), 0)
-        return book._waiting_for_ack.done()
-
-    assert run(go())
-
-
-def test_faust_commits_what_ack_offset_recorded() -> None:
-    """The offset Faust's consumer would commit (its own ``_new_offset``) from acks made by
-    ack_offset: the first contiguous run above the committed offset."""
-    from faust.transport.consumer import Consumer
-
-    book = Book()
-    book._gap = defaultdict(list)  # type: ignore[attr-defined]
-    tp = (TOPIC, 3)
-    book._committed_offset[tp] = 100
-    for o in (100, 101, 102, 104):
-        ack_offset(book, tp, o)
-    assert Consumer._new_offset(book, tp) == 103  # type: ignore[arg-type]
-
-
-def test_unread_drops_what_is_below_the_read_offset() -> None:
-    fetched = recs(5, 5)
-    assert unread(None, fetched) is fetched
-    assert unread(5, fetched) is fetched
-    assert [r.offset for r in unread(8, fetched)] == [8, 9]
-    assert unread(20, fetched) == []
-
-
-@pytest.mark.parametrize(("read", "offsets", "expected"), [
-    (None, [0, 1, 2], []),
-    (4, [5, 6, 7], []),
-    (4, [4, 5], []),  # after a seek the read offset is the committed offset itself
-    (4, [7, 8], [(5, 7)]),
-    (4, [5, 6, 9, 10, 12], [(7, 9), (11, 12)]),
-    (None, [3, 5], [(4, 5)]),
-    (0, [5], []),  # Faust opens no gap after a read offset of 0
-    (4, [4, 6], [(5, 6)]),  # starting at the read offset, then one missing
-    (4, [4, 5, 7], [(6, 7)]),
-])
-def test_gaps_follow_fausts_rule(read: int | None, offsets: list[int],
-                                 expected: list[tuple[int, int]]) -> None:
-    assert gaps(read, offsets) == expected
-
-
-def test_gaps_equal_fausts_drain_loop_rule_on_random_offsets() -> None:
-    import random
-
-    rng = random.Random(7)
-    for _ in range(200):
-        read = rng.choice([None, 0, rng.randrange(1, 50)])
-        lo = read or 1  # what unread leaves: nothing below the read offset
-        offsets = sorted(rng.sample(range(lo, lo + 40), rng.randrange(1, 20)))
-        expected = []
-        r = read
-        for o in offsets:  # Faust's _drain_messages, record by record
-            if r is not None and o - r > 1 and r:
-                expected.append((r + 1, o))
-            r = o
-        assert gaps(read, offsets) == expected
-
-
-# -- the take loop ------------------------------------------------------------------------
 
 
 def test_take_loop_hands_takes_to_the_backend_and_reports_its_errors() -> None:
