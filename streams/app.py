@@ -70,6 +70,11 @@ class _Consumer(AIOKafkaDriverConsumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def subscribe(self, topics: Any) -> None:
+        topics = set(topics)
+        if topics:  # none with alerting off: aiokafka refuses an empty subscription
+            await super().subscribe(topics)
+
 
 class _Transport(AIOKafkaTransport):
     Consumer = _Consumer
@@ -83,6 +88,7 @@ class BloApp(faust.App):
     raw_feed: RawFeed | None = None  # set by add_raw_feed
     raw_consumer: RawConsumer | None = None  # set by add_raw_feed
     fetch_max_wait_ms: int = 1500  # set by faust_app (BLO_KAFKA_FETCH_MAX_WAIT_MS)
+    faust_consumes: bool = True  # False with alerting off: Faust's group then has no topic
 
     def _new_transport(self) -> Any:
         if transport.by_url(self.conf.broker_consumer[0]) is not AIOKafkaTransport:
@@ -92,6 +98,14 @@ class BloApp(faust.App):
     async def on_start(self) -> None:
         await self.worker.start()
         await super().on_start()
+
+    async def _wait_for_table_recovery_completed(self) -> bool:
+        # Faust starts the tasks, timers and web server once its first assignment is
+        # recovered; with no topic of its own (alerting off: the raw topic has its own
+        # consumer) no assignment ever comes, and there is no table to recover
+        if not self.faust_consumes:
+            return self.should_stop
+        return await super()._wait_for_table_recovery_completed()
 
     async def on_stop(self) -> None:
         await self.worker.stop_taking()
@@ -162,6 +176,7 @@ def build_app(settings: Settings, db: Database, metrics: Metrics | None = None,
         shutdown_timeout_s=settings.batch.shutdown_flush_timeout_s)
     follow_rebalances(app, worker, k)
     add_raw_feed(app, settings, worker.backend, metrics)
+    app.faust_consumes = alerts is not None
     if alerts is not None:
         add_alert_agent(app, settings, worker, alerts)
     if with_app is not None:  # the application's parts (embedded mode: API, admin door)

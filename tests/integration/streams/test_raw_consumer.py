@@ -92,3 +92,20 @@ def test_the_raw_group_commits_its_own_offsets_and_restarts_from_them(pipeline) 
     assert w2.terminate() == 0
     assert sum(v or 0 for v in _committed(p, p.raw_group_id).values()) == len(first) + len(
         second)
+
+
+@pytest.mark.parametrize("off", ["BLO_ALERTS_ENABLED", "BLO_WINDOWS_ENABLED"])
+def test_a_worker_with_alerting_off_reads_writes_and_commits(pipeline, off: str) -> None:
+    """With alerting off Faust's group has no topic at all (the raw topic is the raw
+    consumer's): the worker must still start its tasks, timers and pages, and commit."""
+    p, db = pipeline
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    events = [crossing(TEST_STATIONS[i % len(TEST_STATIONS)]["station_id"], i,
+                       at=base + timedelta(seconds=i)) for i in range(200)]
+    p.produce((e["station_id"].encode(), json.dumps(e).encode()) for e in events)
+    w = p.worker(**{off: "false"})
+    w.wait_ready()
+    wait_for(lambda: final_count(db) >= len(events), 60, "the events")
+    assert w.metrics().get("blo_records_consumed_total", 0) == len(events)
+    assert w.terminate() == 0
+    assert p.committed_total() == len(events)
