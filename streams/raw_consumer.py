@@ -20,20 +20,21 @@ The guarantees, as before:
 * **Rebalances** (:class:`_Listener`). Revoke: the feed forgets the partitions' records
   not yet taken, the backend finishes and writes what it processed, the acknowledged offsets
   are committed, then the partitions are forgotten. Assign: each partition starts at its
-  committed offset (or where the worker's former group left it, see *Upgrade*), and the
-  backend restores its window state before any of its records counts. A fetch that was in
-  hand across a rebalance is dropped (its records are fetched again from the committed
-  offsets).
+  committed offset, and the backend restores its window state before any of its records
+  goes on (aiokafka fetches for a new assignment while the listener still runs: what it
+  returns meanwhile waits). A fetch in hand across a revoke is dropped: the revoke resets
+  the positions to the committed offsets, so its records are fetched again.
 * **Backpressure.** While the sink is backpressured the assigned partitions are paused
   (aiokafka then drops what it prefetched for them and fetches it again from the position
   once resumed: nothing is skipped) and ``getmany`` goes on being called, so the member is
   never taken for dead (``max.poll.interval.ms``).
 
 **Upgrade.** Until this consumer, the raw topic was read by Faust's group
-(``BLO_KAFKA_GROUP_ID``). A partition the raw group has no committed offset for starts where
-that group's committed offset is, if it has one (read once, at assignment): an upgrade
-neither re-reads the topic nor skips any of it. Stop every worker of the older version
-before starting the new one: the two groups would otherwise both read the topic.
+(``BLO_KAFKA_GROUP_ID``). Before it first joins, a worker gives every raw partition the raw
+group has no offset for the one that group committed (:meth:`RawConsumer._carry_over`): an
+upgrade neither re-reads the topic nor skips any of it. Stop every worker of the older
+version before starting the new one: the two groups would otherwise both read the topic
+(docs/deployment.md, "Upgrade").
 """
 
 from __future__ import annotations
