@@ -66,6 +66,10 @@ class KafkaSettings(BaseSettings):
         "as soon as a record arrives, but Tansu holds a fetch for a good part of this wait "
         "even when records arrive, so it bounds live latency there; lower costs only more "
         "empty fetches while idle)")
+    alert_input_fetch_max_wait_ms: int = Field(
+        500, ge=1, le=30_000, description="the same for the alert input topic (read by "
+        "Faust's consumer): a few records a second, whose half-second matters little next "
+        "to the alert tick; each fetch is a hop through Faust's consumer thread")
     max_request_bytes: int = Field(1_048_576, ge=1024)
 
     @field_validator("bootstrap")

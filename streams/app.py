@@ -87,7 +87,7 @@ class BloApp(faust.App):
     worker: Worker  # set by build_app
     raw_feed: RawFeed | None = None  # set by add_raw_feed
     raw_consumer: RawConsumer | None = None  # set by add_raw_feed
-    fetch_max_wait_ms: int = 1500  # set by faust_app (BLO_KAFKA_FETCH_MAX_WAIT_MS)
+    fetch_max_wait_ms: int = 1500  # set by faust_app (BLO_KAFKA_ALERT_INPUT_FETCH_MAX_WAIT_MS)
     faust_consumes: bool = True  # False with alerting off: Faust's group then has no topic
 
     def _new_transport(self) -> Any:
@@ -213,7 +213,7 @@ def faust_app(settings: Settings) -> BloApp:
         datadir=str(settings.data_dir / "faust"),
         store="memory://",
     )
-    app.fetch_max_wait_ms = k.fetch_max_wait_ms
+    app.fetch_max_wait_ms = k.alert_input_fetch_max_wait_ms  # Faust's consumer: alert input
     return app
 
 
