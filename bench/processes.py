@@ -69,6 +69,12 @@ def tree_cpu_seconds(pid: int | None) -> float:
     return sum(cpu_seconds(p) for p in tree_pids(pid))
 
 
+def split_cpu_seconds(pid: int | None) -> tuple[float, float]:
+    """(utime+stime of ``pid`` itself, of its live descendants): the worker's Faust process
+    and its ingest processes."""
+    return cpu_seconds(pid), sum(cpu_seconds(p) for p in tree_pids(pid)[1:])
+
+
 def tree_rss(pid: int | None) -> tuple[int, int]:
     """(current RSS, sum of each process's peak RSS ``VmHWM``) of a process tree, bytes."""
     rss = hwm = 0
