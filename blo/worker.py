@@ -143,7 +143,7 @@ def _bulletin_parts(settings: Settings, metrics: Metrics) -> AppParts:
             produce: Callable[[str, bytes, bytes], Awaitable[Any]]) -> None:
         from blo.analytics.bulletin.schedule import BulletinSchedule
 
-        sink, b, raw = worker.sink, settings.bulletins, settings.kafka.topic_raw
+        sink, b = worker.sink, settings.bulletins
 
         async def read(sql: str, params: Any) -> list[Any]:
             return await sink.query(sql, params, table="bulletin_editions")
@@ -159,8 +159,8 @@ def _bulletin_parts(settings: Settings, metrics: Metrics) -> AppParts:
             await durable
 
         def is_owner() -> bool:
-            return any(tp.topic == raw and tp.partition == 0
-                       for tp in app.consumer.assignment())
+            consumer = app.raw_consumer  # the raw topic's group member
+            return consumer is not None and 0 in consumer.partitions()
 
         schedule = BulletinSchedule(read=read, write=write, database=worker_database(settings),
                                     months=b.months, metrics=metrics, is_owner=is_owner)

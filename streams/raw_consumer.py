@@ -215,6 +215,10 @@ class RawConsumer:
             self.metrics.paused_partitions.set(0)
             log.debug("sink has room again: resumed %d partitions", len(tps))
 
+    def partitions(self) -> set[int]:
+        """The raw partitions this worker owns (assigned to it in the raw group)."""
+        return {p for t, p in self.book.partitions() if t == self.topic}
+
     def positions(self) -> Positions:
         """The fetch high watermark and committed offset of each assigned raw partition."""
         consumer = self._consumer
