@@ -171,7 +171,7 @@ def bench_worker(label: str, broker: TansuBroker, server: ClickHouseServer,
                 watch.mark()
                 if spy_out is not None:
                     spy = subprocess.Popen(
-                        ["py-spy", "record", "--pid", str(proc.pid), "--rate", "100",
+                        ["py-spy", "record", "--pid", str(proc.pid), "--subprocesses", "--rate", "100",
                          "--threads", "--format", "raw", "--output", str(spy_out),
                          "--nonblocking"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

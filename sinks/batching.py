@@ -122,6 +122,7 @@ class BatchingSink:
         self._writing: dict[str, int] = {}
         self._last_write: dict[str, float] = {}
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self._write_ended = asyncio.Event()  # set (and replaced) whenever a write ends
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -221,6 +222,34 @@ class BatchingSink:
         other errors raised at once, as is the sink's own failure)."""
         self.start()
         return await self._reader.stored_body_hashes(station_ids, event_ids)
+
+    async def writable(self, table: str, max_wait_s: float) -> None:
+        """Return once rows submitted to ``table`` would be written at once (adaptive
+        batching: no write of it in flight, the last begun ``sink_min_interval_s`` ago or
+        more), or after ``max_wait_s`` whatever the sink is doing. At once without adaptive
+        batching, or once the sink has failed or closed.
+
+        The take loops wait here before taking (``BLO_BATCH_TAKE_FOLLOWS_SINK_S``): what
+        they take now would wait in the buffer for the next write anyway, and one take per
+        write instead of many small ones saves each take's fixed cost (the conflict lookup,
+        the alert input's progress record, the loop's wake-ups)."""
+        if max_wait_s <= 0 or not self._cfg.sink_write_when_idle:
+            return
+        deadline = time.monotonic() + max_wait_s
+        while not self._closed and self._error is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self._writing.get(table):
+                ended = self._write_ended
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), left)
+                continue
+            wait = (self._last_write.get(table, -1e9) + self._cfg.sink_min_interval_s
+                    - time.monotonic())
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(wait, left))
 
     async def flush(self, reason: str = "flush") -> None:
         """Write everything buffered; return once it and its callbacks are done."""
@@ -322,6 +351,8 @@ class BatchingSink:
                     self._m.batches_in_flight.dec()
         finally:
             self._writing[batch.table] -= 1
+            ended, self._write_ended = self._write_ended, asyncio.Event()
+            ended.set()
         self._write_if_idle(batch.table)  # what gathered meanwhile goes out now
         if not ok:
             self._update_backpressure()

@@ -325,7 +325,7 @@ def add_raw_feed(app: BloApp, settings: Settings, backend: IngestBackend,
     @app.task  # type: ignore[untyped-decorator]
     async def take_raw() -> None:
         await take_loop(feed, backend.handle, raw.ack, b.take_max, b.take_within_s,
-                        backend.fail)
+                        backend.fail, backend.ready_to_take)
 
 
 def add_alert_agent(app: faust.App, settings: Settings, worker: Worker,

@@ -85,6 +85,11 @@ class IngestBackend(Protocol):
         """One take of raw records, in fetch order; ``ack`` is called for each once it is
         durable, in offset order per partition. May wait (backpressure)."""
 
+    async def ready_to_take(self) -> None:
+        """Called by the take loop once a take has its first record and is not full: return
+        when it should be taken (``BLO_BATCH_TAKE_FOLLOWS_SINK_S``; at once where the sink
+        is in another process, which waits on its own)."""
+
     async def assign(self, tps: set[TP]) -> None:
         """A new assignment (window state restored before its records count). Never raises."""
 

@@ -96,6 +96,7 @@ def build_inline(settings: Settings, db: Database, sink: BatchingSink, metrics: 
         windows=windows,
         alert_input_topic=k.topic_alert_input if alerting else None,
         positions=positions, window_tick_s=settings.windows.tick_interval_s,
+        take_follows_sink_s=b.take_follows_sink_s,
     )
     sink.add_failure_listener(runtime.fail)  # stop even when no batch is in flight
     return runtime

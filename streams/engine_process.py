@@ -215,9 +215,12 @@ class IngestServer:
 
     async def _take_loop(self) -> None:
         runtime, windows = self.runtime, self.runtime.windows
+        take_max = self.settings.batch.take_max
         while True:
             take = await self._takes.get()
             self.positions = take.positions
+            if self._takes.empty() and len(take.offsets) < take_max:
+                await runtime.ready_to_take()  # live: one take per insert
             # wait here, not inside handle(): between the generation check and handle()
             # nothing may yield, or a rebalance could slip in between
             if not runtime.registry_ready.is_set():
@@ -225,12 +228,17 @@ class IngestServer:
                 await runtime.registry_ready.wait()
             if windows is not None and not windows.ready.is_set():
                 await windows.ready.wait()  # the new assignment's state being restored
-            if take.generation == self.generation:
-                topic = take.topic
-                records = [RawRecord(v, SourcePos(topic, p, o)) for p, o, v in
-                           zip(take.partitions, take.offsets, take.values, strict=True)]
+            takes = [take]  # and whatever arrived meanwhile joins it
+            while not self._takes.empty():
+                takes.append(self._takes.get_nowait())
+            self.positions = takes[-1].positions
+            records = [RawRecord(v, SourcePos(t.topic, p, o))
+                       for t in takes if t.generation == self.generation
+                       for p, o, v in zip(t.partitions, t.offsets, t.values, strict=True)]
+            if records:
                 await runtime.handle(records, self._ack)
-            self._post(TakeDone(take.seq))
+            for t in takes:
+                self._post(TakeDone(t.seq))
 
     # -- calls ---------------------------------------------------------------------------
     async def _answer(self, call: Call) -> None:

@@ -9,7 +9,10 @@ Faust's per-record path was more than half of a worker's CPU (docs/performance.m
 **Adaptive batching.** A take is whatever has arrived, up to ``take_max`` records: when the
 worker is idle the first fetch is taken at once; while the backend is busy with a take,
 fetches pile up in the feed and the next take gets them all. ``linger_s`` (``BLO_BATCH_TAKE_
-WITHIN_S``, 0 by default) may hold a small take a little longer for more.
+WITHIN_S``, 0 by default) may hold a small take a little longer for more. Before that, a
+take that is not full waits until the backend's sink would write it at once
+(``BLO_BATCH_TAKE_FOLLOWS_SINK_S``, :meth:`streams.backend.IngestBackend.ready_to_take`):
+what arrives meanwhile joins it, so live traffic makes one take per insert.
 """
 
 from __future__ import annotations
@@ -115,12 +118,17 @@ class RawFeed:
         self._signal()
         return out
 
-    async def take(self, max_records: int, linger_s: float = 0.0) -> list[RawRecord]:
-        """Wait for the first record, then take what is there; with ``linger_s`` > 0 a take
-        smaller than ``max_records`` waits up to that long after the first record for more."""
+    async def take(self, max_records: int, linger_s: float = 0.0,
+                   ready: Callable[[], Awaitable[object]] | None = None) -> list[RawRecord]:
+        """Wait for the first record, then take what is there. A take smaller than
+        ``max_records`` first awaits ``ready`` (the backend: until its sink would write the
+        take at once) and then, with ``linger_s`` > 0, up to that long after the first
+        record for more."""
         while not self._size:
             self._arrived.clear()
             await self._arrived.wait()
+        if ready is not None and self._size < max_records:
+            await ready()
         if linger_s > 0 and self._size < max_records:
             deadline = time.monotonic() + linger_s
             while self._size < max_records:
@@ -147,12 +155,13 @@ Handle = Callable[[list[RawRecord], Callable[[RawRecord], Awaitable[object]]], A
 
 
 async def take_loop(feed: RawFeed, handle: Handle, ack: Callable[[RawRecord], Awaitable[object]],
-                    take_max: int, linger_s: float, on_error: Callable[[BaseException], None]
-                    ) -> None:
-    """Take from the feed into the backend until cancelled. An error the backend did not
-    turn into data stops the worker (``on_error``); nothing of that take was acknowledged."""
+                    take_max: int, linger_s: float, on_error: Callable[[BaseException], None],
+                    ready: Callable[[], Awaitable[object]] | None = None) -> None:
+    """Take from the feed into the backend until cancelled (``ready``: see
+    :meth:`RawFeed.take`). An error the backend did not turn into data stops the worker
+    (``on_error``); nothing of that take was acknowledged."""
     while True:
-        records = await feed.take(take_max, linger_s)
+        records = await feed.take(take_max, linger_s, ready)
         try:
             await handle(records, ack)
         except asyncio.CancelledError:

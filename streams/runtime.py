@@ -48,8 +48,11 @@ EventRowT = tuple[Any, ...]
 
 Producer = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic, key, value) → delivery
 class ReadingSink(sinks.base.ReadingSink, SinkHealth, Protocol):
-    """The ingest runtime's sink: reads and writes (:class:`sinks.base.ReadingSink`) and what
-    ``/readyz`` reads of it."""
+    """The ingest runtime's sink: reads and writes (:class:`sinks.base.ReadingSink`), what
+    ``/readyz`` reads of it, and when it would write at once
+    (:meth:`sinks.batching.BatchingSink.writable`)."""
+
+    async def writable(self, table: str, max_wait_s: float) -> None: ...
 
 
 def caught_up_partitions(positions: Positions, processed_next: Mapping[TP, int],
@@ -92,8 +95,10 @@ class IngestRuntime:
         alert_input_topic: str | None = None,
         positions: Callable[[], Positions] = dict,
         window_tick_s: float = 1.0,
+        take_follows_sink_s: float = 0.0,
     ) -> None:
         self.processor = processor
+        self.take_follows_sink_s = take_follows_sink_s
         self.sink = sink
         self.db = db
         self.metrics = metrics
@@ -127,6 +132,13 @@ class IngestRuntime:
         self._acked_next: dict[tuple[str, int], int] = {}
 
     # -- called by the agent -----------------------------------------------------------
+    async def ready_to_take(self) -> None:
+        """Wait, at most ``BLO_BATCH_TAKE_FOLLOWS_SINK_S``, until the sink would write the
+        events of a take at once: the take loops call this once a take has its first record
+        and is not full, so that live traffic makes one take per insert (docs/performance.md,
+        "Takes follow the sink")."""
+        await self.sink.writable("events", self.take_follows_sink_s)
+
     async def start(self) -> None:
         """Nothing to start: the sink starts with the app's tasks."""
 

@@ -70,6 +70,12 @@ MESSAGE_MAX_BYTES = 8 * 1024 * 1024
 """Record values per take message: bounds the memory a take holds in the socket and the
 ingest process, and lets that process start on a big take before all of it has crossed."""
 
+SMALL_IN_FLIGHT_BYTES = 1024 * 1024
+"""Take messages in flight beyond ``max_in_flight`` are allowed while their values add up to
+less than this: live traffic's small takes must reach the ingest process while it waits for
+its sink (``BLO_BATCH_TAKE_FOLLOWS_SINK_S``) and join the take it is holding, instead of
+queueing behind it here for the next insert."""
+
 RESTORE_TIMEOUT_S = 600.0
 """How long a new assignment may take to restore in the ingest process before the worker
 stops (the same wait is unbounded inline, where it runs in this process)."""
@@ -152,7 +158,8 @@ class SeparateBackend:
         self.proc: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
         self._pending: dict[TP, deque[RawRecord]] = {}  # sent, not yet acknowledged
-        self._in_flight: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._in_flight: deque[tuple[int, asyncio.Future[None], int]] = deque()
+        self._in_flight_bytes = 0  # of record values in the messages of _in_flight
         self._seq = itertools.count()
         self._calls: dict[int, asyncio.Future[object]] = {}
         self._call_ids = itertools.count()
@@ -230,12 +237,16 @@ class SeparateBackend:
         return [Timer(POSITIONS_INTERVAL_S, "sending positions",
                       lambda: self.send_positions(self.positions()))]
 
+    async def ready_to_take(self) -> None:
+        """At once: the ingest process lets takes follow its own sink (it merges what
+        arrives while it waits, :meth:`streams.engine_process.IngestServer._take_loop`)."""
+
     async def handle(self, records: list[RawRecord], ack: Acker) -> None:
         """Send one take to the ingest process, in messages of at most
         :data:`MESSAGE_MAX_BYTES` of values (a take counts records, and batched records
         can make it hundreds of MB); wait while more than ``max_in_flight`` messages are
-        there (so a backpressured sink slows the agent, which fills Faust's buffer, which
-        pauses fetching). A rebalance while it waits ends the take there: the rest is
+        there and they hold :data:`SMALL_IN_FLIGHT_BYTES` or more (so a backpressured sink
+        slows the take loop, which fills the raw feed, which pauses fetching). A rebalance while it waits ends the take there: the rest is
         fetched again from the committed offsets."""
         self.acker = ack
         if self.fatal is not None or self.stopping or not records:
@@ -256,12 +267,15 @@ class SeparateBackend:
                 q.append(rec)
             seq = next(self._seq)
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._in_flight.append((seq, done))
+            nbytes = sum(len(r.value) for r in chunk if r.value is not None)
+            self._in_flight.append((seq, done, nbytes))
+            self._in_flight_bytes += nbytes
             await self._send(Take(seq, generation, self.raw_topic,
                                   [r.source.partition for r in chunk],
                                   [r.source.offset for r in chunk],
                                   [r.value for r in chunk], dict(self.positions())))
-            while len(self._in_flight) > self.max_in_flight and self.fatal is None:
+            while (len(self._in_flight) > self.max_in_flight
+                   and self._in_flight_bytes >= SMALL_IN_FLIGHT_BYTES and self.fatal is None):
                 await asyncio.shield(self._in_flight[0][1])
 
     async def send_positions(self, positions: Positions) -> None:
@@ -340,7 +354,7 @@ class SeparateBackend:
             self.fatal = exc
             self._started.set()  # nothing waits for a start that will not come
             log.critical("%s", exc)
-            for _, fut in self._in_flight:
+            for _, fut, _ in self._in_flight:
                 if not fut.done():
                     fut.set_result(None)
             self.on_fatal(exc)
@@ -418,7 +432,8 @@ class SeparateBackend:
                 await self._ack(acks)
             case TakeDone(seq=seq):
                 while self._in_flight and self._in_flight[0][0] <= seq:
-                    _, batch_done = self._in_flight.popleft()
+                    _, batch_done, nbytes = self._in_flight.popleft()
+                    self._in_flight_bytes -= nbytes
                     if not batch_done.done():
                         batch_done.set_result(None)
             case Reply(call_id=call_id, value=value):

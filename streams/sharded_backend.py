@@ -156,6 +156,10 @@ class ShardedBackend:
     def registry_loaded(self) -> None:
         """Nothing: each ingest process reads the registry itself."""
 
+    async def ready_to_take(self) -> None:
+        """At once: the ingest process lets takes follow its own sink (it merges what
+        arrives while it waits, :meth:`streams.engine_process.IngestServer._take_loop`)."""
+
     async def handle(self, records: list[RawRecord], ack: Acker) -> None:
         if self.fatal is not None or self._stopping or not records:
             return
