@@ -25,6 +25,13 @@ class Metrics:
         self.records_consumed = Counter(
             "blo_records_consumed_total", "Kafka records consumed", ["topic"], registry=r
         )
+        self.take_records = Histogram(
+            "blo_ingest_take_records",
+            "Raw records per take (adaptive: small when traffic is light, one take per "
+            "insert live, up to BLO_BATCH_TAKE_MAX in a backlog)",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
+            registry=r,
+        )
         self.events_consumed = Counter(
             "blo_events_consumed_total",
             "Events read from records (a batched record holds several)",

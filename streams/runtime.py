@@ -173,6 +173,7 @@ class IngestRuntime:
             src = rec.source
             frontier.received((src.topic, src.partition), src.offset, rec)
         self.metrics.records_consumed.labels(self.raw_topic).inc(len(records))
+        self.metrics.take_records.observe(len(records))
         processed = self.processed_next
         for chunk in slices_by_bytes(records, self.slice_max_bytes):
             if not await self._process(chunk, epoch):

@@ -139,3 +139,99 @@ def test_full_batches_still_cut_by_rows_and_the_tail_waits_for_the_write() -> No
     run(main())
     assert sorted(db.batch_sizes("events")) == [5, 10, 10]
     assert sample(m, "blo_sink_flushes_total", table="events", reason="idle") == 1
+
+
+# -- writable(): when a take should be taken (BLO_BATCH_TAKE_FOLLOWS_SINK_S) ---------------
+
+def test_writable_answers_at_once_for_a_table_that_would_be_written_at_once() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    waited: list[float] = []
+
+    async def main() -> None:
+        sink = adaptive_sink(db, m, sink_min_interval_s=5.0)
+        start = time.monotonic()
+        await sink.writable("events", 2.0)  # never written: writable now
+        waited.append(time.monotonic() - start)
+        await sink.close()
+
+    run(main())
+    assert waited[0] < 0.5
+
+
+def test_writable_waits_for_the_write_in_flight_to_end() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    order: list[str] = []
+
+    async def main() -> None:
+        sink = adaptive_sink(db, m)
+        db.hold()
+        await sink.submit({"events": rows(0, 1)})
+        await until(lambda: sample(m, "blo_sink_batches_in_flight") == 1, "the write")
+
+        async def taker() -> None:
+            await sink.writable("events", 30.0)
+            order.append("writable")
+
+        waiting = asyncio.ensure_future(taker())
+        await asyncio.sleep(0.2)
+        assert not order  # still in flight: rows taken now would only gather
+        order.append("released")
+        db.release()
+        await asyncio.wait_for(waiting, 10)
+        await sink.close()
+
+    run(main())
+    assert order == ["released", "writable"]
+
+
+def test_writable_waits_out_the_min_interval_since_the_last_write() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    waited: list[float] = []
+
+    async def main() -> None:
+        sink = adaptive_sink(db, m, sink_min_interval_s=0.6)
+        await sink.submit({"events": rows(0, 1)})
+        await until(lambda: db.batch_sizes("events") == [1], "the first write")
+        start = time.monotonic()
+        await sink.writable("events", 30.0)
+        waited.append(time.monotonic() - start)
+        await sink.submit({"events": rows(1, 1)})
+        await until(lambda: db.batch_sizes("events") == [1, 1], "the second write")
+        await sink.close()
+
+    run(main())
+    assert 0.2 < waited[0] < 5.0  # most of the 0.6 s interval, not the 30 s ceiling
+    # the rows submitted right after were written at once, as the idle write they waited for
+    assert sample(m, "blo_sink_flushes_total", table="events", reason="idle") == 2
+
+
+def test_writable_waits_at_most_max_wait_and_not_at_all_without_adaptive_batching() -> None:
+    db, m = MemoryDatabase(), Metrics()
+    waited: dict[str, float] = {}
+
+    async def main() -> None:
+        sink = adaptive_sink(db, m)
+        db.hold()
+        await sink.submit({"events": rows(0, 1)})
+        await until(lambda: sample(m, "blo_sink_batches_in_flight") == 1, "the write")
+        start = time.monotonic()
+        await sink.writable("events", 0.3)  # the write never ends while this waits
+        waited["capped"] = time.monotonic() - start
+        start = time.monotonic()
+        await sink.writable("events", 0.0)
+        waited["zero"] = time.monotonic() - start
+        db.release()
+        await sink.close()
+
+        off = BatchingSink(MemoryDatabase(), settings(sink_write_when_idle=False,
+                                                      sink_max_age_s=60.0), m,
+                           columns=COLUMNS)
+        start = time.monotonic()
+        await off.writable("events", 10.0)
+        waited["off"] = time.monotonic() - start
+        await off.close()
+
+    run(main())
+    assert 0.25 <= waited["capped"] < 3.0
+    assert waited["zero"] < 0.2
+    assert waited["off"] < 0.5

@@ -111,6 +111,34 @@ def test_linger_ends_early_when_the_take_is_full() -> None:
     assert took < 10.0  # not the 30 s linger: full takes go at once
 
 
+def test_a_take_that_is_not_full_waits_for_ready_and_what_arrives_meanwhile_joins_it() -> None:
+    calls: list[int] = []
+
+    async def go() -> tuple[list[RawRecord], list[RawRecord]]:
+        feed = RawFeed(TOPIC, 100)
+        gate = asyncio.Event()
+
+        async def ready() -> None:  # the backend: "the sink would write it now"
+            calls.append(len(feed))
+            await gate.wait()
+
+        feed.offer((TOPIC, 0), recs(0, 1))
+        taking = asyncio.ensure_future(feed.take(50, ready=ready))
+        await asyncio.sleep(0.02)
+        assert not taking.done()
+        feed.offer((TOPIC, 1), recs(0, 2))  # arrives while the sink is busy
+        gate.set()
+        first = await taking
+        feed.offer((TOPIC, 0), recs(1, 50))
+        full = await feed.take(50, ready=ready)  # full: taken without asking
+        return first, full
+
+    first, full = run(go())
+    assert where(first) == [(0, 0), (1, 0), (1, 1)]  # one take, not two
+    assert len(full) == 50
+    assert calls == [1]
+
+
 def test_the_fetcher_waits_for_room_and_is_released_by_a_take() -> None:
     async def go() -> tuple[bool, bool]:
         feed = RawFeed(TOPIC, 4)

@@ -24,7 +24,7 @@ from streams.process_messages import (
     Take,
     TakeDone,
 )
-from streams.separate_backend import MESSAGE_MAX_BYTES, SeparateBackend
+from streams.separate_backend import MESSAGE_MAX_BYTES, SMALL_IN_FLIGHT_BYTES, SeparateBackend
 from streams.stages.decode import SourcePos
 
 TOPIC = "raw"
@@ -91,6 +91,34 @@ def test_a_take_is_sent_in_messages_of_bounded_size_in_order() -> None:
         assert [len(v or b"") for v in m.values] == [sizes[o] for o in m.offsets]
     seqs = [m.seq for m in messages]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_small_takes_pass_the_in_flight_limit_until_their_bytes_add_up() -> None:
+    """Live takes must reach the ingest process while it holds a take for its sink (takes
+    follow the sink); takes whose values add up to SMALL_IN_FLIGHT_BYTES wait as big ones."""
+    small = 1000
+    n_free = SMALL_IN_FLIGHT_BYTES // small  # sent before the limit holds the next
+
+    async def scenario() -> tuple[int, bool, int]:
+        proc, peer = await _pair(max_in_flight=1)
+        proc.assigned = {(TOPIC, 0)}
+        sent: list[Take] = []
+        for i in range(n_free):  # one take each, nothing answered
+            await asyncio.wait_for(proc.handle(_take([small], first=i), _no_ack), 5)
+            sent.append(await _recv_take(peer))
+        blocked = asyncio.ensure_future(proc.handle(_take([small], first=n_free), _no_ack))
+        await _recv_take(peer)  # sent, then it waits for a TakeDone
+        await asyncio.sleep(0.1)
+        waiting = not blocked.done()
+        peer.post(TakeDone(sent[-1].seq))  # done up to there: room again
+        await asyncio.wait_for(blocked, 5)
+        proc.stopping = True
+        return len(sent), waiting, proc._in_flight_bytes
+
+    n_sent, waiting, left = asyncio.run(scenario())
+    assert n_sent == n_free  # far beyond max_in_flight=1
+    assert waiting  # but not without bound
+    assert left == small  # only the last message is still in flight
 
 
 def test_a_rebalance_while_a_take_waits_ends_the_take_there() -> None:
