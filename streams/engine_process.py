@@ -63,6 +63,7 @@ from streams.process_messages import (
     Take,
     TakeDone,
 )
+from streams.raw_feed import SMALL_TAKE_BYTES
 from streams.registry_reader import RegistryReader
 from streams.stages.decode import SourcePos
 from streams.tasks import Background, every
@@ -219,7 +220,8 @@ class IngestServer:
         while True:
             take = await self._takes.get()
             self.positions = take.positions
-            if self._takes.empty() and len(take.offsets) < take_max:
+            if self._takes.empty() and len(take.offsets) < take_max and sum(
+                    len(v) for v in take.values if v is not None) < SMALL_TAKE_BYTES:
                 await runtime.ready_to_take()  # live: one take per insert
             # wait here, not inside handle(): between the generation check and handle()
             # nothing may yield, or a rebalance could slip in between

@@ -157,8 +157,7 @@ class RawConsumer:
     def __init__(self, k: KafkaSettings, feed: RawFeed, metrics: Metrics, *,
                  on_assign: Callable[[set[TP]], Awaitable[None]],
                  on_revoke: Rebalance,
-                 on_error: Callable[[BaseException], None],
-                 fetch_max_bytes: int = 50 << 20) -> None:
+                 on_error: Callable[[BaseException], None]) -> None:
         self.k = k
         self.topic = k.topic_raw
         self.group_id = raw_group_id(k)
@@ -170,12 +169,10 @@ class RawConsumer:
         self.book = OffsetBook()
         self.generation = 0  # moves at every revoke (which resets the fetch positions)
         self.paused = False
-        self._fetch_max_bytes = fetch_max_bytes
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = False
         self._commit_lock = asyncio.Lock()
         self._settled = asyncio.Event()  # set while no rebalance is in progress
-        self._tps: dict[TP, TopicPartition] = {}
 
     # -- what the worker calls ---------------------------------------------------------
     async def run(self) -> None:
@@ -260,7 +257,7 @@ class RawConsumer:
             if not offsets:
                 return
             try:
-                await consumer.commit({self._tp(tp): OffsetAndMetadata(off, "")
+                await consumer.commit({TopicPartition(*tp): OffsetAndMetadata(off, "")
                                        for tp, off in offsets.items()})
             except KafkaError as e:
                 log.warning("committing %d raw partitions failed (%s): tried again on the "
@@ -278,7 +275,6 @@ class RawConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=k.fetch_max_wait_ms,
-            fetch_max_bytes=self._fetch_max_bytes,
             session_timeout_ms=int(k.session_timeout_s * 1000),
             heartbeat_interval_ms=int(max(0.5, k.session_timeout_s / 4) * 1000),
             rebalance_timeout_ms=int(max(k.session_timeout_s * 2, 20.0) * 1000),
@@ -331,12 +327,6 @@ class RawConsumer:
                 await self.commit()
             except Exception:
                 log.exception("committing the raw partitions failed")
-
-    def _tp(self, tp: TP) -> TopicPartition:
-        out = self._tps.get(tp)
-        if out is None:
-            out = self._tps[tp] = TopicPartition(*tp)
-        return out
 
     async def _revoked(self, revoked: Iterable[TopicPartition]) -> None:
         self.generation += 1

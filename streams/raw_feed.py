@@ -32,6 +32,11 @@ log = logging.getLogger("blo.raw_feed")
 
 TP = tuple[str, int]
 
+SMALL_TAKE_BYTES = 1 << 20
+"""A take with fewer record values than this (and fewer records than ``take_max``) is small:
+live traffic. Only a small take waits for the sink (``BLO_BATCH_TAKE_FOLLOWS_SINK_S``); a
+larger one is a backlog's, taken at once so that processing overlaps the insert in flight."""
+
 
 class FetchedRecord(Protocol):
     """What the feed reads of an aiokafka ``ConsumerRecord``."""
@@ -120,14 +125,14 @@ class RawFeed:
 
     async def take(self, max_records: int, linger_s: float = 0.0,
                    ready: Callable[[], Awaitable[object]] | None = None) -> list[RawRecord]:
-        """Wait for the first record, then take what is there. A take smaller than
-        ``max_records`` first awaits ``ready`` (the backend: until its sink would write the
+        """Wait for the first record, then take what is there. A small take (fewer than
+        ``max_records`` records and :data:`SMALL_TAKE_BYTES`) first awaits ``ready`` (the backend: until its sink would write the
         take at once) and then, with ``linger_s`` > 0, up to that long after the first
         record for more."""
         while not self._size:
             self._arrived.clear()
             await self._arrived.wait()
-        if ready is not None and self._size < max_records:
+        if ready is not None and self._size < max_records and self._bytes < SMALL_TAKE_BYTES:
             await ready()
         if linger_s > 0 and self._size < max_records:
             deadline = time.monotonic() + linger_s

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from streams.ingest import RawRecord
-from streams.raw_feed import RawFeed, take_loop
+from streams.raw_feed import SMALL_TAKE_BYTES, RawFeed, take_loop
 
 TOPIC = "raw"
 
@@ -137,6 +137,19 @@ def test_a_take_that_is_not_full_waits_for_ready_and_what_arrives_meanwhile_join
     assert where(first) == [(0, 0), (1, 0), (1, 1)]  # one take, not two
     assert len(full) == 50
     assert calls == [1]
+
+
+def test_a_take_of_a_backlogs_bytes_does_not_wait_for_ready() -> None:
+    async def never() -> None:
+        await asyncio.Event().wait()
+
+    async def go() -> list[RawRecord]:
+        feed = RawFeed(TOPIC, 100)
+        big = Rec(0, b"x" * SMALL_TAKE_BYTES)  # one batched record of many events
+        feed.offer((TOPIC, 0), [big])
+        return await asyncio.wait_for(feed.take(50, ready=never), 5)
+
+    assert where(run(go())) == [(0, 0)]
 
 
 def test_the_fetcher_waits_for_room_and_is_released_by_a_take() -> None:
