@@ -61,7 +61,6 @@ from streams.process_messages import (
     Take,
     TakeDone,
 )
-from streams.raw_feed import SMALL_TAKE_BYTES
 from streams.tasks import Background
 
 log = logging.getLogger("blo.ingest.offload")
@@ -71,7 +70,7 @@ MESSAGE_MAX_BYTES = 8 * 1024 * 1024
 """Record values per take message: bounds the memory a take holds in the socket and the
 ingest process, and lets that process start on a big take before all of it has crossed."""
 
-SMALL_IN_FLIGHT_BYTES = SMALL_TAKE_BYTES
+SMALL_IN_FLIGHT_BYTES = 1 << 20
 """Take messages in flight beyond ``max_in_flight`` are allowed while their values add up to
 less than this: live traffic's small takes must reach the ingest process while it waits for
 its sink (``BLO_BATCH_TAKE_FOLLOWS_SINK_S``) and join the take it is holding, instead of
