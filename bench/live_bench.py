@@ -283,7 +283,8 @@ def offer(worker: Worker, ch: Any, db: str, broker: TansuBroker, topic: str,
         "counters": {k: m1.get(k, 0) - m0.get(k, 0) for k in (
             "blo_records_consumed_total", "blo_sink_flushes_total", "blo_sink_flush_seconds_sum",
             "blo_sink_flush_seconds_count", "blo_window_rows_emitted_total",
-            "blo_alert_input_records_total", "blo_consumer_pauses_total")},
+            "blo_alert_input_records_total", "blo_consumer_pauses_total",
+            "blo_ingest_take_records_count", "blo_ingest_take_records_sum")},
     }
     # kept up: everything visible, rows visible at ≥ 90 % of the rate sent, and the tail
     # after the offer no longer than the latency the offer itself saw (a worker falling
@@ -348,6 +349,10 @@ def report(res: dict[str, Any]) -> str:
             f"{k['blo_window_rows_emitted_total']:,.0f} window rows emitted, "
             f"{k['blo_alert_input_records_total']:,.0f} alert input records, "
             f"{k['blo_consumer_pauses_total']:.0f} backpressure pauses")
+        takes = k.get("blo_ingest_take_records_count", 0)
+        if takes:  # blo_ingest_take_records (since session 13)
+            add(f"{'':>11}takes: {takes:,.0f} ({takes / x['offer_s']:.1f}/s), "
+                f"{k['blo_ingest_take_records_sum'] / takes:,.0f} records each on average")
     for x in res["live"]:
         if x["rate_offered"] == 1000:
             r = x["cpu_us_per_event"] / b["cpu_us_per_event"]

@@ -211,12 +211,13 @@ class BatchSettings(BaseSettings):
         "processed, the next one grows by itself, so takes are small when traffic is light "
         "and large when it is heavy; more trades CPU per event for latency)")
     take_follows_sink_s: float = Field(
-        0.25, ge=0, le=60, description="adaptive batching of takes: a take smaller than "
-        "take_max waits, at most this long, until the sink would write its events at once "
-        "(no insert of them in flight, the last one sink_min_interval_s ago), so that live "
-        "traffic is processed in one take per insert instead of many small ones; rows "
-        "taken earlier would wait in the sink's buffer for that insert anyway. An idle "
-        "worker takes at once. 0: take at once whatever the sink is doing")
+        0.25, ge=0, le=60, description="adaptive batching of takes: a small take (light "
+        "traffic: under 64 KiB of records) waits, at most this long, until the sink would "
+        "write its events at once (no insert of them in flight, the last one "
+        "sink_min_interval_s ago), so that light traffic is processed in one take per "
+        "insert instead of many small ones; rows taken earlier would wait in the sink's "
+        "buffer for that insert anyway. An idle worker takes at once. 0: take at once "
+        "whatever the sink is doing")
     slice_max_bytes: int = Field(
         4 * 1024 * 1024, ge=1024,
         description="a take is processed and written in slices of at most this many value "

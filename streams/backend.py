@@ -86,8 +86,8 @@ class IngestBackend(Protocol):
         durable, in offset order per partition. May wait (backpressure)."""
 
     async def ready_to_take(self) -> None:
-        """Called by the take loop once a take has its first record and is not full: return
-        when it should be taken (``BLO_BATCH_TAKE_FOLLOWS_SINK_S``; at once where the sink
+        """Called by the take loop once a take has its first record, if the take is small
+        (``streams.raw_feed.SMALL_TAKE_BYTES``): return when it should be taken (``BLO_BATCH_TAKE_FOLLOWS_SINK_S``; at once where the sink
         is in another process, which waits on its own)."""
 
     async def assign(self, tps: set[TP]) -> None:

@@ -220,9 +220,10 @@ class IngestServer:
         while True:
             take = await self._takes.get()
             self.positions = take.positions
-            if self._takes.empty() and len(take.offsets) < take_max and sum(
-                    len(v) for v in take.values if v is not None) < SMALL_TAKE_BYTES:
-                await runtime.ready_to_take()  # live: one take per insert
+            waited = self._takes.empty() and len(take.offsets) < take_max and sum(
+                len(v) for v in take.values if v is not None) < SMALL_TAKE_BYTES
+            if waited:
+                await runtime.ready_to_take()  # light traffic: one take per insert
             # wait here, not inside handle(): between the generation check and handle()
             # nothing may yield, or a rebalance could slip in between
             if not runtime.registry_ready.is_set():
@@ -230,8 +231,8 @@ class IngestServer:
                 await runtime.registry_ready.wait()
             if windows is not None and not windows.ready.is_set():
                 await windows.ready.wait()  # the new assignment's state being restored
-            takes = [take]  # and whatever arrived meanwhile joins it
-            while not self._takes.empty():
+            takes = [take]
+            while waited and not self._takes.empty():  # what arrived meanwhile joins it
                 takes.append(self._takes.get_nowait())
             self.positions = takes[-1].positions
             records = [RawRecord(v, SourcePos(t.topic, p, o))

@@ -10,9 +10,9 @@ Faust's per-record path was more than half of a worker's CPU (docs/performance.m
 worker is idle the first fetch is taken at once; while the backend is busy with a take,
 fetches pile up in the feed and the next take gets them all. ``linger_s`` (``BLO_BATCH_TAKE_
 WITHIN_S``, 0 by default) may hold a small take a little longer for more. Before that, a
-take that is not full waits until the backend's sink would write it at once
+small take (light traffic) waits until the backend's sink would write it at once
 (``BLO_BATCH_TAKE_FOLLOWS_SINK_S``, :meth:`streams.backend.IngestBackend.ready_to_take`):
-what arrives meanwhile joins it, so live traffic makes one take per insert.
+what arrives meanwhile joins it, so light traffic makes one take per insert.
 """
 
 from __future__ import annotations
@@ -129,9 +129,9 @@ class RawFeed:
     async def take(self, max_records: int, linger_s: float = 0.0,
                    ready: Callable[[], Awaitable[object]] | None = None) -> list[RawRecord]:
         """Wait for the first record, then take what is there. A small take (fewer than
-        ``max_records`` records and :data:`SMALL_TAKE_BYTES`) first awaits ``ready`` (the backend: until its sink would write the
-        take at once) and then, with ``linger_s`` > 0, up to that long after the first
-        record for more."""
+        ``max_records`` records and :data:`SMALL_TAKE_BYTES`) first awaits ``ready`` (the
+        backend: until its sink would write the take at once) and then, with ``linger_s``
+        > 0, up to that long after the first record for more."""
         while not self._size:
             self._arrived.clear()
             await self._arrived.wait()

@@ -134,8 +134,8 @@ class IngestRuntime:
     # -- called by the agent -----------------------------------------------------------
     async def ready_to_take(self) -> None:
         """Wait, at most ``BLO_BATCH_TAKE_FOLLOWS_SINK_S``, until the sink would write the
-        events of a take at once: the take loops call this once a take has its first record
-        and is not full, so that live traffic makes one take per insert (docs/performance.md,
+        events of a take at once: the take loops call this once a small take has its first
+        record, so that light traffic makes one take per insert (docs/performance.md,
         "Takes follow the sink")."""
         await self.sink.writable("events", self.take_follows_sink_s)
 
