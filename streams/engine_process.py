@@ -63,7 +63,7 @@ from streams.process_messages import (
     Take,
     TakeDone,
 )
-from streams.raw_feed import SMALL_TAKE_BYTES
+from streams.raw_feed import is_small_take, value_bytes
 from streams.registry_reader import RegistryReader
 from streams.stages.decode import SourcePos
 from streams.tasks import Background, every
@@ -220,9 +220,9 @@ class IngestServer:
         while True:
             take = await self._takes.get()
             self.positions = take.positions
-            waited = self._takes.empty() and len(take.offsets) < take_max and sum(
-                len(v) for v in take.values if v is not None) < SMALL_TAKE_BYTES
-            if waited:
+            small = self._takes.empty() and is_small_take(
+                len(take.offsets), value_bytes(take.values), take_max)
+            if small:
                 await runtime.ready_to_take()  # light traffic: one take per insert
             # wait here, not inside handle(): between the generation check and handle()
             # nothing may yield, or a rebalance could slip in between
@@ -232,7 +232,7 @@ class IngestServer:
             if windows is not None and not windows.ready.is_set():
                 await windows.ready.wait()  # the new assignment's state being restored
             takes = [take]
-            while waited and not self._takes.empty():  # what arrived meanwhile joins it
+            while small and not self._takes.empty():  # what arrived meanwhile joins it
                 takes.append(self._takes.get_nowait())
             self.positions = takes[-1].positions
             records = [RawRecord(v, SourcePos(t.topic, p, o))

@@ -135,7 +135,7 @@ class RawFeed:
         while not self._size:
             self._arrived.clear()
             await self._arrived.wait()
-        if ready is not None and self._size < max_records and self._bytes < SMALL_TAKE_BYTES:
+        if ready is not None and is_small_take(self._size, self._bytes, max_records):
             await ready()
         if linger_s > 0 and self._size < max_records:
             deadline = time.monotonic() + linger_s
@@ -156,7 +156,17 @@ class RawFeed:
 
 
 def _value_bytes(records: Sequence[FetchedRecord]) -> int:
-    return sum(len(r.value) for r in records if r.value is not None)
+    return value_bytes(r.value for r in records)
+
+
+def value_bytes(values: Iterable[bytes | None]) -> int:
+    """Bytes of record values (a tombstone's None counts 0)."""
+    return sum(len(v) for v in values if v is not None)
+
+
+def is_small_take(n_records: int, n_bytes: int, take_max: int) -> bool:
+    """Light traffic (:data:`SMALL_TAKE_BYTES`): the only takes that wait for the sink."""
+    return n_records < take_max and n_bytes < SMALL_TAKE_BYTES
 
 
 Handle = Callable[[list[RawRecord], Callable[[RawRecord], Awaitable[object]]], Awaitable[None]]

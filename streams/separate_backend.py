@@ -61,6 +61,7 @@ from streams.process_messages import (
     Take,
     TakeDone,
 )
+from streams.raw_feed import value_bytes
 from streams.tasks import Background
 
 log = logging.getLogger("blo.ingest.offload")
@@ -267,7 +268,7 @@ class SeparateBackend:
                 q.append(rec)
             seq = next(self._seq)
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            nbytes = sum(len(r.value) for r in chunk if r.value is not None)
+            nbytes = value_bytes(r.value for r in chunk)
             self._in_flight.append((seq, done, nbytes))
             self._in_flight_bytes += nbytes
             await self._send(Take(seq, generation, self.raw_topic,
