@@ -19,6 +19,7 @@ from schemas.fields import (
     Amount,
     Count,
     CountryCode,
+    JsonInt,
     Label,
     Lax,
     NationalityCode,
@@ -61,7 +62,7 @@ class EventEnvelope(StrictModel):
     event_id: Uuid
     """Unique id of the event. Stations derive it as uuid5(EVENT_NAMESPACE,
     '<station_id>:<source_seq>') so a resent event keeps its id."""
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], JsonInt]
     """Version of the event schema; 1."""
     event_type: str
     """Kind of event; selects the type-specific fields."""

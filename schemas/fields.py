@@ -49,7 +49,11 @@ Lax = Strict(False)
 
 class _Rfc3339:
     """Core schema of :data:`Timestamp`: an aware datetime, or an RFC 3339 string with an
-    offset parsed into one. One custom error for every bad form."""
+    offset parsed into one. One custom error for every bad form.
+
+    JSON input (``validate_json``) takes the string form only: pydantic's strict datetime
+    reads any ISO 8601 text from JSON (``2024-05-01T03:30Z``, nanoseconds, ``+0500``), which
+    the pattern refuses, so JSON bytes and their decoded value are judged alike."""
 
     @classmethod
     def __get_pydantic_core_schema__(
@@ -65,8 +69,8 @@ class _Rfc3339:
             [core_schema.datetime_schema(strict=True, tz_constraint="aware"), from_text],
             mode="left_to_right",
         )
-        return core_schema.custom_error_schema(
-            either, custom_error_type="timestamp", custom_error_message=TIMESTAMP_ERROR
+        return core_schema.json_or_python_schema(
+            json_schema=_timestamp_error(from_text), python_schema=_timestamp_error(either)
         )
 
     @classmethod
@@ -74,6 +78,38 @@ class _Rfc3339:
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         return {"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}
+
+
+def _timestamp_error(schema: core_schema.CoreSchema) -> core_schema.CoreSchema:
+    return core_schema.custom_error_schema(
+        schema, custom_error_type="timestamp", custom_error_message=TIMESTAMP_ERROR
+    )
+
+
+class JsonInt:
+    """Marker for an integer ``Literal``: JSON input must write it as an integer.
+
+    pydantic's literal validator takes ``1.0`` and ``true`` for ``1`` from JSON bytes (not
+    from their decoded value, in a strict model), so JSON input is first checked as a strict
+    integer; Python input and the JSON Schema are the literal's own."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        literal = handler(source)
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.chain_schema([core_schema.int_schema(strict=True), literal]),
+            python_schema=literal,
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        if schema["type"] == "json-or-python":
+            return handler(schema["python_schema"])
+        return handler(schema)
 
 
 def _check_country(code: str) -> str:

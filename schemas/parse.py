@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas.events import EVENT_MODELS, SCHEMA_VERSION, Event
@@ -30,6 +30,11 @@ EVENT_TYPES: frozenset[str] = frozenset(EVENT_MODELS)
 _VALIDATE: Mapping[str, Callable[[object], Event]] = MappingProxyType(
     {name: model.__pydantic_validator__.validate_python for name, model in EVENT_MODELS.items()}
 )
+
+# The union and the batch of it, validated straight from a record's bytes (parse_valid_json).
+_ONE_FROM_JSON: Callable[[bytes], Event] = TypeAdapter(Event).validator.validate_json
+_MANY_FROM_JSON: Callable[[bytes], list[Event]] = \
+    TypeAdapter(list[Event]).validator.validate_json
 
 NOT_AN_EVENT = "not_an_event"
 UNKNOWN_EVENT_TYPE = "unknown_event_type"
@@ -209,3 +214,43 @@ def parse_event(obj: object, *, now: datetime, max_future_skew: timedelta) -> Ev
             f"({now.isoformat()}); check the station clock",
         )
     return event
+
+
+def parse_valid_json(value: bytes, *, now: datetime, max_future_skew: timedelta
+                     ) -> list[Event] | None:
+    """Every event of a record (one event object, or a non-empty array of them) validated
+    straight from its JSON bytes, when *all* of them are valid; ``None`` otherwise.
+
+    The fast path of a clean record: pydantic-core parses and validates in one pass, without
+    the decoded dicts in between (about 2.5 µs an event less than decoding and then
+    :func:`parse_event` on each element). ``None`` says only "not all valid": the caller
+    then judges the record element by element (decode, then :func:`parse_event`), which
+    alone gives the reasons. So an error costs a record its fast path, never its verdicts.
+
+    What this accepts, :func:`parse_event` accepts, as equal events (a test checks it on
+    mutations of every field): the models read JSON as they read its decoded value
+    (:class:`schemas.fields.JsonInt`, the JSON side of :data:`schemas.fields.Timestamp`);
+    a value orjson refuses but pydantic's parser reads (``NaN``, ``Infinity``, ``1e400``)
+    is a non-finite float, which no field takes (``allow_inf_nan=False``); an integer
+    beyond 64 bits is out of every integer field's bounds, and in a float field is the same
+    float either way. Only a record beginning with ``{`` or ``[`` is tried (leading white
+    space takes the element-wise path)."""
+    if now.tzinfo is None:
+        raise ValueError("parse_valid_json: now must be timezone-aware")
+    first = value[:1]
+    try:
+        if first == b"{":
+            events = [_ONE_FROM_JSON(value)]
+        elif first == b"[":
+            events = _MANY_FROM_JSON(value)
+        else:
+            return None
+    except ValidationError:
+        return None
+    if not events:
+        return None
+    limit = now + max_future_skew
+    for event in events:
+        if event.occurred_at > limit:
+            return None
+    return events

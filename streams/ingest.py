@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -54,7 +54,7 @@ from streams.stages.rows import (
     revision_row,
     withdrawn_row,
 )
-from streams.stages.validate import Rejected, validate
+from streams.stages.validate import Rejected, validate, validate_all
 
 __all__ = ["BatchOutcome", "Correction", "IngestPlan", "IngestPolicy", "IngestProcessor",
            "RawRecord"]
@@ -273,7 +273,13 @@ class IngestProcessor:
     def _prepare_record(self, rec: RawRecord, now: datetime, out: BatchOutcome,
                         candidates: list[Candidate]) -> None:
         p = self.policy
-        decoded = decode_record(rec.value, p.max_record_bytes)
+        value = rec.value
+        fast = validate_all(value, now=now, max_future_skew=p.max_future_skew) \
+            if value is not None and len(value) <= p.max_record_bytes else None
+        if fast is not None:  # every element valid: validated from the bytes in one pass
+            self._accept_record(rec, now, out, candidates, list(enumerate(fast)), None)
+            return
+        decoded = decode_record(value, p.max_record_bytes)
         if not isinstance(decoded, list):
             out.events_seen += 1
             out.dead_letters.append(
@@ -284,27 +290,45 @@ class IngestProcessor:
             )
             out.done.append(rec)
             return
-        rec.n_events = len(decoded)
         valid: list[tuple[int, AnyEvent]] = []
-        unknown: str | None = None  # the first unregistered station of the record
         for i, element in enumerate(decoded):
             event = validate(i, element, now=now, max_future_skew=p.max_future_skew)
             if isinstance(event, Rejected):
                 self._dead(out, rec, event, now)
                 continue
-            if unknown is None and not self.registry.known(event.station_id):
-                unknown = event.station_id
             valid.append((i, event))
-        out.events_seen += len(decoded)
+        rec.n_events = len(decoded)
+        self._accept_record(rec, now, out, candidates, valid, decoded)
+
+    def _accept_record(self, rec: RawRecord, now: datetime, out: BatchOutcome,
+                       candidates: list[Candidate], valid: list[tuple[int, AnyEvent]],
+                       decoded: list[object] | None) -> None:
+        """The rest of a decoded record's step: its ``valid`` elements (index, event) are
+        enriched into candidates, or the whole record is held for its unknown station.
+        ``decoded``: the record's decoded elements, None when none was needed yet (every
+        element valid: decoded here only if enriching rejects one)."""
+        p = self.policy
+        if decoded is not None:
+            n_events = len(decoded)
+        else:
+            n_events = rec.n_events = len(valid)
+        registry = self.registry
+        unknown = next((e.station_id for _, e in valid if not registry.known(e.station_id)),
+                       None)  # the first unregistered station of the record
+        out.events_seen += n_events
         if unknown is not None and self._try_hold(rec, unknown, now, out):
             # the whole record waits; its valid elements are validated again on release
-            out.events_seen -= len(decoded)
+            out.events_seen -= n_events
             out.dead_letters = [d for d in out.dead_letters if d.source is not rec.source]
             return
         for i, event in valid:
-            station = enrich(i, decoded[i], event, self.registry, p.hold_for)
+            station = enrich(i, None, event, registry, p.hold_for)
             if isinstance(station, Rejected):
-                self._dead(out, rec, station, now)
+                if decoded is None:  # the fast path's record, decoded for its dead letter
+                    again = decode_record(rec.value, p.max_record_bytes)
+                    decoded = again if isinstance(again, list) else []
+                element = decoded[i] if i < len(decoded) else None
+                self._dead(out, rec, replace(station, element=element), now)
                 continue
             candidates.append(candidate(event, station, rec, i))
         out.done.append(rec)

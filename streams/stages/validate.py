@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from schemas.events import AnyEvent
-from schemas.parse import EventRejected, Path, parse_event
+from schemas.parse import EventRejected, Path, parse_event, parse_valid_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +42,12 @@ def validate(index: int, element: object, *, now: datetime, max_future_skew: tim
             tuple(f"{p.field}: {p.message}" if p.field else p.message for p in rej.reasons),
             rej.withheld,
         )
+
+
+def validate_all(value: bytes, *, now: datetime, max_future_skew: timedelta
+                 ) -> list[AnyEvent] | None:
+    """Every event of a record, validated straight from its bytes, when all of them are
+    valid (the fast path, :func:`schemas.parse.parse_valid_json`); None when any is not (or
+    the record is not JSON): then decode it and :func:`validate` each element, which alone
+    says why."""
+    return parse_valid_json(value, now=now, max_future_skew=max_future_skew)

@@ -448,3 +448,69 @@ def test_a_plan_whose_ids_are_all_cached_asks_for_nothing() -> None:
     out = run(proc, [record(e)], store=store)
     assert store.asked == [] and len(out.event_rows) == 1
 
+
+
+# -- the fast path of a clean record -----------------------------------------------------
+def _both_ways(value: bytes) -> tuple[BatchOutcome, BatchOutcome]:
+    """``value`` processed as is, and as the element-wise path reads it (white space before
+    it keeps a record off the fast path; orjson reads it alike), at the same position."""
+    pos = SourcePos(TOPIC, 0, next(_offsets))
+    fast = run(processor(), [RawRecord(value, pos)])
+    slow = run(processor(), [RawRecord(b" " + value, pos)])
+    return fast, slow
+
+
+def test_a_clean_record_makes_the_same_rows_as_its_element_wise_reading() -> None:
+    batch = [event("KZ-KORDAI", t) for t in
+             ("crossing", "inspection", "seizure", "detention", "incident", "count_report")]
+    batch.append(event("KZ-KORDAI", "liaison_message", to_blo="KG-AK-JOL"))
+    batch.append(event("TJ-PYANJ", "seizure", quantity=3, unit="g",
+                       reported_at="2024-05-01T08:31:00.123456+05:00"))
+    for value in (json.dumps(batch).encode(), json.dumps(batch[2]).encode()):
+        fast, slow = _both_ways(value)
+        assert fast.event_rows and not fast.dead_letters
+        assert fast.event_rows == slow.event_rows  # payloads and body hashes included
+        assert fast.new_rows == slow.new_rows
+        assert fast.accepted_by_type == slow.accepted_by_type
+        n = len(batch) if value.startswith(b"[") else 1
+        assert fast.events_seen == slow.events_seen == len(fast.event_rows) == n
+
+
+def test_an_element_that_enriching_rejects_keeps_its_decoded_dead_letter() -> None:
+    ok = event("KZ-KORDAI", "liaison_message", to_blo="KG-AK-JOL")
+    bad = event("KZ-KORDAI", "liaison_message", to_blo="TJ-PYANJ")  # valid, refused by rule
+    fast, slow = _both_ways(json.dumps([ok, bad]).encode())
+    assert reasons(fast) == reasons(slow) == ["rule_violation"]
+    assert fast.dead_letters == slow.dead_letters
+    assert fast.dead_letters[0].element_index == 1
+    assert fast.dead_letters[0].event_id == bad["event_id"]
+    assert json.loads(fast.dead_letters[0].payload) == bad
+    assert fast.event_rows == slow.event_rows and len(fast.event_rows) == 1
+
+
+def test_a_clean_record_is_validated_without_decoding_it(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    import streams.ingest as ingest_module
+
+    decoded: list[bytes | None] = []
+    real = ingest_module.decode_record
+
+    def counting(value: bytes | None, max_bytes: int) -> Any:
+        decoded.append(value)
+        return real(value, max_bytes)
+
+    monkeypatch.setattr(ingest_module, "decode_record", counting)
+    clean = json.dumps([event(), event()]).encode()
+    one_bad = json.dumps([event(), event(persons=-1)]).encode()
+    out = run(processor(), [record(clean), record(one_bad)])
+    assert decoded == [one_bad]  # the clean record took the fast path
+    assert len(out.event_rows) == 3 and reasons(out) == ["invalid"]
+    assert out.dead_letters[0].element_index == 1
+
+
+def test_a_clean_record_of_an_unknown_station_is_held_as_a_whole() -> None:
+    value = json.dumps([event("UZ-NEW-POST"), event("KZ-KORDAI")]).encode()
+    proc = processor()
+    out = run(proc, [record(value)])
+    assert out.held and not out.event_rows and out.events_seen == 0
+    assert proc.held_events == 2
