@@ -106,7 +106,9 @@ def _fast_canonical(event: EventEnvelope, model: type[EventEnvelope]) -> str | N
     """The canonical text through orjson (about 2x faster than the definition below), or
     None where orjson would not write exactly what :data:`_ENCODER` writes (a unit test
     compares the two for every event type, float range and string class)."""
-    data = event.model_dump(exclude_none=True)  # UUIDs, datetimes, enums as objects
+    # model_dump(exclude_none=True) without its wrapper (~0.4 µs): UUIDs, datetimes and
+    # enums as objects
+    data = event.__pydantic_serializer__.to_python(event, exclude_none=True)
     if not _orjson_safe(data, _FLOAT_FIELDS[model]):
         return None
     for name in _TIME_FIELDS[model]:

@@ -208,7 +208,9 @@ class IngestProcessor:
         by_type, newest = out.accepted_by_type, out.newest_by_station
         rows: list[Row] = []
         new_rows: list[Row] = []
-        in_batch: dict[UUID, list[Row]] = {}  # live rows of ids written by this batch
+        # live rows of the ids written by this batch (by the id's integer: cheaper to hash
+        # than the UUID)
+        in_batch: dict[int, list[Row]] = {}
         for c in accepted:
             ev = c.event
             if c.verdict == Verdict.STALE:
@@ -217,14 +219,15 @@ class IngestProcessor:
             row = event_row(ev, c.station, body_hash=c.hash, payload=c.payload,
                             ingested_at=now, source=c.record.source, tablet_mass_mg=tablet)
             if ev.revision:
-                prior = in_batch.get(ev.event_id)
+                key = ev.event_id.int
+                prior = in_batch.get(key)
                 if prior is None:
                     prior = list((live or {}).get(ev.event_id, ()))
                 live_row = self._revise(out, rows, row, prior, now)
-                in_batch[ev.event_id] = [] if live_row is None else [live_row]
+                in_batch[key] = [] if live_row is None else [live_row]
             else:
                 rows.append(row)
-                in_batch[ev.event_id] = [row]
+                in_batch[ev.event_id.int] = [row]
             if c.new:
                 new_rows.append(row)
             by_type[ev.event_type] = by_type.get(ev.event_type, 0) + 1

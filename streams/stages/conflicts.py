@@ -84,16 +84,17 @@ class Verdict:
 
 class BodyHashes:
     """A bounded cache of ``event_id → what is stored`` (least recently seen dropped
-    first)."""
+    first). Keyed by the id's 128-bit integer: a ``UUID`` hashes in Python code, several
+    times per event here, its integer in C."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._hashes: OrderedDict[UUID, Stored] = OrderedDict()
+        self._hashes: OrderedDict[int, Stored] = OrderedDict()
 
     def missing(self, candidates: Sequence[Candidate]) -> list[UUID]:
         """The ids of ``candidates`` the cache does not hold (look these up)."""
         cache = self._hashes
-        return [c.event.event_id for c in candidates if c.event.event_id not in cache]
+        return [c.event.event_id for c in candidates if c.event.event_id.int not in cache]
 
     def resolve(self, candidates: Sequence[Candidate], stored: Mapping[UUID, str]
                 ) -> tuple[list[Candidate], list[tuple[Candidate, Rejected]]]:
@@ -106,28 +107,30 @@ class BodyHashes:
         and an ``id_conflict`` otherwise."""
         # the answers are consulted as such, not only through the cache: a batch may hold
         # more stored ids than the cache keeps
-        answers = {eid: parse_stored(h) for eid, h in stored.items()}
+        answers = {eid.int: parse_stored(h) for eid, h in stored.items()}
         cache = self._hashes
+        remember = self._remember
         accepted: list[Candidate] = []
         conflicts: list[tuple[Candidate, Rejected]] = []
         for c in candidates:
             ev = c.event
             eid = ev.event_id
+            key = eid.int
             rev = ev.revision or 0
-            known = cache.get(eid)
+            known = cache.get(key)
             if known is None:
-                known = answers.get(eid)
+                known = answers.get(key)
             if known is None:
                 c.verdict = Verdict.NEW
             elif rev > known.revision:
                 c.verdict = Verdict.REVISES
             elif rev < known.revision:
                 c.verdict = Verdict.STALE
-                self._remember(eid, known)
+                remember(key, known)
                 accepted.append(c)
                 continue
             elif known.hash != c.hash:
-                self._remember(eid, known)
+                remember(key, known)
                 what = "revision" if rev else "event_id"
                 conflicts.append((c, Rejected(c.index, orjson.loads(c.payload), ("id_conflict",), (
                     (f"{what}: {eid} revision {rev} was already received with a different "
@@ -136,19 +139,23 @@ class BodyHashes:
                 continue
             else:
                 c.verdict = Verdict.SAME
-            self._remember(eid, Stored(rev, ev.event_type == "void", c.hash))
+            remember(key, Stored(rev, ev.event_type == "void", c.hash))
             # a revision is never counted as new, even of an id never stored (its original
             # lost, or a report added by a revised file): the windows recount it instead
             c.new = c.verdict == Verdict.NEW and not rev
             accepted.append(c)
         return accepted, conflicts
 
+    def known(self, event_id: UUID) -> Stored | None:
+        """What the cache holds of ``event_id`` (None: not cached)."""
+        return self._hashes.get(event_id.int)
+
     def clear(self) -> None:
         self._hashes.clear()
 
-    def _remember(self, event_id: UUID, state: Stored) -> None:
+    def _remember(self, key: int, state: Stored) -> None:
         cache = self._hashes
-        cache[event_id] = state
-        cache.move_to_end(event_id)
+        cache[key] = state
+        cache.move_to_end(key)
         if len(cache) > self.size:
             cache.popitem(last=False)

@@ -154,7 +154,7 @@ def test_a_void_revises_and_leaves_the_id_voided() -> None:
     accepted, _ = bh.resolve([cand(v)], {eid(e): hash_of(e)})
     assert [(c.event.event_type, c.verdict, c.new) for c in accepted] == [
         ("void", Verdict.REVISES, False)]
-    assert bh._hashes[eid(e)] == Stored(1, True, hash_of(v))
+    assert bh.known(eid(e)) == Stored(1, True, hash_of(v))
     # the void redelivered is SAME; the original again STALE; a revision 1 of another body
     # (the same number as the void) a conflict; revision 2 brings it back
     accepted, conflicts = bh.resolve(
@@ -163,7 +163,7 @@ def test_a_void_revises_and_leaves_the_id_voided() -> None:
     assert verdicts(accepted) == [(1, Verdict.SAME, False), (0, Verdict.STALE, False),
                                   (2, Verdict.REVISES, False)]
     assert [r.reasons for _, r in conflicts] == [("id_conflict",)]
-    assert bh._hashes[eid(e)] == Stored(2, False, hash_of(revision(e, 2, persons=5)))
+    assert bh.known(eid(e)) == Stored(2, False, hash_of(revision(e, 2, persons=5)))
 
 
 def test_a_stored_void_found_by_the_lookup() -> None:
@@ -174,7 +174,7 @@ def test_a_stored_void_found_by_the_lookup() -> None:
                                      {eid(e): f"2/1/{hash_of(v)}"})
     assert conflicts == []
     assert verdicts(accepted) == [(1, Verdict.STALE, False), (2, Verdict.SAME, False)]
-    assert bh._hashes[eid(e)] == Stored(2, True, hash_of(v))
+    assert bh.known(eid(e)) == Stored(2, True, hash_of(v))
 
 
 def test_a_revision_of_an_id_never_stored_is_new_but_not_counted() -> None:
@@ -190,7 +190,7 @@ def test_a_void_of_an_unknown_id_is_new_not_counted_and_voids_the_id() -> None:
     bh = BodyHashes(100)
     accepted, conflicts = bh.resolve([cand(v)], {})
     assert conflicts == [] and verdicts(accepted) == [(1, Verdict.NEW, False)]
-    assert bh._hashes[eid(e)] == Stored(1, True, hash_of(v))
+    assert bh.known(eid(e)) == Stored(1, True, hash_of(v))
     # the original arriving after its void is skipped
     accepted, _ = bh.resolve([cand(e)], {})
     assert verdicts(accepted) == [(0, Verdict.STALE, False)]
@@ -219,7 +219,7 @@ def test_eviction_drops_the_least_recently_seen_and_keeps_the_latest_state() -> 
     # a's state is its revision 1: the original again is stale, without a lookup
     accepted, _ = bh.resolve([cand(a)], {})
     assert verdicts(accepted) == [(0, Verdict.STALE, False)]
-    assert bh._hashes[eid(a)] == Stored(1, False, hash_of(a1))
+    assert bh.known(eid(a)) == Stored(1, False, hash_of(a1))
 
 
 def test_an_evicted_id_is_resolved_by_the_lookup_again() -> None:
