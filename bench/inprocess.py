@@ -111,15 +111,23 @@ def bench_inprocess(backlog: Backlog, take_max: int, sink_rows: int,
 def stage_breakdown(backlog: Backlog, registry: Registry, policy: Any,
                     sample: int = 20000) -> dict[str, float]:
     """µs per event of each per-event step, on a sample, one at a time (single core)."""
+    values = [v for _, v in backlog.single[:sample]]
+    now = datetime.now(UTC)
+    gc.collect()
+    gc.freeze()  # as the worker does (blo.worker): the collector does not walk the backlog
+    try:
+        return _stages(values, backlog, registry, policy, now)
+    finally:
+        gc.unfreeze()
+
+
+def _stages(values: list[bytes], backlog: Backlog, registry: Registry, policy: Any,
+            now: datetime) -> dict[str, float]:
     from schemas.identity import canonical_json_and_hash
     from schemas.parse import parse_event, parse_valid_json
     from streams.stages.decode import SourcePos, decode_record
     from streams.stages.rows import event_row
 
-    values = [v for _, v in backlog.single[:sample]]
-    now = datetime.now(UTC)
-    gc.collect()
-    gc.freeze()  # as the worker does (blo.worker): the collector does not walk the backlog
     skew = policy.max_future_skew
     res: dict[str, float] = {}
 
@@ -138,12 +146,13 @@ def stage_breakdown(backlog: Backlog, registry: Registry, policy: Any,
                    lambda: [parse_event(o, now=now, max_future_skew=skew) for o in objs])
     # a clean batched record's fast path: parsed and validated from its bytes in one pass
     # (what replaces decode_record + parse_event for such a record)
-    batched = [v for _, v in backlog.batched[: max(1, sample // 100)]]
+    batched = [v for _, v in backlog.batched[: max(1, len(values) // 100)]]
     n_batched = sum(len(parse_valid_json(v, now=now, max_future_skew=skew) or ())
                     for v in batched)
-    timed("parse_valid_json (batched records)",
-          lambda: [parse_valid_json(v, now=now, max_future_skew=skew) for v in batched],
-          n_batched)
+    if n_batched:  # a backlog without clean batched records has no fast path to time
+        timed("parse_valid_json (batched records)",
+              lambda: [parse_valid_json(v, now=now, max_future_skew=skew) for v in batched],
+              n_batched)
     stations = timed("registry lookup",
                      lambda: [registry.lookup(e.station_id, e.occurred_at) for e in events])
     hashed = timed("canonical_json_and_hash", lambda: [canonical_json_and_hash(e) for e in events])
@@ -152,5 +161,4 @@ def stage_breakdown(backlog: Backlog, registry: Registry, policy: Any,
         event_row(e, s, body_hash=h, payload=p, ingested_at=now, source=src,
                   tablet_mass_mg=policy.tablet_mass_mg)
         for e, s, (p, h) in zip(events, stations, hashed, strict=True)])
-    gc.unfreeze()
     return res

@@ -55,6 +55,8 @@ class _Rfc3339:
     reads any ISO 8601 text from JSON (``2024-05-01T03:30Z``, nanoseconds, ``+0500``), which
     the pattern refuses, so JSON bytes and their decoded value are judged alike."""
 
+    json_pattern_only = True
+
     @classmethod
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
@@ -70,7 +72,8 @@ class _Rfc3339:
             mode="left_to_right",
         )
         return core_schema.json_or_python_schema(
-            json_schema=_timestamp_error(from_text), python_schema=_timestamp_error(either)
+            json_schema=_timestamp_error(from_text if cls.json_pattern_only else either),
+            python_schema=_timestamp_error(either),
         )
 
     @classmethod
@@ -125,8 +128,23 @@ def _check_nationality(code: str) -> str:
     return code if code == "XX" else _check_country(code)
 
 
+class _Rfc3339AnyIsoFromJson(_Rfc3339):
+    """:class:`_Rfc3339` whose JSON side also takes what pydantic's strict datetime reads
+    from JSON (any ISO 8601 form with an offset), as every timestamp did before events got
+    their fast path: for records already kept that were read that way."""
+
+    json_pattern_only = False
+
+
 Timestamp = Annotated[datetime, _Rfc3339]
 """Timezone-aware instant; on the wire an RFC 3339 string with offset."""
+
+RegistryTimestamp = Annotated[datetime, _Rfc3339AnyIsoFromJson]
+"""A station record's :data:`Timestamp`. Read from JSON (the registry topic, the station
+importer) it also takes the other ISO 8601 forms pydantic reads there (``+0500``, no
+seconds, nanoseconds), as before: the registry topic is compacted and kept for good, and a
+record written so once must keep registering its station. Python input is as strict as
+:data:`Timestamp`'s."""
 
 Uuid = Annotated[UUID, Lax]
 """UUID; on the wire its canonical string."""

@@ -34,7 +34,14 @@ from pydantic_core import PydanticCustomError
 import schemas.tz  # noqa: F401 - zone rules from the pinned tzdata package
 from schemas.base import StrictModel, rule_error
 from schemas.countries import are_neighbours, border_of, in_border_table
-from schemas.fields import STATION_ID_PATTERN, CountryCode, Label, Lax, StationId, Timestamp
+from schemas.fields import (
+    STATION_ID_PATTERN,
+    CountryCode,
+    Label,
+    Lax,
+    RegistryTimestamp,
+    StationId,
+)
 from schemas.vocab import Agency
 
 
@@ -108,7 +115,7 @@ class StationRecord(StrictModel):
     """Where the coordinates come from (a gazetteer, a survey, a public release)."""
     coord_approximate: bool = True
     """True unless the coordinates were surveyed at the post."""
-    valid_from: Timestamp
+    valid_from: RegistryTimestamp
     """Start of validity of this record (RFC 3339 with UTC offset)."""
     active: bool = True
     """False once the post is closed."""

@@ -315,3 +315,17 @@ def test_every_invalid_record_of_a_file_is_listed(tmp_path: Path) -> None:
     assert len(problems) == 2
     assert problems[0].startswith(f"{js}: entry 0: lat")
     assert problems[1].startswith(f"{js}: entry 2: tz")
+
+
+@pytest.mark.parametrize("valid_from", ["2018-01-01T00:00Z", "2018-01-01T00:00:00+0500",
+                                        "2018-01-01T00:00:00.1234567891Z"])
+def test_a_registry_record_read_from_json_keeps_taking_other_iso_forms(valid_from: str
+                                                                       ) -> None:
+    # The registry topic is compacted and kept for good: a record once read from JSON must
+    # keep registering its station (events' timestamps, validated from JSON on their fast
+    # path, take the RFC 3339 pattern only; a Python dict never took these forms).
+    rec = StationRecord.model_validate_json(json.dumps(make_station(valid_from=valid_from)))
+    assert rec.valid_from.tzinfo is not None
+    assert rec.valid_from.year == 2018
+    with pytest.raises(ValidationError):
+        StationRecord.model_validate(make_station(valid_from=valid_from))

@@ -7,6 +7,7 @@ ClickHouse). Expected values come from the test's own station table and event di
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import uuid
@@ -17,6 +18,7 @@ from uuid import UUID
 
 import pytest
 
+from schemas.parse import parse_valid_json
 from schemas.station import Registry, StationRecord
 from sinks.tables import EVENTS
 from streams.ingest import BatchOutcome, IngestPolicy, IngestProcessor, RawRecord
@@ -455,6 +457,8 @@ def _both_ways(value: bytes) -> tuple[BatchOutcome, BatchOutcome]:
     """``value`` processed as is, and as the element-wise path reads it (white space before
     it keeps a record off the fast path; orjson reads it alike), at the same position."""
     pos = SourcePos(TOPIC, 0, next(_offsets))
+    assert parse_valid_json(b" " + value, now=NOW, max_future_skew=timedelta(minutes=5)) \
+        is None  # the element-wise path, really
     fast = run(processor(), [RawRecord(value, pos)])
     slow = run(processor(), [RawRecord(b" " + value, pos)])
     return fast, slow
@@ -486,6 +490,20 @@ def test_an_element_that_enriching_rejects_keeps_its_decoded_dead_letter() -> No
     assert fast.dead_letters[0].event_id == bad["event_id"]
     assert json.loads(fast.dead_letters[0].payload) == bad
     assert fast.event_rows == slow.event_rows and len(fast.event_rows) == 1
+    # a record of that one event alone (an object, not an array): its dead letter keeps
+    # the record's own bytes (the element-wise reading's have the space in front)
+    fast, slow = _both_ways(json.dumps(bad).encode())
+    assert reasons(fast) == ["rule_violation"] and not fast.event_rows
+    assert fast.dead_letters == [dataclasses.replace(d, payload=d.payload.lstrip())
+                                 for d in slow.dead_letters]
+    assert fast.dead_letters[0].event_id == bad["event_id"]
+    assert json.loads(fast.dead_letters[0].payload) == bad
+
+
+def test_an_empty_array_is_not_an_event_either_way() -> None:
+    out = run(processor(), [record(b"[]")])
+    assert reasons(out) == ["not_an_event"] and not out.event_rows
+    assert len(out.done) == 1
 
 
 def test_a_clean_record_is_validated_without_decoding_it(monkeypatch: pytest.MonkeyPatch
@@ -508,9 +526,11 @@ def test_a_clean_record_is_validated_without_decoding_it(monkeypatch: pytest.Mon
     assert out.dead_letters[0].element_index == 1
 
 
-def test_a_clean_record_of_an_unknown_station_is_held_as_a_whole() -> None:
-    value = json.dumps([event("UZ-NEW-POST"), event("KZ-KORDAI")]).encode()
+@pytest.mark.parametrize("unknown_at", [0, 1, 2])
+def test_a_clean_record_of_an_unknown_station_is_held_as_a_whole(unknown_at: int) -> None:
+    events = [event("KZ-KORDAI"), event("KG-AK-JOL")]
+    events.insert(unknown_at, event("UZ-NEW-POST"))
     proc = processor()
-    out = run(proc, [record(value)])
-    assert out.held and not out.event_rows and out.events_seen == 0
-    assert proc.held_events == 2
+    out = run(proc, [record(json.dumps(events).encode())])
+    assert out.held and not out.event_rows and out.events_seen == 0 and not out.done
+    assert proc.held_events == 3
